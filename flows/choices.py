@@ -1,0 +1,31 @@
+"""Parameter types of the deployments, built from this project's playbooks at import time."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from crisiscomms.errors import PlaybookError
+from crisiscomms.playbook.models import Playbook
+from crisiscomms.playbook.parameters import inputs_model, playbook_choice
+from crisiscomms.project import Project
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = Project(ROOT)
+log = logging.getLogger(__name__)
+
+
+def _valid_playbooks() -> list[Playbook]:
+    valid = []
+    for playbook_id in PROJECT.playbook_ids():
+        try:
+            valid.append(PROJECT.load(playbook_id).playbook)
+        except PlaybookError as exc:
+            # Still offered as a choice: running it then reports every issue in the run's logs.
+            log.warning("playbook %s is invalid:\n%s", playbook_id, exc)
+    return valid
+
+
+PlaybookChoice: Any = playbook_choice(PROJECT.playbook_ids())
+CrisisInputs: Any = inputs_model(_valid_playbooks())

@@ -1,0 +1,122 @@
+"""The phase walk: run a phase's planned steps as task runs, in order, with conditions and failures.
+
+Semantics a playbook author relies on:
+- `after:` orders steps; a dependency that *failed* (on_failure: continue) blocks its dependents,
+  a dependency that was *skipped* (its `when:` was false) does not.
+- `when:` is evaluated just before the step, on inputs and the results so far; missing data is null
+  and a comparison with null is false, so the step is skipped, with the reason on its task run.
+- on_failure: stop fails the phase (and the playbook run); continue records the failure and goes on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.states import Completed, State
+
+from crisiscomms.playbook.context import StepContext
+from crisiscomms.playbook.inspect import condition_holds
+from crisiscomms.playbook.loader import LoadedPlaybook
+from crisiscomms.playbook.plan import PlannedStep
+from crisiscomms.project import Project
+from tasks.registry import task_for
+
+History = dict[str, dict[str, Any]]  # {"results": {step_id: record}, "statuses": {step_id: status}}
+
+
+class StepFailed(RuntimeError):
+    """A step with `on_failure: stop` failed: the phase stops here."""
+
+
+@task(name="step.skipped")
+def skip_step(step_id: str, reason: str) -> State:
+    return Completed(name="Skipped", message=reason)
+
+
+def empty_history() -> History:
+    return {"results": {}, "statuses": {}}
+
+
+def walk_phase(root: str, playbook_id: str, phase: str, inputs: dict[str, Any], history: History) -> History:
+    """Run one phase; return the history extended with its steps' statuses and results."""
+    project = Project(Path(root))
+    loaded = project.load(playbook_id)
+    context = _context(loaded, phase, root, inputs, history)
+    history = {"results": dict(history["results"]), "statuses": dict(history["statuses"])}
+    rows: list[tuple[PlannedStep, str, str]] = []
+    try:
+        for planned in project.plan(loaded).phase(phase):
+            status, detail = _run_step(planned, loaded, context, history)
+            rows.append((planned, status, detail))
+            context = context.model_copy(update={"results": history["results"]})
+    finally:
+        _phase_artifact(loaded, phase, rows)
+    return history
+
+
+def _context(loaded: LoadedPlaybook, phase: str, root: str, inputs: dict[str, Any],
+             history: History) -> StepContext:
+    pb = loaded.playbook
+    team = {name: role.model_dump() for name, role in pb.team.items()}
+    return StepContext(playbook_id=pb.id, playbook_version=pb.version, phase=phase, root=root,
+                       inputs=inputs, results=history["results"], team=team)
+
+
+def _run_step(planned: PlannedStep, loaded: LoadedPlaybook, context: StepContext,
+              history: History) -> tuple[str, str]:
+    step = planned.step
+    run_name = f"{context.playbook_id}:{step.id}"
+    reason = _skip_reason(planned, loaded, context, history)
+    if reason:
+        skip_step.with_options(task_run_name=run_name)(step.id, reason)
+        history["statuses"][step.id] = "skipped"
+        return "skipped", reason
+    runnable = task_for(step).with_options(
+        task_run_name=run_name, retries=step.retries, retry_delay_seconds=2, timeout_seconds=step.timeout
+    )
+    state = runnable(step, context, return_state=True)
+    if state.is_completed():
+        history["results"][step.id] = state.result()
+        history["statuses"][step.id] = "completed"
+        return "completed", _summary(history["results"][step.id])
+    history["statuses"][step.id] = "failed"
+    if step.on_failure == "stop":
+        raise StepFailed(f"step '{step.id}' failed: {state.message}")
+    return "failed", str(state.message)
+
+
+def _skip_reason(planned: PlannedStep, loaded: LoadedPlaybook, context: StepContext,
+                 history: History) -> str | None:
+    step = planned.step
+    blocked = [d for d in (*planned.waits_for, *step.after) if history["statuses"].get(d) in {"failed", "blocked"}]
+    if blocked:
+        history["statuses"][step.id] = "blocked"
+        return f"not run: it waits for {', '.join(sorted(set(blocked)))}, which failed"
+    catalog = Project(Path(context.root)).catalog
+    if condition_holds(loaded, catalog, planned.phase, step, context.namespace()):
+        return None
+    return f"condition false: {step.when}"
+
+
+def _summary(record: dict[str, Any]) -> str:
+    for key in ("text", "item", "status"):
+        if key in record:
+            return str(record[key]).replace("\n", " ")[:120]
+    return ""
+
+
+def _phase_artifact(loaded: LoadedPlaybook, phase: str, rows: list[tuple[PlannedStep, str, str]]) -> None:
+    pb = loaded.playbook
+    icons = {"completed": "✅", "skipped": "⏭️", "failed": "❌", "blocked": "⛔"}
+    lines = [f"### {pb.title} — {phase} (v{pb.version})", "", "| step | type | status | detail |",
+             "|---|---|---|---|"]
+    for planned, status, detail in rows:
+        cell = detail.replace("|", "\\|")
+        lines.append(f"| `{planned.step.id}` | {planned.step.type} | {icons.get(status, '')} {status} | {cell} |")  # type: ignore[attr-defined]
+    if not rows:
+        lines.append("| — | — | no step in this phase | |")
+    create_markdown_artifact("\n".join(lines), key=f"{pb.id}-{phase}".replace("_", "-"),
+                             description=f"{pb.id} {phase}: steps and outcomes")

@@ -1,0 +1,59 @@
+"""One Prefect flow per phase; each walks the phase's steps of one playbook (see engine.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import Flow, flow
+
+from crisiscomms.playbook.models import PHASES
+from crisiscomms.playbook.parameters import resolve_inputs
+from crisiscomms.playbook.steps import CallRecord
+from flows.choices import PROJECT, ROOT, CrisisInputs, PlaybookChoice
+from flows.engine import History, empty_history, walk_phase
+from tasks.subplaybook import register_runner
+
+
+def _phase_flow(phase: str) -> Flow[..., History]:
+    @flow(name=f"phase-{phase.replace('_', '-')}", flow_run_name=f"{{playbook}}/{phase}",
+          description=f"The {phase} phase of a crisis playbook.", log_prints=True)
+    def run_phase(
+        playbook: PlaybookChoice,  # type: ignore[valid-type]
+        inputs: CrisisInputs = CrisisInputs(),  # type: ignore[valid-type]  # noqa: B008
+        history: dict[str, Any] | None = None,
+    ) -> History:
+        loaded = PROJECT.load(playbook)
+        given = inputs.model_dump() if hasattr(inputs, "model_dump") else dict(inputs)
+        values = resolve_inputs(loaded.playbook, given)
+        return walk_phase(str(ROOT), playbook, phase, values, history or empty_history())
+
+    return run_phase
+
+
+preparation = _phase_flow("preparation")
+assessment = _phase_flow("assessment")
+communication = _phase_flow("communication")
+post_crisis = _phase_flow("post_crisis")
+PHASE_FLOWS: dict[str, Flow[..., History]] = {
+    "preparation": preparation, "assessment": assessment,
+    "communication": communication, "post_crisis": post_crisis,
+}
+
+
+def run_called_playbook(playbook_id: str, phases: list[str] | None, inputs: dict[str, Any],
+                        root: str) -> dict[str, Any]:
+    """The `playbook.call` step: the callee's phases as nested phase runs, in phase order."""
+    loaded = PROJECT.load(playbook_id)
+    resolve_inputs(loaded.playbook, inputs)  # refuse bad inputs before any nested run starts
+    history = empty_history()
+    wanted = [p for p in PHASES if phases is None or p in phases]
+    for phase in wanted:
+        state = PHASE_FLOWS[phase](playbook=playbook_id, inputs=inputs, history=history, return_state=True)
+        if not state.is_completed():
+            raise RuntimeError(f"called playbook '{playbook_id}' failed in {phase}: {state.message}")
+        history = state.result()
+    return CallRecord(playbook=playbook_id, version=loaded.playbook.version, phases=wanted,
+                      status="completed", steps=history["statuses"]).model_dump()
+
+
+register_runner(run_called_playbook)

@@ -1,0 +1,185 @@
+"""`crisis`: validate and run playbooks, start and stop the local stack.
+
+Later capabilities add their commands to the same `app` (monitor, approve, pending …).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from crisiscomms.errors import CrisisError, PlaybookError
+from crisiscomms.playbook.schema import SCHEMA_FILE, schema_text
+from crisiscomms.project import Project, validate
+from crisiscomms.server import Stack, is_healthy, saved_stack
+
+app = typer.Typer(help="Crisis-communication playbooks on Prefect.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+PHASE_NAMES = ("all", "preparation", "assessment", "communication", "post_crisis")
+
+
+def _project() -> Project:
+    try:
+        return Project.find()
+    except CrisisError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command("validate")
+def validate_command(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Playbook files or folders.")] = None,
+) -> None:
+    """Check playbooks and report every problem: file:line:column: path: message."""
+    project = _project()
+    targets = paths or [project.playbooks_dir]
+    missing = [p for p in targets if not p.exists()]
+    if missing:
+        err.print(f"[red]no such file or folder: {', '.join(map(str, missing))}[/red]")
+        raise typer.Exit(2)
+    count, issues = validate(targets, project)
+    for issue in issues:
+        out.print(str(issue), markup=False)
+    if issues:
+        err.print(f"[red]{len(issues)} problem(s) in {count} playbook file(s)[/red]")
+        raise typer.Exit(1)
+    err.print(f"[green]{count} playbook file(s) OK[/green]")
+
+
+@app.command("schema")
+def schema_command(
+    check: Annotated[bool, typer.Option(help="Exit 1 if the committed schema is stale.")] = False,
+) -> None:
+    """Write playbooks/playbook.schema.json from the models (editors use it for completion)."""
+    target = _project().playbooks_dir / SCHEMA_FILE
+    text = schema_text()
+    if check:
+        stale = not target.exists() or target.read_text(encoding="utf-8") != text
+        err.print(f"{target}: {'stale — run `crisis schema`' if stale else 'up to date'}")
+        raise typer.Exit(1 if stale else 0)
+    target.write_text(text, encoding="utf-8")
+    err.print(f"wrote {target}")
+
+
+@app.command("list")
+def list_command() -> None:
+    """The project's playbooks: id, version, title, steps per phase."""
+    project = _project()
+    for playbook_id in project.playbook_ids():
+        try:
+            pb = project.load(playbook_id).playbook
+        except PlaybookError as exc:
+            out.print(f"{playbook_id:24} [red]invalid ({len(exc.issues)} problems)[/red]")
+            continue
+        counts = " ".join(f"{name}:{len(phase.steps)}" for name, phase in pb.phases.items())
+        out.print(f"{pb.id:24} v{pb.version:8} {pb.title}  [dim]{counts}[/dim]")
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """`k=v` pairs; a value that reads as JSON (number, true, list …) is taken as such."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{pair!r}: write name=value", param_hint="--param")
+        params[key.strip()] = value
+    return params
+
+
+@app.command("run")
+def run_command(
+    playbook: Annotated[str, typer.Argument(help="Playbook id (file name without .yaml).")],
+    phase: Annotated[str, typer.Option(help=f"One of {', '.join(PHASE_NAMES)}.")] = "all",
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Crisis input name=value.")] = None,
+) -> None:
+    """Run a playbook (or one phase) now: on the local server if one is up, else embedded."""
+    project = _project()
+    if phase not in PHASE_NAMES:
+        raise typer.BadParameter(f"{phase!r} is not one of {', '.join(PHASE_NAMES)}", param_hint="--phase")
+    try:
+        loaded = project.load(playbook)
+    except CrisisError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(1) from None
+    from crisiscomms.playbook.parameters import resolve_inputs
+
+    params = parse_params(param or [])
+    try:
+        resolve_inputs(loaded.playbook, params)
+    except CrisisError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(1) from None
+    _use_server_or_embedded(project)
+    history = _run_flow(project, playbook, phase, params)
+    out.print_json(json.dumps(history["statuses"], ensure_ascii=False))
+
+
+def _use_server_or_embedded(project: Project) -> None:
+    if os.environ.get("PREFECT_API_URL"):
+        err.print(f"Prefect API: {os.environ['PREFECT_API_URL']}")
+        return
+    stack = saved_stack(project.root)
+    if stack and is_healthy(stack.api_url):
+        os.environ.update({k: v for k, v in stack.env().items() if k.startswith("PREFECT_")})
+        err.print(f"Prefect API: local server {stack.ui_url}")
+        return
+    home = Path(os.environ.setdefault("PREFECT_HOME", str(project.root / ".crisis" / "prefect")))
+    home.mkdir(parents=True, exist_ok=True)  # SQLite does not create the folder of its database
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    err.print("Prefect API: embedded (ephemeral server on SQLite, for this command only)")
+
+
+def _run_flow(project: Project, playbook: str, phase: str, params: dict[str, Any]) -> dict[str, Any]:
+    sys.path[:0] = [str(project.root)]  # flows/ and tasks/ are packages of the project, not of crisiscomms
+    from flows.playbook import run_playbook  # imported late: Prefect settings come from the env above
+
+    state = run_playbook(playbook=playbook, phase=phase, inputs=params, return_state=True)
+    if not state.is_completed():
+        err.print(f"[red]run {state.name}: {state.message}[/red]")
+        raise typer.Exit(1)
+    return state.result()
+
+
+@app.command("up")
+def up_command(
+    port: Annotated[int, typer.Option(help="Port of the Prefect UI/API on 127.0.0.1.")] = 4200,
+    demo: Annotated[bool, typer.Option(help="Start the demo playbook once the stack is up.")] = True,
+) -> None:
+    """Start the local stack: Prefect server (SQLite), work pool, deployments, worker — then the demo."""
+    from crisiscomms import server
+
+    project = _project()
+    stack = Stack(project.root, port=port)
+    try:
+        server.up(stack, err.print)
+        if demo:
+            err.print("starting the demo playbook 'rappel-produit' through its deployment …")
+            server.run_deployment(stack, "crisis-playbook/playbook", {"playbook": "rappel-produit"})
+    except CrisisError as exc:
+        err.print(f"[red]{exc}[/red]", markup=False)
+        raise typer.Exit(1) from None
+    out.print(f"Prefect UI: {stack.ui_url}  (runs: {stack.ui_url}/runs, deployments: {stack.ui_url}/deployments)")
+    out.print("Stop everything with: crisis down")
+
+
+@app.command("down")
+def down_command() -> None:
+    """Stop the worker and the server that `crisis up` started (run history is kept)."""
+    from crisiscomms import server
+
+    project = _project()
+    stack = saved_stack(project.root) or Stack(project.root)
+    server.down(stack, err.print)
+    err.print("local stack stopped")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,234 @@
+"""`when:` conditions: a small, safe expression language checked before anything runs.
+
+    inputs.gravite >= haute and not inputs.exercice
+    assessment.priority >= p2
+    convocation.status == "recorded" or inputs.canal in ["presse", "social"]
+
+Names are dotted references: `inputs.<input>` or `<step_id>.<field>` (a result field of an earlier
+step). A bare word is a literal only where it is compared with a reference whose values form an
+ordered scale (an input of type `choice`, or a result field typed as a Literal): there `>=` follows
+the declared order. Anything else bare is an unknown name — reported at validation, never guessed.
+
+Python's `ast` parses the text; only the node kinds listed in `_ALLOWED` are accepted, and the tree
+is evaluated by this module, never by `eval`.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from crisiscomms.errors import ExpressionError
+
+MAX_LENGTH = 500
+_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
+}
+_ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+_ALLOWED = (
+    ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.Compare, ast.Name,
+    ast.Attribute, ast.Constant, ast.List, ast.Tuple, ast.Load, *_COMPARE,
+)
+_WORD_CONSTANTS = {"true": True, "false": False, "null": None, "True": True, "False": False, "None": None}
+
+
+@dataclass(frozen=True)
+class Scale:
+    """What the checker knows about a reference: its ordered values when it has some."""
+
+    ordered: tuple[str, ...] | None = None
+
+
+# A resolver answers, for a dotted reference, either its Scale or an error message.
+Resolver = Callable[[tuple[str, ...]], "Scale | str"]
+
+
+@dataclass(frozen=True)
+class Condition:
+    text: str
+    tree: ast.Expression
+
+    def references(self) -> list[tuple[str, ...]]:
+        return [ref for ref in (_dotted(n) for n in ast.walk(self.tree)) if ref and len(ref) > 1]
+
+
+def parse(text: str) -> Condition:
+    """Parse a condition; raise ExpressionError with a reason a comms officer can act on."""
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"condition longer than {MAX_LENGTH} characters")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExpressionError(f"cannot parse condition {text!r}: {exc.msg} at column {exc.offset}") from exc
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED):
+            raise ExpressionError(f"{type(node).__name__} is not allowed in a condition ({text!r})")
+        if isinstance(node, ast.Constant) and not isinstance(node.value, str | int | float | bool | None):
+            raise ExpressionError(f"literal {node.value!r} is not allowed in a condition")
+    return Condition(text, tree)
+
+
+def check(condition: Condition, resolve: Resolver) -> list[str]:
+    """Every problem with the names of a condition (empty list: the condition is sound)."""
+    return _Checker(resolve).problems(condition.tree.body)
+
+
+def evaluate(condition: Condition, values: Mapping[str, Any], scales: Resolver) -> bool:
+    """Evaluate against `values` (`{"inputs": {...}, step_id: {...}}`); missing data reads as null."""
+    return bool(_Evaluator(values, scales).value(condition.tree.body))
+
+
+def _dotted(node: ast.AST) -> tuple[str, ...] | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        return (node.id, *reversed(parts))
+    return None
+
+
+def _is_word(node: ast.AST) -> bool:
+    return isinstance(node, ast.Name) and node.id not in _WORD_CONSTANTS
+
+
+class _Checker:
+    def __init__(self, resolve: Resolver) -> None:
+        self.resolve = resolve
+
+    def problems(self, node: ast.AST) -> list[str]:
+        if isinstance(node, ast.BoolOp):
+            return [p for value in node.values for p in self.problems(value)]
+        if isinstance(node, ast.UnaryOp):
+            return self.problems(node.operand)
+        if isinstance(node, ast.Compare):
+            return self._compare(node)
+        return self._operand(node, scale=None)
+
+    def _compare(self, node: ast.Compare) -> list[str]:
+        operands = [node.left, *node.comparators]
+        scales = {i: s for i, s in enumerate(self._scale(o) for o in operands) if isinstance(s, Scale)}
+        out: list[str] = []
+        for i, operand in enumerate(operands):
+            neighbours = [scales.get(i - 1), scales.get(i + 1)]
+            scale = next((s for s in neighbours if s and s.ordered), None)
+            out += self._operand(operand, scale)
+        for op, (left, right) in zip(node.ops, zip(operands, operands[1:], strict=False), strict=False):
+            if isinstance(op, _ORDERING) and not _orderable(left, right, scales, operands):
+                out.append(f"'{ast.unparse(left)} {_symbol(op)} {ast.unparse(right)}' compares values "
+                           "that have no order (use == or a choice input)")
+        return out
+
+    def _scale(self, node: ast.AST) -> Scale | str | None:
+        ref = _dotted(node)
+        if ref is None or len(ref) == 1:
+            return None
+        return self.resolve(ref)
+
+    def _operand(self, node: ast.AST, scale: Scale | None) -> list[str]:
+        if isinstance(node, ast.List | ast.Tuple):
+            return [p for element in node.elts for p in self._operand(element, scale)]
+        ref = _dotted(node)
+        if ref is None:
+            return []
+        if len(ref) == 1:
+            return self._word(ref[0], scale)
+        found = self.resolve(ref)
+        return [found] if isinstance(found, str) else []
+
+    @staticmethod
+    def _word(word: str, scale: Scale | None) -> list[str]:
+        if word in _WORD_CONSTANTS:
+            return []
+        if scale and scale.ordered:
+            if word in scale.ordered:
+                return []
+            return [f"'{word}' is not one of {', '.join(scale.ordered)}"]
+        return [f"unknown name '{word}' (write inputs.{word}, a step result like step_id.field, "
+                "or quote a text value)"]
+
+
+def _orderable(left: ast.AST, right: ast.AST, scales: dict[int, Scale], operands: list[ast.AST]) -> bool:
+    def numeric(node: ast.AST) -> bool:
+        return isinstance(node, ast.Constant) and isinstance(node.value, int | float)
+
+    def ordered(node: ast.AST) -> bool:
+        scale = scales.get(operands.index(node))
+        return bool(scale and scale.ordered)
+
+    return ordered(left) or ordered(right) or numeric(left) or numeric(right) or (
+        not _is_word(left) and not _is_word(right) and _dotted(left) is not None and _dotted(right) is not None
+    )
+
+
+def _symbol(op: ast.cmpop) -> str:
+    return {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}[type(op)]
+
+
+class _Evaluator:
+    def __init__(self, values: Mapping[str, Any], scales: Resolver) -> None:
+        self.values = values
+        self.scales = scales
+
+    def value(self, node: ast.AST) -> Any:
+        if isinstance(node, ast.BoolOp):
+            results = (bool(self.value(v)) for v in node.values)
+            return all(results) if isinstance(node.op, ast.And) else any(results)
+        if isinstance(node, ast.UnaryOp):
+            return not self.value(node.operand)
+        if isinstance(node, ast.Compare):
+            return self._compare(node)
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.List | ast.Tuple):
+            return [self.value(e) for e in node.elts]
+        ref = _dotted(node)
+        if ref is None:
+            raise ExpressionError(f"cannot evaluate {ast.unparse(node)}")
+        return _WORD_CONSTANTS.get(ref[0], ref[0]) if len(ref) == 1 else self._lookup(ref)
+
+    def _lookup(self, ref: Sequence[str]) -> Any:
+        current: Any = self.values
+        for part in ref:
+            if not isinstance(current, Mapping) or part not in current:
+                return None
+            current = current[part]
+        return current
+
+    def _compare(self, node: ast.Compare) -> bool:
+        operands = [node.left, *node.comparators]
+        ranks = self._ranks(operands)
+        for op, left, right in zip(node.ops, operands, operands[1:], strict=False):
+            a, b = self.value(left), self.value(right)
+            if isinstance(op, _ORDERING):
+                a, b = ranks.get(id(left), a), ranks.get(id(right), b)
+                if a is None or b is None or type(a) is str or type(b) is str:
+                    return False  # missing data or no order: the step does not run
+            if not _COMPARE[type(op)](a, b):
+                return False
+        return True
+
+    def _ranks(self, operands: list[ast.AST]) -> dict[int, Any]:
+        """Map each operand on an ordered scale to its rank; values off the scale get None."""
+        scale = next((s for s in (self._scale(o) for o in operands) if s and s.ordered), None)
+        if scale is None or scale.ordered is None:
+            return {}
+        order = {v: i for i, v in enumerate(scale.ordered)}
+        return {id(o): order.get(self.value(o)) for o in operands}
+
+    def _scale(self, node: ast.AST) -> Scale | None:
+        ref = _dotted(node)
+        if ref is None or len(ref) == 1:
+            return None
+        found = self.scales(ref)
+        return found if isinstance(found, Scale) else None

@@ -1,0 +1,266 @@
+"""Semantic checks of a playbook, all run before anything executes; every problem is reported.
+
+Rules (one invalid fixture each under tests/fixtures/invalid/):
+  id-matches-file, duplicate-step, unknown-after, after-forward-only, cycle, unknown-role,
+  unknown-channel, unknown-audience, missing-template, template-error, bad-when, unknown-name,
+  unknown-playbook, call-cycle, call-inputs.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+from crisiscomms import rendering
+from crisiscomms.errors import ExpressionError, Issue
+from crisiscomms.playbook import expression
+from crisiscomms.playbook.loader import LoadedPlaybook
+from crisiscomms.playbook.models import PHASES, Playbook
+from crisiscomms.playbook.plan import phase_graph
+from crisiscomms.playbook.steps import NoteLog, PlaybookCall, StepBase, step_type_name
+from crisiscomms.playbook.yamlfile import Loc
+
+GLOBAL_NAMES = frozenset({"inputs", "playbook", "team", "audiences", "channels"})
+PLAYBOOK_FIELDS = frozenset({"id", "version", "title", "language"})
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What a playbook may point to outside itself: the other playbooks and the templates."""
+
+    templates_dir: Path
+    playbook: Callable[[str], LoadedPlaybook | None]
+
+
+@dataclass(frozen=True)
+class Located:
+    phase: str
+    index: int
+    step: StepBase
+
+    @property
+    def loc(self) -> Loc:
+        return ("phases", self.phase, "steps", self.index)
+
+
+def index_steps(playbook: Playbook) -> dict[str, Located]:
+    """First occurrence of every step id."""
+    out: dict[str, Located] = {}
+    for phase, index, step in playbook.steps():
+        out.setdefault(step.id, Located(phase, index, step))
+    return out
+
+
+def inspect_playbook(loaded: LoadedPlaybook, catalog: Catalog) -> list[Issue]:
+    return _Inspection(loaded, catalog).run()
+
+
+class _Inspection:
+    def __init__(self, loaded: LoadedPlaybook, catalog: Catalog) -> None:
+        self.loaded = loaded
+        self.pb = loaded.playbook
+        self.doc = loaded.document
+        self.catalog = catalog
+        self.steps = index_steps(self.pb)
+        self.issues: list[Issue] = []
+
+    def add(self, loc: Loc, message: str) -> None:
+        self.issues.append(self.doc.issue(loc, message))
+
+    def run(self) -> list[Issue]:
+        self._file_name()
+        self._team_and_channels()
+        for phase, index, step in self.pb.steps():
+            here = Located(phase, index, step)
+            self._identity(here)
+            self._after(here)
+            self._references(here)
+            self._condition(here)
+            self._texts(here)
+            if isinstance(step, PlaybookCall):
+                self._call(here, step)
+        self._cycles()
+        return sorted(set(self.issues))
+
+    def _file_name(self) -> None:
+        stem = self.loaded.path.stem
+        if self.pb.id != stem:
+            self.add(("id",), f"id '{self.pb.id}' must equal the file name '{stem}'")
+
+    def _team_and_channels(self) -> None:
+        for name, role in self.pb.team.items():
+            if role.backup and role.backup not in self.pb.team:
+                self.add(("team", name, "backup"), _unknown("role", role.backup, self.pb.team))
+        for name, channel in self.pb.channels.items():
+            for i, audience in enumerate(channel.audiences):
+                if audience not in self.pb.audiences:
+                    self.add(("channels", name, "audiences", i), _unknown("audience", audience, self.pb.audiences))
+
+    def _identity(self, here: Located) -> None:
+        first = self.steps[here.step.id]
+        if first != here:
+            line = self.doc.position((*first.loc, "id"))[0]
+            self.add((*here.loc, "id"), f"duplicate step id '{here.step.id}' (first defined at line {line})")
+
+    def _after(self, here: Located) -> None:
+        for i, name in enumerate(here.step.after):
+            problem = self._earlier(name, here)
+            if problem:
+                self.add((*here.loc, "after", i), problem)
+
+    def _earlier(self, name: str, here: Located) -> str | None:
+        """Why `name` cannot be a step that `here` waits for, or None if it can."""
+        target = self.steps.get(name)
+        if target is None:
+            return _unknown("step", name, self.steps)
+        if name == here.step.id:
+            return f"step '{name}' cannot wait for itself"
+        if PHASES.index(target.phase) > PHASES.index(here.phase):
+            return (f"step '{name}' is in phase '{target.phase}', which runs after '{here.phase}': "
+                    "a step can only follow steps of its own phase or of an earlier one")
+        return None
+
+    def _references(self, here: Located) -> None:
+        known = {"role": self.pb.team, "channel": self.pb.channels, "audience": self.pb.audiences}
+        fields = {"role": "owner", "channel": "channel", "audience": "audience"}
+        for kind, names in here.step.references().items():
+            for name in names:
+                if kind in known and name not in known[kind]:
+                    self.add((*here.loc, fields[kind]), _unknown(kind, name, known[kind]))
+                if kind == "template":
+                    self._template_file(here, name)
+
+    def _condition(self, here: Located) -> None:
+        if here.step.when is None:
+            return
+        try:
+            condition = expression.parse(here.step.when)
+        except ExpressionError as exc:
+            self.add((*here.loc, "when"), str(exc))
+            return
+        for problem in expression.check(condition, lambda ref: self.resolve(ref, here)):
+            self.add((*here.loc, "when"), problem)
+
+    def resolve(self, ref: tuple[str, ...], here: Located) -> expression.Scale | str:
+        """The scale of a dotted reference seen from `here`, or why it is unknown."""
+        head, rest = ref[0], ref[1:]
+        if head == "inputs":
+            return self._input_scale(rest)
+        if head == "playbook":
+            ok = len(rest) == 1 and rest[0] in PLAYBOOK_FIELDS
+            return expression.Scale() if ok else f"playbook has no field '{'.'.join(rest)}'"
+        problem = self._earlier(head, here)
+        if problem:
+            return problem
+        return _result_scale(self.steps[head].step, rest)
+
+    def _input_scale(self, rest: tuple[str, ...]) -> expression.Scale | str:
+        if len(rest) != 1:
+            return "write inputs.<name> for an input"
+        spec = self.pb.inputs.get(rest[0])
+        if spec is None:
+            return _unknown("input", rest[0], self.pb.inputs)
+        return expression.Scale(tuple(spec.choices) if spec.choices else None)
+
+    def _texts(self, here: Located) -> None:
+        step = here.step
+        if isinstance(step, NoteLog) and step.text is not None:
+            self._template_names(here, "text", rendering.check_source(step.text))
+
+    def _template_file(self, here: Located, name: str) -> None:
+        path = self.catalog.templates_dir / name
+        if not path.is_file() or ".." in Path(name).parts:
+            self.add((*here.loc, "template"), f"template '{name}' not found in templates/")
+            return
+        self._template_names(here, "template", rendering.check_source(path.read_text(encoding="utf-8")))
+
+    def _template_names(self, here: Located, field: str, check: rendering.TemplateCheck) -> None:
+        if check.error:
+            self.add((*here.loc, field), f"{check.error} (template line {check.line})")
+        for name in sorted(check.names - GLOBAL_NAMES):
+            problem = self._earlier(name, here)
+            if problem:
+                self.add((*here.loc, field), f"template uses unknown name '{name}': {problem}")
+
+    def _call(self, here: Located, step: PlaybookCall) -> None:
+        loc = (*here.loc, "playbook")
+        if step.playbook == self.pb.id:
+            self.add(loc, "a playbook cannot call itself")
+            return
+        callee = self.catalog.playbook(step.playbook)
+        if callee is None:
+            self.add(loc, f"unknown playbook '{step.playbook}' (no valid playbooks/{step.playbook}.yaml)")
+            return
+        self._call_inputs(here, step, callee.playbook)
+        chain = _call_chain(callee.playbook, self.catalog, [self.pb.id, step.playbook])
+        if chain:
+            self.add(loc, "playbook calls loop: " + " → ".join(chain))
+
+    def _call_inputs(self, here: Located, step: PlaybookCall, callee: Playbook) -> None:
+        for name, value in step.with_.items():
+            spec = callee.inputs.get(name)
+            if spec is None:
+                self.add((*here.loc, "with", name), _unknown(f"input of '{callee.id}'", name, callee.inputs))
+                continue
+            if rendering.is_template(value):
+                self._template_names(here, "with", rendering.check_source(str(value)))
+                continue
+            try:
+                spec.check_value(value)
+            except ValueError as exc:
+                self.add((*here.loc, "with", name), str(exc))
+        missing = [n for n, spec in callee.inputs.items() if spec.required and n not in step.with_]
+        if missing:
+            self.add((*here.loc, "playbook"), f"'{callee.id}' needs inputs {', '.join(missing)} in `with`")
+
+    def _cycles(self) -> None:
+        for phase in PHASES:
+            graph = phase_graph(self.pb, phase, self.catalog.templates_dir)
+            try:
+                graphlib.TopologicalSorter(graph).prepare()
+            except graphlib.CycleError as exc:
+                cycle = list(exc.args[1])
+                first = min(cycle, key=lambda s: self.steps[s].index)
+                self.add((*self.steps[first].loc, "after"), f"steps wait for each other: {' → '.join(cycle)}")
+
+
+def _call_chain(playbook: Playbook, catalog: Catalog, chain: list[str]) -> list[str] | None:
+    for _, _, step in playbook.steps():
+        if not isinstance(step, PlaybookCall):
+            continue
+        if step.playbook in chain:
+            return [*chain, step.playbook]
+        callee = catalog.playbook(step.playbook)
+        found = callee and _call_chain(callee.playbook, catalog, [*chain, step.playbook])
+        if found:
+            return found
+    return None
+
+
+def _result_scale(step: StepBase, rest: tuple[str, ...]) -> expression.Scale | str:
+    fields = type(step).Result.model_fields
+    if len(rest) != 1 or rest[0] not in fields:
+        kind = step_type_name(type(step))
+        wanted = ".".join(rest) or "(nothing)"
+        return f"step '{step.id}' ({kind}) has no result field '{wanted}' (fields: {', '.join(fields)})"
+    annotation: Any = fields[rest[0]].annotation
+    return expression.Scale(tuple(get_args(annotation)) if get_origin(annotation) is not None
+                            and str(get_origin(annotation)).endswith("Literal") else None)
+
+
+def _unknown(kind: str, name: str, known: Any) -> str:
+    names = ", ".join(sorted(known)) or "none declared"
+    return f"unknown {kind} '{name}' (known: {names})"
+
+
+def condition_holds(loaded: LoadedPlaybook, catalog: Catalog, phase: str, step: StepBase,
+                    values: dict[str, Any]) -> bool:
+    """Evaluate the step's `when:` on `values` (inputs, results); a step without one always runs."""
+    if step.when is None:
+        return True
+    inspection = _Inspection(loaded, catalog)
+    here = Located(phase, 0, step)
+    return expression.evaluate(expression.parse(step.when), values, lambda ref: inspection.resolve(ref, here))

@@ -1,0 +1,123 @@
+"""The playbook: what a comms team writes in YAML, as strict immutable pydantic models.
+
+No Prefect and no I/O here: loading and checking are in `loader.py` and `inspect.py`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, model_validator
+
+from crisiscomms.playbook.steps import Name, PlaybookId, Spec, Step
+
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+PHASES: tuple[str, ...] = ("preparation", "assessment", "communication", "post_crisis")
+PhaseName = Literal["preparation", "assessment", "communication", "post_crisis"]
+InputType = Literal["string", "text", "integer", "number", "boolean", "choice", "datetime"]
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "text": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "choice": (str,),
+    "datetime": (datetime, str),
+}
+
+
+class InputSpec(Spec):
+    """A typed crisis parameter; it becomes a field of the Run form in the Prefect UI."""
+
+    type: InputType = "string"
+    title: str = ""
+    description: str = ""
+    choices: list[str] | None = Field(
+        None, description="Allowed values of a `choice`, in increasing order (conditions use it)."
+    )
+    default: Any = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> InputSpec:
+        if (self.type == "choice") != bool(self.choices):
+            raise ValueError("`choices` goes with `type: choice`, and a choice needs choices")
+        if self.default is not None:
+            self.check_value(self.default)
+        return self
+
+    def check_value(self, value: Any) -> Any:
+        """Return `value` if it fits this input, else raise ValueError saying why."""
+        allowed = _PYTHON_TYPES[self.type]
+        if isinstance(value, bool) and bool not in allowed:
+            raise ValueError(f"{value!r} is not a {self.type}")
+        if not isinstance(value, allowed):
+            raise ValueError(f"{value!r} is not a {self.type}")
+        if self.choices and value not in self.choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(self.choices)}")
+        return value
+
+
+class Person(Spec):
+    name: str = Field(min_length=1)
+    email: Email | None = None
+    phone: str | None = None
+
+
+class Role(Spec):
+    title: str = Field(min_length=1, description="The role as the team names it.")
+    members: list[Person] = Field(min_length=1)
+    backup: Name | None = Field(None, description="Role that steps in when this one does not answer.")
+
+
+class Audience(Spec):
+    title: str = Field(min_length=1)
+    language: str = Field("fr", pattern=r"^[a-z]{2}$")
+    description: str = ""
+
+
+class Channel(Spec):
+    kind: Literal["email", "webhook", "social", "press", "intranet", "sms", "phone", "file", "website"]
+    title: str = ""
+    audiences: list[Name] = Field(default_factory=list, description="Audiences reached on this channel.")
+
+
+class Phase(Spec):
+    title: str = ""
+    description: str = ""
+    steps: list[Step] = Field(default_factory=list)
+
+
+class Phases(Spec):
+    preparation: Phase = Field(default_factory=Phase)
+    assessment: Phase = Field(default_factory=Phase)
+    communication: Phase = Field(default_factory=Phase)
+    post_crisis: Phase = Field(default_factory=Phase)
+
+    def items(self) -> list[tuple[str, Phase]]:
+        return [(name, getattr(self, name)) for name in PHASES]
+
+
+class Playbook(Spec):
+    """A crisis playbook. The file name (without .yaml) is its id."""
+
+    id: PlaybookId
+    version: str = Field(pattern=r"^\d+(\.\d+){0,2}([-+][0-9A-Za-z.-]+)?$")
+    title: str = Field(min_length=1)
+    language: str = Field("fr", pattern=r"^[a-z]{2}$", description="Default language (ISO 639-1).")
+    description: str = ""
+    inputs: dict[Name, InputSpec] = Field(default_factory=dict)
+    team: dict[Name, Role] = Field(default_factory=dict)
+    audiences: dict[Name, Audience] = Field(default_factory=dict)
+    channels: dict[Name, Channel] = Field(default_factory=dict)
+    phases: Phases
+
+    def steps(self) -> list[tuple[str, int, Any]]:
+        """(phase, index, step) for every step, in phase order then file order."""
+        return [(name, i, step) for name, phase in self.phases.items() for i, step in enumerate(phase.steps)]

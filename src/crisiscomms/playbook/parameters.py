@@ -1,0 +1,104 @@
+"""The typed parameters of the Run form: the playbook as a choice, its crisis inputs as fields.
+
+Prefect builds the Run form and the server-side parameter check from the flow's signature. The
+signature is built here from the playbooks of the project, so that editing a playbook's `inputs:`
+changes the form at the next `prefect deploy` — no code to touch.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from crisiscomms.errors import InputError
+from crisiscomms.playbook.models import InputSpec, Playbook
+
+_SIMPLE: dict[str, Any] = {"string": str, "text": str, "integer": int, "number": float, "boolean": bool,
+                           "datetime": datetime}
+PhaseChoice = Literal["all", "preparation", "assessment", "communication", "post_crisis"]
+
+
+def playbook_choice(ids: list[str]) -> Any:
+    """`Literal[...]` of the playbook ids: a select in the UI, enforced by the server."""
+    return Literal[tuple(ids)] if ids else str  # type: ignore[valid-type]
+
+
+def inputs_model(playbooks: list[Playbook]) -> type[BaseModel]:
+    """One optional field per distinct input name across playbooks (types must agree)."""
+    declared: dict[str, list[tuple[Playbook, InputSpec]]] = {}
+    for playbook in playbooks:
+        for name, spec in playbook.inputs.items():
+            declared.setdefault(name, []).append((playbook, spec))
+    fields = {name: _field(name, uses) for name, uses in sorted(declared.items())}
+    config = ConfigDict(extra="forbid", title="Crisis inputs")
+    return create_model("CrisisInputs", __config__=config, **fields)  # type: ignore[call-overload]
+
+
+def _field(name: str, uses: list[tuple[Playbook, InputSpec]]) -> tuple[Any, Any]:
+    specs = [spec for _, spec in uses]
+    if len({spec.type for spec in specs}) > 1:
+        where = ", ".join(f"{pb.id}: {spec.type}" for pb, spec in uses)
+        raise InputError(f"input '{name}' has different types across playbooks ({where})")
+    first = specs[0]
+    if first.type == "choice":
+        choices = list(dict.fromkeys(c for spec in specs for c in spec.choices or []))
+        annotation: Any = Literal[tuple(choices)]  # type: ignore[valid-type]
+    else:
+        annotation = _SIMPLE[first.type]
+    users = ", ".join(f"{pb.id}" + (f" = {spec.default}" if spec.default is not None else " (required)")
+                      for pb, spec in uses)
+    description = f"{first.description} — {users}. Empty: the playbook's default.".lstrip(" —")
+    extra = {"format": "textarea"} if first.type == "text" else None
+    # No default here: a value is sent only when someone fills the field, so the chosen playbook's
+    # own default applies otherwise, and a field meant for another playbook is never sent by accident.
+    return (annotation | None, Field(None, title=first.title or name, description=description,
+                                     json_schema_extra=extra))
+
+
+def resolve_inputs(playbook: Playbook, given: dict[str, Any]) -> dict[str, Any]:
+    """The playbook's inputs: given values checked, defaults filled, unknown or missing ones refused."""
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        spec = playbook.inputs.get(name)
+        if spec is None:
+            problems.append(f"'{name}' is not an input of playbook '{playbook.id}'")
+            continue
+        try:
+            values[name] = spec.check_value(_coerce(spec, value))
+        except ValueError as exc:
+            problems.append(f"input '{name}': {exc}")
+    for name, spec in playbook.inputs.items():
+        if name not in values:
+            if spec.required:
+                problems.append(f"input '{name}' is required ({spec.description or spec.type})")
+            else:
+                values[name] = spec.default
+    if problems:
+        raise InputError(f"playbook '{playbook.id}': " + "; ".join(problems))
+    return values
+
+
+def _coerce(spec: InputSpec, value: Any) -> Any:
+    """Command-line values arrive as text: turn them into the input's type."""
+    if not isinstance(value, str):
+        return float(value) if spec.type == "number" and isinstance(value, int) else value
+    try:
+        if spec.type == "integer":
+            return int(value)
+        if spec.type == "number":
+            return float(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a {spec.type}") from None
+    if spec.type == "boolean":
+        lowered = value.strip().lower()
+        if lowered in {"true", "yes", "oui", "1", "vrai"}:
+            return True
+        if lowered in {"false", "no", "non", "0", "faux"}:
+            return False
+        raise ValueError(f"{value!r} is not a boolean (true/false)")
+    return value

@@ -1,0 +1,154 @@
+"""Step types: one strict pydantic model per `type`, gathered in a discriminated union.
+
+Each step type declares the record it produces (`Result`), so that `when:` conditions and templates
+that read `<step_id>.<field>` are checked before anything runs. Execution lives elsewhere: the
+top-level `tasks/registry.py` maps every model here to exactly one Prefect task.
+
+To add a step type: write its model (a `type: Literal["domain.verb"]` field and a `Result`), append
+it to STEP_TYPES, add its task to the registry and a fixture under tests/fixtures/steps/ — the
+completeness tests fail until all three exist.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+StepId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+PlaybookId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> int:
+    """`90`, `"45s"`, `"30m"`, `"2h"`, `"1d"` → seconds. The one place durations are parsed."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a text like 30s, 15m, 2h, 1d")
+    if isinstance(value, int) and value > 0:
+        return value
+    match = _DURATION.match(str(value)) if isinstance(value, str) else None
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{value!r} is not a duration: write 30s, 15m, 2h or 1d")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+class Spec(BaseModel):
+    """Base of every playbook model: strict, immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Record(BaseModel):
+    """Base of step results: small, serialisable, readable by later steps."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class StepBase(Spec):
+    id: StepId = Field(description="Unique id of the step in the playbook (a noun for its outcome).")
+    title: str = Field("", description="What the step is for, in the playbook's language.")
+    after: list[StepId] = Field(default_factory=list, description="Steps that must finish first.")
+    when: str | None = Field(
+        None, description="Condition on inputs or earlier results, e.g. `inputs.gravite >= haute`."
+    )
+    on_failure: Literal["stop", "continue"] = Field(
+        "stop", description="`stop` fails the phase; `continue` records the failure and goes on."
+    )
+    retries: int = Field(0, ge=0, le=10, description="Retries on failure before `on_failure` applies.")
+    timeout: int | None = Field(None, description="Time limit of one attempt: `90s`, `15m`, `2h`.")
+
+    Result: ClassVar[type[Record]] = Record
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> int | None:
+        return None if value is None else parse_duration(value)
+
+    def references(self) -> dict[str, list[str]]:
+        """Names this step points to, by kind (`role`, `audience`, `channel`, `playbook`, `template`)."""
+        return {}
+
+
+class ChecklistRecord(Record):
+    item: str
+    owner: str
+    owner_people: list[str]
+    status: Literal["recorded"]
+    recorded_at: str
+
+
+class ChecklistItem(StepBase):
+    """A preparation or follow-up action assigned to a role, recorded in the run's audit trail."""
+
+    type: Literal["checklist.item"]
+    item: str = Field(min_length=1, description="The action, as the team reads it.")
+    owner: Name = Field(description="The team role responsible (a key of `team`).")
+    channel: Name | None = Field(None, description="Channel through which the owner is reached.")
+
+    Result: ClassVar[type[Record]] = ChecklistRecord
+
+    def references(self) -> dict[str, list[str]]:
+        return {"role": [self.owner], "channel": [self.channel] if self.channel else []}
+
+
+class NoteRecord(Record):
+    text: str
+    level: Literal["info", "warning"]
+
+
+class NoteLog(StepBase):
+    """A log-book entry: inline Jinja text or a template file, rendered with inputs and results."""
+
+    type: Literal["note.log"]
+    text: str | None = Field(None, description="Inline text (Jinja: `{{ inputs.produit }}`).")
+    template: str | None = Field(None, description="A template under templates/, e.g. `notes/x.fr.md.j2`.")
+    level: Literal["info", "warning"] = "info"
+
+    Result: ClassVar[type[Record]] = NoteRecord
+
+    @model_validator(mode="after")
+    def _text_or_template(self) -> NoteLog:
+        if (self.text is None) == (self.template is None):
+            raise ValueError("give exactly one of `text` or `template`")
+        return self
+
+    def references(self) -> dict[str, list[str]]:
+        return {"template": [self.template] if self.template else []}
+
+
+class CallRecord(Record):
+    playbook: str
+    version: str
+    phases: list[str]
+    status: Literal["completed", "failed"]
+    steps: dict[str, str]
+
+
+class PlaybookCall(StepBase):
+    """Run another playbook (all phases, or some) as a sub-run, with inputs passed down."""
+
+    type: Literal["playbook.call"]
+    playbook: PlaybookId = Field(description="Id of the playbook to run (file name without .yaml).")
+    phases: list[Literal["preparation", "assessment", "communication", "post_crisis"]] | None = Field(
+        None, description="Phases to run; all by default."
+    )
+    with_: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, alias="with", description="Inputs of the called playbook."
+    )
+
+    Result: ClassVar[type[Record]] = CallRecord
+
+    def references(self) -> dict[str, list[str]]:
+        return {"playbook": [self.playbook]}
+
+
+STEP_TYPES: tuple[type[StepBase], ...] = (ChecklistItem, NoteLog, PlaybookCall)
+Step = Annotated[Union[STEP_TYPES], Field(discriminator="type")]  # noqa: UP007 - built from a tuple
+
+
+def step_type_name(model: type[StepBase]) -> str:
+    return model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]

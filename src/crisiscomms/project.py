@@ -1,0 +1,132 @@
+"""A crisiscomms project on disk: playbooks/, templates/, prefect.yaml — and validating it.
+
+The project root is the folder holding `prefect.yaml` and `playbooks/`; commands find it from the
+working directory upwards, like git does.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from crisiscomms.errors import Issue, PlaybookError, ProjectError
+from crisiscomms.playbook.inspect import Catalog, inspect_playbook
+from crisiscomms.playbook.loader import LoadedPlaybook, load_playbook
+from crisiscomms.playbook.plan import Plan, build_plan
+
+log = logging.getLogger(__name__)
+PLAYBOOK_SUFFIXES = (".yaml", ".yml")
+
+
+def find_root(start: Path | None = None) -> Path:
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "prefect.yaml").is_file() and (candidate / "playbooks").is_dir():
+            return candidate
+    raise ProjectError(f"no crisiscomms project (prefect.yaml + playbooks/) in {here} or above it")
+
+
+@dataclass
+class Project:
+    root: Path
+    _cache: dict[Path, LoadedPlaybook | PlaybookError] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def find(cls, start: Path | None = None) -> Project:
+        return cls(find_root(start))
+
+    @property
+    def playbooks_dir(self) -> Path:
+        return self.root / "playbooks"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / "templates"
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return Catalog(self.templates_dir, self._loaded_or_none)
+
+    def playbook_ids(self) -> list[str]:
+        return sorted(p.stem for p in playbook_files(self.playbooks_dir))
+
+    def path_of(self, playbook_id: str) -> Path:
+        for suffix in PLAYBOOK_SUFFIXES:
+            path = self.playbooks_dir / f"{playbook_id}{suffix}"
+            if path.is_file():
+                return path
+        raise ProjectError(f"no playbook '{playbook_id}' in {self.playbooks_dir} "
+                           f"(available: {', '.join(self.playbook_ids()) or 'none'})")
+
+    def load(self, playbook_id: str) -> LoadedPlaybook:
+        """The playbook, checked: raises PlaybookError with every issue if it is not usable."""
+        return self.check(self.path_of(playbook_id))
+
+    def plan(self, loaded: LoadedPlaybook) -> Plan:
+        return build_plan(loaded.playbook, self.templates_dir)
+
+    def check(self, path: Path) -> LoadedPlaybook:
+        loaded = self._parse(path)
+        if isinstance(loaded, PlaybookError):
+            raise loaded
+        issues = inspect_playbook(loaded, self.catalog)
+        if issues:
+            raise PlaybookError(issues)
+        return loaded
+
+    def _parse(self, path: Path) -> LoadedPlaybook | PlaybookError:
+        path = path.resolve()
+        if path not in self._cache:
+            try:
+                self._cache[path] = load_playbook(path, self.display(path))
+            except PlaybookError as exc:
+                self._cache[path] = exc
+        return self._cache[path]
+
+    def _loaded_or_none(self, playbook_id: str) -> LoadedPlaybook | None:
+        try:
+            found = self._parse(self.path_of(playbook_id))
+        except ProjectError:
+            return None
+        return found if isinstance(found, LoadedPlaybook) else None
+
+    def display(self, path: Path) -> str:
+        try:
+            return str(path.resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            return str(path)
+
+
+def playbook_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix in PLAYBOOK_SUFFIXES and p.is_file())
+
+
+def validate(paths: list[Path], project: Project) -> tuple[int, list[Issue]]:
+    """Check files and folders of playbooks; return how many files were read and every issue."""
+    files = [f for p in paths for f in (playbook_files(p) if p.is_dir() else [p])]
+    issues: list[Issue] = []
+    for file in files:
+        try:
+            project.check(file)
+        except PlaybookError as exc:
+            issues += exc.issues
+    return len(files), issues
+
+
+def git_revision(path: Path) -> str:
+    """The commit of `path` (with `+dirty` if it differs from it), or `unversioned`."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=path.parent, capture_output=True, text=True, timeout=10)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    try:
+        commit = git("log", "-1", "--format=%H", "--", path.name)
+        dirty = git("status", "--porcelain", "--", path.name)
+    except (OSError, subprocess.SubprocessError):
+        return "unversioned"
+    if not commit:
+        return "unversioned"
+    return f"{commit}+dirty" if dirty else commit

@@ -1,0 +1,178 @@
+"""The local stack `crisis up` starts and `crisis down` stops: a Prefect server on SQLite, a
+`process` work pool with one worker, and the deployments of prefect.yaml.
+
+Everything lives under `<project>/.crisis/`: the Prefect home (its SQLite database is the audit
+trail, so it stays when the stack stops), logs, and the pid files `down` uses. This module drives
+the `prefect` command line in subprocesses; it does not import Prefect.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from crisiscomms.errors import ServerError
+
+WORK_POOL = "crisis-pool"
+STATE_DIR = ".crisis"
+
+
+@dataclass(frozen=True)
+class Stack:
+    root: Path
+    host: str = "127.0.0.1"
+    port: int = 4200
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.port}/api"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """Environment of every process of the stack (and of commands that talk to it)."""
+        env = dict(os.environ)
+        env.update({
+            "PREFECT_HOME": str(self.state_dir / "prefect"),
+            "PREFECT_API_URL": self.api_url,
+            "PREFECT_SERVER_API_HOST": self.host,
+            "PREFECT_SERVER_API_PORT": str(self.port),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_UI_URL": self.ui_url,
+            "PREFECT_LOGGING_LEVEL": env.get("PREFECT_LOGGING_LEVEL", "INFO"),
+        })
+        return env
+
+    def pid_file(self, name: str) -> Path:
+        return self.state_dir / f"{name}.pid"
+
+
+def saved_stack(root: Path) -> Stack | None:
+    """The stack `crisis up` recorded for this project, if any."""
+    path = root / STATE_DIR / "stack.json"
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    return Stack(root, saved["host"], int(saved["port"]))
+
+
+def is_healthy(api_url: str, timeout: float = 2.0) -> bool:
+    try:
+        return httpx.get(f"{api_url}/health", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def prefect_command(*args: str) -> list[str]:
+    """Run the prefect CLI of this interpreter's environment, whatever PATH says."""
+    return [sys.executable, "-m", "prefect", *args]
+
+
+def up(stack: Stack, say: Callable[[str], None], deploy: bool = True) -> None:
+    for folder in ("logs", "prefect"):  # SQLite does not create the folder of its database
+        (stack.state_dir / folder).mkdir(parents=True, exist_ok=True)
+    (stack.state_dir / "stack.json").write_text(json.dumps({"host": stack.host, "port": stack.port}))
+    if is_healthy(stack.api_url):
+        say(f"Prefect server already up at {stack.ui_url}")
+    else:
+        _spawn(stack, "server", prefect_command("server", "start", "--host", stack.host,
+                                                "--port", str(stack.port)))
+        _wait_healthy(stack, say)
+    _run(stack, prefect_command("work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"))
+    if deploy:
+        say("registering the deployments of prefect.yaml …")
+        _run(stack, prefect_command("--no-prompt", "deploy", "--all"))
+    if not _alive(stack.pid_file("worker")):
+        _spawn(stack, "worker", prefect_command("worker", "start", "--pool", WORK_POOL,
+                                                "--name", "crisis-worker"))
+    say(f"worker polling work pool '{WORK_POOL}'")
+
+
+def run_deployment(stack: Stack, name: str, params: dict[str, object]) -> str:
+    args = ["deployment", "run", name]
+    for key, value in params.items():
+        args += ["--param", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
+    return _run(stack, prefect_command(*args))
+
+
+def down(stack: Stack, say: Callable[[str], None]) -> None:
+    for name in ("worker", "server"):
+        pid_file = stack.pid_file(name)
+        if _stop(pid_file):
+            say(f"stopped {name}")
+        pid_file.unlink(missing_ok=True)
+
+
+def _spawn(stack: Stack, name: str, command: list[str]) -> None:
+    log = (stack.state_dir / "logs" / f"{name}.log").open("ab")
+    process = subprocess.Popen(command, cwd=stack.root, env=stack.env(), stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, start_new_session=True)
+    stack.pid_file(name).write_text(str(process.pid))
+
+
+def _wait_healthy(stack: Stack, say: Callable[[str], None], timeout: float = 90.0) -> None:
+    say(f"starting Prefect server on {stack.ui_url} (SQLite under {STATE_DIR}/prefect) …")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if is_healthy(stack.api_url):
+            return
+        if not _alive(stack.pid_file("server")):
+            break
+        time.sleep(0.5)
+    log = stack.state_dir / "logs" / "server.log"
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+    raise ServerError(f"Prefect server did not become healthy at {stack.api_url}; see {log}\n{tail}")
+
+
+def _run(stack: Stack, command: list[str]) -> str:
+    done = subprocess.run(command, cwd=stack.root, env=stack.env(), capture_output=True, text=True,
+                          timeout=600, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise ServerError(f"`{' '.join(command[2:])}` failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def _alive(pid_file: Path) -> bool:
+    try:
+        pid = int(pid_file.read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    # A zombie (exited, not yet reaped by the process that started it) is not alive.
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[-1].split()[0] == "Z")
+
+
+def _stop(pid_file: Path, timeout: float = 20.0) -> bool:
+    if not _alive(pid_file):
+        return False
+    pid = int(pid_file.read_text())
+    _signal_group(pid, signal.SIGTERM)  # the whole session: server workers, flow-run subprocesses
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid_file):
+        time.sleep(0.2)
+    if _alive(pid_file):
+        _signal_group(pid, signal.SIGKILL)
+    return True
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass

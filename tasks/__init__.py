@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wrappers around crisiscomms functions, one module per capability."""

@@ -1,0 +1,29 @@
+"""note.log: a log-book entry rendered from inline text or a template, with inputs and results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+
+from crisiscomms import rendering
+from crisiscomms.playbook.context import StepContext
+from crisiscomms.playbook.steps import NoteLog, NoteRecord
+
+
+def note_record(step: NoteLog, context: StepContext) -> NoteRecord:
+    values = context.namespace()
+    if step.text is not None:
+        text = rendering.render_text(step.text, values)
+    else:
+        text = rendering.render_file(Path(context.root) / "templates", str(step.template), values)
+    return NoteRecord(text=text.strip(), level=step.level)
+
+
+@task(name="note.log")
+def log_note(step: NoteLog, context: StepContext) -> dict[str, Any]:
+    record = note_record(step, context)
+    logger = get_run_logger()
+    (logger.warning if record.level == "warning" else logger.info)("%s", record.text)
+    return record.model_dump()

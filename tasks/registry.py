@@ -1,0 +1,22 @@
+"""The explicit map from step type to the one Prefect task that executes it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import Task
+
+from crisiscomms.playbook.steps import ChecklistItem, NoteLog, PlaybookCall, StepBase
+from tasks.checklist import record_checklist_item
+from tasks.note import log_note
+from tasks.subplaybook import call_playbook
+
+REGISTRY: dict[type[StepBase], Task[..., dict[str, Any]]] = {
+    ChecklistItem: record_checklist_item,
+    NoteLog: log_note,
+    PlaybookCall: call_playbook,
+}
+
+
+def task_for(step: StepBase) -> Task[..., dict[str, Any]]:
+    return REGISTRY[type(step)]
