@@ -69,11 +69,12 @@ def _run_step(planned: PlannedStep, loaded: LoadedPlaybook, context: StepContext
               history: History) -> tuple[str, str]:
     step = planned.step
     run_name = f"{context.playbook_id}:{step.id}"
-    reason = _skip_reason(planned, loaded, context, history)
-    if reason:
+    skipped = _why_not_run(planned, loaded, context, history)
+    if skipped:
+        status, reason = skipped
         skip_step.with_options(task_run_name=run_name)(step.id, reason)
-        history["statuses"][step.id] = "skipped"
-        return "skipped", reason
+        history["statuses"][step.id] = status
+        return status, reason
     runnable = task_for(step).with_options(
         task_run_name=run_name, retries=step.retries, retry_delay_seconds=2, timeout_seconds=step.timeout
     )
@@ -88,17 +89,17 @@ def _run_step(planned: PlannedStep, loaded: LoadedPlaybook, context: StepContext
     return "failed", str(state.message)
 
 
-def _skip_reason(planned: PlannedStep, loaded: LoadedPlaybook, context: StepContext,
-                 history: History) -> str | None:
+def _why_not_run(planned: PlannedStep, loaded: LoadedPlaybook, context: StepContext,
+                 history: History) -> tuple[str, str] | None:
+    """("blocked" | "skipped", reason) when the step must not run, else None."""
     step = planned.step
     blocked = [d for d in (*planned.waits_for, *step.after) if history["statuses"].get(d) in {"failed", "blocked"}]
     if blocked:
-        history["statuses"][step.id] = "blocked"
-        return f"not run: it waits for {', '.join(sorted(set(blocked)))}, which failed"
+        return "blocked", f"not run: it waits for {', '.join(sorted(set(blocked)))}, which did not succeed"
     catalog = Project(Path(context.root)).catalog
     if condition_holds(loaded, catalog, planned.phase, step, context.namespace()):
         return None
-    return f"condition false: {step.when}"
+    return "skipped", f"condition false: {step.when}"
 
 
 def _summary(record: dict[str, Any]) -> str:

@@ -47,7 +47,7 @@ def validate_command(
         raise typer.Exit(2)
     count, issues = validate(targets, project)
     for issue in issues:
-        out.print(str(issue), markup=False)
+        print(issue)  # one line per issue, never wrapped: editors and CI parse file:line:col
     if issues:
         err.print(f"[red]{len(issues)} problem(s) in {count} playbook file(s)[/red]")
         raise typer.Exit(1)

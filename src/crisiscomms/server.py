@@ -8,6 +8,7 @@ the `prefect` command line in subprocesses; it does not import Prefect.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -172,7 +173,5 @@ def _stop(pid_file: Path, timeout: float = 20.0) -> bool:
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass

@@ -16,6 +16,7 @@ is evaluated by this module, never by `eval`.
 from __future__ import annotations
 
 import ast
+import itertools
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,9 +37,14 @@ _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
 }
 _ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 _ALLOWED = (
-    ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.Compare, ast.Name,
+    ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.Compare, ast.Name,
     ast.Attribute, ast.Constant, ast.List, ast.Tuple, ast.Load, *_COMPARE,
 )
+_REFUSED = {
+    ast.Call: "calling functions", ast.Subscript: "indexing ([…])", ast.BinOp: "arithmetic",
+    ast.IfExp: "if/else", ast.Lambda: "lambda", ast.Dict: "a mapping ({…})", ast.Set: "a set",
+    ast.NamedExpr: "assignment (:=)", ast.JoinedStr: "an f-string", ast.Starred: "unpacking (*)",
+}
 _WORD_CONSTANTS = {"true": True, "false": False, "null": None, "True": True, "False": False, "None": None}
 
 
@@ -71,11 +77,22 @@ def parse(text: str) -> Condition:
     except SyntaxError as exc:
         raise ExpressionError(f"cannot parse condition {text!r}: {exc.msg} at column {exc.offset}") from exc
     for node in ast.walk(tree):
-        if not isinstance(node, _ALLOWED):
-            raise ExpressionError(f"{type(node).__name__} is not allowed in a condition ({text!r})")
-        if isinstance(node, ast.Constant) and not isinstance(node.value, str | int | float | bool | None):
-            raise ExpressionError(f"literal {node.value!r} is not allowed in a condition")
+        _allow(node, text)
     return Condition(text, tree)
+
+
+def _allow(node: ast.AST, text: str) -> None:
+    if not isinstance(node, _ALLOWED):
+        what = _REFUSED.get(type(node), type(node).__name__)
+        raise ExpressionError(f"{what} is not allowed in a condition ({text!r})")
+    if isinstance(node, ast.Constant) and not isinstance(node.value, str | int | float | bool | None):
+        raise ExpressionError(f"literal {node.value!r} is not allowed in a condition")
+    if isinstance(node, ast.Attribute) and _dotted(node) is None:
+        raise ExpressionError(f"'.{node.attr}' can only follow a name like inputs.x ({text!r})")
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and not (
+        isinstance(node.operand, ast.Constant) and isinstance(node.operand.value, int | float)
+    ):
+        raise ExpressionError(f"'-' only goes before a number ({text!r})")
 
 
 def check(condition: Condition, resolve: Resolver) -> list[str]:
@@ -117,13 +134,17 @@ class _Checker:
 
     def _compare(self, node: ast.Compare) -> list[str]:
         operands = [node.left, *node.comparators]
-        scales = {i: s for i, s in enumerate(self._scale(o) for o in operands) if isinstance(s, Scale)}
+        found = [self._scale(o) for o in operands]
+        unknown = [f for f in found if isinstance(f, str)]
+        if unknown:
+            return unknown  # the rest of the comparison cannot be judged without that reference
+        scales = {i: s for i, s in enumerate(found) if isinstance(s, Scale)}
         out: list[str] = []
         for i, operand in enumerate(operands):
             neighbours = [scales.get(i - 1), scales.get(i + 1)]
             scale = next((s for s in neighbours if s and s.ordered), None)
             out += self._operand(operand, scale)
-        for op, (left, right) in zip(node.ops, zip(operands, operands[1:], strict=False), strict=False):
+        for op, (left, right) in zip(node.ops, itertools.pairwise(operands), strict=True):
             if isinstance(op, _ORDERING) and not _orderable(left, right, scales, operands):
                 out.append(f"'{ast.unparse(left)} {_symbol(op)} {ast.unparse(right)}' compares values "
                            "that have no order (use == or a choice input)")
@@ -185,7 +206,8 @@ class _Evaluator:
             results = (bool(self.value(v)) for v in node.values)
             return all(results) if isinstance(node.op, ast.And) else any(results)
         if isinstance(node, ast.UnaryOp):
-            return not self.value(node.operand)
+            operand = self.value(node.operand)
+            return -operand if isinstance(node.op, ast.USub) else not operand
         if isinstance(node, ast.Compare):
             return self._compare(node)
         if isinstance(node, ast.Constant):
@@ -224,7 +246,7 @@ class _Evaluator:
         if scale is None or scale.ordered is None:
             return {}
         order = {v: i for i, v in enumerate(scale.ordered)}
-        return {id(o): order.get(self.value(o)) for o in operands}
+        return {id(o): order.get(self.value(o)) for o in operands if not isinstance(o, ast.List | ast.Tuple)}
 
     def _scale(self, node: ast.AST) -> Scale | None:
         ref = _dotted(node)

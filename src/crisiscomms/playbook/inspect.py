@@ -67,8 +67,8 @@ class _Inspection:
         self.steps = index_steps(self.pb)
         self.issues: list[Issue] = []
 
-    def add(self, loc: Loc, message: str) -> None:
-        self.issues.append(self.doc.issue(loc, message))
+    def add(self, loc: Loc, message: str, at_key: bool = False) -> None:
+        self.issues.append(self.doc.issue(loc, message, at_key=at_key))
 
     def run(self) -> list[Issue]:
         self._file_name()
@@ -203,7 +203,9 @@ class _Inspection:
         for name, value in step.with_.items():
             spec = callee.inputs.get(name)
             if spec is None:
-                self.add((*here.loc, "with", name), _unknown(f"input of '{callee.id}'", name, callee.inputs))
+                known = ", ".join(sorted(callee.inputs)) or "none declared"
+                self.add((*here.loc, "with", name),
+                         f"unknown input '{name}' of '{callee.id}' (known: {known})", at_key=True)
                 continue
             if rendering.is_template(value):
                 self._template_names(here, "with", rendering.check_source(str(value)))
@@ -214,7 +216,8 @@ class _Inspection:
                 self.add((*here.loc, "with", name), str(exc))
         missing = [n for n, spec in callee.inputs.items() if spec.required and n not in step.with_]
         if missing:
-            self.add((*here.loc, "playbook"), f"'{callee.id}' needs inputs {', '.join(missing)} in `with`")
+            noun = "input" if len(missing) == 1 else "inputs"
+            self.add((*here.loc, "playbook"), f"'{callee.id}' needs {noun} {', '.join(missing)} in `with`")
 
     def _cycles(self) -> None:
         for phase in PHASES:

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from crisiscomms.errors import Issue, PlaybookError
-from crisiscomms.playbook.models import Playbook
+from crisiscomms.playbook.models import Phases, Playbook
 from crisiscomms.playbook.steps import STEP_TYPES, step_type_name
 from crisiscomms.playbook.yamlfile import Document, Loc, read_document
 
@@ -53,14 +53,18 @@ class _Located:
     missing: str | None  # the last key of the error's loc when it is absent from the file
 
 
+def _has(container: Any, part: Any) -> bool:
+    if isinstance(container, dict):
+        return part in container
+    return isinstance(container, list) and isinstance(part, int) and part < len(container)
+
+
 def _data_loc(data: Any, loc: tuple[Any, ...]) -> _Located:
     """Keep the parts of a pydantic loc that exist in the data (drops union tags like 'note.log')."""
     kept: list[Any] = []
     current = data
     for i, part in enumerate(loc):
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+        if _has(current, part):
             current = current[part]
         elif part in _STEP_TYPE_NAMES or (isinstance(part, str) and "[" in part):
             continue
@@ -70,12 +74,34 @@ def _data_loc(data: Any, loc: tuple[Any, ...]) -> _Located:
     return _Located(tuple(kept), None)
 
 
+_PATTERNS = {
+    r"^[a-z][a-z0-9_]{0,62}$": "is not a valid name: lowercase letters, digits and _, starting with a letter",
+    r"^[a-z][a-z0-9-]{0,62}$": "is not a valid playbook id: lowercase letters, digits and -, starting with a letter",
+    r"^[a-z]{2}$": "is not a language code: two lowercase letters (ISO 639-1: fr, en …)",
+}
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> str:
+    """`(allowed: …)` for an unknown key, when the model at its place is known."""
+    fields: Any = None
+    if len(loc) == 1:
+        fields = Playbook.model_fields
+    elif len(loc) == 2 and loc[0] == "phases":
+        fields = Phases.model_fields
+    elif len(loc) == 6 and loc[0] == "phases" and loc[2] == "steps":
+        fields = next((m.model_fields for m in STEP_TYPES if step_type_name(m) == loc[4]), None)
+    if not fields:
+        return ""
+    names = [f.alias or name for name, f in fields.items()]
+    return f" (allowed: {', '.join(names)})"
+
+
 def _message(error: Any, missing: str | None) -> str:
     kind = error["type"]
     if kind == "missing":
         return f"missing required field '{missing}'"
     if kind == "extra_forbidden":
-        return f"unknown key '{error['loc'][-1]}'" if missing is None else f"unknown key '{missing}'"
+        return f"unknown key '{error['loc'][-1]}'{_allowed_keys(tuple(error['loc']))}"
     if kind == "union_tag_invalid":
         known = ", ".join(sorted(_STEP_TYPE_NAMES))
         return f"unknown step type {error['input'].get('type')!r} (known: {known})"
@@ -84,6 +110,6 @@ def _message(error: Any, missing: str | None) -> str:
     if kind == "literal_error":
         return f"{error['input']!r} is not allowed: expected {error['ctx']['expected']}"
     if kind == "string_pattern_mismatch":
-        return f"{error['input']!r} does not match {error['ctx']['pattern']}"
+        return f"{error['input']!r} {_PATTERNS.get(error['ctx']['pattern'], 'has the wrong form')}"
     message = error["msg"].removeprefix("Value error, ")
     return message[0].lower() + message[1:] if message else kind

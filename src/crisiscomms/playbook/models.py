@@ -6,11 +6,9 @@ No Prefect and no I/O here: loading and checking are in `loader.py` and `inspect
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from typing import Annotated
-
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from crisiscomms.playbook.steps import Name, PlaybookId, Spec, Step
 
@@ -117,6 +115,12 @@ class Playbook(Spec):
     audiences: dict[Name, Audience] = Field(default_factory=dict)
     channels: dict[Name, Channel] = Field(default_factory=dict)
     phases: Phases
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        # `version: 1.0` is a YAML float; the author meant the text "1.0".
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
     def steps(self) -> list[tuple[str, int, Any]]:
         """(phase, index, step) for every step, in phase order then file order."""

@@ -7,6 +7,7 @@ earlier phases are finished before the phase starts.
 
 from __future__ import annotations
 
+import contextlib
 import graphlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +39,8 @@ def referenced_names(step: StepBase, templates_dir: Path) -> set[str]:
     """Top-level names that the step's condition and text read (inputs, step ids …)."""
     names: set[str] = set()
     if step.when:
-        try:
+        with contextlib.suppress(ExpressionError):  # a bad condition is reported by inspect
             names |= {ref[0] for ref in expression.parse(step.when).references()}
-        except ExpressionError:
-            pass  # reported by inspect
     if isinstance(step, NoteLog):
         source = step.text if step.text is not None else _template_source(templates_dir, step.template)
         names |= set(rendering.check_source(source).names) if source else set()

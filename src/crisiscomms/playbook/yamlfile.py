@@ -90,6 +90,9 @@ def _read_bytes(path: Path, name: str) -> bytes:
 def _decode(raw: bytes, name: str) -> str:
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_utf16(raw):
+        raise _fail(name, 1, 1, "file is not UTF-8 (it looks like UTF-16, e.g. Notepad's 'Unicode'); "
+                                "save it as UTF-8")
     if b"\x00" in raw:
         line = raw[: raw.index(b"\x00")].count(b"\n") + 1
         raise _fail(name, line, 1, "file contains NUL bytes: it is binary, not a YAML playbook")
@@ -106,6 +109,13 @@ def _decode(raw: bytes, name: str) -> str:
     return text
 
 
+def _looks_utf16(raw: bytes) -> bool:
+    """ASCII text saved as UTF-16 without a byte-order mark: every other byte is NUL."""
+    head = raw[:200]
+    return len(head) >= 4 and (head[1::2].count(0) > 0.9 * len(head[1::2]) or
+                               head[0::2].count(0) > 0.9 * len(head[0::2]))
+
+
 def _compose(text: str, name: str) -> yaml.Node:
     _check_depth(text, name)
     try:
@@ -117,17 +127,24 @@ def _compose(text: str, name: str) -> yaml.Node:
         raise _fail(name, line, column, f"not valid YAML: {problem}") from exc
     except yaml.YAMLError as exc:
         raise _fail(name, 1, 1, f"not valid YAML: {exc}") from exc
-    if len(nodes) != 1 or nodes[0] is None:
-        raise _fail(name, 1, 1, "a playbook file must hold exactly one YAML document")
+    if not nodes or nodes[0] is None:
+        raise _fail(name, 1, 1, "file is empty (only comments): a playbook needs at least `id`, "
+                                "`version` and `phases`")
     return nodes[0]
 
 
 def _check_depth(text: str, name: str) -> None:
     """Refuse deep nesting from the event stream, before the recursive composer can blow the stack."""
-    depth = 0
+    depth = documents = 0
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.CollectionStartEvent):
+            if isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    mark = event.start_mark
+                    raise _fail(name, mark.line + 1, mark.column + 1,
+                                "a playbook file must hold exactly one YAML document")
+            elif isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
                     mark = event.start_mark

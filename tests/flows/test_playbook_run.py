@@ -1,0 +1,145 @@
+"""Real flow runs on the session's Prefect harness: the demo playbook, the audit trail, semantics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterParentFlowRunId,
+    FlowRunFilterTags,
+)
+
+from flows.engine import StepFailed, walk_phase
+from flows.playbook import run_playbook
+
+ROOT = Path(__file__).resolve().parents[2]
+ENGINE_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
+DEMO_STEPS = {
+    "cellule", "protocoles", "modeles", "brief", "faits", "parties_prenantes", "escalade", "synthese",
+    "validation_juridique", "declaration", "reseaux", "memo_salaries", "retour_experience", "bilan",
+    "mise_a_jour",
+}
+
+
+@pytest.fixture(scope="module")
+def demo_run() -> tuple[Any, dict[str, Any]]:
+    state = run_playbook(playbook="rappel-produit", return_state=True)
+    return state, state.result()
+
+
+def _children(parent_id: Any) -> list[Any]:
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id]))
+        )
+
+
+def _subflows_of(parent_id: Any) -> list[Any]:
+    """Sub-flow runs hang off task runs of the parent in Prefect 3: walk parent task runs → flows."""
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["playbook:rappel-produit"])))
+        task_runs = {t.id for t in client.read_task_runs() if t.flow_run_id == parent_id}
+    return [r for r in runs if r.parent_task_run_id in task_runs]
+
+
+def test_demo_playbook_runs_all_four_phases_green(demo_run: tuple[Any, dict[str, Any]]) -> None:
+    state, history = demo_run
+    assert state.is_completed()
+    assert history["statuses"] == dict.fromkeys(DEMO_STEPS, "completed")
+
+
+def test_later_steps_read_earlier_results(demo_run: tuple[Any, dict[str, Any]]) -> None:
+    _, history = demo_run
+    results = history["results"]
+    assert "Faits rassemblés par Karim Benali" in results["synthese"]["text"]
+    assert "Cellule : completed" in results["brief"]["text"]
+    assert results["cellule"]["steps"] == {"convocation": "completed", "salle": "completed", "journal": "completed"}
+
+
+def test_the_run_records_playbook_identity_for_the_audit_trail(demo_run: tuple[Any, dict[str, Any]]) -> None:
+    state, _ = demo_run
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    assert run.name == "rappel-produit/all"
+    assert {"playbook:rappel-produit", "playbook-version:1.0.0"} <= set(run.tags)
+    assert run.flow_version.startswith("rappel-produit@1.0.0+sha256.")
+    assert len(run.labels["crisis.playbook.sha256"]) == 64
+    assert run.labels["crisis.playbook.git"]
+
+
+def test_each_phase_is_a_sub_flow_and_each_step_a_named_task_run(demo_run: tuple[Any, dict[str, Any]]) -> None:
+    state, _ = demo_run
+    parent_id = state.state_details.flow_run_id
+    phases = _subflows_of(parent_id)
+    assert sorted(r.name for r in phases) == sorted(
+        f"rappel-produit/{p}" for p in ("preparation", "assessment", "communication", "post_crisis")
+    )
+    assert all({"playbook:rappel-produit", "playbook-version:1.0.0"} <= set(r.tags) for r in phases)
+    with get_client(sync_client=True) as client:
+        names = {t.name for t in client.read_task_runs() if t.flow_run_id in {r.id for r in phases}}
+    assert {f"rappel-produit:{step}" for step in DEMO_STEPS} <= names
+
+
+def test_sub_playbook_call_runs_the_callee_phases_as_nested_runs(demo_run: tuple[Any, dict[str, Any]]) -> None:
+    with get_client(sync_client=True) as client:
+        names = {t.name for t in client.read_task_runs()}
+        nested = [r for r in client.read_flow_runs() if r.name == "cellule-de-crise/preparation"]
+    assert {"cellule-de-crise:convocation", "cellule-de-crise:journal"} <= names
+    assert nested and all(r.state.is_completed() for r in nested)
+
+
+def test_phase_artifacts_list_the_steps_and_outcomes(demo_run: tuple[Any, dict[str, Any]]) -> None:
+    with get_client(sync_client=True) as client:
+        artifacts = {a.key: a for a in client.read_artifacts() if a.key}
+    assert {"rappel-produit-preparation", "rappel-produit-post-crisis", "rappel-produit-provenance"} <= set(artifacts)
+    assert "`escalade` | checklist.item | ✅ completed" in artifacts["rappel-produit-assessment"].data
+
+
+def test_low_severity_skips_conditional_steps_without_blocking_their_dependents() -> None:
+    history = run_playbook(playbook="rappel-produit", inputs={"gravite": "faible"})
+    statuses = history["statuses"]
+    assert statuses["escalade"] == "skipped"
+    assert statuses["validation_juridique"] == "skipped"
+    assert statuses["declaration"] == "completed"  # `after` a skipped step still runs
+
+
+def test_one_phase_can_run_alone() -> None:
+    history = run_playbook(playbook="rappel-produit", phase="assessment", inputs={"gravite": "moyenne"})
+    assert history["statuses"] == {
+        "faits": "completed", "parties_prenantes": "completed", "escalade": "skipped", "synthese": "completed",
+    }
+
+
+def test_invalid_inputs_fail_the_run_before_any_step() -> None:
+    state = run_playbook(playbook="rappel-produit", inputs={"gravite": "apocalyptique"}, return_state=True)
+    assert state.is_failed()
+    assert _children(state.state_details.flow_run_id) == []
+
+
+@flow
+def _engine_fixture_phase(mode: str) -> dict[str, Any]:
+    return walk_phase(str(ENGINE_FIXTURE), "failures", "assessment", {"mode": mode},
+                      {"results": {}, "statuses": {}})
+
+
+def test_continue_on_failure_records_it_and_blocks_only_dependents() -> None:
+    history = _engine_fixture_phase("continue")
+    assert history["statuses"] == {
+        "first": "completed", "broken_soft": "failed", "dependent": "blocked",
+        "independent": "completed", "broken_hard": "skipped", "after_hard": "completed",
+    }
+    with get_client(sync_client=True) as client:
+        runs = [t for t in client.read_task_runs() if t.name == "failures:broken_soft"]
+    assert max(t.run_count for t in runs) == 2  # retries: 1 → two attempts before giving up
+
+
+def test_stop_on_failure_fails_the_phase_and_runs_nothing_after() -> None:
+    state = _engine_fixture_phase("stop", return_state=True)
+    assert state.is_failed()
+    with pytest.raises(StepFailed, match="broken_hard"):
+        state.result()

@@ -1,0 +1,109 @@
+"""One real local stack for the integration tests: `prefect server start` on SQLite, the
+`crisis-pool` work pool, the deployments of prefect.yaml and a worker — started by
+`crisiscomms.server.up` on a copy of the project (so `.crisis/` never touches the checkout), and
+stopped at the end by `crisis down`, checking that nothing is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from crisiscomms import server
+from crisiscomms.server import Stack
+
+from .helpers import is_running, processes_using, reap, tail
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+PROJECT_ITEMS = ("prefect.yaml", "playbooks", "templates", "flows", "tasks", "data")
+# The worker polls its pool every 10 s by default; a shorter period keeps the module well under 90 s.
+TEST_ENV = {"PREFECT_WORKER_QUERY_SECONDS": "2"}
+
+
+@dataclass
+class LiveStack:
+    stack: Stack
+    api: httpx.Client
+
+    @property
+    def root(self) -> Path:
+        return self.stack.root
+
+    @property
+    def worker_log(self) -> Path:
+        return self.stack.state_dir / "logs" / "worker.log"
+
+
+def copy_project(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".crisis")
+    for name in PROJECT_ITEMS:
+        source = CHECKOUT / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=ignore)
+        elif source.is_file():
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    root = copy_project(tmp_path_factory.mktemp("crisis-project"))
+    stack = Stack(root, port=free_port())
+    with pytest.MonkeyPatch.context() as patch:
+        for key in [k for k in os.environ if k.startswith("PREFECT_")]:
+            patch.delenv(key)  # a developer's Prefect profile, API or database must not leak in
+        for key, value in TEST_ENV.items():
+            patch.setenv(key, value)
+        try:
+            server.up(stack, say=print)
+            pids = {name: int(stack.pid_file(name).read_text()) for name in ("server", "worker")}
+            # The teardown finds leftovers by their environment: check that it sees the stack running.
+            seen = processes_using(stack.state_dir / "prefect")
+            assert all(any(line.startswith(f"{pid}:") for line in seen) for pid in pids.values()), seen
+        except BaseException:
+            server.down(stack, say=print)
+            raise
+    with httpx.Client(base_url=stack.api_url, timeout=15) as api:
+        yield LiveStack(stack, api)
+    _crisis_down(stack, pids)
+
+
+def _crisis_down(stack: Stack, pids: dict[str, int]) -> None:
+    """`crisis down` in the project copy; then nothing of the stack may still run."""
+    started = time.monotonic()
+    try:
+        done = subprocess.run([sys.executable, "-m", "crisiscomms.cli", "down"], cwd=stack.root,
+                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    finally:
+        elapsed = time.monotonic() - started
+        server.down(stack, say=print)  # safety net: a no-op when `crisis down` did its job
+        for pid in pids.values():
+            reap(pid)  # this process started them: collect their exit status
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "stopped worker" in done.stderr and "stopped server" in done.stderr, done.stderr
+    # down() escalates to SIGKILL after 20 s per process: a quicker exit means SIGTERM was enough.
+    assert elapsed < 20, f"`crisis down` took {elapsed:.1f} s"
+    alive = {name: pid for name, pid in pids.items() if is_running(pid)}
+    assert not alive, f"still running after `crisis down`: {alive}"
+    assert not any(stack.pid_file(name).exists() for name in pids), "pid files left behind"
+    leftovers = processes_using(stack.state_dir / "prefect")
+    assert not leftovers, "processes of the stack still running:\n" + "\n".join(leftovers)
+    assert "Worker 'crisis-worker' stopped!" in tail(stack.state_dir / "logs" / "worker.log")
+    assert not server.is_healthy(stack.api_url, timeout=1)

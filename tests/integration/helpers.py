@@ -1,0 +1,105 @@
+"""Small helpers for the integration tests: the Prefect REST API through httpx, and process checks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def ui_run(api: httpx.Client, deployment_id: str, parameters: dict[str, Any],
+           validate: bool | None = None) -> httpx.Response:
+    """Create a flow run of a deployment with the request the Prefect UI's Run form sends.
+
+    The form also sends its "Validate parameters" toggle (which starts at the deployment's
+    enforce_parameter_schema) when given; without it the deployment's own setting applies.
+    """
+    body: dict[str, Any] = {"state": {"type": "SCHEDULED", "message": "Run from the Prefect UI"},
+                            "parameters": parameters}
+    if validate is not None:
+        body["enforce_parameter_schema"] = validate
+    return api.post(f"/deployments/{deployment_id}/create_flow_run", json=body)
+
+
+def deployment(api: httpx.Client, flow_name: str, deployment_name: str) -> dict[str, Any]:
+    response = api.get(f"/deployments/name/{flow_name}/{deployment_name}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_final(api: httpx.Client, run_id: str, log: Path, timeout: float = 120.0) -> dict[str, Any]:
+    """Poll a flow run until it reaches a final state; fail with the worker's log otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = api.get(f"/flow_runs/{run_id}").json()
+        if run["state_type"] in FINAL_STATES:
+            return run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"flow run {run['name']} still {run['state_type']} after {timeout:.0f} s\n"
+                                 f"{tail(log)}")
+        time.sleep(0.5)
+
+
+def child_runs(api: httpx.Client, parent_id: str) -> list[dict[str, Any]]:
+    """The sub-flow runs started directly by a flow run (not the ones nested deeper)."""
+    body = {"flow_runs": {"parent_flow_run_id": {"operator": "and_", "any_": [parent_id]}},
+            "sort": "START_TIME_ASC"}
+    response = api.post("/flow_runs/filter", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def task_runs(api: httpx.Client, flow_run_ids: list[str]) -> list[dict[str, Any]]:
+    body = {"flow_runs": {"id": {"any_": flow_run_ids}}, "sort": "EXPECTED_START_TIME_ASC"}
+    response = api.post("/task_runs/filter", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def run_ids_of(api: httpx.Client, deployment_id: str) -> set[str]:
+    body = {"deployments": {"id": {"any_": [deployment_id]}}}
+    response = api.post("/flow_runs/filter", json=body)
+    assert response.status_code == 200, response.text
+    return {run["id"] for run in response.json()}
+
+
+def tail(log: Path, chars: int = 4000) -> str:
+    return f"--- {log} (tail) ---\n{log.read_text(errors='replace')[-chars:]}" if log.exists() else ""
+
+
+def is_running(pid: int) -> bool:
+    """True if the process exists and is not a zombie (exited, waiting to be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def processes_using(prefect_home: Path) -> list[str]:
+    """Live processes whose environment points PREFECT_HOME at this stack (server, worker, flow runs)."""
+    marker = f"PREFECT_HOME={prefect_home}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in environ.split(b"\0") and is_running(int(entry.name)):
+            found.append(f"{entry.name}: {command}")
+    return found
+
+
+def reap(pid: int) -> None:
+    """Collect an exited child of this process, so that it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)

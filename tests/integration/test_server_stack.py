@@ -1,0 +1,156 @@
+"""The local stack end to end: deployments registered by `crisis up`, runs started the way the
+Prefect UI starts them, picked up by the worker, checked by the server, stopped by `crisis down`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pytest
+import yaml
+
+from .conftest import LiveStack
+from .helpers import child_runs, deployment, run_ids_of, task_runs, ui_run, wait_final
+
+pytestmark = pytest.mark.server
+
+PLAYBOOK_IDS = ["cellule-de-crise", "rappel-produit"]
+PHASES = ["preparation", "assessment", "communication", "post_crisis"]
+
+
+def _deployments_of_prefect_yaml(stack: LiveStack) -> list[tuple[str, str]]:
+    """(flow name, deployment name) of every deployment in prefect.yaml."""
+    config = yaml.safe_load((stack.root / "prefect.yaml").read_text(encoding="utf-8"))
+    flows = {"flows/playbook.py:run_playbook": "crisis-playbook"}
+    flows.update({f"flows/phases.py:{phase}": f"phase-{phase.replace('_', '-')}" for phase in PHASES})
+    return [(flows[d["entrypoint"]], d["name"]) for d in config["deployments"]]
+
+
+def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: LiveStack) -> None:
+    expected = _deployments_of_prefect_yaml(live_stack)
+    assert len(expected) == 5
+    for flow_name, name in expected:
+        found = deployment(live_stack.api, flow_name, name)
+        assert found["enforce_parameter_schema"] is True, name
+        assert found["work_pool_name"] == "crisis-pool", name
+        # No `pull:` in prefect.yaml: deploy records the project folder, where the worker runs flows.
+        assert found["pull_steps"] == [
+            {"prefect.deployments.steps.set_working_directory": {"directory": str(live_stack.root)}}
+        ], name
+        assert found["parameter_openapi_schema"]["properties"]["playbook"]["enum"] == PLAYBOOK_IDS, name
+
+    schema = deployment(live_stack.api, "crisis-playbook", "playbook")["parameter_openapi_schema"]
+    assert schema["required"] == ["playbook"]
+    properties = schema["properties"]
+    assert properties["playbook"] == {"enum": PLAYBOOK_IDS, "position": 0, "title": "playbook",
+                                      "type": "string"}
+    assert properties["phase"]["enum"] == ["all", *PHASES]
+    assert properties["phase"]["default"] == "all"
+    assert properties["inputs"]["$ref"] == "#/definitions/CrisisInputs"
+    inputs = schema["definitions"]["CrisisInputs"]
+    assert inputs["additionalProperties"] is False
+    fields = inputs["properties"]
+    assert set(fields) == {"exercice", "gravite", "incident", "marque", "mentions", "produit"}
+    gravite = {"enum": ["faible", "moyenne", "haute", "critique"], "type": "string"}
+    assert gravite in fields["gravite"]["anyOf"]
+    assert {"type": "boolean"} in fields["exercice"]["anyOf"]
+    assert {"type": "string"} in fields["marque"]["anyOf"]
+    assert fields["incident"]["format"] == "textarea"
+    assert all(field["default"] is None for field in fields.values())  # empty: the playbook's default
+
+
+def test_playbook_run_from_the_ui_form(live_stack: LiveStack) -> None:
+    api = live_stack.api
+    dep = deployment(api, "crisis-playbook", "playbook")
+    parameters = {"playbook": "rappel-produit", "phase": "all",
+                  "inputs": {"gravite": "critique", "exercice": True}}
+    response = ui_run(api, dep["id"], parameters, validate=True)
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["parameters"] == parameters
+
+    run = wait_final(api, created["id"], live_stack.worker_log)
+    assert run["state_type"] == "COMPLETED", run["state"]
+    assert run["name"] == "rappel-produit/all"
+    assert {"crisiscomms", "playbook:rappel-produit", "playbook-version:1.0.0"} <= set(run["tags"])
+
+    playbook_file = live_stack.root / "playbooks" / "rappel-produit.yaml"
+    file_hash = hashlib.sha256(playbook_file.read_bytes()).hexdigest()
+    labels = run["labels"]
+    assert re.fullmatch(r"[0-9a-f]{64}", labels["crisis.playbook.sha256"])
+    assert labels["crisis.playbook.sha256"] == file_hash
+    # The project copy is not a git checkout: the playbook is recorded as unversioned.
+    assert re.fullmatch(r"unversioned|[0-9a-f]{40}(\+dirty)?", labels["crisis.playbook.git"])
+    assert labels["crisis.playbook.id"] == "rappel-produit"
+    assert labels["crisis.playbook.version"] == "1.0.0"
+    assert labels["prefect.worker.name"] == "crisis-worker"
+    assert run["flow_version"] == f"rappel-produit@1.0.0+sha256.{file_hash[:12]}"
+
+    children = child_runs(api, run["id"])
+    assert sorted(child["name"] for child in children) == sorted(f"rappel-produit/{p}" for p in PHASES)
+    assert all(child["state_type"] == "COMPLETED" for child in children)
+
+    tasks = {t["name"]: t for t in task_runs(api, [child["id"] for child in children])}
+    steps = {"cellule", "protocoles", "modeles", "brief", "faits", "parties_prenantes", "escalade",
+             "synthese", "validation_juridique", "declaration", "reseaux", "memo_salaries",
+             "retour_experience", "bilan", "mise_a_jour"}
+    assert {f"rappel-produit:{step}" for step in steps} <= set(tasks)
+    # gravite critique >= haute: the escalation runs (with the default, haute, it runs too; faible skips it)
+    assert tasks["rappel-produit:escalade"]["state_name"] == "Completed"
+    assert all(t["state_type"] == "COMPLETED" for t in tasks.values())
+
+    # The called playbook ran as nested phase runs under the `cellule` step, not as children of the run.
+    preparation = next(child for child in children if child["name"] == "rappel-produit/preparation")
+    nested = child_runs(api, preparation["id"])
+    assert "cellule-de-crise/preparation" in {n["name"] for n in nested}
+    nested_tasks = {t["name"] for t in task_runs(api, [n["id"] for n in nested])}
+    called_steps = {"convocation", "salle", "journal"}
+    assert {f"cellule-de-crise:{step}" for step in called_steps} <= nested_tasks
+
+
+@pytest.mark.parametrize(("parameters", "reason"), [
+    pytest.param({"playbook": "inconnu"}, "field 'playbook'. Failure reason: 'inconnu' is not one of",
+                 id="unknown-playbook"),
+    pytest.param({"playbook": "rappel-produit", "inputs": {"gravite": "apocalyptique"}},
+                 "field 'inputs.gravite'. Failure reason: 'apocalyptique' is not one of",
+                 id="gravite-not-a-choice"),
+    pytest.param({"playbook": "rappel-produit", "inputs": {"budget": 1000}},
+                 "Failure reason: Additional properties are not allowed ('budget' was unexpected)",
+                 id="unknown-input"),
+    pytest.param({"playbook": "rappel-produit", "inputs": {"exercice": "peut-être"}},
+                 "field 'inputs.exercice'. Failure reason: 'peut-être' is not valid",
+                 id="exercice-not-boolean"),
+    pytest.param({"playbook": "rappel-produit", "phase": "toutes"},
+                 "field 'phase'. Failure reason: 'toutes' is not one of", id="unknown-phase"),
+    pytest.param({}, "'playbook' is a required property", id="playbook-missing"),
+])
+def test_invalid_parameters_are_refused_by_the_server(live_stack: LiveStack, parameters: dict,
+                                                      reason: str) -> None:
+    api = live_stack.api
+    dep = deployment(api, "crisis-playbook", "playbook")
+    before = run_ids_of(api, dep["id"])
+    # No "Validate parameters" override in the request: the deployment's enforcement refuses them.
+    response = ui_run(api, dep["id"], {"phase": "all", **parameters})
+    # Prefect 3.8.8 answers 409 Conflict when a run's parameters do not match an enforced schema.
+    assert response.status_code == 409, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith("Error creating flow run: Validation failed"), detail
+    assert reason in detail, detail
+    assert run_ids_of(api, dep["id"]) == before
+
+
+def test_phase_deployment_run_from_the_ui_form(live_stack: LiveStack) -> None:
+    api = live_stack.api
+    dep = deployment(api, "phase-assessment", "assessment")
+    response = ui_run(api, dep["id"], {"playbook": "rappel-produit"})
+    assert response.status_code == 201, response.text
+
+    run = wait_final(api, response.json()["id"], live_stack.worker_log)
+    assert run["state_type"] == "COMPLETED", run["state"]
+    assert run["name"] == "rappel-produit/assessment"
+    assert run["parent_task_run_id"] is None
+    tasks = {t["name"]: t["state_name"] for t in task_runs(api, [run["id"]])}
+    assert tasks == {"rappel-produit:faits": "Completed", "rappel-produit:parties_prenantes": "Completed",
+                     "rappel-produit:escalade": "Completed",  # the playbook's default gravite, haute
+                     "rappel-produit:synthese": "Completed"}

@@ -1,0 +1,255 @@
+"""Every validation rule, shown on a playbook that breaks it and nothing else.
+
+The fixtures form a tiny project (tests/fixtures/invalid: prefect.yaml, playbooks/, templates/). Each
+playbook holds exactly the mistake(s) its name says, and each test asserts the whole list of issues:
+(line, column, path, message). Reading this table is the quickest way to learn what `crisis validate`
+says, and where.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crisiscomms.errors import PlaybookError, PlaybookFileError
+from crisiscomms.playbook import inspect as inspect_module
+from crisiscomms.project import Project, playbook_files, validate
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "invalid"
+PLAYBOOKS = FIXTURES / "playbooks"
+CRISIS = Path(sys.executable).parent / "crisis"
+
+Expected = list[tuple[int, int, str, str]]
+
+# One fixture per rule listed in the docstring of crisiscomms/playbook/inspect.py (plus variants).
+SEMANTIC: dict[str, Expected] = {
+    "id-matches-file": [
+        (2, 5, "id", "id 'autre-nom' must equal the file name 'id-matches-file'"),
+    ],
+    "duplicate-step": [
+        (19, 13, "phases.communication.steps[0].id",
+         "duplicate step id 'convocation' (first defined at line 13)"),
+    ],
+    "unknown-after": [
+        (21, 29, "phases.communication.steps[1].after[1]",
+         "unknown step 'legal_ok' (known: publication, validation)"),
+    ],
+    "after-forward-only": [
+        (17, 17, "phases.preparation.steps[0].after[0]",
+         "step 'publication' is in phase 'communication', which runs after 'preparation': "
+         "a step can only follow steps of its own phase or of an earlier one"),
+    ],
+    "cycle": [
+        (17, 16, "phases.communication.steps[0].after",
+         "steps wait for each other: redaction → validation → publication → redaction"),
+    ],
+    "unknown-role": [
+        (20, 16, "phases.communication.steps[0].owner",
+         "unknown role 'juristes' (known: coordination, juridique)"),
+    ],
+    "unknown-backup": [
+        (10, 13, "team.coordination.backup",
+         "unknown role 'porte_parol' (known: coordination, porte_parole)"),
+    ],
+    "unknown-channel": [
+        (21, 18, "phases.communication.steps[0].channel", "unknown channel 'intranet_rh' (known: intranet)"),
+    ],
+    "unknown-audience": [
+        (16, 26, "channels.reseaux_sociaux.audiences[1]",
+         "unknown audience 'journaliste' (known: clients, journalistes)"),
+    ],
+    "missing-template": [
+        (12, 19, "phases.communication.steps[0].template",
+         "template 'notes/declaration.fr.md.j2' not found in templates/"),
+    ],
+    "template-error": [
+        (15, 19, "phases.communication.steps[0].template",
+         "template syntax error: unexpected '}' (template line 3)"),
+    ],
+    "bad-when": [
+        (21, 15, "phases.assessment.steps[0].when",
+         "cannot parse condition 'inputs.gravite >= = haute': invalid syntax at column 19"),
+    ],
+    "unknown-name": [
+        (12, 15, "phases.communication.steps[0].text",
+         "template uses unknown name 'responsable': unknown step 'responsable' (known: journal)"),
+    ],
+    "unknown-name-when": [
+        (19, 15, "phases.assessment.steps[0].when",
+         "unknown name 'urgent' (write inputs.urgent, a step result like step_id.field, "
+         "or quote a text value)"),
+    ],
+    # Fails today: the misspelt input also yields "unknown name 'haute' (write inputs.haute …)" and
+    # "… compares values that have no order": three issues, two misleading, for one typo.
+    "unknown-input": [
+        (21, 15, "phases.assessment.steps[0].when", "unknown input 'gravitee' (known: gravite)"),
+    ],
+    "unknown-result": [
+        (21, 15, "phases.assessment.steps[1].when",
+         "step 'faits' (checklist.item) has no result field 'statut' "
+         "(fields: item, owner, owner_people, status, recorded_at)"),
+    ],
+    "unknown-playbook": [
+        (10, 19, "phases.preparation.steps[0].playbook",
+         "unknown playbook 'cellule-de-crise' (no valid playbooks/cellule-de-crise.yaml)"),
+    ],
+    "call-self": [
+        (10, 19, "phases.preparation.steps[0].playbook", "a playbook cannot call itself"),
+    ],
+    "call-cycle": [
+        (10, 19, "phases.preparation.steps[0].playbook",
+         "playbook calls loop: call-cycle → call-cycle-partner → call-cycle"),
+    ],
+    "call-cycle-partner": [
+        (10, 19, "phases.preparation.steps[0].playbook",
+         "playbook calls loop: call-cycle-partner → call-cycle → call-cycle-partner"),
+    ],
+    # Fails today: the message reads "unknown input of 'callee' 'produit' (…)" and points at the
+    # value `Yaourt` (column 49) instead of the unknown key `produit` (column 40).
+    "call-inputs": [
+        (11, 40, "phases.preparation.steps[0].with.produit",
+         "unknown input 'produit' of 'callee' (known: gravite, marque)"),
+    ],
+    "call-inputs-value": [
+        (13, 20, "phases.preparation.steps[0].with.gravite",
+         "'extreme' is not one of faible, moyenne, haute"),
+    ],
+    "call-inputs-missing": [
+        (10, 19, "phases.preparation.steps[0].playbook", "'callee' needs input marque in `with`"),
+    ],
+}
+
+# Mistakes the models refuse (pydantic); semantic checks never run on these files.
+MODEL: dict[str, Expected] = {
+    "unknown-key": [
+        (15, 9, "phases.preparation.steps[0].titre", "unknown key 'titre' (allowed: id, title, after, when, on_failure, retries, timeout, type, item, owner, channel)"),
+    ],
+    "misspelt-phase": [
+        (11, 3, "phases.comunication", "unknown key 'comunication' (allowed: preparation, assessment, communication, post_crisis)"),
+    ],
+    "unknown-step-type": [
+        (14, 15, "phases.preparation.steps[0].type",
+         "unknown step type 'checklist.itme' (known: checklist.item, note.log, playbook.call)"),
+    ],
+    "missing-field": [
+        (8, 9, "phases.preparation.steps[0]", "missing required field 'owner'"),
+    ],
+    "bad-duration": [
+        (17, 18, "phases.preparation.steps[0].timeout", "'soon' is not a duration: write 30s, 15m, 2h or 1d"),
+    ],
+    "choice-without-choices": [
+        (7, 5, "inputs.gravite", "`choices` goes with `type: choice`, and a choice needs choices"),
+    ],
+}
+
+TEN_MISTAKES: Expected = [
+    (15, 13, "team.coordination.backup", "unknown role 'porte_parole' (known: coordination)"),
+    (19, 47, "channels.reseaux_sociaux.audiences[0]", "unknown audience 'client' (known: clients)"),
+    (27, 17, "phases.preparation.steps[0].after[0]",
+     "step 'declaration' is in phase 'communication', which runs after 'preparation': "
+     "a step can only follow steps of its own phase or of an earlier one"),
+    (30, 19, "phases.preparation.steps[1].playbook",
+     "unknown playbook 'cellule-de-crise' (no valid playbooks/cellule-de-crise.yaml)"),
+    (36, 16, "phases.assessment.steps[0].owner", "unknown role 'direction' (known: coordination)"),
+    (37, 15, "phases.assessment.steps[0].when",
+     "unknown name 'urgent' (write inputs.urgent, a step result like step_id.field, or quote a text value)"),
+    (42, 19, "phases.communication.steps[0].template",
+     "template 'notes/declaration.fr.md.j2' not found in templates/"),
+    (47, 18, "phases.communication.steps[1].channel", "unknown channel 'reseaux' (known: reseaux_sociaux)"),
+    (48, 30, "phases.communication.steps[1].after[1]",
+     "unknown step 'validation' (known: cellule, convocation, declaration, escalade, reponses)"),
+    (49, 13, "phases.communication.steps[2].id", "duplicate step id 'escalade' (first defined at line 33)"),
+]
+
+VALID = ["callee"]  # the playbook the call-* fixtures call
+
+
+@pytest.fixture
+def project() -> Project:
+    return Project(FIXTURES)
+
+
+def issues_of(project: Project, name: str) -> PlaybookError:
+    with pytest.raises(PlaybookError) as caught:
+        project.check(PLAYBOOKS / f"{name}.yaml")
+    return caught.value
+
+
+def located(error: PlaybookError) -> Expected:
+    return [(i.line, i.column, i.path, i.message) for i in error.issues]
+
+
+@pytest.mark.parametrize("name", list(SEMANTIC))
+def test_a_semantic_mistake_is_reported_at_its_line_and_column(project: Project, name: str) -> None:
+    error = issues_of(project, name)
+    assert located(error) == SEMANTIC[name]
+    assert {Path(i.file).name for i in error.issues} == {f"{name}.yaml"}
+
+
+@pytest.mark.parametrize("name", list(MODEL))
+def test_a_model_mistake_is_reported_at_its_line_and_column(project: Project, name: str) -> None:
+    error = issues_of(project, name)
+    assert not isinstance(error, PlaybookFileError)  # the YAML is fine; the playbook is not
+    assert located(error) == MODEL[name]
+    assert {Path(i.file).name for i in error.issues} == {f"{name}.yaml"}
+
+
+def test_every_rule_listed_in_inspect_has_its_fixture() -> None:
+    listing = inspect_module.__doc__.split("Rules", 1)[1].split(":", 1)[1].split(".\n", 1)[0]
+    rules = re.findall(r"[a-z]+(?:-[a-z]+)*", listing)
+    assert len(rules) == 15
+    assert [r for r in rules if r not in SEMANTIC] == []
+
+
+def test_every_fixture_file_is_in_a_table() -> None:
+    on_disk = {p.stem for p in playbook_files(PLAYBOOKS)}
+    assert on_disk == {*SEMANTIC, *MODEL, "ten-mistakes", *VALID}
+
+
+def test_the_called_playbook_fixture_is_valid(project: Project) -> None:
+    assert project.check(PLAYBOOKS / "callee.yaml").playbook.id == "callee"
+
+
+def test_validating_the_folder_reports_each_file_as_checking_it_alone_does() -> None:
+    count, issues = validate([PLAYBOOKS], Project(FIXTURES))
+    assert count == len(playbook_files(PLAYBOOKS))
+    alone = Project(FIXTURES)
+    expected = []
+    for path in playbook_files(PLAYBOOKS):
+        if path.stem not in VALID:
+            expected += issues_of(alone, path.stem).issues
+    assert issues == expected
+
+
+def test_ten_mistakes_in_one_file_yield_ten_issues(project: Project) -> None:
+    error = issues_of(project, "ten-mistakes")
+    assert located(error) == TEN_MISTAKES
+    assert len({message for *_, message in TEN_MISTAKES}) == 10
+
+
+def crisis(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"COLUMNS", "LINES"}}  # like CI: not a terminal
+    return subprocess.run([str(CRISIS), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_prints_one_line_per_issue_and_exits_1() -> None:
+    # Fails today: rich wraps the lines at 80 columns when stdout is not a terminal (23 lines, not 10).
+    done = crisis("validate", "playbooks/ten-mistakes.yaml", cwd=FIXTURES)
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert lines == [f"playbooks/ten-mistakes.yaml:{line}:{column}: {path}: {message}"
+                     for line, column, path, message in TEN_MISTAKES]
+    assert all(re.fullmatch(r"playbooks/ten-mistakes\.yaml:\d+:\d+: [\w.\[\]]+: .+", line) for line in lines)
+    assert "10 problem(s) in 1 playbook file(s)" in done.stderr
+
+
+def test_cli_accepts_the_project_playbooks() -> None:
+    done = crisis("validate", cwd=REPO)
+    assert (done.returncode, done.stdout) == (0, "")
+    assert "playbook file(s) OK" in done.stderr
