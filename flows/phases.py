@@ -40,8 +40,7 @@ PHASE_FLOWS: dict[str, Flow[..., History]] = {
 }
 
 
-def run_called_playbook(playbook_id: str, phases: list[str] | None, inputs: dict[str, Any],
-                        root: str) -> dict[str, Any]:
+def run_called_playbook(playbook_id: str, phases: list[str] | None, inputs: dict[str, Any]) -> dict[str, Any]:
     """The `playbook.call` step: the callee's phases as nested phase runs, in phase order."""
     loaded = PROJECT.load(playbook_id)
     resolve_inputs(loaded.playbook, inputs)  # refuse bad inputs before any nested run starts

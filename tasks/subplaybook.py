@@ -15,8 +15,8 @@ from crisiscomms import rendering
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.steps import PlaybookCall
 
-# (playbook_id, phases or None, inputs, root) -> CallRecord as a dict
-PlaybookRunner = Callable[[str, list[str] | None, dict[str, Any], str], dict[str, Any]]
+# (playbook_id, phases or None, inputs) -> CallRecord as a dict; the callee comes from the same project
+PlaybookRunner = Callable[[str, list[str] | None, dict[str, Any]], dict[str, Any]]
 _runner: list[PlaybookRunner] = []
 
 
@@ -29,7 +29,7 @@ def call_playbook(step: PlaybookCall, context: StepContext) -> dict[str, Any]:
     if not _runner:
         raise RuntimeError("no playbook runner registered: import flows.engine before running steps")
     phases = list(step.phases) if step.phases else None
-    return _runner[0](step.playbook, phases, call_inputs(step, context), context.root)
+    return _runner[0](step.playbook, phases, call_inputs(step, context))
 
 
 def call_inputs(step: PlaybookCall, context: StepContext) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from crisiscomms.server import Stack, is_healthy, saved_stack
 
 app = typer.Typer(help="Crisis-communication playbooks on Prefect.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 PHASE_NAMES = ("all", "preparation", "assessment", "communication", "post_crisis")
 
 

@@ -143,3 +143,26 @@ def test_stop_on_failure_fails_the_phase_and_runs_nothing_after() -> None:
     assert state.is_failed()
     with pytest.raises(StepFailed, match="broken_hard"):
         state.result()
+
+
+STEP_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "steps"
+
+
+@flow
+def _fixture_phase(playbook: str, phase: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    return walk_phase(str(STEP_FIXTURES), playbook, phase, inputs, {"results": {}, "statuses": {}})
+
+
+def test_checklist_item_records_the_item_its_owner_and_when() -> None:
+    history = _fixture_phase("checklist-item", "preparation", {"marque": "Marque X"})
+    record = history["results"]["joignable"]
+    assert record["item"] == "Vérifier que le porte-parole est joignable"
+    assert (record["owner"], record["owner_people"], record["status"]) == ("porte_parole", ["Léa Petit"], "recorded")
+    assert record["recorded_at"].endswith("+00:00")
+
+
+def test_note_log_renders_inline_text_and_templates_with_earlier_results() -> None:
+    history = _fixture_phase("note-log", "assessment", {"marque": "Marque X"})
+    assert history["results"]["inline"] == {"text": "Crise Marque X (note-log v1.0.0)", "level": "info"}
+    assert history["results"]["from_template"] == {
+        "text": "Suivi : Crise Marque X (note-log v1.0.0)", "level": "warning"}

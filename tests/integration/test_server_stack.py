@@ -56,7 +56,6 @@ def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: L
     assert gravite in fields["gravite"]["anyOf"]
     assert {"type": "boolean"} in fields["exercice"]["anyOf"]
     assert {"type": "string"} in fields["marque"]["anyOf"]
-    assert fields["incident"]["format"] == "textarea"
     assert all(field["default"] is None for field in fields.values())  # empty: the playbook's default
 
 

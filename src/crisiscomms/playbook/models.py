@@ -54,9 +54,9 @@ class InputSpec(Spec):
         """Return `value` if it fits this input, else raise ValueError saying why."""
         allowed = _PYTHON_TYPES[self.type]
         if isinstance(value, bool) and bool not in allowed:
-            raise ValueError(f"{value!r} is not a {self.type}")
+            raise ValueError(f"{value!r} is not of type {self.type}")
         if not isinstance(value, allowed):
-            raise ValueError(f"{value!r} is not a {self.type}")
+            raise ValueError(f"{value!r} is not of type {self.type}")
         if self.choices and value not in self.choices:
             raise ValueError(f"{value!r} is not one of {', '.join(self.choices)}")
         return value

@@ -50,11 +50,9 @@ def _field(name: str, uses: list[tuple[Playbook, InputSpec]]) -> tuple[Any, Any]
     users = ", ".join(f"{pb.id}" + (f" = {spec.default}" if spec.default is not None else " (required)")
                       for pb, spec in uses)
     description = f"{first.description} — {users}. Empty: the playbook's default.".lstrip(" —")
-    extra = {"format": "textarea"} if first.type == "text" else None
     # No default here: a value is sent only when someone fills the field, so the chosen playbook's
     # own default applies otherwise, and a field meant for another playbook is never sent by accident.
-    return (annotation | None, Field(None, title=first.title or name, description=description,
-                                     json_schema_extra=extra))
+    return (annotation | None, Field(None, title=first.title or name, description=description))
 
 
 def resolve_inputs(playbook: Playbook, given: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +77,7 @@ def resolve_inputs(playbook: Playbook, given: dict[str, Any]) -> dict[str, Any]:
             else:
                 values[name] = spec.default
     if problems:
-        raise InputError(f"playbook '{playbook.id}': " + "; ".join(problems))
+        raise InputError(f"inputs of playbook '{playbook.id}':\n" + "\n".join(f"  - {p}" for p in problems))
     return values
 
 
@@ -93,12 +91,12 @@ def _coerce(spec: InputSpec, value: Any) -> Any:
         if spec.type == "number":
             return float(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not a {spec.type}") from None
+        raise ValueError(f"{value!r} is not of type {spec.type}") from None
     if spec.type == "boolean":
         lowered = value.strip().lower()
         if lowered in {"true", "yes", "oui", "1", "vrai"}:
             return True
         if lowered in {"false", "no", "non", "0", "faux"}:
             return False
-        raise ValueError(f"{value!r} is not a boolean (true/false)")
+        raise ValueError(f"{value!r} is not of type boolean (true/false)")
     return value
