@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import Flow, flow
+from prefect import Flow, flow, tags
 
 from crisiscomms.playbook.models import PHASES
 from crisiscomms.playbook.parameters import resolve_inputs
@@ -45,12 +45,14 @@ def run_called_playbook(playbook_id: str, phases: list[str] | None, inputs: dict
     loaded = PROJECT.load(playbook_id)
     resolve_inputs(loaded.playbook, inputs)  # refuse bad inputs before any nested run starts
     history = empty_history()
-    wanted = [p for p in PHASES if phases is None or p in phases]
-    for phase in wanted:
-        state = PHASE_FLOWS[phase](playbook=playbook_id, inputs=inputs, history=history, return_state=True)
-        if not state.is_completed():
-            raise RuntimeError(f"called playbook '{playbook_id}' failed in {phase}: {state.message}")
-        history = state.result()
+    # Phases without steps are not run: a call shows only the work it does.
+    wanted = [p for p in PHASES if (phases is None or p in phases) and getattr(loaded.playbook.phases, p).steps]
+    with tags(f"playbook:{playbook_id}", f"playbook-version:{loaded.playbook.version}"):
+        for phase in wanted:
+            state = PHASE_FLOWS[phase](playbook=playbook_id, inputs=inputs, history=history, return_state=True)
+            if not state.is_completed():
+                raise RuntimeError(f"called playbook '{playbook_id}' failed in {phase}: {state.message}")
+            history = state.result()
     return CallRecord(playbook=playbook_id, version=loaded.playbook.version, phases=wanted,
                       status="completed", steps=history["statuses"]).model_dump()
 

@@ -166,3 +166,10 @@ def test_note_log_renders_inline_text_and_templates_with_earlier_results() -> No
     assert history["results"]["inline"] == {"text": "Crise Marque X (note-log v1.0.0)", "level": "info"}
     assert history["results"]["from_template"] == {
         "text": "Suivi : Crise Marque X (note-log v1.0.0)", "level": "warning"}
+
+
+def test_nested_runs_of_a_called_playbook_carry_its_own_identity(demo_run: tuple[Any, dict[str, Any]]) -> None:
+    with get_client(sync_client=True) as client:
+        nested = [r for r in client.read_flow_runs() if r.name.startswith("cellule-de-crise/")]
+    assert {r.name for r in nested} == {"cellule-de-crise/preparation"}  # its empty phases are not run
+    assert all({"playbook:cellule-de-crise", "playbook-version:1.0.0"} <= set(r.tags) for r in nested)

@@ -106,6 +106,6 @@ def _crisis_down(stack: Stack, pids: dict[str, int]) -> None:
     leftovers = processes_using(stack.state_dir / "prefect")
     assert not leftovers, "processes of the stack still running:\n" + "\n".join(leftovers)
     worker_log = tail(stack.state_dir / "logs" / "worker.log")
-    if "started!" in worker_log:  # a worker stopped while it was still starting says nothing
+    if "Worker 'crisis-worker' started!" in worker_log:  # stopped while starting, it says nothing
         assert "Worker 'crisis-worker' stopped!" in worker_log, worker_log
     assert not server.is_healthy(stack.api_url, timeout=1)
