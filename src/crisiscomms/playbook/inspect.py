@@ -12,7 +12,7 @@ import graphlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from crisiscomms import rendering
 from crisiscomms.errors import ExpressionError, Issue
@@ -250,8 +250,7 @@ def _result_scale(step: StepBase, rest: tuple[str, ...]) -> expression.Scale | s
         wanted = ".".join(rest) or "(nothing)"
         return f"step '{step.id}' ({kind}) has no result field '{wanted}' (fields: {', '.join(fields)})"
     annotation: Any = fields[rest[0]].annotation
-    return expression.Scale(tuple(get_args(annotation)) if get_origin(annotation) is not None
-                            and str(get_origin(annotation)).endswith("Literal") else None)
+    return expression.Scale(tuple(get_args(annotation)) if get_origin(annotation) is Literal else None)
 
 
 def _unknown(kind: str, name: str, known: Any) -> str:
