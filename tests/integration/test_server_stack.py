@@ -5,7 +5,11 @@ Prefect UI starts them, picked up by the worker, checked by the server, stopped 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -154,3 +158,17 @@ def test_phase_deployment_run_from_the_ui_form(live_stack: LiveStack) -> None:
     assert tasks == {"rappel-produit:faits": "Completed", "rappel-produit:parties_prenantes": "Completed",
                      "rappel-produit:escalade": "Completed",  # the playbook's default gravite, haute
                      "rappel-produit:synthese": "Completed"}
+
+
+def test_cli_run_goes_to_the_local_server_when_it_is_up(live_stack: LiveStack) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "crisis"), "run", "rappel-produit", "--phase", "post_crisis"],
+        cwd=live_stack.root, env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"local server {live_stack.stack.ui_url}" in done.stderr
+    runs = live_stack.api.post("/flow_runs/filter", json={
+        "flow_runs": {"name": {"any_": ["rappel-produit/post_crisis"]}, "deployment_id": {"is_null_": True}},
+    }).json()
+    assert any(r["state_type"] == "COMPLETED" and r["parent_task_run_id"] is None for r in runs)
