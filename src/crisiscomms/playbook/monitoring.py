@@ -1,0 +1,142 @@
+"""The `monitoring:` section of a playbook: what to watch, where to read it, how sensitive to be.
+
+    monitoring:
+      languages: [fr, en]                 # analysed; others are flagged `analysed: false`
+      watch:
+        any: {brands: [Laiterie Duval], handles: ["@LaiterieDuval"]}
+        fr: {keywords: [rappel, contamination], hashtags: ["#rappelconso"]}
+        en: {keywords: [recall]}
+      sources:
+        - {id: demo, type: file, path: data/demo/mentions.jsonl}
+        - {id: presse, type: rss, url: "https://…/feed.xml"}
+      detection: {sensitivity: medium, window: 5m}
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, field_validator, model_validator
+
+from crisiscomms.playbook.steps import Name, Spec, parse_duration
+
+Language = Annotated[str, Field(pattern=r"^[a-z]{2}$")]
+
+
+class Watchlist(Spec):
+    """Terms of one language (or `any`): matched accent- and case-insensitively, hashtags/handles whole."""
+
+    keywords: list[str] = Field(default_factory=list, description="Words or phrases announcing a crisis.")
+    hashtags: list[str] = Field(default_factory=list, description="With or without the leading #.")
+    handles: list[str] = Field(default_factory=list, description="Accounts, with or without the leading @.")
+    brands: list[str] = Field(default_factory=list, description="Brand, product and executive names.")
+
+
+class _Source(Spec):
+    id: Name
+    title: str = ""
+    timeout: int = Field(30, description="Seconds before a read counts as failed (`30s`, `2m`).")
+    retries: int = Field(3, ge=0, le=10)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> int:
+        return parse_duration(value)
+
+
+class FileSource(_Source):
+    """A JSONL or CSV file (path relative to the project), optionally replayed in compressed time."""
+
+    type: Literal["file"]
+    path: str
+    format: Literal["jsonl", "csv"] = "jsonl"
+    mapping: dict[str, str] = Field(default_factory=dict, description="Our field → the file's column.")
+    replay_speed: float | None = Field(None, gt=0, description="Replay: stream seconds per real second.")
+
+
+class RssSource(_Source):
+    """An RSS or Atom feed."""
+
+    type: Literal["rss"]
+    url: str = Field(pattern=r"^https?://")
+
+
+class HttpSource(_Source):
+    """A JSON endpoint: items under `items` (dotted path), fields through `mapping`, pages by `next`."""
+
+    type: Literal["http"]
+    url: str = Field(pattern=r"^https?://")
+    items: str = Field("items", description="Dotted path to the list of items in the response.")
+    mapping: dict[str, str] = Field(default_factory=dict, description="Our field → dotted path in an item.")
+    next: str | None = Field(None, description="Dotted path to the next page URL (absent/null: last page).")
+    headers_env: dict[str, str] = Field(
+        default_factory=dict, description="Header → name of the environment variable holding its value."
+    )
+    max_pages: int = Field(50, ge=1, le=10_000)
+
+
+Source = Annotated[Union[FileSource, RssSource, HttpSource], Field(discriminator="type")]  # noqa: UP007
+
+SENSITIVITY_PRESETS: dict[str, dict[str, float]] = {
+    # robust z-score of the window volume against the rolling baseline, per level
+    "low": {"watch": 4.0, "alert": 6.0, "crisis": 10.0},
+    "medium": {"watch": 3.0, "alert": 5.0, "crisis": 8.0},
+    "high": {"watch": 2.5, "alert": 4.0, "crisis": 6.0},
+}
+
+
+class Thresholds(Spec):
+    watch: float = Field(gt=0)
+    alert: float = Field(gt=0)
+    crisis: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> Thresholds:
+        if not self.watch < self.alert < self.crisis:
+            raise ValueError("thresholds must increase: watch < alert < crisis")
+        return self
+
+
+class Detection(Spec):
+    """How a spike is told from noise. Explicit `thresholds` override the `sensitivity` preset."""
+
+    sensitivity: Literal["low", "medium", "high"] = "medium"
+    thresholds: Thresholds | None = None
+    window: int = Field(300, description="Window length: `1m`, `5m`, `15m` …")
+    baseline_windows: int = Field(24, ge=3, le=10_000, description="Windows in the rolling baseline.")
+    warmup_windows: int = Field(6, ge=1, description="Windows to see before any alert can be raised.")
+    min_volume: int = Field(5, ge=1, description="No alert below this many mentions in a window.")
+    negative_share: float = Field(0.5, gt=0, le=1, description="Share of negative mentions that alerts.")
+    cooldown: int = Field(1800, description="After an alert, same or lower level is not re-raised for this long.")
+
+    @field_validator("window", "cooldown", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> int:
+        return parse_duration(value)
+
+    def levels(self) -> Thresholds:
+        return self.thresholds or Thresholds(**SENSITIVITY_PRESETS[self.sensitivity])
+
+
+class Gate(Spec):
+    """Data-quality bounds of the Great Expectations gate on every batch."""
+
+    min_text_length: int = Field(1, ge=0)
+    max_text_length: int = Field(10_000, ge=1)
+    max_future_skew: int = Field(300, description="Tolerated clock skew for timestamps in the future.")
+    collapse_ratio: float = Field(0.1, ge=0, le=1, description="Batch volume below this share of the baseline "
+                                  "raises a data-gap alert.")
+    languages: list[str] = Field(default_factory=list, description="Known declared languages (empty: any ISO 639-1).")
+
+    @field_validator("max_future_skew", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> int:
+        return parse_duration(value)
+
+
+class Monitoring(Spec):
+    languages: list[Language] = Field(default_factory=lambda: ["fr", "en"], description="Languages analysed.")
+    watch: dict[str, Watchlist] = Field(default_factory=dict, description="Per language code, or `any`.")
+    sources: list[Source] = Field(default_factory=list)
+    detection: Detection = Field(default_factory=Detection)
+    gate: Gate = Field(default_factory=Gate)
