@@ -40,11 +40,12 @@ def empty_history() -> History:
     return {"results": {}, "statuses": {}}
 
 
-def walk_phase(root: str, playbook_id: str, phase: str, inputs: dict[str, Any], history: History) -> History:
+def walk_phase(root: str, playbook_id: str, phase: str, inputs: dict[str, Any], history: History,
+               alert: dict[str, Any] | None = None) -> History:
     """Run one phase; return the history extended with its steps' statuses and results."""
     project = Project(Path(root))
     loaded = project.load(playbook_id)
-    context = _context(loaded, phase, root, inputs, history)
+    context = _context(loaded, phase, root, inputs, history).model_copy(update={"alert": alert})
     history = {"results": dict(history["results"]), "statuses": dict(history["statuses"])}
     rows: list[tuple[PlannedStep, str, str]] = []
     try:

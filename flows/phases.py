@@ -21,11 +21,13 @@ def _phase_flow(phase: str) -> Flow[..., History]:
         playbook: PlaybookChoice,  # type: ignore[valid-type]
         inputs: CrisisInputs = CrisisInputs(),  # type: ignore[valid-type]  # noqa: B008
         history: dict[str, Any] | None = None,
+        alert: dict[str, Any] | None = None,
     ) -> History:
+        """`history`: results of earlier phases; `alert`: the monitoring alert that started the run."""
         loaded = PROJECT.load(playbook)
         given = inputs.model_dump() if hasattr(inputs, "model_dump") else dict(inputs)
         values = resolve_inputs(loaded.playbook, given)
-        return walk_phase(str(ROOT), playbook, phase, values, history or empty_history())
+        return walk_phase(str(ROOT), playbook, phase, values, history or empty_history(), alert)
 
     return run_phase
 

@@ -29,6 +29,7 @@ def run_playbook(
     playbook: PlaybookChoice,  # type: ignore[valid-type]
     phase: PhaseChoice = "all",
     inputs: CrisisInputs = CrisisInputs(),  # type: ignore[valid-type]  # noqa: B008
+    alert: dict[str, Any] | None = None,
 ) -> History:
     loaded = PROJECT.load(playbook)
     given = inputs.model_dump() if hasattr(inputs, "model_dump") else dict(inputs)
@@ -38,7 +39,7 @@ def run_playbook(
     history = empty_history()
     with tags(f"playbook:{playbook}", f"playbook-version:{loaded.playbook.version}"):
         for name in PHASES if phase == "all" else [phase]:
-            history = PHASE_FLOWS[name](playbook=playbook, inputs=given, history=history)
+            history = PHASE_FLOWS[name](playbook=playbook, inputs=given, history=history, alert=alert)
     return history
 
 

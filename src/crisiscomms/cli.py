@@ -148,6 +148,27 @@ def _run_flow(project: Project, playbook: str, phase: str, params: dict[str, Any
     return state.result()
 
 
+@app.command("monitor")
+def monitor_command(
+    playbook: Annotated[str, typer.Argument(help="Playbook id: its `monitoring:` says what to watch.")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="Mentions, JSONL (id, created_at, text …).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Enriched mentions, JSONL.")],
+    alerts: Annotated[Path | None, typer.Option(help="Alerts, JSONL.")] = None,
+    quarantine: Annotated[Path | None, typer.Option(help="Records set aside, with reasons, JSONL.")] = None,
+) -> None:
+    """Analyse a file of mentions offline: language, watchlist, sentiment, relevance, alerts."""
+    from crisiscomms import offline
+
+    project = _project()
+    try:
+        loaded = project.load(playbook)
+        summary = offline.run(loaded.playbook, input, out, alerts, quarantine, err)
+    except CrisisError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(1) from None
+    err.print(summary, markup=False)
+
+
 @app.command("up")
 def up_command(
     port: Annotated[int, typer.Option(help="Port of the Prefect UI/API on 127.0.0.1.")] = 4200,

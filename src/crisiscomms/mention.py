@@ -18,7 +18,8 @@ AlertKind = Literal["volume", "negative", "data_gap"]
 class Mention(BaseModel):
     """One post, article or message about the watched subject, as a source delivers it."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # Numeric ids are common in exports (tweet ids): accept them, keep them as text.
+    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
 
     id: str
     created_at: datetime

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,46 @@ def test_cli_run_goes_to_the_local_server_when_it_is_up(live_stack: LiveStack) -
         "flow_runs": {"name": {"any_": ["rappel-produit/post_crisis"]}, "deployment_id": {"is_null_": True}},
     }).json()
     assert any(r["state_type"] == "COMPLETED" and r["parent_task_run_id"] is None for r in runs)
+
+
+def _emit_alert(live_stack: LiveStack, level: str) -> None:
+    """Emit the event exactly as tasks/monitoring.py does, from another process, to the live server."""
+    script = (
+        "import sys; from prefect.events import emit_event; "
+        "from prefect.events.clients import get_events_client; "
+        f"emit_event(event='crisis.alert.{level}', resource={{'prefect.resource.id': "
+        "'crisiscomms.playbook.rappel-produit', 'crisiscomms.playbook.id': 'rappel-produit'}, "
+        "payload={'kind': 'volume', 'level': '" + level + "', 'window_start': '2026-03-12T08:00:00Z', "
+        "'window_end': '2026-03-12T08:05:00Z', 'volume': 240, 'baseline': 12.0, 'score': 9.5, "
+        "'reason': 'volume x20'})"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({"PREFECT_API_URL": live_stack.stack.api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_crisis_alert_event_starts_the_assessment_phase_through_the_automation(live_stack: LiveStack) -> None:
+    assessment = deployment(live_stack.api, "phase-assessment", "assessment")
+    before = run_ids_of(live_stack.api, assessment["id"])
+    _emit_alert(live_stack, "crisis")
+    deadline = time.monotonic() + 90
+    new: set[str] = set()
+    while time.monotonic() < deadline and not new:
+        time.sleep(1)
+        new = run_ids_of(live_stack.api, assessment["id"]) - before
+    assert len(new) == 1, "the automation did not start the assessment deployment"
+    run = wait_final(live_stack.api, new.pop(), live_stack.worker_log)
+    assert run["state_type"] == "COMPLETED"
+    assert run["parameters"]["playbook"] == "rappel-produit"
+    assert run["parameters"]["alert"]["level"] == "crisis" and run["parameters"]["alert"]["volume"] == 240
+    names = {t["name"]: t for t in task_runs(live_stack.api, [run["id"]])}
+    assert names["rappel-produit:alerte"]["state_name"] == "Completed"  # `when: alert.level >= alert` held
+
+
+def test_a_watch_level_event_starts_nothing(live_stack: LiveStack) -> None:
+    assessment = deployment(live_stack.api, "phase-assessment", "assessment")
+    before = run_ids_of(live_stack.api, assessment["id"])
+    _emit_alert(live_stack, "watch")
+    time.sleep(12)  # longer than the ~7 s the automation takes when it does fire
+    assert run_ids_of(live_stack.api, assessment["id"]) == before

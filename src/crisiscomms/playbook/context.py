@@ -19,8 +19,10 @@ class StepContext(BaseModel):
     inputs: dict[str, Any]
     results: dict[str, dict[str, Any]]
     team: dict[str, Any] = {}
+    alert: dict[str, Any] | None = None  # the monitoring alert that started this run, if any
 
     def namespace(self) -> dict[str, Any]:
         """Names readable from `when:` and templates: inputs, playbook, team, and step ids."""
         playbook = {"id": self.playbook_id, "version": self.playbook_version}
-        return {**self.results, "inputs": self.inputs, "playbook": playbook, "team": self.team}
+        return {**self.results, "inputs": self.inputs, "playbook": playbook, "team": self.team,
+                "alert": self.alert}

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
+from pydantic import BaseModel
+
 from crisiscomms import rendering
 from crisiscomms.errors import ExpressionError, Issue
+from crisiscomms.mention import Alert
 from crisiscomms.playbook import expression
 from crisiscomms.playbook.loader import LoadedPlaybook
 from crisiscomms.playbook.models import PHASES, Playbook
@@ -23,7 +26,7 @@ from crisiscomms.playbook.plan import phase_graph
 from crisiscomms.playbook.steps import NoteLog, PlaybookCall, StepBase, step_type_name
 from crisiscomms.playbook.yamlfile import Loc
 
-GLOBAL_NAMES = frozenset({"inputs", "playbook", "team", "audiences", "channels"})
+GLOBAL_NAMES = frozenset({"inputs", "playbook", "team", "audiences", "channels", "alert"})
 PLAYBOOK_FIELDS = frozenset({"id", "version", "title", "language"})
 
 
@@ -73,6 +76,7 @@ class _Inspection:
     def run(self) -> list[Issue]:
         self._file_name()
         self._team_and_channels()
+        self._monitoring()
         for phase, index, step in self.pb.steps():
             here = Located(phase, index, step)
             self._identity(here)
@@ -98,6 +102,20 @@ class _Inspection:
             for i, audience in enumerate(channel.audiences):
                 if audience not in self.pb.audiences:
                     self.add(("channels", name, "audiences", i), _unknown("audience", audience, self.pb.audiences))
+
+    def _monitoring(self) -> None:
+        monitoring = self.pb.monitoring
+        if monitoring is None:
+            return
+        for language in monitoring.watch:
+            if language != "any" and language not in monitoring.languages:
+                self.add(("monitoring", "watch", language), f"watch language '{language}' is not analysed "
+                         f"(languages: {', '.join(monitoring.languages)}; or use `any`)", at_key=True)
+        seen: set[str] = set()
+        for i, source in enumerate(monitoring.sources):
+            if source.id in seen:
+                self.add(("monitoring", "sources", i, "id"), f"duplicate source id '{source.id}'")
+            seen.add(source.id)
 
     def _identity(self, here: Located) -> None:
         first = self.steps[here.step.id]
@@ -149,6 +167,8 @@ class _Inspection:
         head, rest = ref[0], ref[1:]
         if head == "inputs":
             return self._input_scale(rest)
+        if head == "alert":
+            return _record_scale(Alert, "alert", rest)
         if head == "playbook":
             ok = len(rest) == 1 and rest[0] in PLAYBOOK_FIELDS
             return expression.Scale() if ok else f"playbook has no field '{'.'.join(rest)}'"
@@ -244,11 +264,14 @@ def _call_chain(playbook: Playbook, catalog: Catalog, chain: list[str]) -> list[
 
 
 def _result_scale(step: StepBase, rest: tuple[str, ...]) -> expression.Scale | str:
-    fields = type(step).Result.model_fields
+    return _record_scale(type(step).Result, f"step '{step.id}' ({step_type_name(type(step))})", rest)
+
+
+def _record_scale(record: type[BaseModel], what: str, rest: tuple[str, ...]) -> expression.Scale | str:
+    fields = record.model_fields
     if len(rest) != 1 or rest[0] not in fields:
-        kind = step_type_name(type(step))
         wanted = ".".join(rest) or "(nothing)"
-        return f"step '{step.id}' ({kind}) has no result field '{wanted}' (fields: {', '.join(fields)})"
+        return f"{what} has no result field '{wanted}' (fields: {', '.join(fields)})"
     annotation: Any = fields[rest[0]].annotation
     return expression.Scale(tuple(get_args(annotation)) if get_origin(annotation) is Literal else None)
 

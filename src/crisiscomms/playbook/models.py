@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from crisiscomms.playbook.monitoring import Monitoring
 from crisiscomms.playbook.steps import Name, PlaybookId, Spec, Step
 
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
@@ -114,6 +115,7 @@ class Playbook(Spec):
     team: dict[Name, Role] = Field(default_factory=dict)
     audiences: dict[Name, Audience] = Field(default_factory=dict)
     channels: dict[Name, Channel] = Field(default_factory=dict)
+    monitoring: Monitoring | None = Field(None, description="What to watch, where, how sensitively.")
     phases: Phases
 
     @field_validator("version", mode="before")

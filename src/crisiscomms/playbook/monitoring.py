@@ -44,6 +44,17 @@ class _Source(Spec):
         return parse_duration(value)
 
 
+MENTION_FIELDS = ("id", "created_at", "text", "author", "channel", "url", "lang")
+
+
+def _check_mapping(mapping: dict[str, str]) -> dict[str, str]:
+    unknown = sorted(set(mapping) - set(MENTION_FIELDS))
+    if unknown:
+        raise ValueError(f"mapping keys must be mention fields ({', '.join(MENTION_FIELDS)}); "
+                         f"not {', '.join(unknown)}")
+    return mapping
+
+
 class FileSource(_Source):
     """A JSONL or CSV file (path relative to the project), optionally replayed in compressed time."""
 
@@ -52,6 +63,8 @@ class FileSource(_Source):
     format: Literal["jsonl", "csv"] = "jsonl"
     mapping: dict[str, str] = Field(default_factory=dict, description="Our field → the file's column.")
     replay_speed: float | None = Field(None, gt=0, description="Replay: stream seconds per real second.")
+
+    _mapping = field_validator("mapping")(classmethod(lambda cls, v: _check_mapping(v)))
 
 
 class RssSource(_Source):
@@ -66,13 +79,16 @@ class HttpSource(_Source):
 
     type: Literal["http"]
     url: str = Field(pattern=r"^https?://")
-    items: str = Field("items", description="Dotted path to the list of items in the response.")
+    items: str = Field("items", description="Dotted path to the list of items in the response (`.`: the "
+                       "response itself is the list).")
     mapping: dict[str, str] = Field(default_factory=dict, description="Our field → dotted path in an item.")
     next: str | None = Field(None, description="Dotted path to the next page URL (absent/null: last page).")
     headers_env: dict[str, str] = Field(
         default_factory=dict, description="Header → name of the environment variable holding its value."
     )
     max_pages: int = Field(50, ge=1, le=10_000)
+
+    _mapping = field_validator("mapping")(classmethod(lambda cls, v: _check_mapping(v)))
 
 
 Source = Annotated[Union[FileSource, RssSource, HttpSource], Field(discriminator="type")]  # noqa: UP007

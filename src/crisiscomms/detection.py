@@ -1,0 +1,435 @@
+"""Spike detection on mention volume: fixed windows, a robust rolling baseline, one alert per level reached.
+
+How a window is judged
+----------------------
+Each closed window is judged at two scales: the window alone (a sharp burst shows within one window) and the
+trailing span of `SPAN_SECONDS` ending with it (evidence of a sustained rise that no single window shows,
+e.g. one to three mentions a minute after hours of silence). Each scale is compared with the
+`baseline_windows` windows that precede the span, so a rise never dilutes its own baseline:
+
+- expected count: the median of the baseline's sums of the same length (a past spike barely moves a median,
+  where it would drag a mean or an EWMA for hours), never below the window's share of the span median, nor
+  below one mention per baseline — a silent baseline says "rare", not "impossible", so one mention is not an
+  infinite surprise, and never below the rate implied by the share of non-empty windows (for sparse streams,
+  whose median is 0 at any rate below 0.7 a window);
+- dispersion: (1.4826 · MAD)² / expected, at least 1 — a bursty stream widens its own noise band
+  (quasi-Poisson), a steady one is judged by counting noise alone.
+
+The score is the z whose normal upper tail equals the quasi-Poisson tail P(X ≥ observed). Why not the plain
+robust z = (x − median) / (1.4826 · MAD): a few mentions a minute are discrete and skewed counts, the MAD of a
+sparse stream is 0, and a plain z of 3 happens hundreds of times a month in pure Poisson noise judged every
+minute. The tail z means the same thing at 2 and at 2 000 mentions a window: the chance of such a count if
+nothing were happening (z 5 ≈ 3e-7). Why not an EWMA baseline: it follows a spike within a few windows and,
+not being robust, yesterday's spike lowers today's sensitivity; a median ignores a spike until it fills half
+the baseline.
+
+Alerts are de-duplicated per kind by episode: an episode lasts while hot windows (score at least `watch`) are
+less than `cooldown` seconds apart, and raises one alert per level it reaches — the first one, then each
+escalation (watch → alert → crisis); the same or a lower level is never raised twice in an episode.
+
+The `Detector` is streaming and its `state()` is plain JSON, so a scheduled run continues the baseline of the
+previous one (`Detector.from_state`). The library never imports Prefect.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right, insort
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from statistics import NormalDist
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crisiscomms.mention import Alert, AlertKind, AlertLevel, EnrichedMention
+from crisiscomms.playbook.monitoring import Detection
+
+NEGATIVE_CUT = -0.05  # sentiment below this counts as negative (VADER's convention for its compound score)
+SAMPLE_CHARS = 280
+SAMPLES = 3  # sample mentions kept per window and shown per alert
+TOP_TERMS = 5  # keywords and hashtags shown per alert
+KEPT_TERMS = 20  # terms a window keeps in the detector's memory: plenty for a top 5 over a span
+SCALES = (900, 3600)  # seconds judged together besides the window itself: a quarter and an hour
+MAD_TO_SD = 1.4826  # MAD of a normal sample × this = its standard deviation
+MIN_TAIL = 1e-300  # tail probabilities below this saturate the score (z ≈ 37)
+STATE_VERSION = 1
+LEVELS: tuple[AlertLevel, ...] = ("watch", "alert", "crisis")
+
+
+class Sample(BaseModel):
+    """A mention shown with an alert, so that a human sees what the spike is about."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    text: str = Field(max_length=SAMPLE_CHARS)
+    created_at: datetime
+    sentiment: float | None = None
+
+
+class WindowStats(BaseModel):
+    """What one fixed window [window_start, window_end) holds: counts, terms and a few samples."""
+
+    model_config = ConfigDict(frozen=True)
+
+    window_start: datetime
+    window_end: datetime
+    volume: int = Field(0, ge=0)
+    negative: int = Field(0, ge=0, description=f"Mentions with a sentiment below {NEGATIVE_CUT}.")
+    analysed: int = Field(0, ge=0, description="Mentions with a sentiment (the base of the negative share).")
+    keywords: dict[str, int] = Field(default_factory=dict)
+    hashtags: dict[str, int] = Field(default_factory=dict)
+    samples: list[Sample] = Field(default_factory=list, max_length=SAMPLES)
+
+
+def aggregate(
+    mentions: Iterable[EnrichedMention], window_seconds: int, start: datetime | None = None, end: datetime | None = None
+) -> list[WindowStats]:
+    """Mentions → consecutive windows aligned to the epoch, empty ones included (zeros are baseline too).
+
+    Windows run from the one holding `start` (else the first mention's) to the one holding the instant before
+    `end` (else the last mention's). Mentions outside that range are left out: the neighbouring run counts them.
+    Naive timestamps are read as UTC.
+    """
+    if window_seconds <= 0:
+        raise ValueError("window_seconds must be positive")
+    buckets: dict[int, list[EnrichedMention]] = {}
+    for mention in mentions:
+        buckets.setdefault(_index(mention.created_at, window_seconds), []).append(mention)
+    first = _index(start, window_seconds) if start else min(buckets, default=None)
+    last = _index(end - timedelta(microseconds=1), window_seconds) if end else max(buckets, default=None)
+    if first is None or last is None:
+        return []
+    return [_window(index, window_seconds, buckets.get(index, [])) for index in range(first, last + 1)]
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _index(moment: datetime, window_seconds: int) -> int:
+    return int(_utc(moment).timestamp() // window_seconds)
+
+
+def _window(index: int, window_seconds: int, mentions: list[EnrichedMention]) -> WindowStats:
+    start = datetime.fromtimestamp(index * window_seconds, UTC)
+    sentiments = [m.sentiment for m in mentions if m.sentiment is not None]
+    return WindowStats(
+        window_start=start,
+        window_end=start + timedelta(seconds=window_seconds),
+        volume=len(mentions),
+        negative=sum(s < NEGATIVE_CUT for s in sentiments),
+        analysed=len(sentiments),
+        keywords=_count(m.keywords for m in mentions),
+        hashtags=_count(m.hashtags for m in mentions),
+        samples=sorted((_sample(m) for m in mentions), key=_sample_order)[:SAMPLES],
+    )
+
+
+def _count(term_lists: Iterable[list[str]]) -> dict[str, int]:
+    # a term repeated within one mention counts once; dict.fromkeys keeps the order, hence stable ties
+    return dict(Counter(term for terms in term_lists for term in dict.fromkeys(terms)))
+
+
+def _sample(mention: EnrichedMention) -> Sample:
+    created = _utc(mention.created_at)
+    return Sample(id=mention.id, text=mention.text[:SAMPLE_CHARS], created_at=created, sentiment=mention.sentiment)
+
+
+def _sample_order(sample: Sample) -> tuple[float, datetime, str]:
+    # most negative first (what a crisis team needs to read), then the earliest
+    return (sample.sentiment if sample.sentiment is not None else 0.0, sample.created_at, sample.id)
+
+
+# --- scoring -----------------------------------------------------------------------------------------------
+
+
+def tail_z(observed: float, expected: float, dispersion: float = 1.0) -> float:
+    """z of the normal tail equal to P(X ≥ observed), X quasi-Poisson (mean `expected`, variance × dispersion).
+
+    0 when nothing exceeds the expectation; saturates near 37 (tail below MIN_TAIL).
+    """
+    if observed <= expected:
+        return 0.0
+    log_tail = _log_poisson_tail(observed / dispersion, expected / dispersion)
+    return -NormalDist().inv_cdf(max(math.exp(log_tail), MIN_TAIL))
+
+
+def _log_poisson_tail(count: float, mean: float) -> float:
+    """log P(Poisson(mean) ≥ count), continuous in count: the regularized lower incomplete gamma P(count, mean).
+
+    Series x^a e^-x / Γ(a+1) · Σ x^n / ((a+1)…(a+n)); its terms shrink from the first since count > mean.
+    """
+    term = total = 1.0
+    n = 0
+    while term > total * 1e-12:
+        n += 1
+        term *= mean / (count + n)
+        total += term
+    return count * math.log(mean) - mean - math.lgamma(count + 1) + math.log(total)
+
+
+def _normal_z(observed: float, expected: float, dispersion: float = 1.0) -> float:
+    # an upper bound of tail_z (a Poisson's right tail is heavier than the normal's): a cheap first filter
+    return (observed - expected) / math.sqrt(expected * dispersion)
+
+
+def _median(ordered: Sequence[float]) -> float:
+    middle = len(ordered) // 2
+    return (ordered[middle] + ordered[~middle]) / 2
+
+
+def _discard(ordered: list[int], value: int | None) -> None:
+    if value is not None:
+        del ordered[bisect_left(ordered, value)]
+
+
+def _insort(ordered: list[int], value: int | None) -> None:
+    if value is not None:
+        insort(ordered, value)
+
+
+class _Series:
+    """Counts per window of one quantity, their trailing sums over each span, and the baseline of each span
+    (the sums ending before the longest span), kept sorted so that a median costs nothing."""
+
+    def __init__(self, baseline_windows: int, spans: tuple[int, ...]) -> None:
+        self.spans = spans  # ascending, starting with 1 (the window itself)
+        self.longest = spans[-1]
+        keep = baseline_windows + self.longest
+        self.sums: dict[int, deque[int | None]] = {span: deque(maxlen=keep) for span in spans}  # None: too early
+        self.base: dict[int, list[int]] = {span: [] for span in spans}
+
+    def push(self, count: int) -> None:
+        counts = self.sums[1]
+        full = len(counts) == counts.maxlen  # the oldest window leaves the baseline
+        trailing = {span: count + sum(islice(reversed(counts), span - 1)) if len(counts) >= span - 1 else None
+                    for span in self.spans}
+        for span, sums in self.sums.items():
+            if full:
+                _discard(self.base[span], sums[0])
+            sums.append(trailing[span])
+            if len(sums) > self.longest:  # the sum ending just before the longest span joins the baseline
+                _insort(self.base[span], sums[-self.longest - 1])
+
+    def observed(self, span: int) -> int | None:
+        return self.sums[span][-1]
+
+    def expected(self, span: int) -> float | None:
+        """Baseline count of `span` windows; None while the baseline cannot say."""
+        baseline, longest = self.base[span], self.base[self.longest]
+        if not baseline:
+            return None
+        prorated = _median(longest) * span / self.longest if longest else 0.0
+        return max(_median(baseline), prorated, span * self.sparse_rate())
+
+    def sparse_rate(self) -> float:
+        """Mentions per window implied by the share of non-empty windows: −ln(1 − share), Poisson's occupancy.
+
+        The median of a sparse stream is 0 whatever its rate; the share of non-empty windows is not, and a
+        burst weighs in by its duration, never its size. Smoothed as one more window, empty, and at least one
+        mention: an all-zero baseline means about one mention per baseline, never zero.
+        """
+        windows = len(self.base[1])
+        non_empty = windows - bisect_right(self.base[1], 0)
+        return -math.log1p(-max(non_empty, 1) / (windows + 1))
+
+    def dispersion(self, span: int, expected: float) -> float:
+        baseline = self.base[span]
+        middle = _median(baseline)
+        spread = MAD_TO_SD * _median(sorted(abs(value - middle) for value in baseline))
+        return max(1.0, spread * spread / expected)
+
+    def dump(self) -> dict[str, list[int | None]]:
+        return {str(span): list(sums) for span, sums in self.sums.items()}
+
+    @classmethod
+    def load(cls, baseline_windows: int, spans: tuple[int, ...], data: dict[str, list[int | None]]) -> _Series:
+        series = cls(baseline_windows, spans)
+        for span, sums in series.sums.items():
+            sums.extend(data[str(span)])
+            baseline = islice(sums, max(0, len(sums) - series.longest))
+            series.base[span] = sorted(value for value in baseline if value is not None)
+        return series
+
+
+@dataclass(frozen=True)
+class _Finding:
+    windows: int  # how many windows were judged together (a span)
+    observed: int
+    expected: float
+    score: float
+
+
+@dataclass(frozen=True)
+class _Episode:
+    level: int  # 1 watch, 2 alert, 3 crisis: the highest raised so far
+    last_hot: datetime  # end of the latest window at or above watch
+
+
+class Detector:
+    """Streaming spike detector: feed closed windows in order to `observe`, keep `state()` between runs."""
+
+    def __init__(self, settings: Detection) -> None:
+        self.settings = settings
+        self.thresholds = settings.levels()
+        self.spans = tuple(sorted({1, *(max(1, seconds // settings.window) for seconds in SCALES)}))
+        self._volume = _Series(settings.baseline_windows, self.spans)
+        self._negative = _Series(settings.baseline_windows, self.spans)
+        self._analysed: deque[int] = deque(maxlen=self.spans[-1])
+        self._recent: deque[WindowStats] = deque(maxlen=self.spans[-1])
+        self._observed = 0
+        self._last_end: datetime | None = None
+        self._episodes: dict[AlertKind, _Episode] = {}
+
+    def observe(self, stats: WindowStats) -> list[Alert]:
+        """Judge one closed window. Windows already seen are ignored; missing ones count as empty."""
+        if (stats.window_end - stats.window_start).total_seconds() != self.settings.window:
+            raise ValueError(f"window of {stats.window_start}..{stats.window_end} is not {self.settings.window}s")
+        if self._last_end is not None:
+            if stats.window_start < self._last_end:
+                return []
+            self._fill_gap(stats.window_start)
+        self._push(stats)
+        volume = self._find(self._volume, lambda windows: True)
+        negative = self._find(self._negative, self._negative_enough)
+        return [alert for alert in (self._raise("volume", volume), self._raise("negative", negative)) if alert]
+
+    def next_window_start(self) -> datetime | None:
+        """Where the next run's windows start: the end of the last window seen (None before any)."""
+        return self._last_end
+
+    def _fill_gap(self, start: datetime) -> None:
+        missing, rest = divmod(int((start - self._last_end).total_seconds()), self.settings.window)
+        if rest:
+            raise ValueError(f"window {start} is not aligned with the previous one ending {self._last_end}")
+        kept = min(missing, self.settings.baseline_windows + self.spans[-1])  # older ones would fall out anyway
+        self._observed += missing - kept
+        step = timedelta(seconds=self.settings.window)
+        for back in range(kept, 0, -1):
+            self._push(WindowStats(window_start=start - back * step, window_end=start - (back - 1) * step))
+
+    def _push(self, stats: WindowStats) -> None:
+        self._volume.push(stats.volume)
+        self._negative.push(stats.negative)
+        self._analysed.append(stats.analysed)
+        trimmed = {"keywords": _trim(stats.keywords), "hashtags": _trim(stats.hashtags)}
+        self._recent.append(stats.model_copy(update=trimmed))
+        self._observed += 1
+        self._last_end = stats.window_end
+
+    def _find(self, series: _Series, eligible: Callable[[int], bool]) -> _Finding | None:
+        """The most surprising scale at or above watch, or None (warming up, too few mentions, nothing hot)."""
+        if self._observed < self.settings.warmup_windows:
+            return None
+        findings = [self._judge(series, span) for span in self.spans if eligible(span)]
+        hot = [finding for finding in findings if finding and finding.score >= self.thresholds.watch]
+        return max(hot, key=lambda finding: finding.score, default=None)
+
+    def _judge(self, series: _Series, span: int) -> _Finding | None:
+        observed, expected = series.observed(span), series.expected(span)
+        if observed is None or expected is None or observed < self.settings.min_volume:
+            return None
+        if _normal_z(observed, expected) < self.thresholds.watch:  # most windows stop here, cheaply
+            return None
+        score = tail_z(observed, expected)
+        if score >= self.thresholds.watch:  # the dispersion can only lower the score: only computed when it matters
+            score = tail_z(observed, expected, series.dispersion(span, expected))
+        return _Finding(span, observed, expected, score)
+
+    def _negative_enough(self, span: int) -> bool:
+        analysed = sum(islice(reversed(self._analysed), span))
+        negative = self._negative.observed(span) or 0
+        return analysed >= self.settings.min_volume and negative >= self.settings.negative_share * analysed
+
+    def _level(self, score: float) -> int:
+        return sum(score >= getattr(self.thresholds, level) for level in LEVELS)
+
+    def _raise(self, kind: AlertKind, finding: _Finding | None) -> Alert | None:
+        """One alert per level an episode reaches; an episode ends after `cooldown` seconds without a hot window."""
+        if finding is None:
+            return None
+        end = self._recent[-1].window_end
+        episode = self._episodes.get(kind)
+        quiet = (end - episode.last_hot).total_seconds() - self.settings.window if episode else math.inf
+        reached = episode.level if episode and quiet < self.settings.cooldown else 0
+        level = self._level(finding.score)
+        self._episodes[kind] = _Episode(max(level, reached), end)
+        return self._alert(kind, level, finding) if level > reached else None
+
+    def _alert(self, kind: AlertKind, level: int, finding: _Finding) -> Alert:
+        windows = list(self._recent)[-finding.windows :]
+        analysed = sum(w.analysed for w in windows)
+        share = sum(w.negative for w in windows) / analysed if analysed else None
+        samples = sorted((s for w in windows for s in w.samples), key=_sample_order)[:SAMPLES]
+        what = "negative mentions" if kind == "negative" else "mentions"
+        minutes = finding.windows * self.settings.window / 60
+        return Alert(
+            kind=kind,
+            level=LEVELS[level - 1],
+            window_start=windows[0].window_start,
+            window_end=windows[-1].window_end,
+            volume=finding.observed,
+            baseline=round(finding.expected, 3),
+            score=round(finding.score, 2),
+            negative_share=round(share, 3) if share is not None else None,
+            top_keywords=_top(w.keywords for w in windows),
+            top_hashtags=_top(w.hashtags for w in windows),
+            samples=[s.model_dump(mode="json") for s in samples],
+            reason=(
+                f"{finding.observed} {what} in {minutes:g} min where {finding.expected:.2f} were expected "
+                f"(z {finding.score:.1f} ≥ {LEVELS[level - 1]} {getattr(self.thresholds, LEVELS[level - 1]):g})"
+            ),
+        )
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue where this detector stopped, as plain JSON."""
+        return {
+            "version": STATE_VERSION,
+            "window": self.settings.window,
+            "observed": self._observed,
+            "last_end": self._last_end.isoformat() if self._last_end else None,
+            "volume": self._volume.dump(),
+            "negative": self._negative.dump(),
+            "analysed": list(self._analysed),
+            "recent": [w.model_dump(mode="json") for w in self._recent],
+            "episodes": {k: {"level": e.level, "last_hot": e.last_hot.isoformat()} for k, e in self._episodes.items()},
+        }
+
+    @classmethod
+    def from_state(cls, settings: Detection, state: dict[str, Any]) -> Detector:
+        """A detector continuing `state`; a state of another window length is refused (its baseline means nothing)."""
+        if state.get("version") != STATE_VERSION or state.get("window") != settings.window:
+            raise ValueError(f"detector state is not version {STATE_VERSION} with a {settings.window}s window")
+        detector = cls(settings)
+        detector._observed = state["observed"]
+        detector._last_end = datetime.fromisoformat(state["last_end"]) if state["last_end"] else None
+        detector._volume = _Series.load(settings.baseline_windows, detector.spans, state["volume"])
+        detector._negative = _Series.load(settings.baseline_windows, detector.spans, state["negative"])
+        detector._analysed.extend(state["analysed"])
+        detector._recent.extend(WindowStats.model_validate(w) for w in state["recent"])
+        detector._episodes = {
+            kind: _Episode(e["level"], datetime.fromisoformat(e["last_hot"])) for kind, e in state["episodes"].items()
+        }
+        return detector
+
+
+def _trim(counts: dict[str, int]) -> dict[str, int]:
+    return dict(Counter(counts).most_common(KEPT_TERMS)) if len(counts) > KEPT_TERMS else counts
+
+
+def _top(counters: Iterable[dict[str, int]]) -> list[tuple[str, int]]:
+    total: Counter[str] = Counter()
+    for counts in counters:
+        total.update(counts)
+    return total.most_common(TOP_TERMS)
+
+
+def detect(mentions: Iterable[EnrichedMention], settings: Detection) -> list[Alert]:
+    """All alerts of a whole stream, windows of `settings.window` from its first mention to its last."""
+    detector = Detector(settings)
+    return [alert for stats in aggregate(mentions, settings.window) for alert in detector.observe(stats)]

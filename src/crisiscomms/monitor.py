@@ -1,0 +1,201 @@
+"""The monitoring pass: read sources since their watermark → quality gate → enrich → store → detect.
+
+    read ─▶ gate (Great Expectations) ─▶ enrich (language, watchlist, sentiment, relevance) ─▶ store
+      │            └─▶ quarantine (with reasons)                                                │
+      └─ source error ─▶ data-gap alert                           windows ─▶ detector ─▶ alerts ◀┘
+
+Invariant, per batch, per run and in total: read = processed + quarantined.
+Prefect-free: `flows/monitor.py` wraps these functions in tasks; `crisis monitor` calls them directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from crisiscomms import detection, language, quality, sentiment, watchlist
+from crisiscomms.mention import Alert, EnrichedMention, Mention, Quarantined
+from crisiscomms.playbook.models import Playbook
+from crisiscomms.playbook.monitoring import Detection, Monitoring
+from crisiscomms.sources import Batch, Source, SourceError, build_source
+from crisiscomms.store import Store, Totals
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Enricher:
+    """Language, watchlist matches, sentiment and relevance for a batch of mentions (models loaded once)."""
+
+    def __init__(self, monitoring: Monitoring) -> None:
+        self.monitoring = monitoring
+        self.matcher = watchlist.compile_watchlist(monitoring.watch)
+
+    def enrich(self, mentions: Sequence[Mention]) -> list[EnrichedMention]:
+        texts = [m.text for m in mentions]
+        langs = [code for code, _ in language.identify(texts, self.monitoring.languages, [m.lang for m in mentions])]
+        analysed = [lang in self.monitoring.languages for lang in langs]
+        scores = sentiment.score(texts, [lang if ok else "und" for lang, ok in zip(langs, analysed, strict=True)])
+        return [self._one(m, lang, ok, s) for m, lang, ok, s in zip(mentions, langs, analysed, scores, strict=True)]
+
+    def _one(self, mention: Mention, lang: str, analysed: bool, score: float | None) -> EnrichedMention:
+        match = self.matcher.match(mention.text, lang)
+        return EnrichedMention(
+            id=mention.id, created_at=mention.created_at, text=mention.text, author=mention.author,
+            channel=mention.channel, url=mention.url, source=mention.source, lang=lang, analysed=analysed,
+            sentiment=score if analysed else None, keywords=[*match.keywords, *match.brands],
+            hashtags=match.hashtags, handles=match.handles, relevance=watchlist.relevance(match, mention.text),
+        )
+
+
+@dataclass
+class BatchOutcome:
+    source: str
+    read: int
+    mentions: list[EnrichedMention]
+    quarantined: list[Quarantined]
+    gate: dict[str, Any]
+    issues: list[str]
+    cursor: dict[str, Any] | None = None
+
+
+def process_batch(batch: Batch, source_id: str, monitoring: Monitoring, enricher: Enricher, now: datetime,
+                  seen_ids: Iterable[str] = (), baseline_volume: float | None = None) -> BatchOutcome:
+    """Gate and enrich one batch; every record read comes out processed or quarantined."""
+    gated = quality.gate(batch.records, source_id, monitoring.gate, now, baseline_volume=baseline_volume,
+                         seen_ids=set(seen_ids))
+    stamped = [m.model_copy(update={"source": m.source or source_id}) for m in gated.mentions]
+    enriched = enricher.enrich(stamped)
+    outcome = BatchOutcome(source_id, batch.read, enriched, [*batch.quarantined, *gated.quarantined],
+                           gated.summary, list(gated.batch_issues), batch.cursor)
+    assert len(outcome.mentions) + len(outcome.quarantined) == outcome.read, "monitoring lost records"
+    return outcome
+
+
+@dataclass
+class RunReport:
+    """What one scheduled monitoring run did, for the run's artifact and the alert events."""
+
+    playbook: str
+    run_id: str
+    started: datetime
+    outcomes: list[BatchOutcome] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    windows: list[detection.WindowStats] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+    totals: Totals = field(default_factory=lambda: Totals(0, 0, 0))
+
+    @property
+    def read(self) -> int:
+        return sum(o.read for o in self.outcomes)
+
+
+def read_source(source: Source, store: Store, playbook: str) -> Batch:
+    return source.read(store.cursor(playbook, source.id))
+
+
+def run_monitoring(playbook: Playbook, root: Path, store: Store, run_id: str, clock: Clock = utc_now,
+                   sources: Sequence[Source] | None = None) -> RunReport:
+    """A scheduled pass: every source since its watermark, then detection over the closed windows."""
+    monitoring = playbook.monitoring or Monitoring()
+    now = clock()
+    report = RunReport(playbook.id, run_id, now)
+    enricher = Enricher(monitoring)
+    for source in sources if sources is not None else [build_source(s, root) for s in monitoring.sources]:
+        try:
+            batch = read_source(source, store, playbook.id)
+        except SourceError as exc:
+            report.failures[source.id] = str(exc)
+            report.alerts.append(data_gap_alert(source.id, str(exc), now, monitoring))
+            continue
+        outcome = process_batch(batch, source.id, monitoring, enricher, now,
+                                seen_ids=store.known_ids(playbook.id, [str(r[1].get("id")) for r in batch.records]))
+        store.commit_batch(playbook.id, source.id, run_id, outcome.mentions, outcome.quarantined,
+                           batch.cursor, batch.read)
+        report.outcomes.append(outcome)
+        report.alerts += [data_gap_alert(source.id, issue, now, monitoring) for issue in outcome.issues]
+    report.windows, detected = detect_new_windows(playbook.id, monitoring, store, now)
+    report.alerts += detected
+    report.totals = store.totals(playbook.id, run_id)
+    return report
+
+
+def detect_new_windows(playbook: str, monitoring: Monitoring, store: Store,
+                       now: datetime) -> tuple[list[detection.WindowStats], list[Alert]]:
+    """Feed the detector the windows that closed since its last run (state kept in the store)."""
+    settings = monitoring.detection
+    detector, last_end = _detector(playbook, settings, store)
+    end = _floor(now, settings.window)
+    start = last_end or end - timedelta(seconds=settings.window) * settings.baseline_windows
+    if start >= end:
+        return [], []
+    windows = detection.aggregate(store.mentions_between(playbook, start, end), settings.window, start, end)
+    alerts = [alert for stats in windows for alert in detector.observe(stats)]
+    store.save_detector_state(playbook, detector.state())
+    return windows, alerts
+
+
+def _detector(playbook: str, settings: Detection, store: Store) -> tuple[detection.Detector, datetime | None]:
+    """The detector where the previous run left it, and the end of the last window it saw."""
+    state = store.detector_state(playbook)
+    if state:
+        try:
+            last_end = state.get("last_end")
+            detector = detection.Detector.from_state(settings, state)
+            return detector, datetime.fromisoformat(last_end) if last_end else None
+        except ValueError as exc:  # e.g. the playbook changed its window: the old baseline means nothing
+            log.warning("detector state of %s discarded: %s", playbook, exc)
+    return detection.Detector(settings), None
+
+
+def _floor(moment: datetime, seconds: int) -> datetime:
+    epoch = int(moment.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
+
+
+def data_gap_alert(source_id: str, reason: str, now: datetime, monitoring: Monitoring) -> Alert:
+    """A source that fails or goes silent is a data gap — never "all quiet"."""
+    window = timedelta(seconds=monitoring.detection.window)
+    return Alert(kind="data_gap", level="alert", window_start=now - window, window_end=now, volume=0,
+                 baseline=0.0, score=0.0, reason=f"data gap / collector outage on '{source_id}': {reason}")
+
+
+@dataclass
+class OfflineReport:
+    read: int = 0
+    processed: int = 0
+    quarantined: int = 0
+    alerts: list[Alert] = field(default_factory=list)
+    windows: list[detection.WindowStats] = field(default_factory=list)
+    gate_seconds: float = 0.0
+
+
+def monitor_file(playbook: Playbook, batches: Iterable[Batch], write: Callable[[BatchOutcome], None],
+                 clock: Clock = utc_now) -> OfflineReport:
+    """`crisis monitor --input`: batches of one file through gate and enrichment, then detection."""
+    monitoring = playbook.monitoring or Monitoring()
+    enricher = Enricher(monitoring)
+    report = OfflineReport()
+    seen: set[str] = set()
+    kept: list[EnrichedMention] = []
+    for batch in batches:
+        outcome = process_batch(batch, "input", monitoring, enricher, clock(), seen_ids=seen)
+        seen |= {m.id for m in outcome.mentions}
+        kept += outcome.mentions
+        report.read += outcome.read
+        report.processed += len(outcome.mentions)
+        report.quarantined += len(outcome.quarantined)
+        report.gate_seconds += float(outcome.gate.get("elapsed_seconds", 0.0))
+        write(outcome)
+    report.alerts = detection.detect(kept, monitoring.detection)
+    if kept:
+        report.windows = detection.aggregate(kept, monitoring.detection.window)
+    return report

@@ -1,0 +1,107 @@
+"""Markdown for the Prefect UI: what people would rather look at than read raw logs.
+
+Artifacts are Markdown (the UI renders tables); charts are Unicode sparklines so they show in the
+UI, in a terminal and in a log without an image pipeline.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from crisiscomms.detection import WindowStats
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float]) -> str:
+    if not values:
+        return ""
+    top = max(values) or 1
+    return "".join(_BARS[min(len(_BARS) - 1, int(v / top * (len(_BARS) - 1)))] for v in values)
+
+
+def window_row(stats: WindowStats) -> dict[str, Any]:
+    return {
+        "start": stats.window_start.isoformat(), "end": stats.window_end.isoformat(),
+        "volume": stats.volume, "negative": stats.negative, "analysed": stats.analysed,
+        "baseline": getattr(stats, "baseline", None),
+        "keywords": dict(Counter(stats.keywords).most_common(5)),
+        "hashtags": dict(Counter(stats.hashtags).most_common(5)),
+    }
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def monitoring_markdown(playbook_id: str, passes: list[dict[str, Any]], detected: dict[str, Any]) -> str:
+    lines = [f"## Monitoring — {playbook_id}", ""]
+    lines += _sources_table(passes)
+    lines += _windows_section(detected.get("windows", []))
+    lines += _alerts_section([a for p in passes for a in p.get("alerts", [])] + detected.get("alerts", []))
+    lines += _quality_section(passes)
+    return "\n".join(lines)
+
+
+def _sources_table(passes: list[dict[str, Any]]) -> list[str]:
+    rows = ["| source | read | processed | quarantined | status |", "|---|---:|---:|---:|---|"]
+    for p in passes:
+        status = f"❌ {_cell(p['failure'])[:160]}" if p.get("failure") else "✅"
+        rows.append(f"| `{p['source']}` | {p['read']} | {p['processed']} | {p['quarantined']} | {status} |")
+    total = [sum(p[k] for p in passes) for k in ("read", "processed", "quarantined")]
+    rows.append(f"| **total** | **{total[0]}** | **{total[1]}** | **{total[2]}** | |")
+    return ["### Sources (read = processed + quarantined)", "", *rows, ""]
+
+
+def _windows_section(windows: list[dict[str, Any]]) -> list[str]:
+    if not windows:
+        return ["### Volume", "", "No closed window since the last run.", ""]
+    volumes = [w["volume"] for w in windows]
+    negatives = [w["negative"] for w in windows]
+    analysed = sum(w["analysed"] for w in windows)
+    keywords: Counter[str] = Counter()
+    hashtags: Counter[str] = Counter()
+    for w in windows:
+        keywords.update(w["keywords"])
+        hashtags.update(w["hashtags"])
+    span = f"{windows[0]['start']} → {windows[-1]['end']}"
+    out = ["### Volume per window", "", f"`{sparkline(volumes)}` mentions ({span})",
+           f"`{sparkline(negatives)}` negative", "", "| window start | volume | baseline | negative |",
+           "|---|---:|---:|---:|"]
+    for w in windows[-24:]:
+        baseline = "—" if w.get("baseline") is None else f"{w['baseline']:.1f}"
+        out.append(f"| {w['start']} | {w['volume']} | {baseline} | {w['negative']} |")
+    share = f"{sum(negatives) / analysed:.0%}" if analysed else "n/a"
+    out += ["", f"**Sentiment**: {sum(negatives)} negative of {analysed} analysed ({share}).",
+            f"**Top keywords**: {_top(keywords)} — **top hashtags**: {_top(hashtags)}", ""]
+    return out
+
+
+def _top(counter: Counter[str]) -> str:
+    return ", ".join(f"{term} ({n})" for term, n in counter.most_common(8)) or "none"
+
+
+def _alerts_section(alerts: list[dict[str, Any]]) -> list[str]:
+    if not alerts:
+        return ["### Alerts", "", "None.", ""]
+    rows = ["### Alerts", "", "| kind | level | window | volume | baseline | score | why |",
+            "|---|---|---|---:|---:|---:|---|"]
+    for a in alerts:
+        rows.append(f"| {a['kind']} | **{a['level']}** | {a['window_start']} | {a['volume']} | "
+                    f"{a['baseline']:.1f} | {a['score']:.1f} | {_cell(a.get('reason', ''))[:200]} |")
+    return [*rows, ""]
+
+
+def _quality_section(passes: list[dict[str, Any]]) -> list[str]:
+    out = ["### Data quality (Great Expectations)", ""]
+    for p in passes:
+        gate = p.get("gate") or {}
+        checks = gate.get("expectations", {})
+        if not checks:
+            continue
+        marks = (f"{name} {'✅' if c.get('success') else '❌ ' + str(c.get('unexpected', ''))}"
+                 for name, c in checks.items())
+        out.append(f"`{p['source']}`: " + ", ".join(marks))
+    return [*out, ""]

@@ -1,0 +1,133 @@
+"""The monitoring store: processed mentions, quarantine, source watermarks and detector state.
+
+One SQLite file per project (`.crisis/monitoring.db`). Each source batch is committed in ONE
+transaction — its mentions, its quarantined records and the source's new watermark — so a run that
+dies half-way leaves either all of a batch or none of it: after a restart nothing is read twice and
+nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from crisiscomms.mention import EnrichedMention, Quarantined
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS mentions (
+    playbook TEXT NOT NULL, id TEXT NOT NULL, source TEXT, created_at TEXT NOT NULL,
+    run_id TEXT, data TEXT NOT NULL, PRIMARY KEY (playbook, id));
+CREATE INDEX IF NOT EXISTS mentions_time ON mentions (playbook, created_at);
+CREATE TABLE IF NOT EXISTS quarantine (
+    playbook TEXT NOT NULL, source TEXT NOT NULL, position TEXT NOT NULL, reasons TEXT NOT NULL,
+    raw TEXT NOT NULL, run_id TEXT, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cursors (
+    playbook TEXT NOT NULL, source TEXT NOT NULL, cursor TEXT NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (playbook, source));
+CREATE TABLE IF NOT EXISTS detector (playbook TEXT PRIMARY KEY, state TEXT NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT NOT NULL, playbook TEXT NOT NULL, source TEXT NOT NULL, read INTEGER NOT NULL,
+    processed INTEGER NOT NULL, quarantined INTEGER NOT NULL, at TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Totals:
+    read: int
+    processed: int
+    quarantined: int
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        # BEGIN IMMEDIATE: two overlapping runs serialise on the write lock instead of interleaving.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def cursor(self, playbook: str, source: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT cursor FROM cursors WHERE playbook=? AND source=?",
+                               (playbook, source)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def known_ids(self, playbook: str, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(f"SELECT id FROM mentions WHERE playbook=? AND id IN ({marks})",
+                                    (playbook, *chunk))
+            found |= {r[0] for r in rows}
+        return found
+
+    def commit_batch(self, playbook: str, source: str, run_id: str, mentions: Iterable[EnrichedMention],
+                     quarantined: Iterable[Quarantined], cursor: dict[str, Any], read: int) -> Totals:
+        """Store a source batch and move its watermark, atomically."""
+        now = _now()
+        rows = [(playbook, m.id, m.source, m.created_at.isoformat(), run_id, m.model_dump_json()) for m in mentions]
+        bad = [(playbook, q.source, q.position, json.dumps(q.reasons, ensure_ascii=False), q.raw, run_id, now)
+               for q in quarantined]
+        with self._transaction() as db:
+            db.executemany("INSERT INTO mentions VALUES (?,?,?,?,?,?)", rows)
+            db.executemany("INSERT INTO quarantine VALUES (?,?,?,?,?,?,?)", bad)
+            db.execute("INSERT OR REPLACE INTO cursors VALUES (?,?,?,?)",
+                       (playbook, source, json.dumps(cursor), now))
+            db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?)",
+                       (run_id, playbook, source, read, len(rows), len(bad), now))
+        return Totals(read, len(rows), len(bad))
+
+    def totals(self, playbook: str, run_id: str | None = None) -> Totals:
+        where, args = ("playbook=? AND run_id=?", (playbook, run_id)) if run_id else ("playbook=?", (playbook,))
+        read, processed, quarantined = self._db.execute(
+            f"SELECT COALESCE(SUM(read),0), COALESCE(SUM(processed),0), COALESCE(SUM(quarantined),0) "
+            f"FROM runs WHERE {where}", args).fetchone()
+        return Totals(read, processed, quarantined)
+
+    def mentions_between(self, playbook: str, start: datetime, end: datetime) -> list[EnrichedMention]:
+        rows = self._db.execute(
+            "SELECT data FROM mentions WHERE playbook=? AND created_at>=? AND created_at<? ORDER BY created_at",
+            (playbook, start.isoformat(), end.isoformat()))
+        return [EnrichedMention.model_validate_json(r[0]) for r in rows]
+
+    def detector_state(self, playbook: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT state FROM detector WHERE playbook=?", (playbook,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def save_detector_state(self, playbook: str, state: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO detector VALUES (?,?,?)", (playbook, json.dumps(state), _now()))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def state_dir(root: Path) -> Path:
+    """Where a project keeps its state: `$CRISIS_STATE_DIR`, else `<project>/.crisis`."""
+    return Path(os.environ.get("CRISIS_STATE_DIR") or root / ".crisis")
+
+
+def open_store(root: Path) -> Store:
+    return Store(state_dir(root) / "monitoring.db")

@@ -1,0 +1,196 @@
+"""Matching mentions against the playbook's watchlists, and how relevant a mention is.
+
+Rules (the playbook author's terms are compared with the text after both are folded: case-folded, accents
+removed, typographic apostrophes made straight):
+
+- keywords and brands match whole words or whole phrases, never inside a word: `rappel` does not match
+  `rappelle` nor `rappelconso`. Words are runs of letters/digits, so French elision and English possessives
+  separate words: `usine` matches "l'usine", `Orange` matches "d'Orange", `Duval` matches "Duval's".
+  A phrase matches its words in order, separated only by spaces, hyphens or apostrophes ("Laiterie-Duval"),
+  or by a dot after a one-letter word ("E. coli" ↔ "E.coli"): never across a sentence ("goût. Bizarre").
+- keywords also match their plural: a final -s or -x (and English -es after s/x/z/ch/sh) is ignored on both
+  sides, for words of more than three letters (`rappel` ↔ "rappels", `gâteau` ↔ "gâteaux", `crash` ↔
+  "crashes"). Brands never do: `Orange` must not match "oranges".
+- keywords and brands also match a #hashtag or @handle that is exactly them (`#Duval`, `@Duval`): naming the
+  brand that way is naming it.
+- hashtags and handles match whole: `#rappelconso` matches "#RappelConso", not "#rappelconsommateur".
+- URLs and e-mail addresses are ignored (`rappel.conso.gouv.fr` is not the keyword `rappel`).
+- terms under `any` apply to every language; those under a language code apply to that language and to
+  `und` (a text whose language is unknown may be in any of them); other languages get `any` only.
+
+Matches are the canonical terms as written in the playbook, in the order they first appear in the text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from crisiscomms.playbook.monitoring import Watchlist
+
+ANY = "any"
+UNDETERMINED = "und"
+
+_URL_OR_EMAIL = re.compile(r"\b(?:https?:|www\.)\S*|\S+@\w+(?:\.\w+)+")
+# A tag starts a token: "#x" and "@x" after a letter ("a@b", "c#") are not tags.
+_TAG = re.compile(r"(?<![\w@#])([#@])(\w+)")
+_WORD = re.compile(r"\w+")
+# What may separate the words of a phrase: spaces, hyphens, apostrophes (and the # or @ of a tag); after an
+# initial, a dot too ("E. coli", "E.coli").
+_PHRASE_GAP = re.compile(r"[\s\-'#@]+")
+_INITIAL_GAP = re.compile(r"\.[\s\-]*")
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'"})
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form: "Écoli" → "ecoli", "L’Usine" → "l'usine"."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+def _singular(word: str) -> str:
+    """Plural -s/-x (and -es after sibilants) removed from words of more than three letters."""
+    if len(word) <= 3:
+        return word
+    if word.endswith(("ches", "shes", "sses", "xes", "zes")):
+        return word[:-2]
+    return word[:-1] if word[-1] in "sx" else word
+
+
+def _words(term: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(fold(term)))
+
+
+@dataclass(frozen=True)
+class Match:
+    """Canonical playbook terms found in one text."""
+
+    keywords: list[str] = field(default_factory=list)
+    hashtags: list[str] = field(default_factory=list)
+    handles: list[str] = field(default_factory=list)
+    brands: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.keywords or self.hashtags or self.handles or self.brands)
+
+
+@dataclass
+class _Terms:
+    """One language's compiled terms: folded form → canonical form, looked up token by token."""
+
+    keywords: dict[tuple[str, ...], str] = field(default_factory=dict)  # singular words
+    brands: dict[tuple[str, ...], str] = field(default_factory=dict)
+    hashtags: dict[str, str] = field(default_factory=dict)
+    handles: dict[str, str] = field(default_factory=dict)
+
+    def add(self, watchlist: Watchlist) -> None:
+        # setdefault: the first spelling wins (`any` is added first), so the canonical form is stable.
+        for term in watchlist.keywords:
+            if words := tuple(_singular(word) for word in _words(term)):
+                self.keywords.setdefault(words, term)
+        for term in watchlist.brands:
+            if words := _words(term):
+                self.brands.setdefault(words, term)
+        for term in watchlist.hashtags:
+            if tag := fold(term.strip().lstrip("#")):
+                self.hashtags.setdefault(tag, term)
+        for term in watchlist.handles:
+            if handle := fold(term.strip().lstrip("@")):
+                self.handles.setdefault(handle, term)
+
+    @property
+    def longest(self) -> int:
+        return max((len(words) for words in (*self.keywords, *self.brands)), default=0)
+
+
+class Matcher:
+    """Watchlists compiled for fast matching: one dictionary lookup per word n-gram and per tag."""
+
+    def __init__(self, by_language: Mapping[str, _Terms], fallback: _Terms) -> None:
+        self._by_language = dict(by_language)
+        self._fallback = fallback
+
+    def match(self, text: str, lang: str) -> Match:
+        terms = self._by_language.get((lang or UNDETERMINED).lower(), self._fallback)
+        folded = _URL_OR_EMAIL.sub(" ", fold(text))
+        words = _WORD.findall(folded)
+        singular = [_singular(word) for word in words]
+        keywords: dict[str, None] = {}  # dicts as ordered sets: order of first appearance, no duplicates
+        brands: dict[str, None] = {}
+        for start, end in _phrases(folded, terms.longest):
+            if (brand := terms.brands.get(tuple(words[start:end]))) is not None:
+                brands[brand] = None
+            if (keyword := terms.keywords.get(tuple(singular[start:end]))) is not None:
+                keywords[keyword] = None
+        hashtags: dict[str, None] = {}
+        handles: dict[str, None] = {}
+        for sign, name in _TAG.findall(folded):
+            table, found = (terms.hashtags, hashtags) if sign == "#" else (terms.handles, handles)
+            if (term := table.get(name)) is not None:
+                found[term] = None
+        return Match(list(keywords), list(hashtags), list(handles), list(brands))
+
+
+def _phrases(folded: str, longest: int) -> Iterable[tuple[int, int]]:
+    """Word index ranges [start, end) of up to `longest` words that only spaces, hyphens or apostrophes part."""
+    spans = [m.span() for m in _WORD.finditer(folded)]
+    joined = [_joined(folded, spans[k - 1], spans[k]) for k in range(1, len(spans))]
+    for start in range(len(spans)):
+        yield start, start + 1
+        for end in range(start + 2, min(start + longest, len(spans)) + 1):
+            if not joined[end - 2]:
+                break
+            yield start, end
+
+
+def _joined(folded: str, left: tuple[int, int], right: tuple[int, int]) -> bool:
+    """Whether two neighbouring words may belong to one phrase."""
+    gap = folded[left[1] : right[0]]
+    return bool(_PHRASE_GAP.fullmatch(gap) or (left[1] - left[0] == 1 and _INITIAL_GAP.fullmatch(gap)))
+
+
+def compile_watchlist(watch: Mapping[str, Watchlist]) -> Matcher:
+    """A matcher for `Monitoring.watch` (language code or `any` → terms)."""
+    fallback = _Terms()
+    if ANY in watch:
+        fallback.add(watch[ANY])
+    languages = [lang for lang in watch if lang != ANY]
+    by_language: dict[str, _Terms] = {}
+    for lang in [*languages, UNDETERMINED]:
+        terms = _Terms()
+        terms.add(watch.get(ANY, Watchlist()))
+        for source in languages if lang == UNDETERMINED else [lang]:
+            terms.add(watch[source])
+        by_language[lang] = terms
+    return Matcher(by_language, fallback)
+
+
+# --- relevance --------------------------------------------------------------------------------------------
+
+# Evidence of each distinct matched term that a mention is about the watched subject. Naming the brand or
+# its account is strong evidence; a campaign hashtag is fair; a crisis keyword alone ("rappel", "recall")
+# is weak: it is also about every other recall.
+WEIGHTS = {"brands": 0.7, "handles": 0.7, "hashtags": 0.4, "keywords": 0.25}
+# A keyword in a long article is weaker evidence than in a tweet: beyond this many words, its weight shrinks
+# in proportion.
+KEYWORD_WORDS = 50
+
+
+def relevance(match: Match, text: str) -> float:
+    """0..1: how likely the mention is about the watched subject.
+
+    Noisy-OR of the matched terms, each taken as independent evidence: 1 − Π(1 − wᵢ), with wᵢ = 0.7 per brand
+    or handle, 0.4 per hashtag, 0.25 per keyword (× min(1, 50 / words of the text)). It saturates towards 1:
+    one brand 0.70, brand + handle 0.91, one hashtag 0.40, one keyword 0.25, two keywords 0.44, nothing 0.
+    """
+    words = max(1, len(_WORD.findall(text)))
+    keyword = WEIGHTS["keywords"] * min(1.0, KEYWORD_WORDS / words)
+    doubt = (
+        (1 - WEIGHTS["brands"]) ** len(match.brands)
+        * (1 - WEIGHTS["handles"]) ** len(match.handles)
+        * (1 - WEIGHTS["hashtags"]) ** len(match.hashtags)
+        * (1 - keyword) ** len(match.keywords)
+    )
+    return round(1 - doubt, 4)

@@ -1,0 +1,160 @@
+"""Watchlist matching: whole words, accents, elision, plurals, whole tags, language scope; relevance."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from crisiscomms.playbook.monitoring import Watchlist
+from crisiscomms.watchlist import Match, compile_watchlist, fold, relevance
+
+ROOT = Path(__file__).resolve().parents[2]
+
+WATCH = {
+    "any": Watchlist(brands=["Laiterie Duval", "Orange"], handles=["@LaiterieDuval"]),
+    "fr": Watchlist(keywords=["rappel", "contamination", "goût bizarre", "usine", "E. coli", "ecoli", "gâteau"],
+                    hashtags=["#rappelconso", "LaiterieDuval"]),
+    "en": Watchlist(keywords=["recall", "food poisoning", "crash"], hashtags=["#foodsafety"]),
+}
+MATCHER = compile_watchlist(WATCH)
+
+
+def fr(text: str) -> Match:
+    return MATCHER.match(text, "fr")
+
+
+def test_folding_removes_case_and_accents() -> None:
+    assert fold("Écoli À L’USINE") == "ecoli a l'usine"
+
+
+def test_keywords_match_without_case_or_accents() -> None:
+    assert fr("ÉCOLI retrouvée").keywords == ["ecoli"]
+    assert fr("un gout BIZARRE").keywords == ["goût bizarre"]
+    assert fr("CONTAMINATION").keywords == ["contamination"]
+
+
+def test_keywords_match_whole_words_only() -> None:
+    assert fr("il me rappelle quelque chose").keywords == []
+    assert fr("usinage de précision").keywords == []
+    assert fr("rappel").keywords == ["rappel"]
+
+
+def test_keywords_match_their_plural() -> None:
+    assert fr("Trois rappels en un mois").keywords == ["rappel"]
+    assert fr("des gâteaux").keywords == ["gâteau"]
+    assert MATCHER.match("two crashes", "en").keywords == ["crash"]
+
+
+def test_elided_and_possessive_forms_match() -> None:
+    assert fr("Incendie à l'usine").keywords == ["usine"]
+    assert fr("L’usine ferme").keywords == ["usine"]
+    assert fr("La boutique d'Orange").brands == ["Orange"]
+    assert MATCHER.match("Laiterie Duval's recall", "en").brands == ["Laiterie Duval"]
+
+
+def test_brands_do_not_match_plurals() -> None:
+    assert fr("des oranges pressées").brands == []
+
+
+def test_phrases_allow_spaces_hyphens_and_initials_but_not_sentence_breaks() -> None:
+    assert fr("chez  Laiterie-Duval").brands == ["Laiterie Duval"]
+    assert fr("E.coli détectée").keywords == ["E. coli"]
+    assert fr("Quel goût. Bizarre, non ?").keywords == []
+
+
+def test_hashtags_match_whole_and_case_insensitively() -> None:
+    assert fr("#RappelConso yaourts").hashtags == ["#rappelconso"]
+    assert fr("#rappelconsommateur").hashtags == []
+    assert fr("#LAITERIEDUVAL").hashtags == ["LaiterieDuval"]  # declared without '#': canonical kept as written
+
+
+def test_handles_match_whole_and_never_inside_an_email_address() -> None:
+    assert fr("@laiterieduval vous répondez ?").handles == ["@LaiterieDuval"]
+    assert fr("@LaiterieDuvalFans").handles == []
+    assert fr("écrire à contact@laiterieduval.fr").handles == []
+
+
+def test_urls_are_not_words() -> None:
+    assert fr("https://rappel.conso.gouv.fr/fiche/1234 www.usine.fr").keywords == []
+
+
+def test_a_brand_named_as_a_hashtag_or_handle_is_the_brand() -> None:
+    matcher = compile_watchlist({"any": Watchlist(brands=["Duval"])})
+    assert matcher.match("#Duval le PDG parle", "fr").brands == ["Duval"]
+    assert matcher.match("#boycottDuval", "fr").brands == []
+
+
+def test_terms_of_any_apply_to_every_language() -> None:
+    assert MATCHER.match("Laiterie Duval en Galicia", "es").brands == ["Laiterie Duval"]
+
+
+def test_language_terms_apply_to_their_language_and_to_und_only() -> None:
+    assert MATCHER.match("rappel recall", "fr").keywords == ["rappel"]
+    assert MATCHER.match("rappel recall", "en").keywords == ["recall"]
+    assert MATCHER.match("rappel recall", "und").keywords == ["rappel", "recall"]
+    assert MATCHER.match("rappel recall", "es").keywords == []
+
+
+def test_matches_are_canonical_in_order_of_appearance_without_duplicates() -> None:
+    match = fr("Rappel ! CONTAMINATION, rappels, #RAPPELCONSO #rappelconso")
+    assert match.keywords == ["rappel", "contamination"]
+    assert match.hashtags == ["#rappelconso"]
+
+
+def test_first_spelling_of_a_term_is_canonical() -> None:
+    matcher = compile_watchlist({"any": Watchlist(keywords=["Rappel"]), "fr": Watchlist(keywords=["rappel"])})
+    assert matcher.match("rappel", "fr").keywords == ["Rappel"]
+
+
+def test_empty_watchlist_and_empty_text_match_nothing() -> None:
+    assert not compile_watchlist({}).match("rappel", "fr")
+    assert not fr("")
+
+
+def test_demo_mentions_match_the_playbook_terms() -> None:
+    first = json.loads((ROOT / "data/demo/mentions.jsonl").open(encoding="utf-8").readline())
+    match = fr(first["text"])
+    assert match.keywords == ["goût bizarre"]
+    assert match.handles == ["@LaiterieDuval"]
+    assert match.hashtags == ["#rappelconso"]
+
+
+def test_no_match_is_not_relevant() -> None:
+    assert relevance(Match(), "anything") == 0.0
+
+
+def test_brands_and_handles_weigh_more_than_hashtags_and_keywords() -> None:
+    text = "short text"
+    brand, handle = relevance(Match(brands=["B"]), text), relevance(Match(handles=["@b"]), text)
+    hashtag, keyword = relevance(Match(hashtags=["#h"]), text), relevance(Match(keywords=["k"]), text)
+    assert brand == handle > hashtag > keyword > 0
+
+
+def test_relevance_grows_with_evidence_and_saturates_below_one() -> None:
+    one = relevance(Match(brands=["B"]), "x")
+    two = relevance(Match(brands=["B"], handles=["@b"]), "x")
+    many = relevance(Match(brands=["B", "C"], handles=["@b"], hashtags=["#h", "#i"], keywords=list("klmno")), "x")
+    assert one < two < many <= 1.0
+    assert many > 0.99
+
+
+def test_a_keyword_in_a_long_article_is_weaker_evidence_than_in_a_tweet() -> None:
+    tweet = relevance(Match(keywords=["rappel"]), "rappel des yaourts")
+    article = relevance(Match(keywords=["rappel"]), "rappel " + "mot " * 500)
+    assert 0 < article < tweet
+
+
+def test_matching_is_fast() -> None:
+    texts = ["RT @LaiterieDuval: Rappel de yaourts #RappelConso à l'usine d'Orange https://t.co/x"] * 5_000
+    start = time.perf_counter()
+    matches = [MATCHER.match(text, "fr") for text in texts]
+    assert time.perf_counter() - start < 2.0  # bench: ~15 000 mentions/s
+    assert matches[0].brands == ["Orange"]
+
+
+@pytest.mark.parametrize("text", ["\ud83d", "a" * 50_000, "#" * 100, "@@@", "'" * 10, "انفجار #rappel"])
+def test_hostile_text_never_raises(text: str) -> None:
+    assert isinstance(MATCHER.match(text, "und"), Match)
