@@ -2,30 +2,35 @@
 
 How a window is judged
 ----------------------
-Each closed window is judged at two scales: the window alone (a sharp burst shows within one window) and the
-trailing span of `SPAN_SECONDS` ending with it (evidence of a sustained rise that no single window shows,
-e.g. one to three mentions a minute after hours of silence). Each scale is compared with the
-`baseline_windows` windows that precede the span, so a rise never dilutes its own baseline:
+Each closed window is judged at three scales (`SCALES`): the window alone (a sharp burst shows at once), the
+trailing quarter of an hour and the trailing hour ending with it (evidence of a sustained rise that no single
+window shows: one to three mentions a minute after hours of silence). With 1-minute windows the spans are 1, 15
+and 60 windows; with 5-minute windows 1, 3 and 12. Every scale is compared with the `baseline_windows` windows
+that precede the longest span, so a rise never dilutes its own baseline:
 
-- expected count: the median of the baseline's sums of the same length (a past spike barely moves a median,
-  where it would drag a mean or an EWMA for hours), never below the window's share of the span median, nor
-  below one mention per baseline — a silent baseline says "rare", not "impossible", so one mention is not an
-  infinite surprise, and never below the rate implied by the share of non-empty windows (for sparse streams,
-  whose median is 0 at any rate below 0.7 a window);
-- dispersion: (1.4826 · MAD)² / expected, at least 1 — a bursty stream widens its own noise band
-  (quasi-Poisson), a steady one is judged by counting noise alone.
+- expected count: the median of the baseline's sums of the same length — a past spike barely moves a median,
+  where it drags a mean or an EWMA for hours. Never below the window's share of the hourly median, nor — for
+  sparse streams, whose median is 0 at any rate below 0.7 a window — below the rate implied by the share of
+  non-empty windows; a silent baseline reads as about one mention per baseline: "rare", not "impossible", so
+  one mention is never an infinite surprise.
+- dispersion: (1.4826 · MAD)² / expected, at least 1. A bursty stream widens its own noise band
+  (quasi-Poisson); a steady one is judged by counting noise alone.
 
 The score is the z whose normal upper tail equals the quasi-Poisson tail P(X ≥ observed). Why not the plain
-robust z = (x − median) / (1.4826 · MAD): a few mentions a minute are discrete and skewed counts, the MAD of a
-sparse stream is 0, and a plain z of 3 happens hundreds of times a month in pure Poisson noise judged every
-minute. The tail z means the same thing at 2 and at 2 000 mentions a window: the chance of such a count if
-nothing were happening (z 5 ≈ 3e-7). Why not an EWMA baseline: it follows a spike within a few windows and,
-not being robust, yesterday's spike lowers today's sensitivity; a median ignores a spike until it fills half
-the baseline.
+robust z = (x − median) / (1.4826 · MAD): counts of a few mentions a minute are discrete and skewed, the MAD of
+a sparse stream is 0 (any floor then decides everything), and replaying flat Poisson streams of the CrisisLex
+volumes, a plain z ≥ 3 fired about a hundred times a month. The tail z means the same at 2 and at 2 000 mentions
+a window — how unlikely the count is if nothing is happening: z 5 ≈ 3e-7, z 6 ≈ 1e-9 per judgement. Why not an
+EWMA: it follows a spike within a few windows and, not being robust, yesterday's spike blunts today's alerts.
 
-Alerts are de-duplicated per kind by episode: an episode lasts while hot windows (score at least `watch`) are
-less than `cooldown` seconds apart, and raises one alert per level it reaches — the first one, then each
-escalation (watch → alert → crisis); the same or a lower level is never raised twice in an episode.
+`min_volume` applies to the count judged, at every scale. A `negative` alert needs both a surge of negative
+mentions against their own baseline (same score) and a negative share of at least `negative_share` among at
+least `min_volume` analysed mentions of the same span.
+
+Alerts are de-duplicated per kind by episode: an episode lasts while hot windows (score at least `watch`, at any
+scale — so a spike stays hot while it is in the trailing hour) are less than `cooldown` seconds apart, and
+raises one alert per level it reaches: the first, then each escalation (watch → alert → crisis). The same or a
+lower level is never raised twice in an episode.
 
 The `Detector` is streaming and its `state()` is plain JSON, so a scheduled run continues the baseline of the
 previous one (`Detector.from_state`). The library never imports Prefect.
@@ -100,8 +105,8 @@ def aggregate(
     buckets: dict[int, list[EnrichedMention]] = {}
     for mention in mentions:
         buckets.setdefault(_index(mention.created_at, window_seconds), []).append(mention)
-    first = _index(start, window_seconds) if start else min(buckets, default=None)
-    last = _index(end - timedelta(microseconds=1), window_seconds) if end else max(buckets, default=None)
+    first = _index(start, window_seconds) if start is not None else min(buckets, default=None)
+    last = _index(end - timedelta(microseconds=1), window_seconds) if end is not None else max(buckets, default=None)
     if first is None or last is None:
         return []
     return [_window(index, window_seconds, buckets.get(index, [])) for index in range(first, last + 1)]
@@ -232,11 +237,13 @@ class _Series:
 
         The median of a sparse stream is 0 whatever its rate; the share of non-empty windows is not, and a
         burst weighs in by its duration, never its size. Smoothed as one more window, empty, and at least one
-        mention: an all-zero baseline means about one mention per baseline, never zero.
+        mention: an all-zero baseline means about one mention per baseline, never zero. Only used where the
+        median says nothing (at most half the windows non-empty): a regular dense stream has every window
+        non-empty, and the estimate would then be ln(windows + 1), whatever the volume.
         """
         windows = len(self.base[1])
         non_empty = windows - bisect_right(self.base[1], 0)
-        return -math.log1p(-max(non_empty, 1) / (windows + 1))
+        return -math.log1p(-min(max(non_empty, 1) / (windows + 1), 0.5))
 
     def dispersion(self, span: int, expected: float) -> float:
         baseline = self.base[span]
@@ -272,7 +279,11 @@ class _Episode:
 
 
 class Detector:
-    """Streaming spike detector: feed closed windows in order to `observe`, keep `state()` between runs."""
+    """Streaming spike detector: feed closed windows in order to `observe`, keep `state()` between runs.
+
+    Nothing is judged before `warmup_windows` windows and one longest span plus a window have been seen: the
+    baseline never includes the span being judged.
+    """
 
     def __init__(self, settings: Detection) -> None:
         self.settings = settings
@@ -391,6 +402,7 @@ class Detector:
         return {
             "version": STATE_VERSION,
             "window": self.settings.window,
+            "spans": list(self.spans),
             "observed": self._observed,
             "last_end": self._last_end.isoformat() if self._last_end else None,
             "volume": self._volume.dump(),
@@ -402,10 +414,12 @@ class Detector:
 
     @classmethod
     def from_state(cls, settings: Detection, state: dict[str, Any]) -> Detector:
-        """A detector continuing `state`; a state of another window length is refused (its baseline means nothing)."""
-        if state.get("version") != STATE_VERSION or state.get("window") != settings.window:
-            raise ValueError(f"detector state is not version {STATE_VERSION} with a {settings.window}s window")
+        """A detector continuing `state`; a state of other windows is refused (its baseline would mean nothing)."""
         detector = cls(settings)
+        made = (state.get("version"), state.get("window"), state.get("spans"))
+        if made != (STATE_VERSION, settings.window, list(detector.spans)):
+            raise ValueError(f"a detector state of a {made[1]}s window (version {made[0]}) cannot continue with "
+                             f"{settings.window}s windows (version {STATE_VERSION})")
         detector._observed = state["observed"]
         detector._last_end = datetime.fromisoformat(state["last_end"]) if state["last_end"] else None
         detector._volume = _Series.load(settings.baseline_windows, detector.spans, state["volume"])

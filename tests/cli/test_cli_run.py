@@ -36,7 +36,7 @@ def test_one_phase_runs_from_the_cli_on_the_embedded_default(project_copy: Path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "embedded (ephemeral server on SQLite" in done.stderr
     statuses = json.loads(done.stdout[done.stdout.index("{"):])
-    assert statuses == {"faits": "completed", "parties_prenantes": "completed", "escalade": "skipped",
+    assert statuses == {"alerte": "skipped", "faits": "completed", "parties_prenantes": "completed", "escalade": "skipped",
                         "synthese": "completed"}
     assert (project_copy / ".crisis" / "prefect" / "prefect.db").is_file()  # the run history stays
 

@@ -50,7 +50,7 @@ def _subflows_of(parent_id: Any) -> list[Any]:
 def test_demo_playbook_runs_all_four_phases_green(demo_run: tuple[Any, dict[str, Any]]) -> None:
     state, history = demo_run
     assert state.is_completed()
-    assert history["statuses"] == dict.fromkeys(DEMO_STEPS, "completed")
+    assert history["statuses"] == {**dict.fromkeys(DEMO_STEPS, "completed"), "alerte": "skipped"}
 
 
 def test_later_steps_read_earlier_results(demo_run: tuple[Any, dict[str, Any]]) -> None:
@@ -82,7 +82,7 @@ def test_each_phase_is_a_sub_flow_and_each_step_a_named_task_run(demo_run: tuple
     assert all({"playbook:rappel-produit", "playbook-version:1.0.0"} <= set(r.tags) for r in phases)
     with get_client(sync_client=True) as client:
         names = {t.name for t in client.read_task_runs() if t.flow_run_id in {r.id for r in phases}}
-    assert {f"rappel-produit:{step}" for step in DEMO_STEPS} <= names
+    assert {f"rappel-produit:{step}" for step in (*DEMO_STEPS, "alerte")} <= names
 
 
 def test_sub_playbook_call_runs_the_callee_phases_as_nested_runs(demo_run: tuple[Any, dict[str, Any]]) -> None:
@@ -111,7 +111,8 @@ def test_low_severity_skips_conditional_steps_without_blocking_their_dependents(
 def test_one_phase_can_run_alone() -> None:
     history = run_playbook(playbook="rappel-produit", phase="assessment", inputs={"gravite": "moyenne"})
     assert history["statuses"] == {
-        "faits": "completed", "parties_prenantes": "completed", "escalade": "skipped", "synthese": "completed",
+        "alerte": "skipped", "faits": "completed", "parties_prenantes": "completed", "escalade": "skipped",
+        "synthese": "completed",
     }
 
 

@@ -29,12 +29,13 @@ def _deployments_of_prefect_yaml(stack: LiveStack) -> list[tuple[str, str]]:
     config = yaml.safe_load((stack.root / "prefect.yaml").read_text(encoding="utf-8"))
     flows = {"flows/playbook.py:run_playbook": "crisis-playbook"}
     flows.update({f"flows/phases.py:{phase}": f"phase-{phase.replace('_', '-')}" for phase in PHASES})
+    flows["flows/monitor.py:monitor"] = "crisis-monitor"
     return [(flows[d["entrypoint"]], d["name"]) for d in config["deployments"]]
 
 
 def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: LiveStack) -> None:
     expected = _deployments_of_prefect_yaml(live_stack)
-    assert len(expected) == 5
+    assert len(expected) == 6
     for flow_name, name in expected:
         found = deployment(live_stack.api, flow_name, name)
         assert found["enforce_parameter_schema"] is True, name
@@ -44,6 +45,11 @@ def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: L
             {"prefect.deployments.steps.set_working_directory": {"directory": str(live_stack.root)}}
         ], name
         assert found["parameter_openapi_schema"]["properties"]["playbook"]["enum"] == PLAYBOOK_IDS, name
+
+    monitor = deployment(live_stack.api, "crisis-monitor", "monitor")
+    assert monitor["parameters"] == {"playbook": "rappel-produit"}
+    assert [s["schedule"]["interval"] for s in monitor["schedules"]] == [300.0]
+    assert monitor["concurrency_limit"] == 1 or monitor.get("global_concurrency_limit")
 
     schema = deployment(live_stack.api, "crisis-playbook", "playbook")["parameter_openapi_schema"]
     assert schema["required"] == ["playbook"]
@@ -156,7 +162,8 @@ def test_phase_deployment_run_from_the_ui_form(live_stack: LiveStack) -> None:
     assert run["name"] == "rappel-produit/assessment"
     assert run["parent_task_run_id"] is None
     tasks = {t["name"]: t["state_name"] for t in task_runs(api, [run["id"]])}
-    assert tasks == {"rappel-produit:faits": "Completed", "rappel-produit:parties_prenantes": "Completed",
+    assert tasks == {"rappel-produit:alerte": "Skipped",  # no monitoring alert started this run
+                     "rappel-produit:faits": "Completed", "rappel-produit:parties_prenantes": "Completed",
                      "rappel-produit:escalade": "Completed",  # the playbook's default gravite, haute
                      "rappel-produit:synthese": "Completed"}
 

@@ -1,0 +1,31 @@
+"""The scheduled monitoring flow on the demo playbook: counts reconcile, watermark holds, report published."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+
+from flows.monitor import monitor
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("CRISIS_STATE_DIR", str(tmp_path))  # never the checkout's .crisis/
+    yield tmp_path
+
+
+def test_the_monitoring_flow_reads_each_mention_once_and_publishes_its_report(state_dir: Path) -> None:
+    first = monitor(playbook="rappel-produit")
+    second = monitor(playbook="rappel-produit")
+    assert (first["read"], first["processed"], first["quarantined"]) == (12, 12, 0)
+    assert (second["read"], second["processed"], second["quarantined"]) == (0, 0, 0)
+    assert (state_dir / "monitoring.db").is_file()
+    with get_client(sync_client=True) as client:
+        versions = [a for a in client.read_artifacts() if a.key == "rappel-produit-monitoring"]
+    report = max(versions, key=lambda a: a.created)
+    assert len(versions) == 2
+    assert "| **total** | **0** | **0** | **0** |" in report.data  # the latest version: the second run
+    assert "### Data quality (Great Expectations)" in report.data
