@@ -111,3 +111,27 @@ def test_enriched_mentions_carry_language_matches_sentiment_and_relevance(projec
     assert fr.sentiment is not None and fr.sentiment < 0 and es.sentiment is None
     assert set(fr.keywords) >= {"rappel", "malade", "Laiterie Duval"} and fr.hashtags == ["#rappelconso"]
     assert fr.relevance > en.relevance > es.relevance >= 0
+
+
+@pytest.mark.parametrize("reply", ["timeout", "garbage"])
+def test_an_rss_or_http_source_that_times_out_or_returns_garbage_raises_a_data_gap(
+        reply: str, project: Project, tmp_path: Path) -> None:
+    from crisiscomms.playbook.monitoring import HttpSource, RssSource
+    from crisiscomms.sources import build_source
+
+    from .sources_servers import LocalServer, Reply
+
+    answer = Reply(delay=2.0, body=b"late") if reply == "timeout" else Reply(body=b"\x89PNG not a feed {", content_type="text/xml")
+    store = Store(tmp_path / "state.db")
+    playbook = project.load("veille").playbook
+    with LocalServer() as server:
+        server.route("/feed", answer)
+        server.route("/api", answer)
+        specs = [RssSource(id="presse", type="rss", url=server.url("/feed"), timeout=1, retries=1),
+                 HttpSource(id="api", type="http", url=server.url("/api"), timeout=1, retries=1)]
+        report = monitor.run_monitoring(playbook, project.root, store, "run-1", clock=lambda: NOW,
+                                        sources=[build_source(s, project.root) for s in specs])
+    gaps = {a.reason.split("'")[1]: a for a in report.alerts if a.kind == "data_gap"}
+    assert set(gaps) == {"presse", "api"}
+    assert all(a.level == "alert" and a.volume == 0 for a in gaps.values())
+    assert store.cursor("veille", "presse") is None  # nothing was read: the watermark did not move
