@@ -36,7 +36,7 @@ MINUTE = timedelta(minutes=1)
 
 # Settings for one-minute windows (see bench/README.md, "Detection"): a 6 h baseline, an hour of warm-up.
 ONE_MINUTE = Detection(
-    window="1m", baseline_windows=360, warmup_windows=60, thresholds=Thresholds(watch=6, alert=9, crisis=14)
+    window="1m", baseline="6h", warmup="1h"
 )
 
 # Onset: the first minute whose trailing ONSET_MINUTES hold at least ONSET_TWEETS tweets and at least

@@ -196,7 +196,7 @@ def test_too_few_analysed_mentions_never_make_a_negative_alert() -> None:
 
 
 def test_no_alert_during_warm_up() -> None:
-    settings = Detection(window="1m", baseline_windows=30, warmup_windows=100)
+    settings = Detection(window="1m", baseline="30m", warmup="100m")
     assert run(settings, stream([0] * 80 + [200] * 10)) == []
     assert run(settings, stream([0] * 120 + [200] * 10)) != []
 
