@@ -6,6 +6,7 @@ UI, in a terminal and in a log without an image pipeline.
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from crisiscomms.detection import WindowStats
 
 _BARS = "▁▂▃▄▅▆▇█"
+BASELINE_SHOWN = 12  # windows whose median the table shows beside each window (the detector's own is longer)
 
 
 def sparkline(values: Sequence[float]) -> str:
@@ -26,7 +28,6 @@ def window_row(stats: WindowStats) -> dict[str, Any]:
     return {
         "start": stats.window_start.isoformat(), "end": stats.window_end.isoformat(),
         "volume": stats.volume, "negative": stats.negative, "analysed": stats.analysed,
-        "baseline": getattr(stats, "baseline", None),
         "keywords": dict(Counter(stats.keywords).most_common(5)),
         "hashtags": dict(Counter(stats.hashtags).most_common(5)),
     }
@@ -67,11 +68,12 @@ def _windows_section(windows: list[dict[str, Any]]) -> list[str]:
         keywords.update(w["keywords"])
         hashtags.update(w["hashtags"])
     span = f"{windows[0]['start']} → {windows[-1]['end']}"
+    header = f"| window start | volume | baseline (median of the {BASELINE_SHOWN} before) | negative |"
     out = ["### Volume per window", "", f"`{sparkline(volumes)}` mentions ({span})",
-           f"`{sparkline(negatives)}` negative", "", "| window start | volume | baseline | negative |",
-           "|---|---:|---:|---:|"]
-    for w in windows[-24:]:
-        baseline = "—" if w.get("baseline") is None else f"{w['baseline']:.1f}"
+           f"`{sparkline(negatives)}` negative", "", header, "|---|---:|---:|---:|"]
+    for i, w in enumerate(windows[-24:], start=max(0, len(windows) - 24)):
+        earlier = volumes[max(0, i - BASELINE_SHOWN):i]
+        baseline = f"{statistics.median(earlier):.1f}" if earlier else "—"
         out.append(f"| {w['start']} | {w['volume']} | {baseline} | {w['negative']} |")
     share = f"{sum(negatives) / analysed:.0%}" if analysed else "n/a"
     out += ["", f"**Sentiment**: {sum(negatives)} negative of {analysed} analysed ({share}).",

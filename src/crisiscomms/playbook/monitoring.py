@@ -56,13 +56,12 @@ def _check_mapping(mapping: dict[str, str]) -> dict[str, str]:
 
 
 class FileSource(_Source):
-    """A JSONL or CSV file (path relative to the project), optionally replayed in compressed time."""
+    """A JSONL or CSV file (path relative to the project), read incrementally as it grows."""
 
     type: Literal["file"]
     path: str
     format: Literal["jsonl", "csv"] = "jsonl"
     mapping: dict[str, str] = Field(default_factory=dict, description="Our field → the file's column.")
-    replay_speed: float | None = Field(None, gt=0, description="Replay: stream seconds per real second.")
 
     _mapping = field_validator("mapping")(classmethod(lambda cls, v: _check_mapping(v)))
 
