@@ -37,7 +37,8 @@ def pass_source(root: str, playbook_id: str, source_id: str, run_id: str) -> dic
                 "alerts": [monitor.data_gap_alert(source_id, str(exc), now, monitoring).model_dump(mode="json")]}
     ids = [str(record.get("id")) for _, record in batch.records]
     outcome = monitor.process_batch(batch, source_id, monitoring, monitor.Enricher(monitoring), now,
-                                    seen_ids=store.known_ids(playbook_id, ids))
+                                    seen_ids=store.known_ids(playbook_id, ids),
+                                    baseline_volume=store.typical_volume(playbook_id, source_id))
     totals = store.commit_batch(playbook_id, source_id, run_id, outcome.mentions, outcome.quarantined,
                                 batch.cursor, batch.read)
     store.close()

@@ -117,7 +117,8 @@ def run_monitoring(playbook: Playbook, root: Path, store: Store, run_id: str, cl
             report.alerts.append(data_gap_alert(source.id, str(exc), now, monitoring))
             continue
         outcome = process_batch(batch, source.id, monitoring, enricher, now,
-                                seen_ids=store.known_ids(playbook.id, [str(r[1].get("id")) for r in batch.records]))
+                                seen_ids=store.known_ids(playbook.id, [str(r[1].get("id")) for r in batch.records]),
+                                baseline_volume=store.typical_volume(playbook.id, source.id))
         store.commit_batch(playbook.id, source.id, run_id, outcome.mentions, outcome.quarantined,
                            batch.cursor, batch.read)
         report.outcomes.append(outcome)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import statistics
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -104,6 +105,12 @@ class Store:
             f"SELECT COALESCE(SUM(read),0), COALESCE(SUM(processed),0), COALESCE(SUM(quarantined),0) "
             f"FROM runs WHERE {where}", args).fetchone()
         return Totals(read, processed, quarantined)
+
+    def typical_volume(self, playbook: str, source: str, runs: int = 12) -> float | None:
+        """Median records read per run of a source over its last `runs` runs (None before 3 runs)."""
+        rows = [r[0] for r in self._db.execute(
+            "SELECT read FROM runs WHERE playbook=? AND source=? ORDER BY rowid DESC LIMIT ?", (playbook, source, runs))]
+        return float(statistics.median(rows)) if len(rows) >= 3 else None
 
     def mentions_between(self, playbook: str, start: datetime, end: datetime) -> list[EnrichedMention]:
         rows = self._db.execute(

@@ -135,3 +135,21 @@ def test_an_rss_or_http_source_that_times_out_or_returns_garbage_raises_a_data_g
     assert set(gaps) == {"presse", "api"}
     assert all(a.level == "alert" and a.volume == 0 for a in gaps.values())
     assert store.cursor("veille", "presse") is None  # nothing was read: the watermark did not move
+
+
+def test_a_source_whose_volume_collapses_or_goes_silent_raises_a_data_gap(project: Project, tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    playbook = project.load("veille").playbook
+    source = MemorySource("collecteur")
+    tweets = _tweets(420)
+    for run in range(4):  # a steady 100 mentions per run makes the baseline
+        source.append(*tweets[run * 100:(run + 1) * 100])
+        report = monitor.run_monitoring(playbook, project.root, store, f"run-{run}", clock=lambda: NOW, sources=[source])
+        assert not [a for a in report.alerts if a.kind == "data_gap"]
+    source.append(*tweets[400:403])  # 3 instead of ~100
+    collapsed = monitor.run_monitoring(playbook, project.root, store, "run-4", clock=lambda: NOW, sources=[source])
+    silent = monitor.run_monitoring(playbook, project.root, store, "run-5", clock=lambda: NOW, sources=[source])
+    for report in (collapsed, silent):
+        gaps = [a for a in report.alerts if a.kind == "data_gap"]
+        assert len(gaps) == 1 and "collecteur" in gaps[0].reason, [a.reason for a in report.alerts]
+    assert collapsed.totals.processed == 3  # what did arrive is still processed
