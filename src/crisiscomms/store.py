@@ -108,8 +108,8 @@ class Store:
 
     def typical_volume(self, playbook: str, source: str, runs: int = 12) -> float | None:
         """Median records read per run of a source over its last `runs` runs (None before 3 runs)."""
-        rows = [r[0] for r in self._db.execute(
-            "SELECT read FROM runs WHERE playbook=? AND source=? ORDER BY rowid DESC LIMIT ?", (playbook, source, runs))]
+        query = "SELECT read FROM runs WHERE playbook=? AND source=? ORDER BY rowid DESC LIMIT ?"
+        rows = [r[0] for r in self._db.execute(query, (playbook, source, runs))]
         return float(statistics.median(rows)) if len(rows) >= 3 else None
 
     def mentions_between(self, playbook: str, start: datetime, end: datetime) -> list[EnrichedMention]:
