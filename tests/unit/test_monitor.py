@@ -153,3 +153,35 @@ def test_a_source_whose_volume_collapses_or_goes_silent_raises_a_data_gap(projec
         gaps = [a for a in report.alerts if a.kind == "data_gap"]
         assert len(gaps) == 1 and "collecteur" in gaps[0].reason, [a.reason for a in report.alerts]
     assert collapsed.totals.processed == 3  # what did arrive is still processed
+
+
+def test_a_drill_replays_a_past_crisis_as_a_live_stream_each_mention_once(project: Project, tmp_path: Path) -> None:
+    from crisiscomms.sources import FileReader
+    from crisiscomms.sources.drill import ReplaySource
+
+    feed = project.root / "spain.jsonl"
+    _append(feed, _tweets(1000))
+    wall = [datetime(2026, 11, 24, 9, 0, tzinfo=UTC)]
+    source = ReplaySource(FileReader("drill", feed), speed=60, clock=lambda: wall[0])
+    store = Store(tmp_path / "state.db")
+    playbook = project.load("veille").playbook
+    start, released = wall[0], []
+    for _ in range(48):  # a scheduled run every 30 minutes of wall time: 24 h, i.e. 60 days of stream
+        report = monitor.run_monitoring(playbook, project.root, store, f"run-{len(released)}",
+                                        clock=lambda: wall[0], sources=[source])
+        assert report.totals.read == report.totals.processed + report.totals.quarantined
+        released.append(report.totals.read)
+        assert all(start <= m.created_at <= wall[0] for o in report.outcomes for m in o.mentions)
+        wall[0] += timedelta(minutes=30)
+    assert released[0] < 10 < max(released)  # the stream unfolds over the runs, it does not arrive at once
+    assert store.totals("veille").processed == 1000
+    assert store.cursor("veille", "drill")["held"] == []
+
+
+def test_a_file_source_with_replay_speed_is_built_as_a_drill(project: Project) -> None:
+    from crisiscomms.playbook.monitoring import FileSource
+    from crisiscomms.sources import build_source
+    from crisiscomms.sources.drill import ReplaySource
+
+    source = build_source(FileSource(id="d", type="file", path="x.jsonl", replay_speed=60), project.root)
+    assert isinstance(source, ReplaySource) and source.speed == 60

@@ -56,12 +56,15 @@ def _check_mapping(mapping: dict[str, str]) -> dict[str, str]:
 
 
 class FileSource(_Source):
-    """A JSONL or CSV file (path relative to the project), read incrementally as it grows."""
+    """A JSONL or CSV file (path relative to the project), read incrementally as it grows — or, with
+    `replay_speed`, replayed as a live stream for a drill (records re-stamped onto the present)."""
 
     type: Literal["file"]
     path: str
     format: Literal["jsonl", "csv"] = "jsonl"
     mapping: dict[str, str] = Field(default_factory=dict, description="Our field → the file's column.")
+    replay_speed: float | None = Field(None, gt=0, description="Drill: replay the file as if it happened now, "
+                                       "this many times faster (60: an hour of the crisis a minute).")
 
     _mapping = field_validator("mapping")(classmethod(lambda cls, v: _check_mapping(v)))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from crisiscomms.playbook.monitoring import FileSource, HttpSource, RssSource
 from crisiscomms.sources.base import MENTION_FIELDS, Batch, RawRecord, Source, SourceError
+from crisiscomms.sources.drill import ReplaySource
 from crisiscomms.sources.files import Clock, FileReader, SystemClock, record_time, replay
 from crisiscomms.sources.http import HttpReader
 from crisiscomms.sources.memory import MemorySource
@@ -40,8 +41,9 @@ __all__ = [
 def build_source(spec: FileSource | RssSource | HttpSource, root: Path) -> Source:
     """The adapter a playbook's source spec describes; file paths are relative to the project `root`."""
     if isinstance(spec, FileSource):
-        return FileReader(spec.id, root / spec.path, spec.format, spec.mapping, display=spec.path,
-                          retries=spec.retries)
+        reader = FileReader(spec.id, root / spec.path, spec.format, spec.mapping, display=spec.path,
+                            retries=spec.retries)
+        return ReplaySource(reader, spec.replay_speed) if spec.replay_speed else reader
     if isinstance(spec, RssSource):
         return RssReader(spec.id, spec.url, timeout=spec.timeout, retries=spec.retries)
     if isinstance(spec, HttpSource):
