@@ -55,11 +55,23 @@ def child_runs(api: httpx.Client, parent_id: str) -> list[dict[str, Any]]:
     return response.json()
 
 
-def task_runs(api: httpx.Client, flow_run_ids: list[str]) -> list[dict[str, Any]]:
+def task_runs(api: httpx.Client, flow_run_ids: list[str], settle: float = 30.0) -> list[dict[str, Any]]:
+    """Task runs of these flow runs, once their states have settled.
+
+    The server records task-run states from events, asynchronously: right after a flow run is COMPLETED
+    its last task run can still read Running for a moment.
+    """
     body = {"flow_runs": {"id": {"any_": flow_run_ids}}, "sort": "EXPECTED_START_TIME_ASC"}
-    response = api.post("/task_runs/filter", json=body)
-    assert response.status_code == 200, response.text
-    return response.json()
+    deadline = time.monotonic() + settle
+    while True:
+        response = api.post("/task_runs/filter", json=body)
+        assert response.status_code == 200, response.text
+        runs = response.json()
+        if all(r["state_type"] not in {"RUNNING", "PENDING", "SCHEDULED"} for r in runs):
+            return runs
+        if time.monotonic() > deadline:
+            return runs
+        time.sleep(0.5)
 
 
 def run_ids_of(api: httpx.Client, deployment_id: str) -> set[str]:
