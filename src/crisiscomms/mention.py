@@ -15,34 +15,32 @@ AlertLevel = Literal["watch", "alert", "crisis"]
 AlertKind = Literal["volume", "negative", "data_gap"]
 
 
-class Mention(BaseModel):
+class _Post(BaseModel):
+    """Fields a mention keeps from its source to its analysis."""
+
+    id: str
+    created_at: datetime
+    text: str
+    author: str | None = None
+    channel: str | None = None
+    url: str | None = None
+    source: str | None = None
+
+
+class Mention(_Post):
     """One post, article or message about the watched subject, as a source delivers it."""
 
     # Numeric ids are common in exports (tweet ids): accept them, keep them as text.
     model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
 
-    id: str
-    created_at: datetime
-    text: str
-    author: str | None = None
-    channel: str | None = None
-    url: str | None = None
     lang: str | None = None
-    source: str | None = None
 
 
-class EnrichedMention(BaseModel):
+class EnrichedMention(_Post):
     """A mention after analysis; one line of `crisis monitor --out`."""
 
     model_config = ConfigDict(frozen=True)
 
-    id: str
-    created_at: datetime
-    text: str
-    author: str | None = None
-    channel: str | None = None
-    url: str | None = None
-    source: str | None = None
     lang: str = Field(description="ISO 639-1 code, or `und` when undetermined")
     analysed: bool = Field(description="False for languages the playbook does not analyse")
     sentiment: float | None = Field(None, ge=-1, le=1, description="−1..1; null when not analysed")
