@@ -18,7 +18,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed, State
 
 from crisiscomms.playbook.context import StepContext
-from crisiscomms.playbook.inspect import condition_holds
+from crisiscomms.playbook.inspect import Catalog, condition_holds
 from crisiscomms.playbook.loader import LoadedPlaybook
 from crisiscomms.playbook.plan import PlannedStep
 from crisiscomms.project import Project
@@ -50,7 +50,7 @@ def walk_phase(root: str, playbook_id: str, phase: str, inputs: dict[str, Any], 
     rows: list[tuple[PlannedStep, str, str]] = []
     try:
         for planned in project.plan(loaded).phase(phase):
-            status, detail = _run_step(planned, loaded, context, history)
+            status, detail = _run_step(planned, loaded, project.catalog, context, history)
             rows.append((planned, status, detail))
             context = context.model_copy(update={"results": history["results"]})
     finally:
@@ -66,11 +66,11 @@ def _context(loaded: LoadedPlaybook, phase: str, root: str, inputs: dict[str, An
                        inputs=inputs, results=history["results"], team=team)
 
 
-def _run_step(planned: PlannedStep, loaded: LoadedPlaybook, context: StepContext,
+def _run_step(planned: PlannedStep, loaded: LoadedPlaybook, catalog: Catalog, context: StepContext,
               history: History) -> tuple[str, str]:
     step = planned.step
     run_name = f"{context.playbook_id}:{step.id}"
-    skipped = _why_not_run(planned, loaded, context, history)
+    skipped = _why_not_run(planned, loaded, catalog, context, history)
     if skipped:
         status, reason = skipped
         skip_step.with_options(task_run_name=run_name)(step.id, reason)
@@ -90,14 +90,13 @@ def _run_step(planned: PlannedStep, loaded: LoadedPlaybook, context: StepContext
     return "failed", str(state.message)
 
 
-def _why_not_run(planned: PlannedStep, loaded: LoadedPlaybook, context: StepContext,
+def _why_not_run(planned: PlannedStep, loaded: LoadedPlaybook, catalog: Catalog, context: StepContext,
                  history: History) -> tuple[str, str] | None:
     """("blocked" | "skipped", reason) when the step must not run, else None."""
     step = planned.step
     blocked = [d for d in (*planned.waits_for, *step.after) if history["statuses"].get(d) in {"failed", "blocked"}]
     if blocked:
         return "blocked", f"not run: it waits for {', '.join(sorted(set(blocked)))}, which did not succeed"
-    catalog = Project(Path(context.root)).catalog
     if condition_holds(loaded, catalog, planned.phase, step, context.namespace()):
         return None
     return "skipped", f"condition false: {step.when}"

@@ -13,7 +13,7 @@ from crisiscomms import monitor, reporting
 from crisiscomms.mention import Alert
 from crisiscomms.playbook.monitoring import Monitoring
 from crisiscomms.project import Project
-from crisiscomms.sources import SourceError, build_source
+from crisiscomms.sources import build_source
 from crisiscomms.store import Store, open_store
 
 
@@ -24,30 +24,23 @@ def _store(root: str) -> Store:
 @task(name="monitor.source", retries=0)
 def pass_source(root: str, playbook_id: str, source_id: str, run_id: str) -> dict[str, Any]:
     """Read one source since its watermark and commit what was read; a failure becomes a data gap."""
-    pb = Project(Path(root)).load(playbook_id).playbook
-    monitoring = pb.monitoring or Monitoring()
+    monitoring = Project(Path(root)).load(playbook_id).playbook.monitoring or Monitoring()
     spec = next(s for s in monitoring.sources if s.id == source_id)
     store = _store(root)
-    now = monitor.utc_now()
     try:
-        batch = monitor.read_source(build_source(spec, Path(root)), store, playbook_id)
-    except SourceError as exc:
-        get_run_logger().error("source %s failed: %s", source_id, exc)
-        return {"source": source_id, "read": 0, "processed": 0, "quarantined": 0, "failure": str(exc),
-                "alerts": [monitor.data_gap_alert(source_id, str(exc), now, monitoring).model_dump(mode="json")]}
-    ids = [str(record.get("id")) for _, record in batch.records]
-    outcome = monitor.process_batch(batch, source_id, monitoring, monitor.Enricher(monitoring), now,
-                                    seen_ids=store.known_ids(playbook_id, ids),
-                                    baseline_volume=store.typical_volume(playbook_id, source_id))
-    totals = store.commit_batch(playbook_id, source_id, run_id, outcome.mentions, outcome.quarantined,
-                                batch.cursor, batch.read)
-    store.close()
-    gaps = [monitor.data_gap_alert(source_id, issue, now, monitoring) for issue in outcome.issues]
-    get_run_logger().info("%s: read %d = processed %d + quarantined %d", source_id, totals.read,
-                          totals.processed, totals.quarantined)
-    return {"source": source_id, "read": totals.read, "processed": totals.processed,
-            "quarantined": totals.quarantined, "gate": outcome.gate, "notes": list(batch.notes),
-            "alerts": [a.model_dump(mode="json") for a in gaps]}
+        done = monitor.pass_source(playbook_id, build_source(spec, Path(root)), monitoring, store, run_id,
+                                   monitor.utc_now(), monitor.Enricher(monitoring))
+    finally:
+        store.close()
+    logger = get_run_logger()
+    if done.failure:
+        logger.error("source %s failed: %s", source_id, done.failure)
+    else:
+        logger.info("%s: read %d = processed %d + quarantined %d", source_id, done.totals.read,
+                    done.totals.processed, done.totals.quarantined)
+    return {"source": source_id, "read": done.totals.read, "processed": done.totals.processed,
+            "quarantined": done.totals.quarantined, "gate": done.gate, "notes": done.notes,
+            "failure": done.failure, "alerts": [a.model_dump(mode="json") for a in done.alerts]}
 
 
 @task(name="monitor.detect")

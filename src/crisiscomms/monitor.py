@@ -49,8 +49,7 @@ class Enricher:
     def _one(self, mention: Mention, lang: str, analysed: bool, score: float | None) -> EnrichedMention:
         match = self.matcher.match(mention.text, lang)
         return EnrichedMention(
-            id=mention.id, created_at=mention.created_at, text=mention.text, author=mention.author,
-            channel=mention.channel, url=mention.url, source=mention.source, lang=lang, analysed=analysed,
+            **mention.model_dump(exclude={"lang"}), lang=lang, analysed=analysed,
             sentiment=score if analysed else None, keywords=[*match.keywords, *match.brands],
             hashtags=match.hashtags, handles=match.handles, relevance=watchlist.relevance(match, mention.text),
         )
@@ -64,7 +63,6 @@ class BatchOutcome:
     quarantined: list[Quarantined]
     gate: dict[str, Any]
     issues: list[str]
-    cursor: dict[str, Any] | None = None
 
 
 def process_batch(batch: Batch, source_id: str, monitoring: Monitoring, enricher: Enricher, now: datetime,
@@ -75,31 +73,50 @@ def process_batch(batch: Batch, source_id: str, monitoring: Monitoring, enricher
     stamped = [m.model_copy(update={"source": m.source or source_id}) for m in gated.mentions]
     enriched = enricher.enrich(stamped)
     outcome = BatchOutcome(source_id, batch.read, enriched, [*batch.quarantined, *gated.quarantined],
-                           gated.summary, list(gated.batch_issues), batch.cursor)
+                           gated.summary, list(gated.batch_issues))
     assert len(outcome.mentions) + len(outcome.quarantined) == outcome.read, "monitoring lost records"
     return outcome
 
 
 @dataclass
+class SourcePass:
+    """One source read since its watermark and committed: counts, gate summary, data-gap alerts."""
+
+    source: str
+    totals: Totals
+    alerts: list[Alert]
+    gate: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    failure: str | None = None
+
+
+def pass_source(playbook: str, source: Source, monitoring: Monitoring, store: Store, run_id: str, now: datetime,
+                enricher: Enricher) -> SourcePass:
+    """Read → gate → enrich → commit (batch, quarantine and watermark in one transaction).
+
+    A source that fails, collapses or goes silent yields a data-gap alert, never "all quiet".
+    """
+    try:
+        batch = source.read(store.cursor(playbook, source.id))
+    except SourceError as exc:
+        gap = data_gap_alert(source.id, str(exc), now, monitoring)
+        return SourcePass(source.id, Totals(0, 0, 0), [gap], failure=str(exc))
+    outcome = process_batch(batch, source.id, monitoring, enricher, now,
+                            seen_ids=store.known_ids(playbook, [str(r.data.get("id")) for r in batch.records]),
+                            baseline_volume=store.typical_volume(playbook, source.id))
+    totals = store.commit_batch(playbook, source.id, run_id, outcome.mentions, outcome.quarantined,
+                                batch.cursor, batch.read)
+    gaps = [data_gap_alert(source.id, issue, now, monitoring) for issue in outcome.issues]
+    return SourcePass(source.id, totals, gaps, outcome.gate, list(batch.notes))
+
+
+@dataclass
 class RunReport:
-    """What one scheduled monitoring run did, for the run's artifact and the alert events."""
+    """What one scheduled monitoring run did."""
 
-    playbook: str
-    run_id: str
-    started: datetime
-    outcomes: list[BatchOutcome] = field(default_factory=list)
-    alerts: list[Alert] = field(default_factory=list)
-    windows: list[detection.WindowStats] = field(default_factory=list)
-    failures: dict[str, str] = field(default_factory=dict)
-    totals: Totals = field(default_factory=lambda: Totals(0, 0, 0))
-
-    @property
-    def read(self) -> int:
-        return sum(o.read for o in self.outcomes)
-
-
-def read_source(source: Source, store: Store, playbook: str) -> Batch:
-    return source.read(store.cursor(playbook, source.id))
+    passes: list[SourcePass]
+    alerts: list[Alert]
+    totals: Totals
 
 
 def run_monitoring(playbook: Playbook, root: Path, store: Store, run_id: str, clock: Clock = utc_now,
@@ -107,26 +124,12 @@ def run_monitoring(playbook: Playbook, root: Path, store: Store, run_id: str, cl
     """A scheduled pass: every source since its watermark, then detection over the closed windows."""
     monitoring = playbook.monitoring or Monitoring()
     now = clock()
-    report = RunReport(playbook.id, run_id, now)
     enricher = Enricher(monitoring)
-    for source in sources if sources is not None else [build_source(s, root) for s in monitoring.sources]:
-        try:
-            batch = read_source(source, store, playbook.id)
-        except SourceError as exc:
-            report.failures[source.id] = str(exc)
-            report.alerts.append(data_gap_alert(source.id, str(exc), now, monitoring))
-            continue
-        outcome = process_batch(batch, source.id, monitoring, enricher, now,
-                                seen_ids=store.known_ids(playbook.id, [str(r[1].get("id")) for r in batch.records]),
-                                baseline_volume=store.typical_volume(playbook.id, source.id))
-        store.commit_batch(playbook.id, source.id, run_id, outcome.mentions, outcome.quarantined,
-                           batch.cursor, batch.read)
-        report.outcomes.append(outcome)
-        report.alerts += [data_gap_alert(source.id, issue, now, monitoring) for issue in outcome.issues]
-    report.windows, detected = detect_new_windows(playbook.id, monitoring, store, now)
-    report.alerts += detected
-    report.totals = store.totals(playbook.id, run_id)
-    return report
+    chosen = sources if sources is not None else [build_source(s, root) for s in monitoring.sources]
+    passes = [pass_source(playbook.id, source, monitoring, store, run_id, now, enricher) for source in chosen]
+    _, detected = detect_new_windows(playbook.id, monitoring, store, now)
+    alerts = [a for p in passes for a in p.alerts] + detected
+    return RunReport(passes, alerts, store.totals(playbook.id, run_id))
 
 
 def detect_new_windows(playbook: str, monitoring: Monitoring, store: Store,
@@ -175,8 +178,6 @@ class OfflineReport:
     processed: int = 0
     quarantined: int = 0
     alerts: list[Alert] = field(default_factory=list)
-    windows: list[detection.WindowStats] = field(default_factory=list)
-    gate_seconds: float = 0.0
 
 
 def monitor_file(playbook: Playbook, batches: Iterable[Batch], write: Callable[[BatchOutcome], None],
@@ -194,9 +195,6 @@ def monitor_file(playbook: Playbook, batches: Iterable[Batch], write: Callable[[
         report.read += outcome.read
         report.processed += len(outcome.mentions)
         report.quarantined += len(outcome.quarantined)
-        report.gate_seconds += float(outcome.gate.get("elapsed_seconds", 0.0))
         write(outcome)
     report.alerts = detection.detect(kept, monitoring.detection)
-    if kept:
-        report.windows = detection.aggregate(kept, monitoring.detection.window)
     return report

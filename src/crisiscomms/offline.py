@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -51,13 +50,9 @@ def run(playbook: Playbook, input: Path, out: Path, alerts: Path | None, quarant
         report = monitor.monitor_file(playbook, batches(input, progress), write)
     if alerts:
         with alerts.open("w", encoding="utf-8") as handle:
-            _write_lines(handle, (json.dumps(_alert_line(a), ensure_ascii=False) for a in report.alerts))
+            _write_lines(handle, (a.model_dump_json() for a in report.alerts))
     return (f"read {report.read} = processed {report.processed} + quarantined {report.quarantined}; "
             f"{len(report.alerts)} alert(s)")
-
-
-def _alert_line(alert: monitor.Alert) -> dict[str, object]:
-    return alert.model_dump(mode="json")
 
 
 def _write_lines(handle: IO[str], lines: Iterator[str]) -> None:

@@ -171,7 +171,8 @@ def test_a_drill_replays_a_past_crisis_as_a_live_stream_each_mention_once(projec
                                         clock=lambda: wall[0], sources=[source])
         assert report.totals.read == report.totals.processed + report.totals.quarantined
         released.append(report.totals.read)
-        assert all(start <= m.created_at <= wall[0] for o in report.outcomes for m in o.mentions)
+        stored = store.mentions_between("veille", start - timedelta(days=1), wall[0] + timedelta(days=1))
+        assert len(stored) == sum(released) and all(start <= m.created_at <= wall[0] for m in stored)
         wall[0] += timedelta(minutes=30)
     assert released[0] < 10 < max(released)  # the stream unfolds over the runs, it does not arrive at once
     assert store.totals("veille").processed == 1000
