@@ -24,12 +24,13 @@ def _store(root: str) -> Store:
 @task(name="monitor.source", retries=0)
 def pass_source(root: str, playbook_id: str, source_id: str, run_id: str) -> dict[str, Any]:
     """Read one source since its watermark and commit what was read; a failure becomes a data gap."""
-    monitoring = Project(Path(root)).load(playbook_id).playbook.monitoring or Monitoring()
+    playbook = Project(Path(root)).load(playbook_id).playbook
+    monitoring = playbook.monitoring or Monitoring()
     spec = next(s for s in monitoring.sources if s.id == source_id)
     store = _store(root)
     try:
         done = monitor.pass_source(playbook_id, build_source(spec, Path(root)), monitoring, store, run_id,
-                                   monitor.utc_now(), monitor.Enricher(monitoring))
+                                   monitor.utc_now(), monitor.Enricher(playbook))
     finally:
         store.close()
     logger = get_run_logger()

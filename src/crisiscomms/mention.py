@@ -10,9 +10,19 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
 
 AlertLevel = Literal["watch", "alert", "crisis"]
 AlertKind = Literal["volume", "negative", "data_gap"]
+
+
+class Entity(TypedDict):
+    """A named entity; `start`/`end` are character offsets in the text: text[start:end] == entity text."""
+
+    text: str
+    label: str  # PER, ORG, LOC, MISC, PRODUCT
+    start: int
+    end: int
 
 
 class _Post(BaseModel):
@@ -25,6 +35,7 @@ class _Post(BaseModel):
     channel: str | None = None
     url: str | None = None
     source: str | None = None
+    reach: int | None = Field(None, ge=0, description="Followers or views, when the source gives them")
 
 
 class Mention(_Post):
@@ -48,6 +59,9 @@ class EnrichedMention(_Post):
     hashtags: list[str] = Field(default_factory=list)
     handles: list[str] = Field(default_factory=list)
     relevance: float = Field(ge=0, le=1, description="How likely the mention is about the watched subject")
+    entities: list[Entity] = Field(default_factory=list, description="People, organisations, places, products")
+    segment: str = Field("unassigned", description="The audience the mention comes from (playbook `audiences`)")
+    segment_reason: str = ""
 
 
 class Quarantined(BaseModel):

@@ -11,14 +11,14 @@ Prefect-free: `flows/monitor.py` wraps these functions in tasks; `crisis monitor
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from crisiscomms import detection, language, quality, sentiment, watchlist
-from crisiscomms.mention import Alert, EnrichedMention, Mention, Quarantined
+from crisiscomms import audience, detection, language, nlp, quality, sentiment, watchlist
+from crisiscomms.mention import Alert, EnrichedMention, Entity, Mention, Quarantined
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.monitoring import Detection, Monitoring
 from crisiscomms.sources import Batch, Source, SourceError, build_source
@@ -33,25 +33,40 @@ def utc_now() -> datetime:
 
 
 class Enricher:
-    """Language, watchlist matches, sentiment and relevance for a batch of mentions (models loaded once)."""
+    """Language, watchlist matches, sentiment, relevance, entities and audience of a batch of mentions.
 
-    def __init__(self, monitoring: Monitoring) -> None:
-        self.monitoring = monitoring
-        self.matcher = watchlist.compile_watchlist(monitoring.watch)
+    Models are loaded once, here: a missing spaCy model fails when the run starts, not in its middle.
+    Entities are extracted for analysed languages that have a model (French and English by default).
+    """
+
+    def __init__(self, playbook: Playbook, entities: bool | None = None,
+                 models: Mapping[str, str] = nlp.DEFAULT_MODELS) -> None:
+        self.monitoring = playbook.monitoring or Monitoring()
+        self.matcher = watchlist.compile_watchlist(self.monitoring.watch)
+        self.segmenter = audience.Segmenter(playbook.audiences)
+        wanted = self.monitoring.entities if entities is None else entities
+        chosen = {lang: model for lang, model in models.items() if lang in self.monitoring.languages}
+        self.extractor = nlp.EntityExtractor(self.monitoring.watch, chosen) if wanted and chosen else None
 
     def enrich(self, mentions: Sequence[Mention]) -> list[EnrichedMention]:
         texts = [m.text for m in mentions]
         langs = [code for code, _ in language.identify(texts, self.monitoring.languages, [m.lang for m in mentions])]
         analysed = [lang in self.monitoring.languages for lang in langs]
-        scores = sentiment.score(texts, [lang if ok else "und" for lang, ok in zip(langs, analysed, strict=True)])
-        return [self._one(m, lang, ok, s) for m, lang, ok, s in zip(mentions, langs, analysed, scores, strict=True)]
+        effective = [lang if ok else "und" for lang, ok in zip(langs, analysed, strict=True)]
+        scores = sentiment.score(texts, effective)
+        found = self.extractor.extract(texts, effective) if self.extractor else [[] for _ in texts]
+        return [self._one(*row) for row in zip(mentions, langs, analysed, scores, found, strict=True)]
 
-    def _one(self, mention: Mention, lang: str, analysed: bool, score: float | None) -> EnrichedMention:
+    def _one(self, mention: Mention, lang: str, analysed: bool, score: float | None,
+             entities: list[Entity]) -> EnrichedMention:
         match = self.matcher.match(mention.text, lang)
+        segment = self.segmenter.segment(mention.text, mention.author, mention.channel, mention.source,
+                                         [e["text"] for e in entities], lang)
         return EnrichedMention(
             **mention.model_dump(exclude={"lang"}), lang=lang, analysed=analysed,
             sentiment=score if analysed else None, keywords=[*match.keywords, *match.brands],
             hashtags=match.hashtags, handles=match.handles, relevance=watchlist.relevance(match, mention.text),
+            entities=entities, segment=segment.audience, segment_reason=segment.reason,
         )
 
 
@@ -124,7 +139,7 @@ def run_monitoring(playbook: Playbook, root: Path, store: Store, run_id: str, cl
     """A scheduled pass: every source since its watermark, then detection over the closed windows."""
     monitoring = playbook.monitoring or Monitoring()
     now = clock()
-    enricher = Enricher(monitoring)
+    enricher = Enricher(playbook)
     chosen = sources if sources is not None else [build_source(s, root) for s in monitoring.sources]
     passes = [pass_source(playbook.id, source, monitoring, store, run_id, now, enricher) for source in chosen]
     _, detected = detect_new_windows(playbook.id, monitoring, store, now)
@@ -184,7 +199,7 @@ def monitor_file(playbook: Playbook, batches: Iterable[Batch], write: Callable[[
                  clock: Clock = utc_now) -> OfflineReport:
     """`crisis monitor --input`: batches of one file through gate and enrichment, then detection."""
     monitoring = playbook.monitoring or Monitoring()
-    enricher = Enricher(monitoring)
+    enricher = Enricher(playbook)
     report = OfflineReport()
     seen: set[str] = set()
     kept: list[EnrichedMention] = []

@@ -22,8 +22,9 @@ import json
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
+from crisiscomms.mention import Entity
 from crisiscomms.playbook.monitoring import Watchlist
 from crisiscomms.watchlist import ANY, fold
 
@@ -55,15 +56,6 @@ _TAG = re.compile(r"[#@]\w+")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 # As a whole token a URL ends in a character URLs end with, so trailing punctuation ("…", ",", ".") is split off.
 _URL_TOKEN = re.compile(r"(?:https?://|www\.)\S*[\w/=#%&+~-]", re.IGNORECASE)
-
-
-class Entity(TypedDict):
-    """One entity; `start`/`end` are character offsets in the original text: text[start:end] == entity text."""
-
-    text: str
-    label: str
-    start: int
-    end: int
 
 
 _cache: dict[tuple[str, str], Language] = {}

@@ -99,7 +99,7 @@ def test_a_failing_source_raises_a_data_gap_alert_and_the_others_still_run(proje
 
 
 def test_enriched_mentions_carry_language_matches_sentiment_and_relevance(project: Project) -> None:
-    enricher = monitor.Enricher(project.load("veille").playbook.monitoring)  # type: ignore[arg-type]
+    enricher = monitor.Enricher(project.load("veille").playbook)
     from crisiscomms.mention import Mention
 
     texts = ["Rappel de yaourts Laiterie Duval : mon fils est malade #RappelConso",

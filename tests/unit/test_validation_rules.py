@@ -64,6 +64,14 @@ SEMANTIC: dict[str, Expected] = {
         (16, 26, "channels.reseaux_sociaux.audiences[1]",
          "unknown audience 'journaliste' (known: clients, journalistes)"),
     ],
+    "audience-default": [
+        (13, 3, "audiences.journalistes",
+         "audiences have `match` rules but none is `default: true`: say which audience takes the mentions no "
+         "rule claims"),
+    ],
+    "audience-defaults": [
+        (14, 57, "audiences.salaries.default", "only one audience can be the default ('clients' already is)"),
+    ],
     "missing-template": [
         (12, 19, "phases.communication.steps[0].template",
          "template 'notes/declaration.fr.md.j2' not found in templates/"),
@@ -203,7 +211,7 @@ def test_a_model_mistake_is_reported_at_its_line_and_column(project: Project, na
 def test_every_rule_listed_in_inspect_has_its_fixture() -> None:
     listing = inspect_module.__doc__.split("Rules", 1)[1].split(":", 1)[1].split(".\n", 1)[0]
     rules = re.findall(r"[a-z]+(?:-[a-z]+)*", listing)
-    assert len(rules) == 15
+    assert len(rules) == 16
     assert [r for r in rules if r not in SEMANTIC] == []
 
 

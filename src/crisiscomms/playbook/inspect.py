@@ -3,7 +3,7 @@
 Rules (one invalid fixture each under tests/fixtures/invalid/):
   id-matches-file, duplicate-step, unknown-after, after-forward-only, cycle, unknown-role,
   unknown-channel, unknown-audience, missing-template, template-error, bad-when, unknown-name,
-  unknown-playbook, call-cycle, call-inputs.
+  unknown-playbook, call-cycle, call-inputs, audience-default.
 """
 
 from __future__ import annotations
@@ -98,10 +98,21 @@ class _Inspection:
         for name, role in self.pb.team.items():
             if role.backup and role.backup not in self.pb.team:
                 self.add(("team", name, "backup"), _unknown("role", role.backup, self.pb.team))
+        self._audience_default()
         for name, channel in self.pb.channels.items():
             for i, audience in enumerate(channel.audiences):
                 if audience not in self.pb.audiences:
                     self.add(("channels", name, "audiences", i), _unknown("audience", audience, self.pb.audiences))
+
+    def _audience_default(self) -> None:
+        defaults = [name for name, audience in self.pb.audiences.items() if audience.default]
+        for name in defaults[1:]:
+            self.add(("audiences", name, "default"),
+                     f"only one audience can be the default ('{defaults[0]}' already is)")
+        ruled = [name for name, audience in self.pb.audiences.items() if audience.match]
+        if ruled and not defaults:
+            self.add(("audiences", ruled[0]), "audiences have `match` rules but none is `default: true`: "
+                     "say which audience takes the mentions no rule claims", at_key=True)
 
     def _monitoring(self) -> None:
         monitoring = self.pb.monitoring

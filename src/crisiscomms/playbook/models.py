@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from crisiscomms.playbook.assessment import AssessmentSettings, AudienceKind, AudienceRules
 from crisiscomms.playbook.monitoring import Monitoring
 from crisiscomms.playbook.steps import Name, PlaybookId, Spec, Step
 
@@ -76,9 +77,14 @@ class Role(Spec):
 
 
 class Audience(Spec):
+    """A group the crisis touches. Its `match` rules segment mentions; the `default` audience takes the rest."""
+
     title: str = Field(min_length=1)
     language: str = Field("fr", pattern=r"^[a-z]{2}$")
     description: str = ""
+    kind: AudienceKind = Field("other", description="What the audience is to the scoring (media, government…).")
+    match: AudienceRules | None = Field(None, description="Rules telling that a mention comes from this audience.")
+    default: bool = Field(False, description="Mentions no rule claims belong here (one audience at most).")
 
 
 class Channel(Spec):
@@ -116,6 +122,9 @@ class Playbook(Spec):
     audiences: dict[Name, Audience] = Field(default_factory=dict)
     channels: dict[Name, Channel] = Field(default_factory=dict)
     monitoring: Monitoring | None = Field(None, description="What to watch, where, how sensitively.")
+    assessment: AssessmentSettings = Field(
+        default_factory=AssessmentSettings, description="Safety words, entity aliases, severity × urgency scoring."
+    )
     phases: Phases
 
     @field_validator("version", mode="before")

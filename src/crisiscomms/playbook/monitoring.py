@@ -44,7 +44,7 @@ class _Source(Spec):
         return parse_duration(value)
 
 
-MENTION_FIELDS = ("id", "created_at", "text", "author", "channel", "url", "lang")
+MENTION_FIELDS = ("id", "created_at", "text", "author", "channel", "url", "lang", "reach")
 
 
 def _check_mapping(mapping: dict[str, str]) -> dict[str, str]:
@@ -174,3 +174,6 @@ class Monitoring(Spec):
     sources: list[Source] = Field(default_factory=list)
     detection: Detection = Field(default_factory=Detection)
     gate: Gate = Field(default_factory=Gate)
+    entities: bool = Field(True, description="Extract named entities (spaCy) from analysed mentions.")
+    processes: int = Field(1, ge=1, le=64, description="Processes enriching a large batch (≥ 2 pays on "
+                           "batches of thousands of mentions with as many free cores).")

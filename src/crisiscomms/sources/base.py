@@ -22,7 +22,7 @@ from crisiscomms.mention import Quarantined
 
 T = TypeVar("T")
 
-MENTION_FIELDS = ("id", "created_at", "text", "author", "channel", "url", "lang")
+MENTION_FIELDS = ("id", "created_at", "text", "author", "channel", "url", "lang", "reach")
 RAW_LIMIT = 2000  # Quarantined.raw is documented as truncated to 2 000 characters
 DEFAULT_BACKOFF = 0.25  # seconds before the first retry; doubled each time
 MAX_BACKOFF = 4.0  # a read is on a schedule: never wait long between attempts
