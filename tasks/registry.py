@@ -6,7 +6,8 @@ from typing import Any
 
 from prefect import Task
 
-from crisiscomms.playbook.steps import ChecklistItem, NoteLog, PlaybookCall, StepBase
+from crisiscomms.playbook.steps import AssessmentRun, ChecklistItem, NoteLog, PlaybookCall, StepBase
+from tasks.assessment import run_assessment
 from tasks.checklist import record_checklist_item
 from tasks.note import log_note
 from tasks.subplaybook import call_playbook
@@ -15,6 +16,7 @@ REGISTRY: dict[type[StepBase], Task[..., dict[str, Any]]] = {
     ChecklistItem: record_checklist_item,
     NoteLog: log_note,
     PlaybookCall: call_playbook,
+    AssessmentRun: run_assessment,
 }
 
 

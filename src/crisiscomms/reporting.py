@@ -107,3 +107,79 @@ def _quality_section(passes: list[dict[str, Any]]) -> list[str]:
                  for name, c in checks.items())
         out.append(f"`{p['source']}`: " + ", ".join(marks))
     return [*out, ""]
+
+
+# --- assessment -------------------------------------------------------------------------------------------
+
+PRIORITY_BADGES = {"p1": "🔴 P1", "p2": "🟠 P2", "p3": "🟡 P3", "p4": "🟢 P4"}
+LABEL_NAMES = {"PER": "person", "ORG": "organisation", "LOC": "place", "PRODUCT": "product", "MISC": "other"}
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def assessment_markdown(title: str, record: dict[str, Any]) -> str:
+    """The assessment as the crisis team reads it in the UI: verdict and reasons first, then the evidence."""
+    lines = [f"## Assessment — {title}", "",
+             f"**{PRIORITY_BADGES[record['priority']]}** · severity **{record['severity']:.2f}** · "
+             f"urgency **{record['urgency']:.2f}** · {record['mentions']} mentions "
+             f"({record['analysed']} analysed, negative {_percent(record['negative_share'])})",
+             f"from {record['period_start'] or '—'} to {record['period_end'] or '—'}", "",
+             "### Why this priority", "", "```", *record["reasons"], "```", ""]
+    lines += _timeline_section(record["timeline"])
+    lines += _audience_table(record["audiences"], record["audiences_hit"])
+    lines += _entity_table(record["entities"])
+    lines += _tags_section(record["hashtags"], record["handles"], record["channels"])
+    lines += _top_mentions_section(record["top_mentions"])
+    languages = ", ".join(f"{lang} {n}" for lang, n in record["languages"].items()) or "—"
+    lines += ["### Languages", "", languages, ""]
+    return "\n".join(lines)
+
+
+def _timeline_section(points: list[dict[str, Any]]) -> list[str]:
+    if not points:
+        return []
+    volumes = [p["volume"] for p in points]
+    negatives = [p["negative_share"] or 0.0 for p in points]
+    return ["### Over time", "", f"mentions `{sparkline(volumes)}` (peak {max(volumes)})", "",
+            f"negative share `{sparkline(negatives)}`", ""]
+
+
+def _audience_table(audiences: dict[str, dict[str, Any]], hit: list[str]) -> list[str]:
+    rows = ["### Audiences", "", "| audience | mentions | share | negative | sentiment | needs a message |",
+            "|---|---:|---:|---:|---:|---|"]
+    for name, row in sorted(audiences.items(), key=lambda item: -item[1]["count"]):
+        sentiment = "—" if row["sentiment"] is None else f"{row['sentiment']:+.2f}"
+        rows.append(f"| {_cell(row['title'])} (`{name}`) | {row['count']} | {_percent(row['share'])} | "
+                    f"{_percent(row['negative_share'])} | {sentiment} | {'✅' if name in hit else ''} |")
+    return [*rows, ""]
+
+
+def _entity_table(entities: list[dict[str, Any]]) -> list[str]:
+    if not entities:
+        return ["### Entities", "", "No person, organisation, place or product named.", ""]
+    rows = ["### Entities", "", "| entity | kind | mentions | example |", "|---|---|---:|---|"]
+    for e in entities:
+        example = _cell(e["examples"][0])[:140] if e["examples"] else ""
+        rows.append(f"| {_cell(e['text'])} | {LABEL_NAMES.get(e['label'], e['label'])} | {e['count']} | {example} |")
+    return [*rows, ""]
+
+
+def _tags_section(hashtags: list[dict[str, Any]], handles: list[dict[str, Any]],
+                  channels: list[dict[str, Any]]) -> list[str]:
+    def listing(rows: list[dict[str, Any]], key: str) -> str:
+        return ", ".join(f"{_cell(r[key])} ({r['count']})" for r in rows) or "—"
+
+    return ["### Hashtags, accounts, channels", "", f"- hashtags: {listing(hashtags, 'text')}",
+            f"- accounts: {listing(handles, 'text')}", f"- channels: {listing(channels, 'channel')}", ""]
+
+
+def _top_mentions_section(mentions: list[dict[str, Any]]) -> list[str]:
+    rows = ["### Most shared mentions", "", "| shares | reach | audience | text |", "|---:|---:|---|---|"]
+    for m in mentions:
+        reach = "—" if m["reach"] is None else f"{m['reach']:,}"
+        text = _cell(m["text"])[:200]
+        shown = f"[{text}]({m['url']})" if m["url"] else text
+        rows.append(f"| {m['shares']} | {reach} | {m['segment']} | {shown} |")
+    return [*rows, ""]

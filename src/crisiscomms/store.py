@@ -113,10 +113,15 @@ class Store:
         return float(statistics.median(rows)) if len(rows) >= 3 else None
 
     def mentions_between(self, playbook: str, start: datetime, end: datetime) -> list[EnrichedMention]:
+        return list(self.iter_mentions_between(playbook, start, end))
+
+    def iter_mentions_between(self, playbook: str, start: datetime, end: datetime) -> Iterator[EnrichedMention]:
+        """The stored mentions of [start, end), oldest first, read as they are consumed (bounded memory)."""
         rows = self._db.execute(
             "SELECT data FROM mentions WHERE playbook=? AND created_at>=? AND created_at<? ORDER BY created_at",
             (playbook, start.isoformat(), end.isoformat()))
-        return [EnrichedMention.model_validate_json(r[0]) for r in rows]
+        for row in rows:
+            yield EnrichedMention.model_validate_json(row[0])
 
     def detector_state(self, playbook: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT state FROM detector WHERE playbook=?", (playbook,)).fetchone()

@@ -20,7 +20,7 @@ from flows.playbook import run_playbook
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
 DEMO_STEPS = {
-    "cellule", "protocoles", "modeles", "brief", "faits", "parties_prenantes", "escalade", "synthese",
+    "cellule", "protocoles", "modeles", "brief", "assessment", "faits", "parties_prenantes", "escalade", "synthese",
     "validation_juridique", "declaration", "reseaux", "memo_salaries", "retour_experience", "bilan",
     "mise_a_jour",
 }
@@ -50,7 +50,17 @@ def _subflows_of(parent_id: Any) -> list[Any]:
 def test_demo_playbook_runs_all_four_phases_green(demo_run: tuple[Any, dict[str, Any]]) -> None:
     state, history = demo_run
     assert state.is_completed()
-    assert history["statuses"] == {**dict.fromkeys(DEMO_STEPS, "completed"), "alerte": "skipped"}
+    assert history["statuses"] == {**dict.fromkeys(DEMO_STEPS, "completed"), "alerte": "skipped",
+                                   "prise_de_parole": "completed", "veille_renforcee": "skipped"}
+
+
+def test_the_assessment_priority_chooses_the_communication_branch(demo_run: tuple[Any, dict[str, Any]]) -> None:
+    _, history = demo_run
+    verdict = history["results"]["assessment"]
+    assert verdict["priority"] in {"p1", "p2"}  # the demo crisis is grave and urgent: the team must speak
+    assert verdict["reasons"][0].startswith(verdict["priority"])
+    assert "prise_de_parole" in history["results"] and "veille_renforcee" not in history["results"]
+    assert f"priorité {verdict['priority']}" in history["results"]["synthese"]["text"]
 
 
 def test_later_steps_read_earlier_results(demo_run: tuple[Any, dict[str, Any]]) -> None:

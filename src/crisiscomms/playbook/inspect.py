@@ -23,7 +23,7 @@ from crisiscomms.playbook import expression
 from crisiscomms.playbook.loader import LoadedPlaybook
 from crisiscomms.playbook.models import PHASES, Playbook
 from crisiscomms.playbook.plan import phase_graph
-from crisiscomms.playbook.steps import NoteLog, PlaybookCall, StepBase, step_type_name
+from crisiscomms.playbook.steps import AssessmentRun, NoteLog, PlaybookCall, StepBase, step_type_name
 from crisiscomms.playbook.yamlfile import Loc
 
 GLOBAL_NAMES = frozenset({"inputs", "playbook", "team", "audiences", "channels", "alert"})
@@ -200,6 +200,8 @@ class _Inspection:
         step = here.step
         if isinstance(step, NoteLog) and step.text is not None:
             self._template_names(here, "text", rendering.check_source(step.text))
+        if isinstance(step, AssessmentRun) and step.mentions is not None:
+            self._template_names(here, "mentions", rendering.check_source(step.mentions))
 
     def _template_file(self, here: Located, name: str) -> None:
         path = self.catalog.templates_dir / name

@@ -146,7 +146,53 @@ class PlaybookCall(StepBase):
         return {"playbook": [self.playbook]}
 
 
-STEP_TYPES: tuple[type[StepBase], ...] = (ChecklistItem, NoteLog, PlaybookCall)
+Priority = Literal["p4", "p3", "p2", "p1"]  # increasing urgency: `assessment.priority >= p2` means p2 or p1
+
+
+class AssessmentRecord(Record):
+    """What the crisis is about, who it touches, how grave and urgent it is: read by later steps and templates."""
+
+    priority: Priority
+    severity: float = Field(ge=0, le=1)
+    urgency: float = Field(ge=0, le=1)
+    reasons: list[str]
+    period_start: str | None
+    period_end: str | None
+    mentions: int
+    analysed: int
+    negative_share: float | None
+    factors: dict[str, float | None] = Field(description="Raw factor values; null when the data lacks them.")
+    audiences: dict[str, dict[str, Any]] = Field(description="Audience → count, share, sentiment, hit.")
+    audiences_hit: list[str] = Field(description="Audiences with a large enough share: they need a message.")
+    channels: list[dict[str, Any]]
+    entities: list[dict[str, Any]] = Field(description="Top entities: text, label, count, examples.")
+    hashtags: list[dict[str, Any]]
+    handles: list[dict[str, Any]]
+    top_mentions: list[dict[str, Any]] = Field(description="Most shared, then most far-reaching, mentions.")
+    timeline: list[dict[str, Any]] = Field(description="Per window: start, volume, negative share.")
+    languages: dict[str, int]
+
+
+class AssessmentRun(StepBase):
+    """Assess the crisis from its mentions: entities, audiences, channels, sentiment, severity × urgency.
+
+    Mentions come from `mentions` (a JSONL/CSV file of the project, through the same gate and analysis as
+    monitoring), or else from the monitoring store: the `period` before the alert that started the run (or now).
+    """
+
+    type: Literal["assessment.run"]
+    mentions: str | None = Field(None, description="File of mentions (Jinja allowed: `{{ inputs.mentions }}`).")
+    period: int = Field(86400, description="Without `mentions`: how far back to read the store (`24h`).")
+
+    Result: ClassVar[type[Record]] = AssessmentRecord
+
+    @field_validator("period", mode="before")
+    @classmethod
+    def _period(cls, value: Any) -> int:
+        return parse_duration(value)
+
+
+STEP_TYPES: tuple[type[StepBase], ...] = (ChecklistItem, NoteLog, PlaybookCall, AssessmentRun)
 Step = Annotated[Union[STEP_TYPES], Field(discriminator="type")]  # noqa: UP007 - built from a tuple
 
 

@@ -1,0 +1,83 @@
+"""Small self-contained SVG charts for the Prefect UI (image artifacts take a URL: a `data:` URL needs no server).
+
+No plotting library: two chart shapes are all the assessment needs, and an SVG of a few kilobytes renders in
+the UI, in a browser and in a Markdown viewer alike. Texts are XML-escaped (entity names come from the public).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from xml.sax.saxutils import escape
+
+WIDTH, HEIGHT = 720, 260
+_PAD_LEFT, _PAD_RIGHT, _PAD_TOP, _PAD_BOTTOM = 48, 48, 28, 36
+_BAR = "#4f6bed"
+_LINE = "#d64545"
+_GRID = "#d9dde3"
+_FONT = 'font-family="sans-serif" font-size="11"'  # text is dark grey by default (the root's `fill`)
+
+
+def data_url(svg: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+def _attribute(text: str) -> str:
+    return escape(text, {'"': "&quot;"})
+
+
+def _frame(title: str, body: list[str], width: int = WIDTH, height: int = HEIGHT) -> str:
+    return "\n".join([
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_attribute(title)}" fill="#333">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{_PAD_LEFT}" y="16" {_FONT} font-weight="bold">{escape(title)}</text>',
+        *body, "</svg>",
+    ])
+
+
+def timeline(title: str, labels: Sequence[str], volumes: Sequence[int],
+             negative_shares: Sequence[float | None]) -> str:
+    """Bars: mentions per period (left axis). Line: share of negative mentions, 0–100 % (right axis)."""
+    plot_w = WIDTH - _PAD_LEFT - _PAD_RIGHT
+    plot_h = HEIGHT - _PAD_TOP - _PAD_BOTTOM
+    top = max(volumes, default=0) or 1
+    n = max(len(volumes), 1)
+    slot = plot_w / n
+    body = [f'<line x1="{_PAD_LEFT}" y1="{_PAD_TOP + plot_h}" x2="{_PAD_LEFT + plot_w}" y2="{_PAD_TOP + plot_h}" '
+            f'stroke="{_GRID}"/>',
+            f'<text x="{_PAD_LEFT - 6}" y="{_PAD_TOP + 4}" text-anchor="end" {_FONT}>{top}</text>',
+            f'<text x="{_PAD_LEFT - 6}" y="{_PAD_TOP + plot_h}" text-anchor="end" {_FONT}>0</text>',
+            f'<text x="{_PAD_LEFT + plot_w + 6}" y="{_PAD_TOP + 4}" {_FONT} fill="{_LINE}">100 %</text>',
+            f'<text x="{_PAD_LEFT + plot_w + 6}" y="{_PAD_TOP + plot_h}" {_FONT} fill="{_LINE}">0 %</text>']
+    for i, volume in enumerate(volumes):
+        h = volume / top * plot_h
+        body.append(f'<rect x="{_PAD_LEFT + i * slot + slot * 0.1:.1f}" y="{_PAD_TOP + plot_h - h:.1f}" '
+                    f'width="{max(slot * 0.8, 1):.1f}" height="{h:.1f}" fill="{_BAR}">'
+                    f'<title>{escape(labels[i] if i < len(labels) else "")}: {volume}</title></rect>')
+    points = [f"{_PAD_LEFT + (i + 0.5) * slot:.1f},{_PAD_TOP + plot_h - share * plot_h:.1f}"
+              for i, share in enumerate(negative_shares) if share is not None]
+    if len(points) > 1:
+        body.append(f'<polyline points="{" ".join(points)}" fill="none" stroke="{_LINE}" stroke-width="2"/>')
+    for i in sorted({0, len(labels) - 1}) if labels else []:
+        anchor = "start" if i == 0 else "end"
+        x = _PAD_LEFT if i == 0 else _PAD_LEFT + plot_w
+        body.append(f'<text x="{x}" y="{HEIGHT - 12}" text-anchor="{anchor}" {_FONT}>{escape(labels[i])}</text>')
+    body.append(f'<text x="{WIDTH / 2:.0f}" y="{HEIGHT - 12}" text-anchor="middle" {_FONT}>'
+                f'<tspan fill="{_BAR}">■ mentions</tspan>  <tspan fill="{_LINE}">— negative share</tspan></text>')
+    return _frame(title, body)
+
+
+def bars(title: str, rows: Sequence[tuple[str, float, str]]) -> str:
+    """Horizontal bars, one per row: (label, value 0..1, text shown after the bar)."""
+    row_h, label_w = 24, 200
+    height = _PAD_TOP + row_h * max(len(rows), 1) + 12
+    plot_w = WIDTH - label_w - 120
+    body = []
+    for i, (label, value, text) in enumerate(rows):
+        y = _PAD_TOP + i * row_h
+        w = max(0.0, min(1.0, value)) * plot_w
+        body += [f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end" {_FONT}>{escape(label[:32])}</text>',
+                 f'<rect x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}" fill="{_BAR}"/>',
+                 f'<text x="{label_w + w + 6:.1f}" y="{y + 15}" {_FONT}>{escape(text)}</text>']
+    return _frame(title, body, height=height)

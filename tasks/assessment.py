@@ -1,0 +1,74 @@
+"""assessment.run: assess the crisis from its mentions and publish it for the team (Markdown, table, charts)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
+
+from crisiscomms import assessment, charts, rendering, reporting
+from crisiscomms.errors import CrisisError
+from crisiscomms.mention import Alert
+from crisiscomms.playbook.context import StepContext
+from crisiscomms.playbook.models import Playbook
+from crisiscomms.playbook.steps import AssessmentRecord, AssessmentRun
+from crisiscomms.project import Project
+from crisiscomms.store import open_store
+
+
+def gather(step: AssessmentRun, playbook: Playbook, context: StepContext) -> tuple[assessment.Gathered, float | None]:
+    """The mentions to assess (a file, or the monitoring store) and the usual volume of a window, if known."""
+    root = Path(context.root)
+    if step.mentions is not None:
+        given = rendering.render_text(step.mentions, context.namespace()).strip()
+        path = Path(given) if Path(given).is_absolute() else root / given
+        if not path.is_file():
+            raise CrisisError(f"step '{step.id}': mentions file '{given}' not found")
+        logger = get_run_logger()
+        gathered = assessment.tally_file(playbook, path, progress=lambda n: logger.info("assessed %d records", n))
+        return gathered, None
+    alert = Alert.model_validate(context.alert) if context.alert else None
+    end = alert.window_end if alert else datetime.now(UTC)
+    store = open_store(root)
+    try:
+        gathered = assessment.tally_store(playbook, store, end - timedelta(seconds=step.period), end)
+    finally:
+        store.close()
+    return gathered, alert.baseline if alert else None
+
+
+def publish(playbook: Playbook, record: AssessmentRecord, origin: str) -> None:
+    key = f"{playbook.id}-assessment"
+    data = record.model_dump()
+    markdown = reporting.assessment_markdown(playbook.title, data) + f"\nMentions: {origin}.\n"
+    create_markdown_artifact(markdown, key=key, description=f"{playbook.id}: assessment {record.priority}")
+    rows = [{"audience": name, "title": row["title"], "kind": row["kind"], "mentions": row["count"],
+             "share": row["share"], "negative_share": row["negative_share"], "sentiment": row["sentiment"],
+             "needs_message": row["hit"]} for name, row in data["audiences"].items()]
+    create_table_artifact(rows, key=f"{key}-audiences", description=f"{playbook.id}: audiences hit")
+    points = data["timeline"]
+    timeline = charts.timeline(f"{playbook.title}: mentions and negative share",
+                               [p["start"][:16].replace("T", " ") for p in points], [p["volume"] for p in points],
+                               [p["negative_share"] for p in points])
+    create_image_artifact(charts.data_url(timeline), key=f"{key}-timeline",
+                          description=f"{playbook.id}: mentions over time (bars) and negative share (line)")
+    shares = [(row["title"], row["share"], f"{row['share']:.0%} ({row['count']})")
+              for row in sorted(data["audiences"].values(), key=lambda r: -r["count"])]
+    create_image_artifact(charts.data_url(charts.bars(f"{playbook.title}: audiences", shares)),
+                          key=f"{key}-audiences-chart", description=f"{playbook.id}: share of mentions per audience")
+
+
+@task(name="assessment.run")
+def run_assessment(step: AssessmentRun, context: StepContext) -> dict[str, Any]:
+    playbook = Project(Path(context.root)).load(context.playbook_id).playbook
+    gathered, usual = gather(step, playbook, context)
+    record = assessment.assess(gathered.tally, playbook, usual)
+    logger = get_run_logger()
+    logger.info("read %d = assessed %d + quarantined %d (%s)", gathered.read, record.mentions, gathered.quarantined,
+                gathered.origin)
+    logger.info("priority %s: severity %.2f, urgency %.2f", record.priority, record.severity, record.urgency)
+    publish(playbook, record, gathered.origin)
+    return record.model_dump()
