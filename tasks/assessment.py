@@ -22,8 +22,8 @@ from crisiscomms.store import open_store
 def gather(step: AssessmentRun, playbook: Playbook, context: StepContext) -> tuple[assessment.Gathered, float | None]:
     """The mentions to assess (a file, or the monitoring store) and the usual volume of a window, if known."""
     root = Path(context.root)
-    if step.mentions is not None:
-        given = rendering.render_text(step.mentions, context.namespace()).strip()
+    given = rendering.render_text(step.mentions, context.namespace()).strip() if step.mentions else ""
+    if given:  # an empty input (`mentions: "{{ inputs.mentions }}"` left blank in the Run form) means the store
         path = Path(given) if Path(given).is_absolute() else root / given
         if not path.is_file():
             raise CrisisError(f"step '{step.id}': mentions file '{given}' not found")

@@ -4,14 +4,19 @@ Prefect UI starts them, picked up by the worker, checked by the server, stopped 
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 import re
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -163,9 +168,59 @@ def test_phase_deployment_run_from_the_ui_form(live_stack: LiveStack) -> None:
     assert run["parent_task_run_id"] is None
     tasks = {t["name"]: t["state_name"] for t in task_runs(api, [run["id"]])}
     assert tasks == {"rappel-produit:alerte": "Skipped",  # no monitoring alert started this run
-                     "rappel-produit:faits": "Completed", "rappel-produit:parties_prenantes": "Completed",
+                     "rappel-produit:assessment": "Completed", "rappel-produit:faits": "Completed", "rappel-produit:parties_prenantes": "Completed",
                      "rappel-produit:escalade": "Completed",  # the playbook's default gravite, haute
                      "rappel-produit:synthese": "Completed"}
+
+
+def _artifacts(api: httpx.Client, flow_run_id: str) -> dict[str, dict[str, Any]]:
+    response = api.post("/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}})
+    assert response.status_code == 200, response.text
+    return {a["key"]: a for a in response.json() if a["key"]}
+
+
+def test_the_assessment_artifacts_are_read_back_from_the_server(live_stack: LiveStack) -> None:
+    api = live_stack.api
+    dep = deployment(api, "phase-assessment", "assessment")
+    response = ui_run(api, dep["id"], {"playbook": "rappel-produit"})
+    run = wait_final(api, response.json()["id"], live_stack.worker_log)
+    assert run["state_type"] == "COMPLETED", run["state"]
+    artifacts = _artifacts(api, run["id"])
+    markdown = artifacts["rappel-produit-assessment"]
+    assert markdown["type"] == "markdown"
+    verdict = re.search(r"\*\*[🔴🟠🟡🟢] (P[1-4])\*\*", markdown["data"])
+    assert verdict, markdown["data"][:500]
+    for section in ("### Why this priority", "### Audiences", "### Entities", "### Most shared mentions"):
+        assert section in markdown["data"]
+    assert "Laiterie Duval" in markdown["data"]  # the brand, merged from its spellings, is a top entity
+    table = artifacts["rappel-produit-assessment-audiences"]
+    rows = json.loads(table["data"]) if isinstance(table["data"], str) else table["data"]
+    assert table["type"] == "table"
+    assert {r["audience"] for r in rows} == {"journalistes", "autorites", "salaries", "distributeurs", "clients"}
+    assert sum(r["mentions"] for r in rows) > 0
+    for key in ("rappel-produit-assessment-timeline", "rappel-produit-assessment-audiences-chart"):
+        image = artifacts[key]
+        assert image["type"] == "image"
+        header, payload = image["data"].split(",", 1)
+        assert header == "data:image/svg+xml;base64"
+        assert ET.fromstring(base64.b64decode(payload)).tag == "{http://www.w3.org/2000/svg}svg"
+    result = api.get(f"/flow_runs/{run['id']}").json()
+    assert result["state_type"] == "COMPLETED"
+    priority = verdict.group(1).lower()
+    tasks = {t["name"]: t for t in task_runs(api, [run["id"]])}
+    assert tasks["rappel-produit:assessment"]["state_name"] == "Completed"
+    assert f"priority {priority}" in _logged(api, run["id"], f"priority {priority}")
+
+
+def _logged(api: httpx.Client, flow_run_id: str, needle: str, wait: float = 20.0) -> str:
+    """The run's log messages joined, once `needle` shows (the worker ships logs in batches, after the run)."""
+    deadline = time.monotonic() + wait
+    while True:
+        logs = api.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}}).json()
+        text = "\n".join(log["message"] for log in logs)
+        if needle in text or time.monotonic() > deadline:
+            return text
+        time.sleep(0.5)
 
 
 def test_cli_run_goes_to_the_local_server_when_it_is_up(live_stack: LiveStack) -> None:

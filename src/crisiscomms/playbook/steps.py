@@ -177,7 +177,8 @@ class AssessmentRun(StepBase):
     """Assess the crisis from its mentions: entities, audiences, channels, sentiment, severity × urgency.
 
     Mentions come from `mentions` (a JSONL/CSV file of the project, through the same gate and analysis as
-    monitoring), or else from the monitoring store: the `period` before the alert that started the run (or now).
+    monitoring), or — when it is absent or renders empty — from the monitoring store: the `period` before the
+    end of the alert that started the run, or before now.
     """
 
     type: Literal["assessment.run"]
