@@ -13,15 +13,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed, State
 
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.inspect import Catalog, condition_holds
 from crisiscomms.playbook.loader import LoadedPlaybook
+from crisiscomms.playbook.models import PHASES
 from crisiscomms.playbook.plan import PlannedStep
+from crisiscomms.playbook.steps import AssessmentRun
 from crisiscomms.project import Project
+from crisiscomms.store import open_store
 from tasks.registry import task_for
 
 History = dict[str, dict[str, Any]]  # {"results": {step_id: record}, "statuses": {step_id: status}}
@@ -45,9 +48,9 @@ def walk_phase(root: str, playbook_id: str, phase: str, inputs: dict[str, Any], 
     """Run one phase; return the history extended with its steps' statuses and results."""
     project = Project(Path(root))
     loaded = project.load(playbook_id)
-    context = _context(loaded, phase, root, inputs, history).model_copy(update={"alert": alert})
     history = {"results": dict(history["results"]), "statuses": dict(history["statuses"])}
-    rows: list[tuple[PlannedStep, str, str]] = []
+    rows: list[tuple[PlannedStep, str, str]] = _earlier_assessments(loaded, phase, root, history)
+    context = _context(loaded, phase, root, inputs, history).model_copy(update={"alert": alert})
     try:
         for planned in project.plan(loaded).phase(phase):
             status, detail = _run_step(planned, loaded, project.catalog, context, history)
@@ -56,6 +59,36 @@ def walk_phase(root: str, playbook_id: str, phase: str, inputs: dict[str, Any], 
     finally:
         _phase_artifact(loaded, phase, rows)
     return history
+
+
+def _earlier_assessments(loaded: LoadedPlaybook, phase: str, root: str,
+                         history: History) -> list[tuple[PlannedStep, str, str]]:
+    """A phase run on its own (communication started from the UI) reads the playbook's latest assessment.
+
+    Only for `assessment.run` steps of earlier phases that this run did not execute; the phase artifact says
+    which assessment was used and when it was made, so nobody acts on a stale verdict unknowingly.
+    """
+    earlier = PHASES[: PHASES.index(phase)]
+    wanted = [(p, i, s) for p, i, s in loaded.playbook.steps()
+              if p in earlier and isinstance(s, AssessmentRun) and s.id not in history["statuses"]]
+    if not wanted:
+        return []
+    rows = []
+    store = open_store(Path(root))
+    try:
+        for step_phase, _, step in wanted:
+            latest = store.latest_assessment(loaded.playbook.id, step.id)
+            if latest is None:
+                continue
+            record, made_at, run_id = latest
+            history["results"][step.id] = record
+            history["statuses"][step.id] = "completed"
+            detail = f"latest assessment {record['priority']}, made {made_at[:19]} (flow run {run_id or '?'})"
+            rows.append((PlannedStep(step_phase, step, ()), "reused", detail))
+            get_run_logger().info("%s: %s", step.id, detail)
+    finally:
+        store.close()
+    return rows
 
 
 def _context(loaded: LoadedPlaybook, phase: str, root: str, inputs: dict[str, Any],
@@ -111,7 +144,7 @@ def _summary(record: dict[str, Any]) -> str:
 
 def _phase_artifact(loaded: LoadedPlaybook, phase: str, rows: list[tuple[PlannedStep, str, str]]) -> None:
     pb = loaded.playbook
-    icons = {"completed": "✅", "skipped": "⏭️", "failed": "❌", "blocked": "⛔"}
+    icons = {"completed": "✅", "skipped": "⏭️", "failed": "❌", "blocked": "⛔", "reused": "♻️"}
     lines = [f"### {pb.title} — {phase} (v{pb.version})", "", "| step | type | status | detail |",
              "|---|---|---|---|"]
     for planned, status, detail in rows:

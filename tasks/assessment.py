@@ -8,6 +8,7 @@ from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
 
 from crisiscomms import assessment, charts, rendering, reporting
 from crisiscomms.errors import CrisisError
@@ -41,7 +42,7 @@ def gather(step: AssessmentRun, playbook: Playbook, context: StepContext) -> tup
 
 
 def publish(playbook: Playbook, record: AssessmentRecord, origin: str) -> None:
-    key = f"{playbook.id}-assessment"
+    key = f"{playbook.id}-crisis-assessment"  # `<id>-assessment` is the phase's own artifact
     data = record.model_dump()
     markdown = reporting.assessment_markdown(playbook.title, data) + f"\nMentions: {origin}.\n"
     create_markdown_artifact(markdown, key=key, description=f"{playbook.id}: assessment {record.priority}")
@@ -71,4 +72,9 @@ def run_assessment(step: AssessmentRun, context: StepContext) -> dict[str, Any]:
                 gathered.origin)
     logger.info("priority %s: severity %.2f, urgency %.2f", record.priority, record.severity, record.urgency)
     publish(playbook, record, gathered.origin)
+    store = open_store(Path(context.root))
+    try:  # a communication phase started on its own later reads this verdict (flows/engine.py)
+        store.save_assessment(playbook.id, step.id, str(flow_run.get_id() or ""), record.model_dump())
+    finally:
+        store.close()
     return record.model_dump()

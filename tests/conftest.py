@@ -12,3 +12,5 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="crisiscomms-tests-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.pop("PREFECT_API_URL", None)
+# Monitoring and assessment state (SQLite) of the runs tests make: a scratch directory, never the checkout's.
+os.environ["CRISIS_STATE_DIR"] = tempfile.mkdtemp(prefix="crisiscomms-state-")

@@ -54,6 +54,7 @@ OPTIONAL_KINDS: dict[str, tuple[str, ...]] = {
     "channel": (TEXT,),
     "url": (TEXT,),
     "lang": (TEXT,),
+    "reach": (WHOLE,),  # followers or views: a count
 }
 
 # Binary data read as text: a NUL, or three or more other C0 controls (tab/newline/return aside). One stray
@@ -372,7 +373,7 @@ def _row_checks() -> list[_Check]:
         expected = " or ".join(allowed)
         checks.append(_Check(f"{name}_type", f"{name} (optional) is {expected}", "ExpectColumnValuesToBeInSet",
                              {"column": f"{name}_type", "value_set": list(allowed)}, _wrong_type(name, expected)))
-        if name != "lang":  # lang is matched against a two-letter pattern below
+        if name not in ("lang", "reach"):  # lang is matched against a pattern below; reach is a number
             checks.append(_Check(f"{name}_binary", f"{name} has no binary data", "ExpectColumnValuesToNotMatchRegex",
                                  {"column": name, "regex": BINARY}, _binary(name)))
     checks.append(_Check("lang_known", "lang (optional) is a known language code", "ExpectColumnValuesToMatchRegex",
@@ -651,6 +652,7 @@ def _split(rows: _Rows, reasons: dict[int, list[str]], source_id: str) -> tuple[
                 mentions.append(Mention(
                     id=values["id"][i], created_at=rows.created[i], text=rows.texts[i], author=values["author"][i],
                     channel=values["channel"][i], url=values["url"][i], lang=values["lang"][i], source=source_id,
+                    reach=values["reach"][i],
                 ))
                 continue
             except ValidationError as error:  # a gap in the checks must still not lose or crash on a record

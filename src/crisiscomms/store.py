@@ -33,6 +33,9 @@ CREATE TABLE IF NOT EXISTS cursors (
     playbook TEXT NOT NULL, source TEXT NOT NULL, cursor TEXT NOT NULL, at TEXT NOT NULL,
     PRIMARY KEY (playbook, source));
 CREATE TABLE IF NOT EXISTS detector (playbook TEXT PRIMARY KEY, state TEXT NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS assessments (
+    playbook TEXT NOT NULL, step TEXT NOT NULL, run_id TEXT, record TEXT NOT NULL, at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS assessments_latest ON assessments (playbook, step, at);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT NOT NULL, playbook TEXT NOT NULL, source TEXT NOT NULL, read INTEGER NOT NULL,
     processed INTEGER NOT NULL, quarantined INTEGER NOT NULL, at TEXT NOT NULL);
@@ -130,6 +133,19 @@ class Store:
     def save_detector_state(self, playbook: str, state: dict[str, Any]) -> None:
         with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO detector VALUES (?,?,?)", (playbook, json.dumps(state), _now()))
+
+    def save_assessment(self, playbook: str, step: str, run_id: str | None, record: dict[str, Any]) -> None:
+        """Keep every assessment: the latest one serves a phase run on its own; the others, the post-mortem."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO assessments VALUES (?,?,?,?,?)",
+                       (playbook, step, run_id, json.dumps(record, ensure_ascii=False), _now()))
+
+    def latest_assessment(self, playbook: str, step: str) -> tuple[dict[str, Any], str, str | None] | None:
+        """(record, when it was made, by which flow run) of the playbook's latest assessment by this step."""
+        row = self._db.execute(
+            "SELECT record, at, run_id FROM assessments WHERE playbook=? AND step=? ORDER BY at DESC LIMIT 1",
+            (playbook, step)).fetchone()
+        return (json.loads(row[0]), row[1], row[2]) if row else None
 
 
 def _now() -> str:

@@ -15,6 +15,7 @@ from prefect.client.schemas.filters import (
 )
 
 from flows.engine import StepFailed, walk_phase
+from flows.phases import communication
 from flows.playbook import run_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,8 +122,8 @@ def test_low_severity_skips_conditional_steps_without_blocking_their_dependents(
 def test_one_phase_can_run_alone() -> None:
     history = run_playbook(playbook="rappel-produit", phase="assessment", inputs={"gravite": "moyenne"})
     assert history["statuses"] == {
-        "alerte": "skipped", "faits": "completed", "parties_prenantes": "completed", "escalade": "skipped",
-        "synthese": "completed",
+        "alerte": "skipped", "assessment": "completed", "faits": "completed", "parties_prenantes": "completed",
+        "escalade": "skipped", "synthese": "completed",
     }
 
 
@@ -184,3 +185,15 @@ def test_nested_runs_of_a_called_playbook_carry_its_own_identity(demo_run: tuple
         nested = [r for r in client.read_flow_runs() if r.name.startswith("cellule-de-crise/")]
     assert {r.name for r in nested} == {"cellule-de-crise/preparation"}  # its empty phases are not run
     assert all({"playbook:cellule-de-crise", "playbook-version:1.0.0"} <= set(r.tags) for r in nested)
+
+
+
+def test_a_communication_run_on_its_own_reads_the_latest_assessment(demo_run: tuple[Any, dict[str, Any]]) -> None:
+    _, history = demo_run  # the demo run stored its assessment
+    latest = history["results"]["assessment"]
+    alone = communication(playbook="rappel-produit")  # what the UI's phase-communication deployment starts
+    assert alone["statuses"]["assessment"] == "completed"
+    assert alone["results"]["assessment"]["priority"] == latest["priority"]
+    branch, other = ("prise_de_parole", "veille_renforcee") if latest["priority"] in {"p1", "p2"} else (
+        "veille_renforcee", "prise_de_parole")
+    assert (alone["statuses"][branch], alone["statuses"][other]) == ("completed", "skipped")

@@ -186,19 +186,19 @@ def test_the_assessment_artifacts_are_read_back_from_the_server(live_stack: Live
     run = wait_final(api, response.json()["id"], live_stack.worker_log)
     assert run["state_type"] == "COMPLETED", run["state"]
     artifacts = _artifacts(api, run["id"])
-    markdown = artifacts["rappel-produit-assessment"]
+    markdown = artifacts["rappel-produit-crisis-assessment"]
     assert markdown["type"] == "markdown"
     verdict = re.search(r"\*\*[🔴🟠🟡🟢] (P[1-4])\*\*", markdown["data"])
     assert verdict, markdown["data"][:500]
     for section in ("### Why this priority", "### Audiences", "### Entities", "### Most shared mentions"):
         assert section in markdown["data"]
     assert "Laiterie Duval" in markdown["data"]  # the brand, merged from its spellings, is a top entity
-    table = artifacts["rappel-produit-assessment-audiences"]
+    table = artifacts["rappel-produit-crisis-assessment-audiences"]
     rows = json.loads(table["data"]) if isinstance(table["data"], str) else table["data"]
     assert table["type"] == "table"
     assert {r["audience"] for r in rows} == {"journalistes", "autorites", "salaries", "distributeurs", "clients"}
     assert sum(r["mentions"] for r in rows) > 0
-    for key in ("rappel-produit-assessment-timeline", "rappel-produit-assessment-audiences-chart"):
+    for key in ("rappel-produit-crisis-assessment-timeline", "rappel-produit-crisis-assessment-audiences-chart"):
         image = artifacts[key]
         assert image["type"] == "image"
         header, payload = image["data"].split(",", 1)

@@ -310,3 +310,14 @@ def test_great_expectations_is_imported_lazily() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_reach_is_kept_when_it_is_a_count_and_set_aside_otherwise() -> None:
+    records = [("f.jsonl:1", ok(id="a", reach=1200)), ("f.jsonl:2", ok(id="b", reach="beaucoup")),
+               ("f.jsonl:3", ok(id="c", reach=-5)), ("f.jsonl:4", ok(id="d"))]
+    result = gate(records, "f", Gate(), NOW)
+    assert [(m.id, m.reach) for m in result.mentions] == [("a", 1200), ("d", None)]
+    assert [q.reasons for q in result.quarantined] == [
+        ["reach is text, not a whole number"],
+        ["could not be read as a mention: Input should be greater than or equal to 0"],
+    ]
