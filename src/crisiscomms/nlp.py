@@ -110,18 +110,42 @@ def _build(model: str, brands: tuple[str, ...]) -> Language:
     nlp.tokenizer.token_match = _TokenMatch(nlp.tokenizer.token_match)
     nlp.add_pipe("sentencizer", first=True)
     if brands:
-        ruler = nlp.add_pipe(
-            "entity_ruler", before="ner", config={"phrase_matcher_attr": "LOWER", "overwrite_ents": True}
-        )
-        # Also the unaccented spelling: posts often drop accents ("Societe Generale").
-        spellings = sorted({spelling for brand in brands for spelling in (brand, fold(brand))})
-        ruler.add_patterns([{"label": "ORG", "pattern": spelling} for spelling in spellings])  # type: ignore[attr-defined]
+        ruler = nlp.add_pipe("entity_ruler", before="ner", config={"overwrite_ents": True})
+        ruler.add_patterns(_brand_patterns(nlp, brands))  # type: ignore[attr-defined]
     return nlp
+
+
+def _brand_patterns(nlp: Language, brands: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Token patterns, one per spelling (as written, and unaccented: "Societe Generale"), whose words may be
+    parted by a hyphen or extra spaces, as the watchlist allows ("Laiterie-Duval", "Laiterie  Duval")."""
+    patterns = []
+    for spelling in sorted({spelling for brand in brands for spelling in (brand, fold(brand))}):
+        words = [token.lower_ for token in nlp.make_doc(spelling) if not token.is_space and token.text != "-"]
+        tokens: list[dict[str, Any]] = []
+        for k, word in enumerate(words):
+            if k:
+                tokens += [{"IS_SPACE": True, "OP": "*"}, {"ORTH": "-", "OP": "?"}, {"IS_SPACE": True, "OP": "*"}]
+            tokens.append({"LOWER": word})
+        if tokens:
+            patterns.append({"label": "ORG", "pattern": tokens})
+    return patterns
 
 
 def _language(lang: str | None) -> str:
     """`fr-FR`, `FR`, `fr_CA` → `fr`."""
     return re.split(r"[-_]", (lang or "").strip().lower(), maxsplit=1)[0]
+
+
+# Characters the models must not see, each replaced by one space so offsets still index the original text:
+# other whitespace (no-break space, line breaks: the tokenizer only splits on " "), control characters (a stray
+# backspace glues itself to a word), lone surrogates (the tokenizer cannot encode them), and the "RT" of a
+# retweet, which the models take for an organisation.
+_UNSEEN = re.compile(r"[^\S ]|[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_RETWEET = re.compile(r"^(\W{0,3})RT(?=\s+@)")
+
+
+def _for_models(text: str) -> str:
+    return _RETWEET.sub(r"\1  ", _UNSEEN.sub(" ", text))
 
 
 def _truncate(text: str) -> str:
@@ -148,13 +172,27 @@ def _clean(span: Span) -> Span | None:
     return span.doc[start:end]
 
 
-def _entities(doc: Doc) -> list[Entity]:
+# Words the small models often take for names at the start of a post; they never name anyone.
+NOT_NAMES = frozenset({"bonjour", "bonsoir", "salut", "coucou", "merci", "bravo", "svp", "stp", "mdr", "lol",
+                       "ça", "ca", "oui", "non", "ok", "hello", "hi", "thanks", "omg", "wtf", "rt"})
+# A single token with a digit (a batch number "L26061", a flight "AF447") is a code, not a place or a person.
+_CODE = re.compile(r"\S*\d\S*")
+
+
+def _entities(doc: Doc, original: str) -> list[Entity]:
+    """Entities with their text taken from the original (the models saw spaces where it has line breaks)."""
     found: list[Entity] = []
     for span in doc.ents:
         label = LABELS.get(span.label_)
         cleaned = _clean(span) if label else None
-        if cleaned is not None and label:
-            found.append({"text": cleaned.text, "label": label, "start": cleaned.start_char, "end": cleaned.end_char})
+        if cleaned is None or not label:
+            continue
+        text = original[cleaned.start_char : cleaned.end_char]
+        if fold(text) in NOT_NAMES:
+            continue
+        if label != "ORG" and _CODE.fullmatch(text):
+            label = "MISC"
+        found.append({"text": text, "label": label, "start": cleaned.start_char, "end": cleaned.end_char})
     return found
 
 
@@ -188,7 +226,7 @@ class EntityExtractor:
             options: dict[str, int] = {"batch_size": batch_size}
             if n_process > 1:
                 options["n_process"] = n_process
-            docs = nlp.pipe((_truncate(texts[i]) for i in indices), **options)
+            docs = nlp.pipe((_for_models(_truncate(texts[i])) for i in indices), **options)
             for i, doc in zip(indices, docs, strict=True):
-                results[i] = _entities(doc)
+                results[i] = _entities(doc, texts[i])
         return results

@@ -1,28 +1,37 @@
-"""`crisis monitor --input`: a file of mentions analysed offline; bad lines quarantined, counts reconcile."""
+"""`crisis monitor --input`: a file of mentions analysed offline; bad lines quarantined, counts reconcile; each
+output line carries its entities (offsets into the text) and the audience it comes from, with why."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from crisiscomms.project import Project
+
 ROOT = Path(__file__).resolve().parents[2]
+AUDIENCES = ROOT / "tests" / "fixtures" / "audiences"  # a playbook with audience rules and a default audience
 CRISIS = str(Path(sys.executable).parent / "crisis")
 ENRICHED_FIELDS = {"id", "created_at", "text", "lang", "analysed", "sentiment", "keywords", "hashtags", "handles",
-                   "relevance"}
+                   "relevance", "entities", "segment", "segment_reason", "reach"}
+ENTITY_FIELDS = {"text", "label", "start", "end"}
+LABELS = {"PER", "ORG", "LOC", "MISC", "PRODUCT"}
 ALERT_FIELDS = {"window_start", "window_end", "volume", "baseline", "score", "level", "kind"}
 
 
-def _monitor(tmp: Path, source: Path) -> tuple[subprocess.CompletedProcess[str], Path, Path, Path]:
+def _monitor(tmp: Path, source: Path, playbook: str = "rappel-produit",
+             project: Path = ROOT) -> tuple[subprocess.CompletedProcess[str], Path, Path, Path]:
     out, alerts, bad = tmp / "enriched.jsonl", tmp / "alerts.jsonl", tmp / "bad.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    done = subprocess.run([CRISIS, "monitor", "rappel-produit", "--input", str(source), "--out", str(out),
+    done = subprocess.run([CRISIS, "monitor", playbook, "--input", str(source), "--out", str(out),
                            "--alerts", str(alerts), "--quarantine", str(bad)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+                          cwd=project, env=env, capture_output=True, text=True, timeout=300)
     return done, out, alerts, bad
 
 
@@ -58,6 +67,11 @@ def test_messy_input_is_processed_where_valid_and_quarantined_with_reasons(messy
     enriched, quarantined = _lines(out), _lines(bad)
     assert {e["id"] for e in enriched} == {f"ok-{i}" for i in range(20)}
     assert all(set(e) >= ENRICHED_FIELDS for e in enriched)
+    # "Rappel Laiterie Duval numéro i": the playbook's brand is an organisation; each mention gets one of the
+    # playbook's audiences (or `unassigned` when it names no default), with the reason.
+    assert all({"text": "Laiterie Duval", "label": "ORG", "start": 7, "end": 21} in e["entities"] for e in enriched)
+    audiences = set(Project(ROOT).load("rappel-produit").playbook.audiences)
+    assert all(e["segment"] in audiences | {"unassigned"} and e["segment_reason"] for e in enriched)
     assert all(q["reasons"] and "messy.jsonl:" in q["position"] for q in quarantined)
     reasons = " ".join(r for q in quarantined for r in q["reasons"])
     for expected in ("JSON", "text", "duplicate id 'ok-3'", "future", "longer than", "UTF-8"):
@@ -79,3 +93,94 @@ def test_a_real_crisis_file_gets_languages_flagged_and_a_spike_alert(tmp_path: P
     assert by_lang["es"]["sentiment"] is None
     raised = _lines(alerts)
     assert raised and all(set(a) >= ALERT_FIELDS for a in raised)
+
+
+# Who speaks, where and what: one mention per audience rule of tests/fixtures/audiences, and what no rule claims.
+# id → (author, channel, text, expected segment, expected segment_reason)
+SPEAKERS: dict[str, tuple[str | None, str | None, str, str, str]] = {
+    "afp": ("@afpfr", None, "La Laiterie Duval rappelle des yaourts vendus en Normandie",
+            "journalistes", "author @afpfr is listed"),
+    "retweet": ("jean_dupont", None, "RT @BFMTV: Rappel Laiterie Duval : des yaourts contaminés à Caen",
+                "journalistes", "retweeted author @BFMTV is listed"),
+    "regional": ("ouest_info", None, "Rappel : la Laiterie Duval retire ses yaourts nature à Rennes",
+                 "journalistes", "author @ouest_info contains 'info'"),
+    "intranet": (None, "intranet", "Courage à toutes les équipes de la Laiterie Duval à Vire, on tient bon",
+                 "salaries", "channel 'intranet' is listed"),
+    "linkedin": ("claire.martin", "LinkedIn", "Fière de nos équipes de la Laiterie Duval pendant ce rappel",
+                 "salaries", "channel 'LinkedIn' is listed"),
+    "authority": ("marc_b", None, "La DGCCRF demande le retrait de tous les yaourts Laiterie Duval",
+                  "autorites", "names the entity 'DGCCRF'"),
+    "scoop": ("marc_b", None, "Selon nos informations, la Laiterie Duval savait depuis janvier",
+              "journalistes", "says 'selon nos informations'"),
+    "parent": ("marie_l", None, "Mon fils est malade après un yaourt Laiterie Duval 😡 #rappelconso",
+               "clients", "no rule matched: default audience"),
+    "english": ("jo", None, "Laiterie Duval recalls yogurts sold in London #foodsafety",
+                "clients", "no rule matched: default audience"),
+    "spanish": ("pepe", None, "La Laiterie Duval retira sus yogures en Madrid por una contaminación con listeria",
+                "clients", "no rule matched: default audience"),
+}
+AUDIENCE_NAMES = {"journalistes", "salaries", "autorites", "clients"}  # clients is the default
+
+
+@pytest.fixture(scope="module")
+def audience_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """`crisis monitor veille-marque` over SPEAKERS (one run for the tests below): output lines by id."""
+    tmp = tmp_path_factory.mktemp("audiences")
+    project = tmp / "project"
+    shutil.copytree(AUDIENCES, project)
+    source = tmp / "mentions.jsonl"
+    records = []
+    for i, (key, (author, channel, text, _, _)) in enumerate(SPEAKERS.items()):
+        record = {"id": key, "created_at": f"2026-03-12T08:{i:02d}:00Z", "text": text, "author": author,
+                  "channel": channel}
+        records.append({k: v for k, v in record.items() if v is not None})
+    records[-3]["reach"] = 12_000  # "parent": followers, as an export gives them
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    done, out, _, _ = _monitor(tmp, source, "veille-marque", project)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"read {len(SPEAKERS)} = processed {len(SPEAKERS)} + quarantined 0" in done.stderr
+    return {line["id"]: line for line in _lines(out)}
+
+
+def test_every_output_line_carries_entities_whose_offsets_slice_the_text(
+        audience_run: dict[str, dict[str, Any]]) -> None:
+    assert set(audience_run) == set(SPEAKERS)
+    for line in audience_run.values():
+        assert set(line) >= ENRICHED_FIELDS
+        assert isinstance(line["entities"], list)
+        for entity in line["entities"]:
+            assert set(entity) == ENTITY_FIELDS and entity["label"] in LABELS
+            assert line["text"][entity["start"]:entity["end"]] == entity["text"], (line["id"], entity)
+    assert sum(len(line["entities"]) for line in audience_run.values()) >= 15
+
+
+def test_a_french_or_english_brand_mention_gives_the_brand_as_an_organisation(
+        audience_run: dict[str, dict[str, Any]]) -> None:
+    for key, line in audience_run.items():
+        if key == "spanish":
+            continue
+        assert line["lang"] in ("fr", "en") and line["analysed"] is True, key
+        start = line["text"].index("Laiterie Duval")
+        brand = {"text": "Laiterie Duval", "label": "ORG", "start": start, "end": start + 14}
+        assert [e for e in line["entities"] if e["start"] < brand["end"] and brand["start"] < e["end"]] == [brand]
+    assert {"text": "DGCCRF", "label": "ORG", "start": 3, "end": 9} in audience_run["authority"]["entities"]
+
+
+def test_a_language_the_playbook_does_not_analyse_gets_no_entities_but_still_an_audience(
+        audience_run: dict[str, dict[str, Any]]) -> None:
+    spanish = audience_run["spanish"]
+    assert (spanish["lang"], spanish["analysed"], spanish["sentiment"], spanish["entities"]) == ("es", False, None, [])
+    assert "Laiterie Duval" in spanish["keywords"]  # still about the brand
+    assert spanish["segment"] == "clients"
+
+
+def test_every_output_line_gets_one_audience_of_the_playbook_and_the_reason(
+        audience_run: dict[str, dict[str, Any]]) -> None:
+    assert {line["segment"] for line in audience_run.values()} == AUDIENCE_NAMES  # every rule kind is exercised
+    for key, (_, _, _, segment, reason) in SPEAKERS.items():
+        assert (audience_run[key]["segment"], audience_run[key]["segment_reason"]) == (segment, reason), key
+
+
+def test_the_reach_a_source_gives_is_kept_in_the_output(audience_run: dict[str, dict[str, Any]]) -> None:
+    assert audience_run["parent"]["reach"] == 12_000
+    assert audience_run["afp"]["reach"] is None  # not given: unknown, not zero

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from crisiscomms import nlp
+from crisiscomms import nlp, watchlist
 from crisiscomms.nlp import EntityExtractor
 from crisiscomms.playbook.monitoring import Watchlist
 
 DATA = Path(__file__).parents[1] / "data" / "fr_entities.jsonl"
 BRANDS = ["Orange", "Danone", "Lubrizol", "Laiterie Duval"]
-# Measured with fr_core_news_sm 3.8.0 + the brands ruler: 69/86 = 0.802 (text and label), 81/86 = 0.942
-# (text only: the model often finds the name but mislabels it, e.g. Lufthansa → LOC). Thresholds leave a margin.
-RECALL_LABELLED = 0.75
-RECALL_TEXT = 0.90
+KINDS = {"tweet", "headline", "employee"}  # brand crisis tweets, press headlines, intranet/LinkedIn posts
+# Measured with fr_core_news_sm 3.8.0 + the brands ruler on the 66 posts (139 expected entities):
+# 116/139 = 0.835 with the label, 132/139 = 0.950 text only (the model often finds the name but mislabels it,
+# e.g. Lufthansa → LOC). Per kind, with the label: tweets 32/36, headlines 56/74, employee posts 28/29.
+# The floors sit a little below, so a model or ruler change that loses a few entities fails.
+RECALL_LABELLED = 0.80
+RECALL_TEXT = 0.92
+_URL = re.compile(r"(?:https?://|www\.)\S+")
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +41,12 @@ def found(extractor: EntityExtractor, rows: list[dict]) -> list[list[nlp.Entity]
     return extractor.extract([row["text"] for row in rows], ["fr"] * len(rows))
 
 
-def test_the_data_set_is_about_forty_posts_with_expected_entities(rows: list[dict]) -> None:
-    assert len(rows) >= 40
+def test_the_corpus_has_sixty_posts_of_each_kind_with_expected_entities(rows: list[dict]) -> None:
+    assert len(rows) >= 60
+    assert len({row["id"] for row in rows}) == len(rows)
+    kinds = Counter(row["kind"] for row in rows)
+    assert set(kinds) == KINDS and min(kinds.values()) >= 10, kinds
+    assert sum(len(row["entities"]) for row in rows) >= 120
     assert all(
         entity["label"] in {"PER", "ORG", "LOC", "MISC", "PRODUCT"} for row in rows for entity in row["entities"]
     )
@@ -47,15 +57,54 @@ def test_recall_on_the_french_posts(rows: list[dict], found: list[list[nlp.Entit
     expected = [(i, e["text"], e["label"]) for i, row in enumerate(rows) for e in row["entities"]]
     labelled = {(i, e["text"], e["label"]) for i, entities in enumerate(found) for e in entities}
     texts = {(i, e["text"]) for i, entities in enumerate(found) for e in entities}
-    assert sum(item in labelled for item in expected) / len(expected) >= RECALL_LABELLED
-    assert sum((i, text) in texts for i, text, _ in expected) / len(expected) >= RECALL_TEXT
+    recall_labelled = sum(item in labelled for item in expected) / len(expected)
+    recall_text = sum((i, text) in texts for i, text, _ in expected) / len(expected)
+    assert recall_labelled >= RECALL_LABELLED, f"recall with labels {recall_labelled:.3f}"
+    assert recall_text >= RECALL_TEXT, f"recall on text only {recall_text:.3f}"
 
 
 def test_watchlist_brands_are_always_organisations(rows: list[dict], found: list[list[nlp.Entity]]) -> None:
     folded = {brand.lower() for brand in BRANDS}
     brand_entities = [e for entities in found for e in entities if e["text"].lower() in folded]
-    assert len(brand_entities) >= 25
+    assert len(brand_entities) >= 45
     assert {e["label"] for e in brand_entities} == {"ORG"}
+
+
+def test_every_brand_named_in_the_corpus_is_exactly_an_organisation(
+    rows: list[dict], found: list[list[nlp.Entity]]
+) -> None:
+    # Each whole-word occurrence (outside #tags, @handles and URLs) is one ORG entity with exactly its span: never
+    # a PER or LOC, never swallowed into a longer entity.
+    occurrences = 0
+    for row, entities in zip(rows, found, strict=True):
+        urls = [m.span() for m in _URL.finditer(row["text"])]
+        for brand in BRANDS:
+            for m in re.finditer(rf"(?<![\w#@]){re.escape(brand)}(?!\w)", row["text"], re.IGNORECASE):
+                if any(start <= m.start() < end for start, end in urls):
+                    continue
+                occurrences += 1
+                entity = {"text": m.group(), "label": "ORG", "start": m.start(), "end": m.end()}
+                assert entity in entities, (row["id"], entities)
+    assert occurrences >= 45
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Rappel chez Laiterie-Duval à Lyon",  # hyphenated, as watchlist.py documents it
+        "La Laiterie  Duval rappelle ses yaourts",  # double space
+        "La Laiterie\nDuval rappelle ses yaourts",  # line break in a pasted article
+        "La Laiterie\u00a0Duval rappelle ses yaourts",  # no-break space
+    ],
+)
+def test_brand_spellings_the_watchlist_matches_are_organisations_too(extractor: EntityExtractor, text: str) -> None:
+    matcher = watchlist.compile_watchlist({"any": Watchlist(brands=BRANDS)})
+    assert matcher.match(text, "fr").brands == ["Laiterie Duval"]  # the watchlist counts it as the brand
+    [entities] = extractor.extract([text], ["fr"])
+    start, end = text.index("Laiterie"), text.index("Duval") + len("Duval")
+    brand = {"text": text[start:end], "label": "ORG", "start": start, "end": end}
+    overlapping = [e for e in entities if e["start"] < brand["end"] and brand["start"] < e["end"]]
+    assert overlapping == [brand]
 
 
 @pytest.mark.parametrize(
