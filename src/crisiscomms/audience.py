@@ -10,6 +10,10 @@ Evidence is weighed by kind, strongest first, and the first kind that matches de
     3. channels         the mention's channel or source id is listed        (presse, intranet)
     4. entities         the text names a listed entity                      (ARS, Croix-Rouge)
     5. keywords         the text has a listed word or phrase                (selon nos informations)
+    6. links            the text carries a link (http://, https://, www.)   (links: true)
+
+Links are the weakest evidence: headlines come with a link to the article and people mostly write without one,
+but people share links too (measured on crowd-labelled crisis tweets: bench/README.md, "Audience and relevance").
 
 Within one kind, the audience written first in the playbook wins. A mention nothing claims goes to the
 `default: true` audience (or `unassigned` when the playbook names none). Terms compare case- and accent-blind;
@@ -30,6 +34,7 @@ from crisiscomms.watchlist import ANY, compile_watchlist, fold
 UNASSIGNED = "unassigned"
 # "RT @afpfr: …", "RT @afpfr …", also after a quote mark or a leading space.
 _RETWEET = re.compile(r"^\W{0,3}RT\s+@(\w+)", re.IGNORECASE)
+_LINK = re.compile(r"\b(?:https?://|www\.)\S", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -60,32 +65,60 @@ class Segmenter:
         self._entities = _first_claim((n, r.entities) for n, r in rules)
         self._keyword_owner = _first_claim((n, list(r.keywords)) for n, r in rules)
         self._order = {name: i for i, name in enumerate(audiences)}
+        self._links = next((name for name, r in rules if r.links), None)
         keywords = [k for _, r in rules for k in r.keywords]
         self._keywords = compile_watchlist({ANY: Watchlist(keywords=keywords)}) if keywords else None
 
     def segment(self, text: str, author: str | None = None, channel: str | None = None,
                 source: str | None = None, entities: Sequence[str] = (), lang: str = "und") -> Segment:
+        """The audience of the strongest evidence found, or the default one."""
+        return (
+            self._by_speaker(text, author)
+            or self._by_channel(channel, source)
+            or self._by_entity(entities)
+            or self._by_keyword(text, lang)
+            or self._by_link(text)
+            or Segment(self.default, "no rule matched: default audience")
+        )
+
+    def _by_speaker(self, text: str, author: str | None) -> Segment | None:
         handle, role = speaker(author, text)
-        if handle:
-            folded = fold(handle)
-            if folded in self._authors:
-                return Segment(self._authors[folded], f"{role} @{handle} is listed")
-            for name, part in self._parts:
-                if part in folded:
-                    return Segment(name, f"{role} @{handle} contains '{part}'")
+        if not handle:
+            return None
+        folded = fold(handle)
+        if folded in self._authors:
+            return Segment(self._authors[folded], f"{role} @{handle} is listed")
+        for name, part in self._parts:
+            if part in folded:
+                return Segment(name, f"{role} @{handle} contains '{part}'")
+        return None
+
+    def _by_channel(self, channel: str | None, source: str | None) -> Segment | None:
         for where in (channel, source):
             if where and (name := self._channels.get(fold(where.strip()))):
                 return Segment(name, f"channel '{where}' is listed")
+        return None
+
+    def _by_entity(self, entities: Sequence[str]) -> Segment | None:
         for entity in entities:
             if name := self._entities.get(fold(entity.strip())):
                 return Segment(name, f"names the entity '{entity}'")
-        if self._keywords is not None:
-            found = self._keywords.match(text, lang).keywords
-            claims = [(self._order[self._keyword_owner[fold(k)]], k) for k in found if fold(k) in self._keyword_owner]
-            if claims:
-                _, keyword = min(claims)
-                return Segment(self._keyword_owner[fold(keyword)], f"says '{keyword}'")
-        return Segment(self.default, "no rule matched: default audience")
+        return None
+
+    def _by_keyword(self, text: str, lang: str) -> Segment | None:
+        if self._keywords is None:
+            return None
+        found = self._keywords.match(text, lang).keywords
+        claims = [(self._order[self._keyword_owner[fold(k)]], k) for k in found if fold(k) in self._keyword_owner]
+        if not claims:
+            return None
+        _, keyword = min(claims)
+        return Segment(self._keyword_owner[fold(keyword)], f"says '{keyword}'")
+
+    def _by_link(self, text: str) -> Segment | None:
+        if self._links and _LINK.search(text or ""):
+            return Segment(self._links, "shares a link")
+        return None
 
 
 def _first_claim(claims: Iterable[tuple[str, list[str]]]) -> dict[str, str]:

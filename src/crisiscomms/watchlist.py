@@ -19,6 +19,12 @@ removed, typographic apostrophes made straight):
   `und` (a text whose language is unknown may be in any of them); other languages get `any` only.
 
 Matches are the canonical terms as written in the playbook, in the order they first appear in the text.
+
+Two more findings are evidence for `relevance()`, never matches (a mention with only these does not match):
+- `context` words (victims, evacuated, death toll) follow the keyword rules; they belong to every crisis.
+- `scattered`: keywords of several words whose words all occur in the text, apart or in another order
+  ("refinería de Amuay" for `Amuay refinería`, "Bangladesh factory collapse" for `Bangladesh collapse`), as
+  Twitter's `track` and most listening tools match a phrase.
 """
 
 from __future__ import annotations
@@ -71,6 +77,10 @@ class Match:
     hashtags: list[str] = field(default_factory=list)
     handles: list[str] = field(default_factory=list)
     brands: list[str] = field(default_factory=list)
+    # Evidence for relevance only, never a match: context words, and keywords of several words found apart or in
+    # another order ("refinería de Amuay" for `Amuay refinería`, as Twitter's `track` matches).
+    context: list[str] = field(default_factory=list)
+    scattered: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.keywords or self.hashtags or self.handles or self.brands)
@@ -84,15 +94,22 @@ class _Terms:
     brands: dict[tuple[str, ...], str] = field(default_factory=dict)
     hashtags: dict[str, str] = field(default_factory=dict)
     handles: dict[str, str] = field(default_factory=dict)
+    context: dict[tuple[str, ...], str] = field(default_factory=dict)  # singular words, like keywords
+    apart: dict[str, dict[tuple[str, ...], str]] = field(default_factory=dict)  # keywords of 2+ words by first word
 
     def add(self, watchlist: Watchlist) -> None:
         # setdefault: the first spelling wins (`any` is added first), so the canonical form is stable.
         for term in watchlist.keywords:
             if words := tuple(_singular(word) for word in _words(term)):
-                self.keywords.setdefault(words, term)
+                canonical = self.keywords.setdefault(words, term)
+                if len(words) > 1:
+                    self.apart.setdefault(words[0], {})[words] = canonical
         for term in watchlist.brands:
             if words := _words(term):
                 self.brands.setdefault(words, term)
+        for term in watchlist.context:
+            if words := tuple(_singular(word) for word in _words(term)):
+                self.context.setdefault(words, term)
         for term in watchlist.hashtags:
             if tag := fold(term.strip().lstrip("#")):
                 self.hashtags.setdefault(tag, term)
@@ -102,7 +119,7 @@ class _Terms:
 
     @property
     def longest(self) -> int:
-        return max((len(words) for words in (*self.keywords, *self.brands)), default=0)
+        return max((len(words) for words in (*self.keywords, *self.brands, *self.context)), default=0)
 
 
 class Matcher:
@@ -119,18 +136,24 @@ class Matcher:
         singular = [_singular(word) for word in words]
         keywords: dict[str, None] = {}  # dicts as ordered sets: order of first appearance, no duplicates
         brands: dict[str, None] = {}
+        context: dict[str, None] = {}
         for start, end in _phrases(folded, terms.longest):
             if (brand := terms.brands.get(tuple(words[start:end]))) is not None:
                 brands[brand] = None
             if (keyword := terms.keywords.get(tuple(singular[start:end]))) is not None:
                 keywords[keyword] = None
+            if (word := terms.context.get(tuple(singular[start:end]))) is not None:
+                context[word] = None
         hashtags: dict[str, None] = {}
         handles: dict[str, None] = {}
         for sign, name in _TAG.findall(folded):
             table, found = (terms.hashtags, hashtags) if sign == "#" else (terms.handles, handles)
             if (term := table.get(name)) is not None:
                 found[term] = None
-        return Match(list(keywords), list(hashtags), list(handles), list(brands))
+        present = dict.fromkeys(singular)
+        scattered = {term: None for word in present for words, term in terms.apart.get(word, {}).items()
+                     if term not in keywords and all(w in present for w in words)}
+        return Match(list(keywords), list(hashtags), list(handles), list(brands), list(context), list(scattered))
 
 
 def _phrases(folded: str, longest: int) -> Iterable[tuple[int, int]]:
@@ -169,28 +192,40 @@ def compile_watchlist(watch: Mapping[str, Watchlist]) -> Matcher:
 
 # --- relevance --------------------------------------------------------------------------------------------
 
-# Evidence of each distinct matched term that a mention is about the watched subject. Naming the brand or
-# its account is strong evidence; a campaign hashtag is fair; a crisis keyword alone ("rappel", "recall")
-# is weak: it is also about every other recall.
-WEIGHTS = {"brands": 0.7, "handles": 0.7, "hashtags": 0.4, "keywords": 0.25}
+# Evidence, per distinct term found, that a mention is about the watched subject: naming the brand or its account
+# is strong; a keyword or a campaign hashtag is fair (other subjects use them too).
+WEIGHTS = {"brands": 0.7, "handles": 0.7, "keywords": 0.4, "hashtags": 0.4}
+# Evidence that it speaks of a crisis: the playbook's keywords announce one; context words (victims, evacuated)
+# belong to every crisis, so they only count beside a watched term.
+CRISIS_WEIGHTS = {"keywords": 0.4, "context": 0.3}
+# Share of the subject evidence kept when nothing speaks of a crisis: the brand named in passing.
+QUIET = 0.3
 # A keyword in a long article is weaker evidence than in a tweet: beyond this many words, its weight shrinks
 # in proportion.
 KEYWORD_WORDS = 50
 
 
 def relevance(match: Match, text: str) -> float:
-    """0..1: how likely the mention is about the watched subject.
+    """0..1: how likely the mention is about a crisis of the watched subject.
 
-    Noisy-OR of the matched terms, each taken as independent evidence: 1 − Π(1 − wᵢ), with wᵢ = 0.7 per brand
-    or handle, 0.4 per hashtag, 0.25 per keyword (× min(1, 50 / words of the text)). It saturates towards 1:
-    one brand 0.70, brand + handle 0.91, one hashtag 0.40, one keyword 0.25, two keywords 0.44, nothing 0.
+        about     = 1 − Π(1 − wᵢ) over the distinct watched terms found: 0.7 per brand or handle, 0.4 per
+                    keyword, 0.4 per hashtag (a keyword's words found apart count as the keyword: `scattered`)
+        crisis    = 1 − Π(1 − wⱼ) over the keywords (0.4 each) and the context words (0.3 each)
+        relevance = about × (0.3 + 0.7 × crisis)
+
+    Keywords weigh × min(1, 50 / words of the text). Context words alone give 0: they say "a crisis", not
+    whose. Examples: one brand 0.21, one keyword 0.23, brand + keyword 0.48, brand + keyword + context word
+    0.58, nothing 0. Measured against the crowd labels of five real crises in bench/README.md ("Audience and
+    relevance").
     """
-    words = max(1, len(_WORD.findall(text)))
-    keyword = WEIGHTS["keywords"] * min(1.0, KEYWORD_WORDS / words)
-    doubt = (
+    dilution = min(1.0, KEYWORD_WORDS / max(1, len(_WORD.findall(text))))
+    keywords = len(match.keywords) + len(match.scattered)
+    about = 1 - (
         (1 - WEIGHTS["brands"]) ** len(match.brands)
         * (1 - WEIGHTS["handles"]) ** len(match.handles)
         * (1 - WEIGHTS["hashtags"]) ** len(match.hashtags)
-        * (1 - keyword) ** len(match.keywords)
+        * (1 - WEIGHTS["keywords"] * dilution) ** keywords
     )
-    return round(1 - doubt, 4)
+    calm = (1 - CRISIS_WEIGHTS["keywords"] * dilution) ** keywords
+    calm *= (1 - CRISIS_WEIGHTS["context"]) ** len(match.context)
+    return round(about * (QUIET + (1 - QUIET) * (1 - calm)), 4)

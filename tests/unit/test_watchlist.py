@@ -122,29 +122,87 @@ def test_demo_mentions_match_the_playbook_terms() -> None:
     assert match.hashtags == ["#rappelconso"]
 
 
+def test_context_words_are_found_but_are_not_a_match() -> None:
+    matcher = compile_watchlist({"any": Watchlist(brands=["Duval"]), "fr": Watchlist(context=["blessés", "victime"])})
+    alone = matcher.match("Deux blessés, une victime", "fr")
+    assert alone.context == ["blessés", "victime"]
+    assert not alone
+    assert matcher.match("Duval : des victimes", "fr").context == ["victime"]
+
+
+def test_keywords_found_apart_or_reordered_are_scattered_not_matched() -> None:
+    matcher = compile_watchlist({"any": Watchlist(keywords=["Amuay refinería", "usine Duval", "rappel"])})
+    apart = matcher.match("Explosión en la refinería de Amuay", "es")
+    assert apart.keywords == []
+    assert apart.scattered == ["Amuay refinería"]
+    assert not apart
+    exact = matcher.match("Amuay refineria en llamas", "es")
+    assert (exact.keywords, exact.scattered) == (["Amuay refinería"], [])
+    assert matcher.match("l'usine", "fr").scattered == []  # every word is needed
+    assert matcher.match("Duval ferme ses usines", "fr").scattered == ["usine Duval"]  # plurals as for keywords
+
+
 def test_no_match_is_not_relevant() -> None:
     assert relevance(Match(), "anything") == 0.0
 
 
-def test_brands_and_handles_weigh_more_than_hashtags_and_keywords() -> None:
+def test_context_words_alone_are_not_relevant() -> None:
+    assert relevance(Match(context=["victims", "evacuated"]), "victims evacuated") == 0.0
+
+
+def test_documented_examples_hold() -> None:
+    text = "a short text"
+    assert relevance(Match(brands=["B"]), text) == 0.21
+    assert relevance(Match(keywords=["k"]), text) == 0.232
+    assert relevance(Match(brands=["B"], keywords=["k"]), text) == 0.4756
+    assert relevance(Match(brands=["B"], keywords=["k"], context=["c"]), text) == 0.5789
+
+
+def test_brands_and_handles_weigh_more_than_hashtags() -> None:
     text = "short text"
     brand, handle = relevance(Match(brands=["B"]), text), relevance(Match(handles=["@b"]), text)
-    hashtag, keyword = relevance(Match(hashtags=["#h"]), text), relevance(Match(keywords=["k"]), text)
-    assert brand == handle > hashtag > keyword > 0
+    hashtag = relevance(Match(hashtags=["#h"]), text)
+    assert brand == handle > hashtag > 0
 
 
-def test_relevance_grows_with_evidence_and_saturates_below_one() -> None:
+def test_a_keyword_names_the_subject_and_a_crisis() -> None:
+    text = "short text"
+    keyword, hashtag = relevance(Match(keywords=["k"]), text), relevance(Match(hashtags=["#h"]), text)
+    assert keyword > hashtag  # same subject evidence, but a keyword also announces a crisis
+
+
+def test_crisis_words_beside_the_subject_raise_relevance() -> None:
+    text = "short text"
+    brand = relevance(Match(brands=["B"]), text)
+    with_context = relevance(Match(brands=["B"], context=["victims"]), text)
+    with_more = relevance(Match(brands=["B"], context=["victims", "evacuated"]), text)
+    with_keyword = relevance(Match(brands=["B"], keywords=["recall"], context=["victims", "evacuated"]), text)
+    assert brand < with_context < with_more < with_keyword
+
+
+def test_a_scattered_keyword_counts_as_the_keyword() -> None:
+    text = "explosión en la refinería de Amuay"
+    assert relevance(Match(scattered=["Amuay refinería"]), text) == relevance(Match(keywords=["x"]), text) > 0
+
+
+def test_relevance_grows_with_evidence_and_saturates_at_most_one() -> None:
     one = relevance(Match(brands=["B"]), "x")
     two = relevance(Match(brands=["B"], handles=["@b"]), "x")
-    many = relevance(Match(brands=["B", "C"], handles=["@b"], hashtags=["#h", "#i"], keywords=list("klmno")), "x")
+    many = relevance(Match(brands=["B", "C"], handles=["@b"], hashtags=["#h"], keywords=list("klmno"),
+                           context=list("pqrst")), "x")
     assert one < two < many <= 1.0
-    assert many > 0.99
+    assert many > 0.95
 
 
 def test_a_keyword_in_a_long_article_is_weaker_evidence_than_in_a_tweet() -> None:
     tweet = relevance(Match(keywords=["rappel"]), "rappel des yaourts")
     article = relevance(Match(keywords=["rappel"]), "rappel " + "mot " * 500)
     assert 0 < article < tweet
+
+
+def test_relevance_stays_within_bounds_on_hostile_text() -> None:
+    for text in ["", "#" * 100, "#a " * 10_000, "\ud83d", "http://x.y " * 100]:
+        assert 0.0 <= relevance(Match(brands=["B"], hashtags=["#a"], context=["c"]), text) <= 1.0
 
 
 def test_matching_is_fast() -> None:

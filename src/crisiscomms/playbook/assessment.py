@@ -10,6 +10,7 @@
           channels: [presse]               # mention channel or source id
           entities: [AFP]                  # entities named in the text
           keywords: [selon nos informations]
+          links: true                      # a link in the text (weakest evidence)
       clients: {title: Clients, kind: public, default: true}   # who everyone else is
 
     assessment:
@@ -55,6 +56,8 @@ class AudienceRules(Spec):
     channels: list[str] = Field(default_factory=list, description="Mention channels or source ids.")
     entities: list[str] = Field(default_factory=list, description="Entities named in the text.")
     keywords: list[str] = Field(default_factory=list, description="Words or phrases of the text.")
+    links: bool = Field(False, description="A link in the text (http://, https://, www.) is evidence, the "
+                        "weakest: news outlets share links to their articles, people mostly write.")
 
 
 class Weight(Spec):

@@ -4,7 +4,7 @@
       languages: [fr, en]                 # analysed; others are flagged `analysed: false`
       watch:
         any: {brands: [Laiterie Duval], handles: ["@LaiterieDuval"]}
-        fr: {keywords: [rappel, contamination], hashtags: ["#rappelconso"]}
+        fr: {keywords: [rappel, contamination], hashtags: ["#rappelconso"], context: [malades, hospitalisés]}
         en: {keywords: [recall]}
       sources:
         - {id: demo, type: file, path: data/demo/mentions.jsonl}
@@ -30,6 +30,8 @@ class Watchlist(Spec):
     hashtags: list[str] = Field(default_factory=list, description="With or without the leading #.")
     handles: list[str] = Field(default_factory=list, description="Accounts, with or without the leading @.")
     brands: list[str] = Field(default_factory=list, description="Brand, product and executive names.")
+    context: list[str] = Field(default_factory=list, description="Words of any crisis (victims, evacuated, death "
+                               "toll): never a match alone; beside a watched term they make the mention more relevant.")
 
 
 class _Source(Spec):
