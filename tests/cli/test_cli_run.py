@@ -20,7 +20,7 @@ def project_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the project, so the run's .crisis/ state never lands in the checkout."""
     target = tmp_path_factory.mktemp("project")
     shutil.copy(ROOT / "prefect.yaml", target)
-    for folder in ("playbooks", "templates", "flows", "tasks"):
+    for folder in ("playbooks", "templates", "flows", "tasks", "data"):
         shutil.copytree(ROOT / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__"))
     return target
 
@@ -36,7 +36,7 @@ def test_one_phase_runs_from_the_cli_on_the_embedded_default(project_copy: Path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "embedded (ephemeral server on SQLite" in done.stderr
     statuses = json.loads(done.stdout[done.stdout.index("{"):])
-    assert statuses == {"alerte": "skipped", "faits": "completed", "parties_prenantes": "completed", "escalade": "skipped",
+    assert statuses == {"alerte": "skipped", "assessment": "completed", "faits": "completed", "parties_prenantes": "completed", "escalade": "skipped",
                         "synthese": "completed"}
     assert (project_copy / ".crisis" / "prefect" / "prefect.db").is_file()  # the run history stays
 
