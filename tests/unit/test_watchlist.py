@@ -216,3 +216,9 @@ def test_matching_is_fast() -> None:
 @pytest.mark.parametrize("text", ["\ud83d", "a" * 50_000, "#" * 100, "@@@", "'" * 10, "انفجار #rappel"])
 def test_hostile_text_never_raises(text: str) -> None:
     assert isinstance(MATCHER.match(text, "und"), Match)
+
+
+def test_email_addresses_in_brackets_or_quotes_are_not_words() -> None:
+    matcher = compile_watchlist({"any": Watchlist(keywords=["contact", "presse"])})
+    assert matcher.match("Écrire à (contact@duval.fr) ou \"presse@duval.fr\"", "fr").keywords == []
+    assert matcher.match("contact presse : voir plus bas", "fr").keywords == ["contact", "presse"]
