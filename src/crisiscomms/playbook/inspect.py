@@ -28,6 +28,9 @@ from crisiscomms.playbook.yamlfile import Loc
 
 GLOBAL_NAMES = frozenset({"inputs", "playbook", "team", "audiences", "channels", "alert"})
 PLAYBOOK_FIELDS = frozenset({"id", "version", "title", "language"})
+# What a message template sees (crisiscomms.messages).
+MESSAGE_NAMES = frozenset({"org", "facts", "audience", "channel", "message", "assessment", "claim", "inputs",
+                           "playbook"})
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class _Inspection:
         self._file_name()
         self._team_and_channels()
         self._monitoring()
+        self._messages()
         for phase, index, step in self.pb.steps():
             here = Located(phase, index, step)
             self._identity(here)
@@ -113,6 +117,33 @@ class _Inspection:
         if ruled and not defaults:
             self.add(("audiences", ruled[0]), "audiences have `match` rules but none is `default: true`: "
                      "say which audience takes the mentions no rule claims", at_key=True)
+
+    def _messages(self) -> None:
+        """Messages name declared audiences and channels, and each has a template for each of its languages."""
+        for i, spec in enumerate(self.pb.communication.messages):
+            loc = ("communication", "messages", i)
+            for j, audience in enumerate(spec.audiences):
+                if audience not in self.pb.audiences:
+                    self.add((*loc, "audiences", j), _unknown("audience", audience, self.pb.audiences))
+            for j, channel in enumerate(spec.channels):
+                if channel not in self.pb.channels:
+                    self.add((*loc, "channels", j), _unknown("channel", channel, self.pb.channels))
+            languages = spec.languages or sorted({self.pb.audiences[a].language for a in spec.audiences
+                                                  if a in self.pb.audiences})
+            for language in languages:
+                name = spec.template or f"messages/{spec.kind}.{language}.md.j2"
+                path = self.catalog.templates_dir / name
+                if not path.is_file() or ".." in Path(name).parts:
+                    self.add((*loc, "template" if spec.template else "kind"),
+                             f"template '{name}' not found in templates/")
+                    continue
+                check = rendering.check_source(path.read_text(encoding="utf-8"))
+                unknown = sorted(check.names - MESSAGE_NAMES)
+                if check.error:
+                    self.add((*loc, "kind"), f"{name}: {check.error} (template line {check.line})")
+                elif unknown:
+                    self.add((*loc, "kind"), f"{name} uses unknown name(s) {', '.join(unknown)} "
+                             f"(known: {', '.join(sorted(MESSAGE_NAMES))})")
 
     def _monitoring(self) -> None:
         monitoring = self.pb.monitoring

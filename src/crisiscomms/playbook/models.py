@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from crisiscomms.playbook.assessment import AssessmentSettings, AudienceKind, AudienceRules
+from crisiscomms.playbook.communication import Communication
 from crisiscomms.playbook.monitoring import Monitoring
 from crisiscomms.playbook.steps import Name, PlaybookId, Spec, Step
 
@@ -87,10 +88,20 @@ class Audience(Spec):
     default: bool = Field(False, description="Mentions no rule claims belong here (one audience at most).")
 
 
+ChannelKind = Literal["email", "webhook", "social", "press", "intranet", "sms", "phone", "file", "website"]
+# Characters a message may have on a channel of this kind when the playbook does not say (a post, a text).
+DEFAULT_MAX_LENGTH: dict[str, int] = {"social": 280, "sms": 160}
+
+
 class Channel(Spec):
-    kind: Literal["email", "webhook", "social", "press", "intranet", "sms", "phone", "file", "website"]
+    kind: ChannelKind
     title: str = ""
     audiences: list[Name] = Field(default_factory=list, description="Audiences reached on this channel.")
+    max_length: int | None = Field(None, ge=1, description="Longest message allowed (social: 280, sms: 160).")
+
+    @property
+    def limit(self) -> int | None:
+        return self.max_length or DEFAULT_MAX_LENGTH.get(self.kind)
 
 
 class Phase(Spec):
@@ -124,6 +135,9 @@ class Playbook(Spec):
     monitoring: Monitoring | None = Field(None, description="What to watch, where, how sensitively.")
     assessment: AssessmentSettings = Field(
         default_factory=AssessmentSettings, description="Safety words, entity aliases, severity × urgency scoring."
+    )
+    communication: Communication = Field(
+        default_factory=Communication, description="Organisation, fact sheet, and which messages go where."
     )
     phases: Phases
 

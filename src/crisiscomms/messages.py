@@ -1,0 +1,234 @@
+"""The message pack: every message of the communication phase rendered for each audience, channel and language,
+then checked, before anyone is asked to approve it.
+
+    playbook `communication.messages` ─▶ variants (kind × audience × channel × language)
+        ─▶ template messages/<kind>.<audience>.<lang>.md.j2, else messages/<kind>.<lang>.md.j2
+        ─▶ render (sandboxed, strict) ─▶ checks ─▶ Pack (texts + one SHA-256 over all of them)
+
+A pack with problems is refused as a whole: a missing variable, a text longer than its channel allows, an empty
+section, a placeholder left in ("TODO", "[À COMPLÉTER]", "{{"), an empty message, a missing subject line.
+What is approved is the hash: only texts whose hash equals the approved one can ever be released.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jinja2
+from pydantic import BaseModel, ConfigDict
+
+from crisiscomms import rendering
+from crisiscomms.playbook.communication import FactSheet, MessageSpec
+from crisiscomms.playbook.models import Playbook
+from crisiscomms.playbook.steps import parse_duration
+
+TIMEZONE = "Europe/Paris"
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{%|%\}|\bTODO\b|\bXXX\b|\[(?:À COMPLÉTER|A COMPLETER|TBD|TODO|…|\.\.\.)\]",
+                          re.IGNORECASE)
+_SECTION = re.compile(r"^## .*$", re.MULTILINE)
+_MONTHS_FR = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+              "novembre", "décembre")
+_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+              "November", "December")
+
+
+class Variant(BaseModel):
+    """One message as it would leave: a kind, for an audience, on a channel, in a language."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    kind: str
+    audience: str
+    channel: str
+    language: str
+    template: str
+    subject: str
+    text: str
+    problems: list[str] = []
+
+    @property
+    def length(self) -> int:
+        return len(self.text)
+
+
+class Pack(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    playbook: str
+    version: str
+    created_at: str
+    next_update: str
+    variants: list[Variant]
+    hash: str
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"{v.id}: {problem}" for v in self.variants for problem in v.problems]
+
+
+def content_hash(variants: list[Variant]) -> str:
+    """SHA-256 over exactly what would be sent: ids and texts, in order (problems and metadata aside)."""
+    payload = [{"id": v.id, "subject": v.subject, "text": v.text} for v in variants]
+    return hashlib.sha256(json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class PackContext:
+    """What messages are written from, besides the playbook: the crisis inputs, facts, assessment, a claim."""
+
+    inputs: dict[str, Any]
+    facts: FactSheet | None = None
+    assessment: dict[str, Any] | None = None
+    claim: dict[str, Any] | None = None
+    drill: bool = False
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def next_update_time(facts: FactSheet, now: datetime) -> datetime:
+    """`2h` → now + 2 hours; an ISO date and time as written (naive = the playbook's time zone)."""
+    try:
+        return now + timedelta(seconds=parse_duration(facts.next_update))
+    except ValueError:
+        moment = datetime.fromisoformat(facts.next_update)
+        return moment if moment.tzinfo else moment.replace(tzinfo=_zone())
+
+
+def _zone() -> Any:
+    try:
+        return ZoneInfo(TIMEZONE)
+    except ZoneInfoNotFoundError:  # a machine without time zone data: say UTC rather than guess
+        return UTC
+
+
+def spoken_time(moment: datetime, language: str) -> str:
+    """"12 mars 2026 à 14:00" / "12 March 2026 at 14:00", in the playbook's time zone."""
+    local = moment.astimezone(_zone())
+    suffix = "" if local.utcoffset() else " UTC"
+    if language == "fr":
+        return f"{local.day} {_MONTHS_FR[local.month - 1]} {local.year} à {local:%H:%M}{suffix}"
+    return f"{local.day} {_MONTHS_EN[local.month - 1]} {local.year} at {local:%H:%M}{suffix}"
+
+
+def variants_of(playbook: Playbook) -> list[tuple[MessageSpec, str, str, str]]:
+    """(spec, audience, channel, language) of every message the playbook declares, in declaration order."""
+    out = []
+    for spec in playbook.communication.messages:
+        for audience in spec.audiences:
+            languages = spec.languages or [playbook.audiences[audience].language]
+            for channel in spec.channels:
+                out += [(spec, audience, channel, language) for language in languages]
+    return out
+
+
+def template_for(templates_dir: Path, spec: MessageSpec, audience: str, language: str) -> str:
+    if spec.template:
+        return spec.template
+    specific = f"messages/{spec.kind}.{audience}.{language}.md.j2"
+    return specific if (templates_dir / specific).is_file() else f"messages/{spec.kind}.{language}.md.j2"
+
+
+def render_pack(playbook: Playbook, templates_dir: Path, context: PackContext) -> Pack:
+    facts = context.facts or playbook.communication.facts
+    when = next_update_time(facts, context.now)
+    variants = [_variant(playbook, templates_dir, context, facts, when, *row) for row in variants_of(playbook)]
+    return Pack(playbook=playbook.id, version=playbook.version, created_at=context.now.isoformat(),
+                next_update=when.isoformat(), variants=variants, hash=content_hash(variants))
+
+
+def _variant(playbook: Playbook, templates_dir: Path, context: PackContext, facts: FactSheet, when: datetime,
+             spec: MessageSpec, audience: str, channel: str, language: str) -> Variant:
+    name = template_for(templates_dir, spec, audience, language)
+    ident = f"{spec.kind}/{audience}/{channel}/{language}"
+    values = _values(playbook, context, facts, when, spec, audience, channel, language)
+    try:
+        text = rendering.render_file(templates_dir, name, values).strip() + "\n"
+    except jinja2.TemplateNotFound:
+        return _failed(ident, spec, audience, channel, language, name, f"template {name} not found in templates/")
+    except jinja2.UndefinedError as exc:
+        return _failed(ident, spec, audience, channel, language, name, f"{name}: missing variable ({exc.message})")
+    except (jinja2.TemplateError, jinja2.sandbox.SecurityError) as exc:
+        return _failed(ident, spec, audience, channel, language, name, f"{name}: {exc}")
+    subject = _subject(spec.kind, text)
+    # Quoted public content (the false claim) may hold anything; the team's own facts and inputs may not.
+    problems = check_text(text, spec.kind, playbook.channels[channel].limit, data=_strings(context.claim))
+    return Variant(id=ident, kind=spec.kind, audience=audience, channel=channel, language=language, template=name,
+                   subject=subject, text=text, problems=problems)
+
+
+def _failed(ident: str, spec: MessageSpec, audience: str, channel: str, language: str, name: str,
+            problem: str) -> Variant:
+    return Variant(id=ident, kind=spec.kind, audience=audience, channel=channel, language=language, template=name,
+                   subject="", text="", problems=[problem])
+
+
+def _values(playbook: Playbook, context: PackContext, facts: FactSheet, when: datetime, spec: MessageSpec,
+            audience: str, channel: str, language: str) -> dict[str, Any]:
+    org = playbook.communication.organisation
+    target = playbook.audiences[audience]
+    route = playbook.channels[channel]
+    return {
+        "org": org.model_dump() if org else {"name": playbook.title, "spokesperson": "", "website": "", "contact": ""},
+        "facts": {**facts.model_dump(), "next_update": spoken_time(when, language)},
+        "audience": {"name": audience, "title": target.title, "kind": target.kind, "language": target.language},
+        "channel": {"name": channel, "title": route.title or channel, "kind": route.kind, "max_length": route.limit},
+        "message": {"kind": spec.kind, "language": language, "drill": context.drill},
+        "assessment": context.assessment, "claim": context.claim, "inputs": context.inputs,
+        "playbook": {"id": playbook.id, "version": playbook.version, "title": playbook.title},
+    }
+
+
+def _subject(kind: str, text: str) -> str:
+    first = text.splitlines()[0] if text.strip() else ""
+    return first[2:].strip() if first.startswith("# ") else ""
+
+
+def _strings(value: Any) -> list[str]:
+    """Every text in a value (nested dicts and lists included)."""
+    if isinstance(value, str):
+        return [value] if len(value) > 1 else []
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def check_text(text: str, kind: str, limit: int | None, data: list[str] | None = None) -> list[str]:
+    """Why this text must not leave as it is; [] when it may be proposed for approval.
+
+    Placeholders are looked for in what the template wrote, not in the data it quotes: a false claim that
+    contains "{{ … }}" is quoted verbatim (inert) and is no placeholder.
+    """
+    problems = []
+    if not text.strip():
+        return ["the message is empty"]
+    if kind != "social_post" and not _subject(kind, text):
+        problems.append("no subject line (the first line must be `# Subject`)")
+    if limit is not None and len(text.strip()) > limit:
+        problems.append(f"{len(text.strip())} characters, the channel allows {limit}")
+    for heading in _empty_sections(text):
+        problems.append(f"empty section '{heading}'")
+    own = text
+    for value in sorted(data or [], key=len, reverse=True):
+        own = own.replace(value, " ")
+    for found in sorted({m.group() for m in _PLACEHOLDER.finditer(own)}):
+        problems.append(f"placeholder left in the text: {found}")
+    return problems
+
+
+def _empty_sections(text: str) -> list[str]:
+    headings = list(_SECTION.finditer(text))
+    empty = []
+    for k, heading in enumerate(headings):
+        end = headings[k + 1].start() if k + 1 < len(headings) else len(text)
+        if not text[heading.end() : end].strip():
+            empty.append(heading.group()[3:].strip())
+    return empty

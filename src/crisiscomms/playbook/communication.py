@@ -1,0 +1,73 @@
+"""The `communication:` section of a playbook: who speaks, the fact sheet, and which messages go where.
+
+    communication:
+      organisation: {name: Laiterie Duval, spokesperson: Julien Roche, website: "https://…", contact: presse@…}
+      facts:                                   # the fact sheet; the team updates it as the crisis unfolds
+        subject: Yaourt nature bio 4 × 125 g
+        summary: Des consommateurs signalent un goût anormal.
+        known: [Deux lots sont concernés]
+        doing: [Analyses en laboratoire]
+        advice: [Ne pas consommer les lots L26061 et L26062]
+        next_update: 2h                        # in 2 hours, or a date and time
+      messages:
+        - {kind: holding_statement, audiences: [clients, journalistes], channels: [site_web]}
+        - {kind: social_post, audiences: [clients], channels: [reseaux_sociaux]}
+        - {kind: internal_memo, audiences: [salaries], channels: [intranet]}
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from crisiscomms.playbook.steps import Name, Spec, parse_duration
+
+MessageKind = Literal[
+    "holding_statement", "press_release", "social_post", "internal_memo", "faq", "update", "correction", "all_clear"
+]
+MESSAGE_KINDS: tuple[str, ...] = MessageKind.__args__  # type: ignore[attr-defined]
+
+
+class Organisation(Spec):
+    name: str = Field(min_length=1, description="Who speaks, as signed at the bottom of every message.")
+    spokesperson: str = ""
+    website: str = ""
+    contact: str = Field("", description="Press or customer contact (e-mail or phone).")
+
+
+class Question(Spec):
+    question: str = Field(min_length=1)
+    answer: str = Field(min_length=1)
+
+
+class FactSheet(Spec):
+    """What we know, what we do, what people should do, and when we speak next."""
+
+    subject: str = ""
+    summary: str = ""
+    known: list[str] = Field(default_factory=list)
+    doing: list[str] = Field(default_factory=list)
+    advice: list[str] = Field(default_factory=list)
+    faq: list[Question] = Field(default_factory=list)
+    next_update: str = Field("2h", description="When we speak next: a delay (`2h`) or an ISO date and time.")
+
+
+class MessageSpec(Spec):
+    kind: MessageKind
+    audiences: list[Name] = Field(min_length=1)
+    channels: list[Name] = Field(min_length=1)
+    languages: list[str] | None = Field(None, description="Default: each audience's language.")
+    template: str | None = Field(None, description="A template under templates/ instead of messages/<kind>.")
+
+
+class Communication(Spec):
+    organisation: Organisation | None = None
+    facts: FactSheet = Field(default_factory=FactSheet)
+    messages: list[MessageSpec] = Field(default_factory=list)
+    pause_poll: int = Field(5, description="How often a paused run checks for a decision (`5s`).")
+
+    @field_validator("pause_poll", mode="before")
+    @classmethod
+    def _poll(cls, value: Any) -> int:
+        return parse_duration(value)
