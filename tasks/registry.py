@@ -6,9 +6,10 @@ from typing import Any
 
 from prefect import Task
 
-from crisiscomms.playbook.steps import AssessmentRun, ChecklistItem, NoteLog, PlaybookCall, StepBase
+from crisiscomms.playbook.steps import AssessmentRun, ChecklistItem, MessagePack, NoteLog, PlaybookCall, StepBase
 from tasks.assessment import run_assessment
 from tasks.checklist import record_checklist_item
+from tasks.messages import render_message_pack
 from tasks.note import log_note
 from tasks.subplaybook import call_playbook
 
@@ -17,6 +18,7 @@ REGISTRY: dict[type[StepBase], Task[..., dict[str, Any]]] = {
     NoteLog: log_note,
     PlaybookCall: call_playbook,
     AssessmentRun: run_assessment,
+    MessagePack: render_message_pack,
 }
 
 

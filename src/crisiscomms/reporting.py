@@ -183,3 +183,26 @@ def _top_mentions_section(mentions: list[dict[str, Any]]) -> list[str]:
         shown = f"[{text}]({m['url']})" if m["url"] else text
         rows.append(f"| {m['shares']} | {reach} | {m['segment']} | {shown} |")
     return [*rows, ""]
+
+
+# --- message pack -----------------------------------------------------------------------------------------
+
+
+def pack_markdown(title: str, pack: dict[str, Any], limits: dict[str, int | None]) -> str:
+    """Every message of a pack as it would leave, for the approvers; problems first when there are any."""
+    variants = pack["variants"]
+    problems = [f"- `{v['id']}`: {_cell(p)}" for v in variants for p in v["problems"]]
+    lines = [f"## Message pack — {title}", "",
+             f"{len(variants)} message(s) · next update promised for {pack['next_update'][:16].replace('T', ' ')} UTC",
+             f"· hash `{pack['hash'][:16]}…`", ""]
+    if problems:
+        lines += ["### ❌ Problems (the pack cannot be approved)", "", *problems, ""]
+    lines += ["| message | audience | channel | language | length |", "|---|---|---|---|---:|"]
+    for v in variants:
+        limit = limits.get(v["channel"])
+        length = f"{len(v['text'].strip())}" + (f" / {limit}" if limit else "")
+        lines.append(f"| {v['kind']} | {v['audience']} | {v['channel']} | {v['language']} | {length} |")
+    for v in variants:
+        quoted = "\n".join(f"> {line}" if line else ">" for line in v["text"].strip().splitlines())
+        lines += ["", f"### `{v['id']}`", "", quoted]
+    return "\n".join(lines) + "\n"

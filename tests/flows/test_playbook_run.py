@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ENGINE_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
 DEMO_STEPS = {
     "cellule", "protocoles", "modeles", "brief", "assessment", "faits", "parties_prenantes", "escalade", "synthese",
-    "validation_juridique", "declaration", "reseaux", "memo_salaries", "retour_experience", "bilan",
+    "messages", "validation_juridique", "declaration", "reseaux", "memo_salaries", "retour_experience", "bilan",
     "mise_a_jour",
 }
 
@@ -197,3 +197,17 @@ def test_a_communication_run_on_its_own_reads_the_latest_assessment(demo_run: tu
     branch, other = ("prise_de_parole", "veille_renforcee") if latest["priority"] in {"p1", "p2"} else (
         "veille_renforcee", "prise_de_parole")
     assert (alone["statuses"][branch], alone["statuses"][other]) == ("completed", "skipped")
+
+
+def test_message_pack_renders_checks_and_keeps_the_pack() -> None:
+    import json
+
+    history = _fixture_phase("message-pack", "communication", {"exercice": True})
+    record = history["results"]["pack"]
+    assert record["variants"] == ["update/clients/site/fr"] and record["problems"] == []
+    kept = json.loads(Path(record["path"]).read_text(encoding="utf-8"))
+    assert kept["hash"] == record["hash"]
+    assert kept["variants"][0]["text"].startswith("# [EXERCICE] ")
+    with get_client(sync_client=True) as client:
+        preview = [a for a in client.read_artifacts() if a.key == "message-pack-message-pack"][-1]
+    assert "### `update/clients/site/fr`" in preview.data and "> # [EXERCICE]" in preview.data

@@ -23,7 +23,14 @@ from crisiscomms.playbook import expression
 from crisiscomms.playbook.loader import LoadedPlaybook
 from crisiscomms.playbook.models import PHASES, Playbook
 from crisiscomms.playbook.plan import phase_graph
-from crisiscomms.playbook.steps import AssessmentRun, NoteLog, PlaybookCall, StepBase, step_type_name
+from crisiscomms.playbook.steps import (
+    AssessmentRun,
+    MessagePack,
+    NoteLog,
+    PlaybookCall,
+    StepBase,
+    step_type_name,
+)
 from crisiscomms.playbook.yamlfile import Loc
 
 GLOBAL_NAMES = frozenset({"inputs", "playbook", "team", "audiences", "channels", "alert"})
@@ -90,6 +97,8 @@ class _Inspection:
             self._texts(here)
             if isinstance(step, PlaybookCall):
                 self._call(here, step)
+            if isinstance(step, MessagePack):
+                self._pack(here, step)
         self._cycles()
         return sorted(set(self.issues))
 
@@ -248,6 +257,18 @@ class _Inspection:
             problem = self._earlier(name, here)
             if problem:
                 self.add((*here.loc, field), f"template uses unknown name '{name}': {problem}")
+
+    def _pack(self, here: Located, step: MessagePack) -> None:
+        if step.assessment:
+            problem = self._earlier(step.assessment, here)
+            if problem is None and not isinstance(self.steps[step.assessment].step, AssessmentRun):
+                problem = f"step '{step.assessment}' is not an assessment.run step"
+            if problem:
+                self.add((*here.loc, "assessment"), problem)
+        for field in ("claim", "truth", "drill"):
+            value = getattr(step, field)
+            if isinstance(value, str):
+                self._template_names(here, field, rendering.check_source(value))
 
     def _call(self, here: Located, step: PlaybookCall) -> None:
         loc = (*here.loc, "playbook")

@@ -193,7 +193,32 @@ class AssessmentRun(StepBase):
         return parse_duration(value)
 
 
-STEP_TYPES: tuple[type[StepBase], ...] = (ChecklistItem, NoteLog, PlaybookCall, AssessmentRun)
+class PackRecord(Record):
+    hash: str = Field(description="SHA-256 of every text of the pack: what an approval approves.")
+    variants: list[str] = Field(description="kind/audience/channel/language of each message.")
+    problems: list[str]
+    path: str = Field(description="The pack (texts and metadata) as JSON, in the project's state directory.")
+    next_update: str
+
+
+class MessagePack(StepBase):
+    """Render every message the playbook's `communication.messages` declares, check them, and keep the pack.
+
+    Any problem (missing variable, text too long for its channel, empty section, placeholder) fails the step,
+    so nobody is ever asked to approve a broken pack.
+    """
+
+    type: Literal["message.pack"]
+    assessment: StepId | None = Field(None, description="The assessment.run step whose result messages may use.")
+    claim: str | None = Field(None, description="For corrections: the false claim (Jinja allowed).")
+    truth: str | None = Field(None, description="For corrections: what is true (Jinja allowed).")
+    drill: str | bool = Field(False, description="An exercise: every message is marked [EXERCICE] "
+                              "(`{{ inputs.exercice }}`).")
+
+    Result: ClassVar[type[Record]] = PackRecord
+
+
+STEP_TYPES: tuple[type[StepBase], ...] = (ChecklistItem, NoteLog, PlaybookCall, AssessmentRun, MessagePack)
 Step = Annotated[Union[STEP_TYPES], Field(discriminator="type")]  # noqa: UP007 - built from a tuple
 
 

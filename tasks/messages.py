@@ -1,0 +1,50 @@
+"""message.pack: render and check every message of the communication phase, keep the pack for approval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from crisiscomms import messages, rendering, reporting
+from crisiscomms.errors import CrisisError
+from crisiscomms.playbook.context import StepContext
+from crisiscomms.playbook.steps import MessagePack, PackRecord
+from crisiscomms.project import Project
+from crisiscomms.store import state_dir
+
+_TRUE = {"true", "1", "yes", "oui", "vrai"}
+
+
+def _text(source: str | None, context: StepContext) -> str:
+    return rendering.render_text(source, context.namespace()).strip() if source else ""
+
+
+def pack_context(step: MessagePack, context: StepContext) -> messages.PackContext:
+    drill = step.drill if isinstance(step.drill, bool) else _text(step.drill, context).lower() in _TRUE
+    claim = None
+    if step.claim:
+        claim = {"text": _text(step.claim, context), "truth": _text(step.truth, context), "source": ""}
+    assessment = context.results.get(step.assessment) if step.assessment else None
+    return messages.PackContext(inputs=context.inputs, assessment=assessment, claim=claim, drill=drill)
+
+
+@task(name="message.pack")
+def render_message_pack(step: MessagePack, context: StepContext) -> dict[str, Any]:
+    project = Project(Path(context.root))
+    playbook = project.load(context.playbook_id).playbook
+    pack = messages.render_pack(playbook, project.templates_dir, pack_context(step, context))
+    folder = state_dir(project.root) / "packs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{playbook.id}-{pack.hash[:16]}.json"
+    path.write_text(pack.model_dump_json(indent=1), encoding="utf-8")
+    limits = {name: channel.limit for name, channel in playbook.channels.items()}
+    create_markdown_artifact(reporting.pack_markdown(playbook.title, pack.model_dump(), limits),
+                             key=f"{playbook.id}-message-pack", description=f"{playbook.id}: messages to approve")
+    if pack.problems:
+        raise CrisisError(f"message pack refused, {len(pack.problems)} problem(s):\n- " + "\n- ".join(pack.problems))
+    get_run_logger().info("message pack %s: %d message(s), no problem", pack.hash[:16], len(pack.variants))
+    return PackRecord(hash=pack.hash, variants=[v.id for v in pack.variants], problems=[], path=str(path),
+                      next_update=pack.next_update).model_dump()
