@@ -22,9 +22,10 @@ from crisiscomms.playbook.inspect import Catalog, condition_holds
 from crisiscomms.playbook.loader import LoadedPlaybook
 from crisiscomms.playbook.models import PHASES
 from crisiscomms.playbook.plan import PlannedStep
-from crisiscomms.playbook.steps import AssessmentRun
+from crisiscomms.playbook.steps import AssessmentRun, MessageApprove
 from crisiscomms.project import Project
 from crisiscomms.store import open_store
+from flows.approval import request_approval
 from tasks.registry import task_for
 
 History = dict[str, dict[str, Any]]  # {"results": {step_id: record}, "statuses": {step_id: status}}
@@ -109,6 +110,12 @@ def _run_step(planned: PlannedStep, loaded: LoadedPlaybook, catalog: Catalog, co
         skip_step.with_options(task_run_name=run_name)(step.id, reason)
         history["statuses"][step.id] = status
         return status, reason
+    if isinstance(step, MessageApprove):  # a pause belongs to the flow: decide here, record in a task run
+        record = request_approval(step, loaded.playbook, context, loaded.playbook.communication.pause_poll)
+        state = task_for(step).with_options(task_run_name=run_name)(record.model_dump(), return_state=True)
+        history["results"][step.id] = state.result()
+        history["statuses"][step.id] = "completed"
+        return "completed", f"{record.decision} ({len(record.decisions)} answer(s))"
     runnable = task_for(step).with_options(
         task_run_name=run_name, retries=step.retries, retry_delay_seconds=2, timeout_seconds=step.timeout
     )

@@ -6,7 +6,16 @@ from typing import Any
 
 from prefect import Task
 
-from crisiscomms.playbook.steps import AssessmentRun, ChecklistItem, MessagePack, NoteLog, PlaybookCall, StepBase
+from crisiscomms.playbook.steps import (
+    AssessmentRun,
+    ChecklistItem,
+    MessageApprove,
+    MessagePack,
+    NoteLog,
+    PlaybookCall,
+    StepBase,
+)
+from tasks.approval import record_approval
 from tasks.assessment import run_assessment
 from tasks.checklist import record_checklist_item
 from tasks.messages import render_message_pack
@@ -19,6 +28,7 @@ REGISTRY: dict[type[StepBase], Task[..., dict[str, Any]]] = {
     PlaybookCall: call_playbook,
     AssessmentRun: run_assessment,
     MessagePack: render_message_pack,
+    MessageApprove: record_approval,  # after flows/approval.py decided (a pause belongs to the flow)
 }
 
 

@@ -61,10 +61,38 @@ class MessageSpec(Spec):
     template: str | None = Field(None, description="A template under templates/ instead of messages/<kind>.")
 
 
+Priority = Literal["p4", "p3", "p2", "p1"]
+
+
+class Stage(Spec):
+    """One step of an approval chain: `quorum` different members of `roles` must approve within `timeout`."""
+
+    roles: list[Name] = Field(min_length=1, description="Team roles whose members may approve at this stage.")
+    quorum: int = Field(1, ge=1, le=10, description="How many different people must approve.")
+    timeout: int = Field(1800, description="How long to wait (`30m`); then escalate, or stop — never publish.")
+    escalate_to: Name | None = Field(None, description="Role asked instead when this stage times out.")
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, value: Any) -> int:
+        return parse_duration(value)
+
+
+class Approval(Spec):
+    """Who approves, by priority of the crisis (from the assessment); `default` when none applies."""
+
+    chains: dict[Priority, list[Stage]] = Field(default_factory=dict)
+    default: list[Stage] = Field(default_factory=list)
+
+    def chain(self, priority: str | None) -> list[Stage]:
+        return self.chains.get(priority, self.default) if priority else self.default  # type: ignore[call-overload]
+
+
 class Communication(Spec):
     organisation: Organisation | None = None
     facts: FactSheet = Field(default_factory=FactSheet)
     messages: list[MessageSpec] = Field(default_factory=list)
+    approval: Approval = Field(default_factory=Approval)
     pause_poll: int = Field(5, description="How often a paused run checks for a decision (`5s`).")
 
     @field_validator("pause_poll", mode="before")

@@ -25,6 +25,7 @@ from crisiscomms.playbook.models import PHASES, Playbook
 from crisiscomms.playbook.plan import phase_graph
 from crisiscomms.playbook.steps import (
     AssessmentRun,
+    MessageApprove,
     MessagePack,
     NoteLog,
     PlaybookCall,
@@ -88,6 +89,7 @@ class _Inspection:
         self._team_and_channels()
         self._monitoring()
         self._messages()
+        self._approval()
         for phase, index, step in self.pb.steps():
             here = Located(phase, index, step)
             self._identity(here)
@@ -99,6 +101,10 @@ class _Inspection:
                 self._call(here, step)
             if isinstance(step, MessagePack):
                 self._pack(here, step)
+            if isinstance(step, MessageApprove):
+                self._step_of(here, "pack", step.pack, MessagePack, "message.pack")
+                if step.assessment:
+                    self._step_of(here, "assessment", step.assessment, AssessmentRun, "assessment.run")
         self._cycles()
         return sorted(set(self.issues))
 
@@ -126,6 +132,22 @@ class _Inspection:
         if ruled and not defaults:
             self.add(("audiences", ruled[0]), "audiences have `match` rules but none is `default: true`: "
                      "say which audience takes the mentions no rule claims", at_key=True)
+
+    def _approval(self) -> None:
+        approval = self.pb.communication.approval
+        chains = [(("chains", p), stages) for p, stages in approval.chains.items()]
+        for where, stages in [*chains, (("default",), approval.default)]:
+            for i, stage in enumerate(stages):
+                loc = ("communication", "approval", *where, i)
+                for j, role in enumerate(stage.roles):
+                    if role not in self.pb.team:
+                        self.add((*loc, "roles", j), _unknown("role", role, self.pb.team))
+                if stage.escalate_to and stage.escalate_to not in self.pb.team:
+                    self.add((*loc, "escalate_to"), _unknown("role", stage.escalate_to, self.pb.team))
+                people = {m.name for r in stage.roles if r in self.pb.team for m in self.pb.team[r].members}
+                if stage.quorum > len(people):
+                    self.add((*loc, "quorum"), f"quorum {stage.quorum} but only {len(people)} people hold "
+                             f"{', '.join(stage.roles)}")
 
     def _messages(self) -> None:
         """Messages name declared audiences and channels, and each has a template for each of its languages."""
@@ -258,13 +280,16 @@ class _Inspection:
             if problem:
                 self.add((*here.loc, field), f"template uses unknown name '{name}': {problem}")
 
+    def _step_of(self, here: Located, field: str, name: str, kind: type[StepBase], kind_name: str) -> None:
+        problem = self._earlier(name, here)
+        if problem is None and not isinstance(self.steps[name].step, kind):
+            problem = f"step '{name}' is not a {kind_name} step"
+        if problem:
+            self.add((*here.loc, field), problem)
+
     def _pack(self, here: Located, step: MessagePack) -> None:
         if step.assessment:
-            problem = self._earlier(step.assessment, here)
-            if problem is None and not isinstance(self.steps[step.assessment].step, AssessmentRun):
-                problem = f"step '{step.assessment}' is not an assessment.run step"
-            if problem:
-                self.add((*here.loc, "assessment"), problem)
+            self._step_of(here, "assessment", step.assessment, AssessmentRun, "assessment.run")
         for field in ("claim", "truth", "drill"):
             value = getattr(step, field)
             if isinstance(value, str):

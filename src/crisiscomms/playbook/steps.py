@@ -218,7 +218,30 @@ class MessagePack(StepBase):
     Result: ClassVar[type[Record]] = PackRecord
 
 
-STEP_TYPES: tuple[type[StepBase], ...] = (ChecklistItem, NoteLog, PlaybookCall, AssessmentRun, MessagePack)
+class ApprovalRecord(Record):
+    decision: Literal["approved", "rejected", "changes_requested", "timed_out"]
+    hash: str = Field(description="The pack hash the decision is about: only these texts may be released.")
+    priority: str | None
+    decisions: list[dict[str, Any]] = Field(description="Each answer: stage, decision, name, role, comment, at.")
+
+
+class MessageApprove(StepBase):
+    """Pause the run until the approval chain decides on a message pack (Resume form in the Prefect UI).
+
+    The chain comes from `communication.approval` by the assessment's priority. A rejection, a request for
+    changes or a timeout ends the step with that decision: nothing is released without `approved`.
+    """
+
+    type: Literal["message.approve"]
+    pack: StepId = Field(description="The message.pack step whose pack is to be approved.")
+    assessment: StepId | None = Field(None, description="The assessment.run step whose priority picks the chain.")
+
+    Result: ClassVar[type[Record]] = ApprovalRecord
+
+
+STEP_TYPES: tuple[type[StepBase], ...] = (
+    ChecklistItem, NoteLog, PlaybookCall, AssessmentRun, MessagePack, MessageApprove,
+)
 Step = Annotated[Union[STEP_TYPES], Field(discriminator="type")]  # noqa: UP007 - built from a tuple
 
 

@@ -1,0 +1,116 @@
+"""Approval of a message pack: the run pauses, the chain answers through the Resume form's input, the decision
+and every answer are recorded; refusals, rejection and timeouts never approve."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+from prefect.client.schemas.objects import StateType
+from prefect.flow_runs import resume_flow_run
+
+from flows.engine import walk_phase
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "steps"
+
+
+@flow
+def _communication(playbook: str) -> dict[str, Any]:
+    return walk_phase(str(FIXTURES), playbook, "communication", {}, {"results": {}, "statuses": {}})
+
+
+class Running:
+    """The phase flow in a thread, so the test can answer its pauses as an approver would."""
+
+    def __init__(self, playbook: str) -> None:
+        self.result: dict[str, Any] | None = None
+        self.thread = threading.Thread(target=self._run, args=(playbook,), daemon=True)
+        self.thread.start()
+
+    def _run(self, playbook: str) -> None:
+        self.result = _communication(playbook)
+
+    def answer(self, decision: str, name: str, role: str = "communication", comment: str = "") -> None:
+        run_id = _paused_run(timeout=60)
+        resume_flow_run(run_id, run_input={"decision": decision, "name": name, "role": role, "comment": comment})
+        _wait_until_not_paused(run_id)
+
+    def done(self) -> dict[str, Any]:
+        self.thread.join(timeout=120)
+        assert self.result is not None, "the phase did not finish"
+        return self.result
+
+
+def _paused_run(timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
+            if runs:
+                return runs[0].id
+            time.sleep(0.2)
+    raise AssertionError("no paused run")
+
+
+def _wait_until_not_paused(run_id: Any) -> None:
+    with get_client(sync_client=True) as client:
+        for _ in range(100):
+            if client.read_flow_run(run_id).state.type != StateType.PAUSED:
+                return
+            time.sleep(0.1)
+
+
+def test_the_whole_chain_approves_with_a_quorum_of_different_people() -> None:
+    run = Running("message-approve")
+    run.answer("approve", "Sophie Lefèvre", "juridique", "Faits vérifiés")
+    run.answer("approve", "claire martin")  # names compare case- and accent-blind
+    run.answer("approve", "Claire Martin")  # the same person twice does not make a quorum
+    run.answer("approve", "Julien Roche", comment="{{ ''.__class__ }}")
+    history = run.done()
+    record = history["results"]["approval"]
+    assert record["decision"] == "approved"
+    assert record["hash"] == history["results"]["pack"]["hash"]
+    assert [(d["stage"], d["name"], "refused" in d) for d in record["decisions"]] == [
+        (1, "Sophie Lefèvre", False), (2, "claire martin", False), (2, "Claire Martin", True),
+        (2, "Julien Roche", False)]
+    assert record["decisions"][3]["comment"] == "{{ ''.__class__ }}"  # kept as typed: data, never rendered
+
+
+def test_someone_outside_the_stage_roles_cannot_decide() -> None:
+    run = Running("message-approve")
+    run.answer("approve", "Claire Martin")  # communication, but stage 1 is legal's
+    run.answer("reject", "Sophie Lefèvre", "juridique", "Le lot n'est pas confirmé")
+    record = run.done()["results"]["approval"]
+    assert record["decision"] == "rejected"
+    assert "is not a member of juridique" in record["decisions"][0]["refused"]
+    assert record["decisions"][1]["comment"] == "Le lot n'est pas confirmé"
+
+
+def test_a_request_for_changes_stops_the_chain() -> None:
+    run = Running("message-approve")
+    run.answer("request_changes", "Sophie Lefèvre", "juridique", "Retirer la citation")
+    record = run.done()["results"]["approval"]
+    assert record["decision"] == "changes_requested" and len(record["decisions"]) == 1
+
+
+def test_a_stage_that_times_out_escalates_once_then_times_out_without_approving() -> None:
+    run = Running("approval-timeout")
+    record = run.done()["results"]["approval"]
+    assert record["decision"] == "timed_out"
+    assert [d["decision"] for d in record["decisions"]] == ["timed_out", "timed_out"]
+    assert record["decisions"][1]["role"] == "communication"  # the escalation's role
+
+
+def test_the_escalated_role_can_approve_after_a_timeout() -> None:
+    run = Running("approval-timeout")
+    time.sleep(3)  # legal does not answer within its 2 s
+    run.answer("approve", "Julien Roche")
+    record = run.done()["results"]["approval"]
+    assert record["decision"] == "approved"
+    assert [d["decision"] for d in record["decisions"]] == ["timed_out", "approve"]
