@@ -98,6 +98,9 @@ class Channel(Spec):
     title: str = ""
     audiences: list[Name] = Field(default_factory=list, description="Audiences reached on this channel.")
     max_length: int | None = Field(None, ge=1, description="Longest message allowed (social: 280, sms: 160).")
+    to: list[Email] = Field(default_factory=list, description="E-mail recipients (kind `email`).")
+    url_env: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]*$",
+                                description="Environment variable holding the URL (kind `webhook`): URLs are secrets.")
 
     @property
     def limit(self) -> int | None:
