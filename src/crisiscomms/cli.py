@@ -155,6 +155,8 @@ def monitor_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Enriched mentions, JSONL.")],
     alerts: Annotated[Path | None, typer.Option(help="Alerts, JSONL.")] = None,
     quarantine: Annotated[Path | None, typer.Option(help="Records set aside, with reasons, JSONL.")] = None,
+    processes: Annotated[int | None, typer.Option(
+        min=1, max=64, help="Processes enriching mentions (default: the playbook's monitoring.processes).")] = None,
 ) -> None:
     """Analyse a file of mentions offline: language, watchlist, sentiment, relevance, alerts."""
     from crisiscomms import offline
@@ -162,7 +164,7 @@ def monitor_command(
     project = _project()
     try:
         loaded = project.load(playbook)
-        summary = offline.run(loaded.playbook, input, out, alerts, quarantine, err)
+        summary = offline.run(loaded.playbook, input, out, alerts, quarantine, err, processes)
     except CrisisError as exc:
         err.print(str(exc), markup=False)
         raise typer.Exit(1) from None

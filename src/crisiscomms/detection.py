@@ -41,8 +41,8 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from statistics import NormalDist
@@ -148,6 +148,79 @@ def _sample(mention: EnrichedMention) -> Sample:
 def _sample_order(sample: Sample) -> tuple[float, datetime, str]:
     # most negative first (what a crisis team needs to read), then the earliest
     return (sample.sentiment if sample.sentiment is not None else 0.0, sample.created_at, sample.id)
+
+
+class WindowAccumulator:
+    """`aggregate` fed mention by mention, in any order and in as many calls as wanted, without keeping the
+    mentions: per non-empty window a few counters and its SAMPLES best samples. Memory grows with the number
+    of windows, not of mentions, so a whole file can be detected on after its mentions were written out.
+
+    `windows()` gives what `aggregate` gives for the same mentions in the same order (tested equal).
+    """
+
+    def __init__(self, window_seconds: int) -> None:
+        if window_seconds <= 0:
+            raise ValueError("window_seconds must be positive")
+        self.window_seconds = window_seconds
+        self._tallies: dict[int, _Tally] = {}
+
+    def add(self, mentions: Iterable[EnrichedMention]) -> None:
+        for mention in mentions:
+            index = _index(mention.created_at, self.window_seconds)
+            tally = self._tallies.get(index)
+            if tally is None:
+                tally = self._tallies[index] = _Tally()
+            tally.add(mention)
+
+    def windows(self, start: datetime | None = None, end: datetime | None = None) -> Iterator[WindowStats]:
+        """The windows `aggregate` would return for the mentions added (same `start`/`end` rules), one at a time."""
+        seconds = self.window_seconds
+        first = _index(start, seconds) if start is not None else min(self._tallies, default=None)
+        last = _index(end - timedelta(microseconds=1), seconds) if end is not None else max(self._tallies, default=None)
+        if first is None or last is None:
+            return
+        for index in range(first, last + 1):
+            tally = self._tallies.get(index)
+            yield tally.stats(index, seconds) if tally else _window(index, seconds, [])
+
+
+@dataclass
+class _Tally:
+    """What `_window` computes from a window's mentions, updated one mention at a time."""
+
+    volume: int = 0
+    negative: int = 0
+    analysed: int = 0
+    keywords: Counter[str] = field(default_factory=Counter)
+    hashtags: Counter[str] = field(default_factory=Counter)
+    samples: list[tuple[tuple[float, datetime, str], Sample]] = field(default_factory=list)
+
+    def add(self, mention: EnrichedMention) -> None:
+        self.volume += 1
+        if mention.sentiment is not None:
+            self.analysed += 1
+            self.negative += mention.sentiment < NEGATIVE_CUT
+        # like `_count`: once per mention, in order of first appearance
+        self.keywords.update(list(dict.fromkeys(mention.keywords)))
+        self.hashtags.update(list(dict.fromkeys(mention.hashtags)))
+        self._offer(mention)
+
+    def _offer(self, mention: EnrichedMention) -> None:
+        """Keep the SAMPLES first in `_sample_order`; ties keep arrival order, as the stable sort does."""
+        sentiment = mention.sentiment if mention.sentiment is not None else 0.0
+        key = (sentiment, _utc(mention.created_at), mention.id)
+        place = bisect_right([kept for kept, _ in self.samples], key)
+        if place < SAMPLES:  # the Sample (a validated model) is only built for mentions that are kept
+            self.samples.insert(place, (key, _sample(mention)))
+            del self.samples[SAMPLES:]
+
+    def stats(self, index: int, window_seconds: int) -> WindowStats:
+        start = datetime.fromtimestamp(index * window_seconds, UTC)
+        return WindowStats(
+            window_start=start, window_end=start + timedelta(seconds=window_seconds), volume=self.volume,
+            negative=self.negative, analysed=self.analysed, keywords=dict(self.keywords),
+            hashtags=dict(self.hashtags), samples=[sample for _, sample in self.samples],
+        )
 
 
 # --- scoring -----------------------------------------------------------------------------------------------
@@ -445,5 +518,10 @@ def _top(counters: Iterable[dict[str, int]]) -> list[tuple[str, int]]:
 
 def detect(mentions: Iterable[EnrichedMention], settings: Detection) -> list[Alert]:
     """All alerts of a whole stream, windows of `settings.window` from its first mention to its last."""
+    return detect_windows(aggregate(mentions, settings.window), settings)
+
+
+def detect_windows(windows: Iterable[WindowStats], settings: Detection) -> list[Alert]:
+    """All alerts of consecutive windows (from `aggregate` or `WindowAccumulator.windows`), in order."""
     detector = Detector(settings)
-    return [alert for stats in aggregate(mentions, settings.window) for alert in detector.observe(stats)]
+    return [alert for stats in windows for alert in detector.observe(stats)]

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crisiscomms import audience, detection, language, nlp, quality, sentiment, watchlist
 from crisiscomms.mention import Alert, EnrichedMention, Entity, Mention, Quarantined
@@ -23,6 +24,9 @@ from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.monitoring import Detection, Monitoring
 from crisiscomms.sources import Batch, Source, SourceError, build_source
 from crisiscomms.store import Store, Totals
+
+if TYPE_CHECKING:
+    from crisiscomms.parallel import PoolEnricher
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -193,23 +197,38 @@ class OfflineReport:
     processed: int = 0
     quarantined: int = 0
     alerts: list[Alert] = field(default_factory=list)
+    processes: int = 1
 
 
 def monitor_file(playbook: Playbook, batches: Iterable[Batch], write: Callable[[BatchOutcome], None],
-                 clock: Clock = utc_now) -> OfflineReport:
-    """`crisis monitor --input`: batches of one file through gate and enrichment, then detection."""
+                 clock: Clock = utc_now, processes: int | None = None) -> OfflineReport:
+    """`crisis monitor --input`: batches of one file through gate and enrichment, then detection.
+
+    Enriched mentions are written batch by batch and not kept: detection only needs their windows' counts and
+    samples (`detection.WindowAccumulator`), so memory stays flat however long the file. `processes` (default:
+    the playbook's `monitoring.processes`) above 1 enriches on that many worker processes.
+    """
     monitoring = playbook.monitoring or Monitoring()
-    enricher = Enricher(playbook)
-    report = OfflineReport()
+    report = OfflineReport(processes=processes or monitoring.processes)
     seen: set[str] = set()
-    kept: list[EnrichedMention] = []
-    for batch in batches:
-        outcome = process_batch(batch, "input", monitoring, enricher, clock(), seen_ids=seen)
-        seen |= {m.id for m in outcome.mentions}
-        kept += outcome.mentions
-        report.read += outcome.read
-        report.processed += len(outcome.mentions)
-        report.quarantined += len(outcome.quarantined)
-        write(outcome)
-    report.alerts = detection.detect(kept, monitoring.detection)
+    windows = detection.WindowAccumulator(monitoring.detection.window)
+    with _enricher(playbook, report.processes) as enricher:
+        for batch in batches:
+            outcome = process_batch(batch, "input", monitoring, enricher, clock(), seen_ids=seen)  # type: ignore[arg-type]
+            seen |= {m.id for m in outcome.mentions}
+            windows.add(outcome.mentions)
+            report.read += outcome.read
+            report.processed += len(outcome.mentions)
+            report.quarantined += len(outcome.quarantined)
+            write(outcome)
+    report.alerts = detection.detect_windows(windows.windows(), monitoring.detection)
     return report
+
+
+def _enricher(playbook: Playbook, processes: int) -> AbstractContextManager[Enricher | PoolEnricher]:
+    """The in-process Enricher, or a pool of `processes` workers (stopped when the block ends)."""
+    if processes <= 1:
+        return nullcontext(Enricher(playbook))
+    from crisiscomms.parallel import PoolEnricher  # late: crisiscomms.parallel imports this module's Enricher
+
+    return PoolEnricher(playbook, processes)

@@ -87,6 +87,30 @@ class _TokenMatch:
         return self.match(text) if self.match else None
 
 
+class _WhereABrandMayBe:
+    """The entity_ruler's `pipe`, skipping the docs where no brand pattern can start — nearly all of them.
+
+    On such a doc the ruler only marks every token "outside any entity", which NER treats as no annotation (its
+    transitions are constrained by preset B/I tags only), yet it costs ~20 µs a doc: its matcher, a warnings
+    context and that write. Every brand pattern starts with a required lower-case word, so a doc without one of
+    those words cannot match; one `to_array` (~2 µs) tells. Patterns starting otherwise: the ruler always runs.
+    """
+
+    def __init__(self, ruler: Any, patterns: list[dict[str, Any]]) -> None:
+        from spacy.attrs import LOWER
+
+        self.ruler, self.attr = ruler, LOWER
+        first = [p["pattern"][0] if isinstance(p["pattern"], list) and p["pattern"] else None for p in patterns]
+        plain = all(isinstance(token, dict) and set(token) == {"LOWER"} for token in first)
+        self.starts = frozenset(ruler.nlp.vocab.strings.add(t["LOWER"]) for t in first if t) if plain else None
+
+    def __call__(self, docs: Any, **options: Any) -> Any:
+        for doc in docs:
+            if self.starts is None or not self.starts.isdisjoint(doc.to_array(self.attr).tolist()):
+                doc = self.ruler(doc)
+            yield doc
+
+
 def _brands(watch: Mapping[str, Watchlist], lang: str) -> tuple[str, ...]:
     """Brands that apply to `lang` (its own and `any`), sorted so equal watchlists hash equally."""
     terms = [*watch.get(ANY, Watchlist()).brands, *watch.get(lang, Watchlist()).brands]
@@ -111,7 +135,9 @@ def _build(model: str, brands: tuple[str, ...]) -> Language:
     nlp.add_pipe("sentencizer", first=True)
     if brands:
         ruler = nlp.add_pipe("entity_ruler", before="ner", config={"overwrite_ents": True})
-        ruler.add_patterns(_brand_patterns(nlp, brands))  # type: ignore[attr-defined]
+        patterns = _brand_patterns(nlp, brands)
+        ruler.add_patterns(patterns)  # type: ignore[attr-defined]
+        ruler.pipe = _WhereABrandMayBe(ruler, patterns)  # type: ignore[attr-defined]  # what nlp.pipe calls
     return nlp
 
 

@@ -34,7 +34,7 @@ def batches(path: Path, progress: Progress | None = None) -> Iterator[Batch]:
 
 
 def run(playbook: Playbook, input: Path, out: Path, alerts: Path | None, quarantine: Path | None,
-        console: Console) -> str:
+        console: Console, processes: int | None = None) -> str:
     if not input.is_file():
         raise CrisisError(f"{input}: no such file")
     columns = (TextColumn("{task.description}"), BarColumn(), TransferSpeedColumn(), TimeRemainingColumn())
@@ -47,12 +47,12 @@ def run(playbook: Playbook, input: Path, out: Path, alerts: Path | None, quarant
             if bad:
                 _write_lines(bad, (q.model_dump_json() for q in outcome.quarantined))
 
-        report = monitor.monitor_file(playbook, batches(input, progress), write)
+        report = monitor.monitor_file(playbook, batches(input, progress), write, processes=processes)
     if alerts:
         with alerts.open("w", encoding="utf-8") as handle:
             _write_lines(handle, (a.model_dump_json() for a in report.alerts))
     return (f"read {report.read} = processed {report.processed} + quarantined {report.quarantined}; "
-            f"{len(report.alerts)} alert(s)")
+            f"{len(report.alerts)} alert(s)" + (f"; {report.processes} processes" if report.processes > 1 else ""))
 
 
 def _write_lines(handle: IO[str], lines: Iterator[str]) -> None:

@@ -181,15 +181,17 @@ def tokenize_fr(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _idioms() -> tuple[dict[tuple[str, ...], float], int]:
-    """IDIOMS as token tuples, and the longest one's length."""
+def _idioms() -> tuple[dict[tuple[str, ...], float], int, frozenset[str]]:
+    """IDIOMS as token tuples, the longest one's length, and the words they start with."""
     compiled = {tuple(tokenize_fr(idiom)): polarity for idiom, polarity in IDIOMS.items()}
-    return compiled, max(map(len, compiled))
+    return compiled, max(map(len, compiled)), frozenset(words[0] for words in compiled)
 
 
 def _idiom_at(tokens: list[str], i: int) -> tuple[float | None, int]:
     """(polarity, length) of the longest idiom starting at tokens[i], or (None, 0)."""
-    idioms, longest = _idioms()
+    idioms, longest, starts = _idioms()
+    if tokens[i] not in starts:  # most words start no idiom: no slices to build and look up
+        return None, 0
     for length in range(min(longest, len(tokens) - i), 1, -1):
         polarity = idioms.get(tuple(tokens[i : i + length]))
         if polarity is not None:

@@ -1,0 +1,93 @@
+"""Streaming detection (`WindowAccumulator`, fed batch by batch, mentions not kept) gives exactly what the batch
+path (`aggregate` / `detect` over every mention at once) gives: same windows, same term order, same samples, same
+alerts."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crisiscomms.detection import WindowAccumulator, aggregate, detect, detect_windows
+from crisiscomms.mention import EnrichedMention
+from crisiscomms.playbook.monitoring import Detection, Thresholds
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+WORDS = ["rappel", "lait", "usine", "boycott", "recall"]
+TAGS = ["#fire", "#rappelconso", "#lait"]
+
+
+def mention(i: int, at: datetime, sentiment: float | None, keywords: list[str], hashtags: list[str],
+            ident: str | None = None) -> EnrichedMention:
+    return EnrichedMention(id=ident or f"m{i}", created_at=at, text=f"text {i} " * (i % 60), lang="en",
+                           analysed=sentiment is not None, sentiment=sentiment, relevance=0.5,
+                           keywords=keywords, hashtags=hashtags)
+
+
+def messy_stream(seed: int, count: int = 3_000) -> list[EnrichedMention]:
+    """Out of order, naive and aware timestamps, repeated terms, tied sample keys, a negative surge."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        at = T0 + timedelta(seconds=rng.randrange(0, 3 * 86_400))
+        if i % 7 == 0:
+            at = at.replace(tzinfo=None)  # naive: read as UTC by both paths
+        sentiment = rng.choice([None, 0.0, -0.5, -0.5, 0.3, -0.04, -0.06])
+        keywords = rng.sample(WORDS, rng.randrange(0, 3)) * rng.choice([1, 2])  # a term twice in one mention
+        hashtags = rng.sample(TAGS, rng.randrange(0, 2))
+        # ties on the sample key (sentiment, time, id): the stable sort keeps arrival order, and so must we
+        ident = f"dup{i % 5}" if i % 11 == 0 else None
+        out.append(mention(i, at, sentiment, keywords, hashtags, ident))
+    surge = T0 + timedelta(days=2, hours=5)
+    out += [mention(count + j, surge + timedelta(seconds=3 * j), -0.6, ["boycott"], ["#fire"]) for j in range(400)]
+    # same (sentiment, time, id), different texts: which three are kept depends on arrival order only
+    out += [mention(count + 400 + j, surge, -0.9, [], [], ident="tie") for j in range(6)]
+    rng.shuffle(out)
+    return out
+
+
+def fed_in_batches(mentions: list[EnrichedMention], window: int, size: int) -> WindowAccumulator:
+    accumulator = WindowAccumulator(window)
+    for start in range(0, len(mentions), size):
+        accumulator.add(mentions[start:start + size])
+    return accumulator
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("window", [60, 300])
+def test_streamed_windows_equal_the_batch_windows_field_for_field_and_in_term_order(seed: int, window: int) -> None:
+    mentions = messy_stream(seed)
+    streamed = list(fed_in_batches(mentions, window, size=997).windows())
+    batch = aggregate(mentions, window)
+    assert len(streamed) == len(batch) > 800  # three days of windows, empty ones included
+    assert streamed == batch
+    for ours, theirs in zip(streamed, batch, strict=True):  # == on dicts ignores order; the top terms do not
+        assert list(ours.keywords) == list(theirs.keywords)
+        assert list(ours.hashtags) == list(theirs.hashtags)
+        assert [s.text for s in ours.samples] == [s.text for s in theirs.samples]
+
+
+def test_streamed_windows_honour_start_and_end_like_aggregate() -> None:
+    mentions = messy_stream(3, count=500)
+    accumulator = fed_in_batches(mentions, 900, size=50)
+    start, end = T0 + timedelta(hours=7, minutes=4), T0 + timedelta(days=1, hours=2)
+    assert list(accumulator.windows(start, end)) == aggregate(mentions, 900, start, end)
+    assert list(accumulator.windows(end=T0 - timedelta(days=1))) == aggregate(mentions, 900, end=T0 - timedelta(days=1))
+    assert list(WindowAccumulator(60).windows()) == aggregate([], 60) == []
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_streamed_detection_raises_exactly_the_alerts_of_the_batch_path(seed: int) -> None:
+    mentions = messy_stream(seed)
+    settings = Detection(window="1m", baseline="1h", warmup="1h", thresholds=Thresholds(watch=4, alert=6, crisis=9))
+    batch = detect(mentions, settings)
+    streamed = detect_windows(fed_in_batches(mentions, settings.window, size=1_000).windows(), settings)
+    assert batch, "the stream must raise alerts for the comparison to mean something"
+    assert {a.kind for a in batch} == {"volume", "negative"}
+    assert streamed == batch
+
+
+def test_the_accumulator_refuses_a_window_of_no_length() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        WindowAccumulator(0)
