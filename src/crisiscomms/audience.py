@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from crisiscomms.playbook.assessment import AudienceRules
 from crisiscomms.playbook.models import Audience
 from crisiscomms.playbook.monitoring import Watchlist
-from crisiscomms.watchlist import ANY, compile_watchlist, fold
+from crisiscomms.watchlist import ANY, Prepared, compile_watchlist, fold
 
 UNASSIGNED = "unassigned"
 # "RT @afpfr: …", "RT @afpfr …", also after a quote mark or a leading space.
@@ -70,13 +70,15 @@ class Segmenter:
         self._keywords = compile_watchlist({ANY: Watchlist(keywords=keywords)}) if keywords else None
 
     def segment(self, text: str, author: str | None = None, channel: str | None = None,
-                source: str | None = None, entities: Sequence[str] = (), lang: str = "und") -> Segment:
-        """The audience of the strongest evidence found, or the default one."""
+                source: str | None = None, entities: Sequence[str] = (), lang: str = "und",
+                prepared: Prepared | None = None) -> Segment:
+        """The audience of the strongest evidence found, or the default one (`prepared`: the text already
+        prepared for the watchlist, so keywords cost only lookups)."""
         return (
             self._by_speaker(text, author)
             or self._by_channel(channel, source)
             or self._by_entity(entities)
-            or self._by_keyword(text, lang)
+            or self._by_keyword(text, lang, prepared)
             or self._by_link(text)
             or Segment(self.default, "no rule matched: default audience")
         )
@@ -105,10 +107,10 @@ class Segmenter:
                 return Segment(name, f"names the entity '{entity}'")
         return None
 
-    def _by_keyword(self, text: str, lang: str) -> Segment | None:
+    def _by_keyword(self, text: str, lang: str, prepared: Prepared | None) -> Segment | None:
         if self._keywords is None:
             return None
-        found = self._keywords.match(text, lang).keywords
+        found = self._keywords.match(text, lang, prepared).keywords
         claims = [(self._order[self._keyword_owner[fold(k)]], k) for k in found if fold(k) in self._keyword_owner]
         if not claims:
             return None

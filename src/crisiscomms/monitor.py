@@ -63,9 +63,10 @@ class Enricher:
 
     def _one(self, mention: Mention, lang: str, analysed: bool, score: float | None,
              entities: list[Entity]) -> EnrichedMention:
-        match = self.matcher.match(mention.text, lang)
+        prepared = watchlist.prepare(mention.text)  # once, for the watchlist and the audience keywords
+        match = self.matcher.match(mention.text, lang, prepared)
         segment = self.segmenter.segment(mention.text, mention.author, mention.channel, mention.source,
-                                         [e["text"] for e in entities], lang)
+                                         [e["text"] for e in entities], lang, prepared)
         return EnrichedMention(
             **mention.model_dump(exclude={"lang"}), lang=lang, analysed=analysed,
             sentiment=score if analysed else None, keywords=[*match.keywords, *match.brands],

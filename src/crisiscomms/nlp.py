@@ -93,16 +93,17 @@ class _WhereABrandMayBe:
     On such a doc the ruler only marks every token "outside any entity", which NER treats as no annotation (its
     transitions are constrained by preset B/I tags only), yet it costs ~20 µs a doc: its matcher, a warnings
     context and that write. Every brand pattern starts with a required lower-case word, so a doc without one of
-    those words cannot match; one `to_array` (~2 µs) tells. Patterns starting otherwise: the ruler always runs.
+    those words cannot match; one `to_array` (~2 µs) tells. Token patterns: the ruler always runs.
     """
 
     def __init__(self, ruler: Any, patterns: list[dict[str, Any]]) -> None:
         from spacy.attrs import LOWER
 
         self.ruler, self.attr = ruler, LOWER
-        first = [p["pattern"][0] if isinstance(p["pattern"], list) and p["pattern"] else None for p in patterns]
-        plain = all(isinstance(token, dict) and set(token) == {"LOWER"} for token in first)
-        self.starts = frozenset(ruler.nlp.vocab.strings.add(t["LOWER"]) for t in first if t) if plain else None
+        phrases = [p["pattern"] for p in patterns]
+        plain = all(isinstance(p, str) and p.strip() for p in phrases)
+        firsts = {ruler.nlp.make_doc(p)[0].lower_ for p in phrases} if plain else set()
+        self.starts = frozenset(ruler.nlp.vocab.strings.add(word) for word in firsts) if plain else None
 
     def __call__(self, docs: Any, **options: Any) -> Any:
         for doc in docs:
@@ -134,7 +135,9 @@ def _build(model: str, brands: tuple[str, ...]) -> Language:
     nlp.tokenizer.token_match = _TokenMatch(nlp.tokenizer.token_match)
     nlp.add_pipe("sentencizer", first=True)
     if brands:
-        ruler = nlp.add_pipe("entity_ruler", before="ner", config={"overwrite_ents": True})
+        ruler = nlp.add_pipe(
+            "entity_ruler", before="ner", config={"phrase_matcher_attr": "LOWER", "overwrite_ents": True}
+        )
         patterns = _brand_patterns(nlp, brands)
         ruler.add_patterns(patterns)  # type: ignore[attr-defined]
         ruler.pipe = _WhereABrandMayBe(ruler, patterns)  # type: ignore[attr-defined]  # what nlp.pipe calls
@@ -142,19 +145,15 @@ def _build(model: str, brands: tuple[str, ...]) -> Language:
 
 
 def _brand_patterns(nlp: Language, brands: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Token patterns, one per spelling (as written, and unaccented: "Societe Generale"), whose words may be
-    parted by a hyphen or extra spaces, as the watchlist allows ("Laiterie-Duval", "Laiterie  Duval")."""
-    patterns = []
-    for spelling in sorted({spelling for brand in brands for spelling in (brand, fold(brand))}):
-        words = [token.lower_ for token in nlp.make_doc(spelling) if not token.is_space and token.text != "-"]
-        tokens: list[dict[str, Any]] = []
-        for k, word in enumerate(words):
-            if k:
-                tokens += [{"IS_SPACE": True, "OP": "*"}, {"ORTH": "-", "OP": "?"}, {"IS_SPACE": True, "OP": "*"}]
-            tokens.append({"LOWER": word})
-        if tokens:
-            patterns.append({"label": "ORG", "pattern": tokens})
-    return patterns
+    """Phrase patterns (matched on lower case, fast) for each spelling — as written and unaccented ("Societe
+    Generale") — with its words parted by a space, a hyphen or two spaces, as the watchlist allows
+    ("Laiterie-Duval", "Laiterie  Duval"; line breaks and no-break spaces reach the models as spaces)."""
+    spellings: set[str] = set()
+    for brand in brands:
+        for spelling in (brand, fold(brand)):
+            words = [token.text for token in nlp.make_doc(spelling) if not token.is_space and token.text != "-"]
+            spellings |= {joint.join(words) for joint in (" ", "-", "  ")} if words else set()
+    return [{"label": "ORG", "pattern": spelling} for spelling in sorted(spellings)]
 
 
 def _language(lang: str | None) -> str:

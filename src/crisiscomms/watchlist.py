@@ -29,7 +29,9 @@ Two more findings are evidence for `relevance()`, never matches (a mention with 
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -54,8 +56,16 @@ _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'"})
 
 def fold(text: str) -> str:
     """Case- and accent-insensitive form: "Écoli" → "ecoli", "L’Usine" → "l'usine"."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    text = text.translate(_APOSTROPHES)
+    if text.isascii():  # most posts: nothing to decompose (and NFKD leaves ASCII unchanged)
+        return text.casefold()
+    return unicodedata.normalize("NFKD", text).translate(_combining()).casefold()
+
+
+@functools.cache
+def _combining() -> dict[int, None]:
+    """Every combining mark (what NFKD splits off accents), deleted by str.translate in one C-level pass."""
+    return {code: None for code in range(sys.maxunicode + 1) if unicodedata.combining(chr(code))}
 
 
 def _singular(word: str) -> str:
@@ -123,6 +133,11 @@ class _Terms:
     def longest(self) -> int:
         return max((len(words) for words in (*self.keywords, *self.brands, *self.context)), default=0)
 
+    @property
+    def starts(self) -> frozenset[str]:
+        """First words of every phrase term: a phrase can only start at one of them (most words are not)."""
+        return frozenset(words[0] for words in (*self.keywords, *self.brands, *self.context) if words)
+
 
 class Matcher:
     """Watchlists compiled for fast matching: one dictionary lookup per word n-gram and per tag."""
@@ -130,16 +145,19 @@ class Matcher:
     def __init__(self, by_language: Mapping[str, _Terms], fallback: _Terms) -> None:
         self._by_language = dict(by_language)
         self._fallback = fallback
+        # Computed once here, not at each match: the terms do not change after compilation.
+        self._shape = {id(t): (t.longest, t.starts) for t in (*self._by_language.values(), fallback)}
 
-    def match(self, text: str, lang: str) -> Match:
+    def match(self, text: str, lang: str, prepared: Prepared | None = None) -> Match:
+        """The terms found in `text`; pass `prepare(text)` when several matchers read the same text."""
         terms = self._by_language.get((lang or UNDETERMINED).lower(), self._fallback)
-        folded = _URL_OR_EMAIL.sub(" ", fold(text))
-        words = _WORD.findall(folded)
-        singular = [_singular(word) for word in words]
+        prepared = prepared or prepare(text)
+        folded, words, singular = prepared.folded, prepared.words, prepared.singular
         keywords: dict[str, None] = {}  # dicts as ordered sets: order of first appearance, no duplicates
         brands: dict[str, None] = {}
         context: dict[str, None] = {}
-        for start, end in _phrases(folded, terms.longest):
+        longest, starts = self._shape[id(terms)]
+        for start, end in _phrases(prepared, longest, starts):
             if (brand := terms.brands.get(tuple(words[start:end]))) is not None:
                 brands[brand] = None
             if (keyword := terms.keywords.get(tuple(singular[start:end]))) is not None:
@@ -158,14 +176,37 @@ class Matcher:
         return Match(list(keywords), list(hashtags), list(handles), list(brands), list(context), list(scattered))
 
 
-def _phrases(folded: str, longest: int) -> Iterable[tuple[int, int]]:
-    """Word index ranges [start, end) of up to `longest` words that only spaces, hyphens or apostrophes part."""
+@dataclass(frozen=True)
+class Prepared:
+    """A text made ready for matching once, for every matcher that reads it (watchlist, audience rules)."""
+
+    folded: str
+    words: list[str]
+    singular: list[str]
+    spans: list[tuple[int, int]]
+
+    def joined(self, k: int) -> bool:
+        """Whether words k and k + 1 may belong to one phrase (asked only where a term may start)."""
+        return _joined(self.folded, self.spans[k], self.spans[k + 1])
+
+
+def prepare(text: str) -> Prepared:
+    folded = _URL_OR_EMAIL.sub(" ", fold(text))
     spans = [m.span() for m in _WORD.finditer(folded)]
-    joined = [_joined(folded, spans[k - 1], spans[k]) for k in range(1, len(spans))]
-    for start in range(len(spans)):
+    words = [folded[a:b] for a, b in spans]
+    return Prepared(folded, words, [_singular(word) for word in words], spans)
+
+
+def _phrases(prepared: Prepared, longest: int, starts: frozenset[str]) -> Iterable[tuple[int, int]]:
+    """Word index ranges [start, end) of up to `longest` words that only spaces, hyphens or apostrophes part,
+    starting at a word that starts some term (as written, or singular)."""
+    count, words, singular = len(prepared.words), prepared.words, prepared.singular
+    for start in range(count):
+        if words[start] not in starts and singular[start] not in starts:
+            continue
         yield start, start + 1
-        for end in range(start + 2, min(start + longest, len(spans)) + 1):
-            if not joined[end - 2]:
+        for end in range(start + 2, min(start + longest, count) + 1):
+            if not prepared.joined(end - 2):
                 break
             yield start, end
 
@@ -173,6 +214,8 @@ def _phrases(folded: str, longest: int) -> Iterable[tuple[int, int]]:
 def _joined(folded: str, left: tuple[int, int], right: tuple[int, int]) -> bool:
     """Whether two neighbouring words may belong to one phrase."""
     gap = folded[left[1] : right[0]]
+    if gap == " ":  # by far the most common gap
+        return True
     return bool(_PHRASE_GAP.fullmatch(gap) or (left[1] - left[0] == 1 and _INITIAL_GAP.fullmatch(gap)))
 
 
