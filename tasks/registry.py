@@ -11,6 +11,7 @@ from crisiscomms.playbook.steps import (
     ChecklistItem,
     MessageApprove,
     MessagePack,
+    MessageRelease,
     NoteLog,
     PlaybookCall,
     StepBase,
@@ -20,6 +21,7 @@ from tasks.assessment import run_assessment
 from tasks.checklist import record_checklist_item
 from tasks.messages import render_message_pack
 from tasks.note import log_note
+from tasks.release import release_pack
 from tasks.subplaybook import call_playbook
 
 REGISTRY: dict[type[StepBase], Task[..., dict[str, Any]]] = {
@@ -28,6 +30,7 @@ REGISTRY: dict[type[StepBase], Task[..., dict[str, Any]]] = {
     PlaybookCall: call_playbook,
     AssessmentRun: run_assessment,
     MessagePack: render_message_pack,
+    MessageRelease: release_pack,
     MessageApprove: record_approval,  # after flows/approval.py decided (a pause belongs to the flow)
 }
 

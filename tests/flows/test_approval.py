@@ -3,6 +3,7 @@ and every answer are recorded; refusals, rejection and timeouts never approve.""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -80,14 +81,23 @@ def test_the_whole_chain_approves_with_a_quorum_of_different_people() -> None:
         (1, "Sophie Lefèvre", False), (2, "claire martin", False), (2, "Claire Martin", True),
         (2, "Julien Roche", False)]
     assert record["decisions"][3]["comment"] == "{{ ''.__class__ }}"  # kept as typed: data, never rendered
+    released = history["results"]["release"]
+    assert (released["status"], released["hash"]) == ("released", record["hash"])
+    (receipt,) = released["receipts"]
+    assert receipt["status"] == "sent"
+    sent = json.loads(Path(receipt["detail"].removeprefix("file ")).read_text(encoding="utf-8"))
+    pack = json.loads(Path(history["results"]["pack"]["path"]).read_text(encoding="utf-8"))
+    assert sent["text"] == pack["variants"][0]["text"]  # the approved bytes, nothing else
 
 
 def test_someone_outside_the_stage_roles_cannot_decide() -> None:
     run = Running("message-approve")
     run.answer("approve", "Claire Martin")  # communication, but stage 1 is legal's
     run.answer("reject", "Sophie Lefèvre", "juridique", "Le lot n'est pas confirmé")
-    record = run.done()["results"]["approval"]
+    history = run.done()
+    record = history["results"]["approval"]
     assert record["decision"] == "rejected"
+    assert history["statuses"]["release"] == "skipped" and "release" not in history["results"]
     assert "is not a member of juridique" in record["decisions"][0]["refused"]
     assert record["decisions"][1]["comment"] == "Le lot n'est pas confirmé"
 
@@ -114,3 +124,20 @@ def test_the_escalated_role_can_approve_after_a_timeout() -> None:
     record = run.done()["results"]["approval"]
     assert record["decision"] == "approved"
     assert [d["decision"] for d in record["decisions"]] == ["timed_out", "approve"]
+
+
+def test_release_refuses_anything_not_approved() -> None:
+    import pytest
+
+    from crisiscomms import release
+    from crisiscomms.playbook.context import StepContext
+    from crisiscomms.playbook.steps import MessageRelease
+    from tasks.release import release_pack
+
+    step = MessageRelease(id="release", type="message.release", approval="approval", pack="pack")
+    for decision in ("rejected", "changes_requested", "timed_out"):
+        context = StepContext(playbook_id="message-release", playbook_version="1.0.0", phase="communication",
+                              root=str(FIXTURES), inputs={},
+                              results={"approval": {"decision": decision, "hash": "x"}, "pack": {"path": "/nope"}})
+        with pytest.raises(release.ReleaseRefused, match=f"not approved \\({decision}\\): nothing released"):
+            release_pack.fn(step, context)

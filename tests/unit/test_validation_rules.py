@@ -143,7 +143,7 @@ MODEL: dict[str, Expected] = {
     ],
     "unknown-step-type": [
         (14, 15, "phases.preparation.steps[0].type",
-         "unknown step type 'checklist.itme' (known: assessment.run, checklist.item, message.approve, message.pack, note.log, playbook.call)"),
+         "unknown step type 'checklist.itme' (known: assessment.run, checklist.item, message.approve, message.pack, message.release, note.log, playbook.call)"),
     ],
     "missing-field": [
         (8, 9, "phases.preparation.steps[0]", "missing required field 'owner'"),

@@ -27,6 +27,7 @@ from crisiscomms.playbook.steps import (
     AssessmentRun,
     MessageApprove,
     MessagePack,
+    MessageRelease,
     NoteLog,
     PlaybookCall,
     StepBase,
@@ -101,6 +102,9 @@ class _Inspection:
                 self._call(here, step)
             if isinstance(step, MessagePack):
                 self._pack(here, step)
+            if isinstance(step, MessageRelease):
+                self._step_of(here, "approval", step.approval, MessageApprove, "message.approve")
+                self._step_of(here, "pack", step.pack, MessagePack, "message.pack")
             if isinstance(step, MessageApprove):
                 self._step_of(here, "pack", step.pack, MessagePack, "message.pack")
                 if step.assessment:

@@ -239,8 +239,27 @@ class MessageApprove(StepBase):
     Result: ClassVar[type[Record]] = ApprovalRecord
 
 
+class ReleaseRecord(Record):
+    hash: str
+    status: Literal["released", "partly_failed"]
+    receipts: list[dict[str, Any]] = Field(description="Per message and channel: status, detail, key, time.")
+
+
+class MessageRelease(StepBase):
+    """Send the approved pack to its channels, each message exactly once (outbox + idempotency key).
+
+    Refuses anything but `approved`, and any pack whose texts no longer hash to the approved hash.
+    """
+
+    type: Literal["message.release"]
+    approval: StepId = Field(description="The message.approve step whose approved pack is released.")
+    pack: StepId = Field(description="The message.pack step that produced it.")
+
+    Result: ClassVar[type[Record]] = ReleaseRecord
+
+
 STEP_TYPES: tuple[type[StepBase], ...] = (
-    ChecklistItem, NoteLog, PlaybookCall, AssessmentRun, MessagePack, MessageApprove,
+    ChecklistItem, NoteLog, PlaybookCall, AssessmentRun, MessagePack, MessageApprove, MessageRelease,
 )
 Step = Annotated[Union[STEP_TYPES], Field(discriminator="type")]  # noqa: UP007 - built from a tuple
 
