@@ -171,6 +171,65 @@ def monitor_command(
     err.print(summary, markup=False)
 
 
+def _server_or_exit(project: Project) -> None:
+    """Approvals live on a server: the embedded one dies with each command, so it can hold no paused run."""
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    stack = saved_stack(project.root)
+    if stack and is_healthy(stack.api_url):
+        os.environ.update({k: v for k, v in stack.env().items() if k.startswith("PREFECT_")})
+        return
+    err.print("[red]no Prefect server: start the local one with `crisis up`, or set PREFECT_API_URL[/red]")
+    raise typer.Exit(2)
+
+
+def _paused_runs() -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+
+    paused = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(flow_run_filter=paused)
+
+
+@app.command("pending")
+def pending_command() -> None:
+    """List the runs waiting for an approval (paused), oldest first."""
+    _server_or_exit(_project())
+    runs = sorted(_paused_runs(), key=lambda r: r.state.timestamp)
+    if not runs:
+        out.print("no run is waiting for an approval")
+    for run in runs:
+        out.print(f"{run.id}  {run.name}  paused since {run.state.timestamp:%Y-%m-%d %H:%M:%S} UTC")
+
+
+@app.command("approve")
+def approve_command(
+    run: Annotated[str, typer.Argument(help="The paused run's id (or the start of it, from `crisis pending`).")],
+    name: Annotated[str, typer.Option(help="Your name, as in the playbook's team.")],
+    role: Annotated[str, typer.Option(help="Your role in the crisis team.")],
+    reject: Annotated[bool, typer.Option("--reject", help="Reject the pack: nothing is released.")] = False,
+    changes: Annotated[bool, typer.Option("--changes", help="Ask for changes: nothing is released.")] = False,
+    comment: Annotated[str, typer.Option(help="Why, or what to change (kept in the audit trail).")] = "",
+) -> None:
+    """Answer a paused approval from the terminal, as the Resume form in the Prefect UI does."""
+    if reject and changes:
+        err.print("[red]--reject or --changes, not both[/red]")
+        raise typer.Exit(2)
+    _server_or_exit(_project())
+    from prefect.flow_runs import resume_flow_run
+
+    matches = [r for r in _paused_runs() if str(r.id).startswith(run.strip())]
+    if len(matches) != 1:
+        err.print(f"[red]{'no' if not matches else len(matches)} paused run(s) match {run!r}: "
+                  "see `crisis pending`[/red]")
+        raise typer.Exit(1)
+    decision = "reject" if reject else "request_changes" if changes else "approve"
+    resume_flow_run(matches[0].id, run_input={"decision": decision, "name": name, "role": role, "comment": comment})
+    out.print(f"{matches[0].name}: {decision} recorded for {name} ({role})")
+
+
 @app.command("up")
 def up_command(
     port: Annotated[int, typer.Option(help="Port of the Prefect UI/API on 127.0.0.1.")] = 4200,

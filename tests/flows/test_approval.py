@@ -141,3 +141,26 @@ def test_release_refuses_anything_not_approved() -> None:
                               results={"approval": {"decision": decision, "hash": "x"}, "pack": {"path": "/nope"}})
         with pytest.raises(release.ReleaseRefused, match=f"not approved \\({decision}\\): nothing released"):
             release_pack.fn(step, context)
+
+
+def test_crisis_pending_and_approve_answer_from_the_terminal(monkeypatch: Any) -> None:
+    from prefect.settings import PREFECT_API_URL
+    from typer.testing import CliRunner
+
+    from crisiscomms.cli import app
+
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
+    monkeypatch.chdir(FIXTURES)
+    cli = CliRunner()
+    run = Running("message-approve")
+    paused = str(_paused_run(timeout=60))
+    listing = cli.invoke(app, ["pending"])
+    assert listing.exit_code == 0 and paused in listing.output
+    nobody = cli.invoke(app, ["approve", "ffffffff", "--name", "Sophie Lefèvre", "--role", "juridique"])
+    assert nobody.exit_code == 1 and "no paused run(s) match" in nobody.output
+    done = cli.invoke(app, ["approve", paused[:8], "--name", "Sophie Lefèvre", "--role", "juridique", "--reject",
+                            "--comment", "Lots non confirmés"])
+    assert done.exit_code == 0, done.output
+    assert "reject recorded for Sophie Lefèvre (juridique)" in done.output
+    record = run.done()["results"]["approval"]
+    assert (record["decision"], record["decisions"][0]["comment"]) == ("rejected", "Lots non confirmés")
