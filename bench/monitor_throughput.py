@@ -29,13 +29,19 @@ from crisiscomms.offline import batches  # noqa: E402
 from crisiscomms.project import Project  # noqa: E402
 
 
-def build_stream(count: int, target: Path) -> None:
-    tweets = []
+def crisislex() -> list[dict[str, str]]:
+    """The five events' tweets, without their crowd labels (never product input)."""
+    records = []
     for path in sorted((ROOT / "data" / "crisislex").glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             record = json.loads(line)
-            record.pop("gold", None)  # crowd labels are never product input
-            tweets.append(record)
+            record.pop("gold", None)
+            records.append(record)
+    return records
+
+
+def build_stream(count: int, target: Path) -> None:
+    tweets = crisislex()
     with target.open("w", encoding="utf-8") as handle:
         for i in range(count):
             record = dict(tweets[i % len(tweets)])

@@ -37,6 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "bench")]
 
+from monitor_throughput import crisislex  # noqa: E402
+
 from crisiscomms import language, nlp  # noqa: E402
 from crisiscomms.mention import Mention  # noqa: E402
 from crisiscomms.monitor import Enricher  # noqa: E402
@@ -45,16 +47,6 @@ from crisiscomms.project import Project  # noqa: E402
 
 BATCH = 256  # spaCy batch size on both sides: EntityExtractor.extract's default, and raw's best (64/256/1000)
 FRENCH = [ROOT / "tests" / "data" / "fr_posts.jsonl", ROOT / "tests" / "data" / "fr_entities.jsonl"]
-
-
-def crisislex() -> list[dict[str, str]]:
-    records = []
-    for path in sorted((ROOT / "data" / "crisislex").glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            record = json.loads(line)
-            record.pop("gold", None)  # crowd labels are never product input
-            records.append(record)
-    return records
 
 
 def corpora(min_french: int) -> dict[str, list[Mention]]:
