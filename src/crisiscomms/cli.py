@@ -122,14 +122,21 @@ def run_command(
     out.print_json(json.dumps(history["statuses"], ensure_ascii=False))
 
 
-def _use_server_or_embedded(project: Project) -> None:
+def _use_server(project: Project) -> str | None:
+    """Point Prefect at `PREFECT_API_URL`, else at the local server if it is up; what was chosen, or None."""
     if os.environ.get("PREFECT_API_URL"):
-        err.print(f"Prefect API: {os.environ['PREFECT_API_URL']}")
-        return
+        return os.environ["PREFECT_API_URL"]
     stack = saved_stack(project.root)
     if stack and is_healthy(stack.api_url):
         os.environ.update({k: v for k, v in stack.env().items() if k.startswith("PREFECT_")})
-        err.print(f"Prefect API: local server {stack.ui_url}")
+        return f"local server {stack.ui_url}"
+    return None
+
+
+def _use_server_or_embedded(project: Project) -> None:
+    server = _use_server(project)
+    if server:
+        err.print(f"Prefect API: {server}")
         return
     home = Path(os.environ.setdefault("PREFECT_HOME", str(project.root / ".crisis" / "prefect")))
     home.mkdir(parents=True, exist_ok=True)  # SQLite does not create the folder of its database
@@ -173,11 +180,7 @@ def monitor_command(
 
 def _server_or_exit(project: Project) -> None:
     """Approvals live on a server: the embedded one dies with each command, so it can hold no paused run."""
-    if os.environ.get("PREFECT_API_URL"):
-        return
-    stack = saved_stack(project.root)
-    if stack and is_healthy(stack.api_url):
-        os.environ.update({k: v for k, v in stack.env().items() if k.startswith("PREFECT_")})
+    if _use_server(project):
         return
     err.print("[red]no Prefect server: start the local one with `crisis up`, or set PREFECT_API_URL[/red]")
     raise typer.Exit(2)
