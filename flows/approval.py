@@ -51,8 +51,7 @@ class Decision(RunInput):
 def load_pack(record: dict[str, Any]) -> dict[str, Any]:
     """The kept pack, refused if its texts no longer match the hash they were checked under."""
     pack = json.loads(Path(record["path"]).read_text(encoding="utf-8"))
-    variants = [messages.Variant.model_validate(v) for v in pack["variants"]]
-    if messages.content_hash(variants) != record["hash"]:
+    if messages.read_variants(pack)[1] != record["hash"]:
         raise CrisisError(f"message pack {record['path']} was changed after it was checked: not submitted")
     return pack
 

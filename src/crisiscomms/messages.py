@@ -80,6 +80,12 @@ def content_hash(variants: list[Variant]) -> str:
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 
+def read_variants(pack: dict[str, Any]) -> tuple[list[Variant], str]:
+    """A kept pack's messages and the hash of their texts as they are now (to compare with an approved hash)."""
+    variants = [Variant.model_validate(v) for v in pack["variants"]]
+    return variants, content_hash(variants)
+
+
 @dataclass
 class PackContext:
     """What messages are written from, besides the playbook: the crisis inputs, facts, assessment, a claim."""

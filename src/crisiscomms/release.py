@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from crisiscomms.errors import CrisisError
-from crisiscomms.messages import Variant, content_hash
+from crisiscomms.messages import Variant, read_variants
 from crisiscomms.playbook.models import Channel, Playbook
 
 RETRIES = 3
@@ -111,8 +111,7 @@ def _now() -> str:
 
 def approved_variants(pack: dict[str, Any], approved_hash: str) -> list[Variant]:
     """The pack's messages, only if their hash is the approved one."""
-    variants = [Variant.model_validate(v) for v in pack["variants"]]
-    actual = content_hash(variants)
+    variants, actual = read_variants(pack)
     if actual != approved_hash or pack.get("hash") != approved_hash:
         raise ReleaseRefused(f"the pack's content hash {actual[:16]}… is not the approved {approved_hash[:16]}…: "
                              "nothing released")
