@@ -18,11 +18,9 @@ import hashlib
 import json
 import os
 import smtplib
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ import httpx
 from crisiscomms.errors import CrisisError
 from crisiscomms.messages import Variant, read_variants
 from crisiscomms.playbook.models import Channel, Playbook
+from crisiscomms.store import connect, now_text, transaction
 
 RETRIES = 3
 BACKOFF = 0.5  # seconds, doubled at each retry
@@ -69,44 +68,30 @@ class Outbox:
     """One row per message ever attempted, in the project's state database (a transaction per change)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = connect(path, _SCHEMA)
 
     def close(self) -> None:
         self._db.close()
 
     def claim(self, key: str, playbook: str, pack: str, message: str, channel: str) -> str:
         """Record the attempt before sending; the current status (`pending` for a new one)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            row = self._db.execute("SELECT status FROM outbox WHERE key=?", (key,)).fetchone()
-            if row is None:
-                self._db.execute("INSERT INTO outbox VALUES (?,?,?,?,?,'pending',0,NULL,?)",
-                                 (key, playbook, pack, message, channel, _now()))
-                status = "pending"
-            else:
-                status = row[0]
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        return status
+        with transaction(self._db) as db:
+            row = db.execute("SELECT status FROM outbox WHERE key=?", (key,)).fetchone()
+            if row is not None:
+                return str(row[0])
+            db.execute("INSERT INTO outbox VALUES (?,?,?,?,?,'pending',0,NULL,?)",
+                       (key, playbook, pack, message, channel, now_text("seconds")))
+        return "pending"
 
     def mark(self, key: str, status: str, receipt: str) -> None:
         self._db.execute("UPDATE outbox SET status=?, attempts=attempts+1, receipt=?, at=? WHERE key=?",
-                         (status, receipt, _now(), key))
+                         (status, receipt, now_text("seconds"), key))
 
     def rows(self, pack: str) -> list[dict[str, Any]]:
         cursor = self._db.execute("SELECT key, message, channel, status, attempts, receipt, at FROM outbox "
                                   "WHERE pack=? ORDER BY rowid", (pack,))
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def approved_variants(pack: dict[str, Any], approved_hash: str) -> list[Variant]:
@@ -193,7 +178,7 @@ def release(playbook: Playbook, pack: dict[str, Any], approved_hash: str, outbox
         key = idempotency_key(approved_hash, variant.id)
         if outbox.claim(key, playbook.id, approved_hash, variant.id, variant.channel) == "sent":
             receipts.append(Receipt(variant.id, variant.channel, key, "already_sent", "sent by an earlier attempt",
-                                    _now()))
+                                    now_text("seconds")))
             continue
         send = (senders or {}).get(variant.channel) or sender_for(channel, outbox_dir)
         receipts.append(_deliver(send, variant, channel, key, outbox, sleep))
@@ -209,13 +194,14 @@ def _deliver(send: Sender, variant: Variant, channel: Channel, key: str, outbox:
         except TransientError as exc:
             if attempt == RETRIES:
                 outbox.mark(key, "failed", str(exc))
-                return Receipt(variant.id, variant.channel, key, "failed", f"{exc} (after {RETRIES} tries)", _now())
+                detail = f"{exc} (after {RETRIES} tries)"
+                return Receipt(variant.id, variant.channel, key, "failed", detail, now_text("seconds"))
             sleep(delay)
             delay *= 2
             continue
         except CrisisError as exc:
             outbox.mark(key, "failed", str(exc))
-            return Receipt(variant.id, variant.channel, key, "failed", str(exc), _now())
+            return Receipt(variant.id, variant.channel, key, "failed", str(exc), now_text("seconds"))
         outbox.mark(key, "sent", detail)
-        return Receipt(variant.id, variant.channel, key, "sent", detail, _now())
+        return Receipt(variant.id, variant.channel, key, "sent", detail, now_text("seconds"))
     raise AssertionError("unreachable")

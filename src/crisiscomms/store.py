@@ -13,7 +13,7 @@ import os
 import sqlite3
 import statistics
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,27 +49,37 @@ class Totals:
     quarantined: int
 
 
+def connect(path: Path, schema: str) -> sqlite3.Connection:
+    """A state database (created with its folder and tables if needed), in autocommit + WAL mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.executescript(schema)
+    return db
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    # BEGIN IMMEDIATE: two overlapping runs serialise on the write lock instead of interleaving.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 class Store:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = connect(path, _SCHEMA)
 
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        # BEGIN IMMEDIATE: two overlapping runs serialise on the write lock instead of interleaving.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db)
 
     def cursor(self, playbook: str, source: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT cursor FROM cursors WHERE playbook=? AND source=?",
@@ -89,7 +99,7 @@ class Store:
     def commit_batch(self, playbook: str, source: str, run_id: str, mentions: Iterable[EnrichedMention],
                      quarantined: Iterable[Quarantined], cursor: dict[str, Any], read: int) -> Totals:
         """Store a source batch and move its watermark, atomically."""
-        now = _now()
+        now = now_text()
         rows = [(playbook, m.id, m.source, m.created_at.isoformat(), run_id, m.model_dump_json()) for m in mentions]
         bad = [(playbook, q.source, q.position, json.dumps(q.reasons, ensure_ascii=False), q.raw, run_id, now)
                for q in quarantined]
@@ -132,13 +142,13 @@ class Store:
 
     def save_detector_state(self, playbook: str, state: dict[str, Any]) -> None:
         with self._transaction() as db:
-            db.execute("INSERT OR REPLACE INTO detector VALUES (?,?,?)", (playbook, json.dumps(state), _now()))
+            db.execute("INSERT OR REPLACE INTO detector VALUES (?,?,?)", (playbook, json.dumps(state), now_text()))
 
     def save_assessment(self, playbook: str, step: str, run_id: str | None, record: dict[str, Any]) -> None:
         """Keep every assessment: the latest one serves a phase run on its own; the others, the post-mortem."""
         with self._transaction() as db:
             db.execute("INSERT INTO assessments VALUES (?,?,?,?,?)",
-                       (playbook, step, run_id, json.dumps(record, ensure_ascii=False), _now()))
+                       (playbook, step, run_id, json.dumps(record, ensure_ascii=False), now_text()))
 
     def latest_assessment(self, playbook: str, step: str) -> tuple[dict[str, Any], str, str | None] | None:
         """(record, when it was made, by which flow run) of the playbook's latest assessment by this step."""
@@ -148,8 +158,8 @@ class Store:
         return (json.loads(row[0]), row[1], row[2]) if row else None
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
+def now_text(timespec: str = "auto") -> str:
+    return datetime.now(UTC).isoformat(timespec=timespec)
 
 
 def state_dir(root: Path) -> Path:
