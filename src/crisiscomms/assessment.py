@@ -35,11 +35,10 @@ from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.monitoring import Monitoring, Watchlist
 from crisiscomms.playbook.steps import AssessmentRecord, Priority
 from crisiscomms.store import Store
-from crisiscomms.watchlist import compile_watchlist, fold
+from crisiscomms.watchlist import TAG, compile_watchlist, fold
 
 EXAMPLES = 3  # example texts kept per entity
 MAX_POINTS = 96  # timeline points at most: windows are merged beyond this
-_TAG = re.compile(r"(?<![\w@#])([#@])(\w+)")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _RETWEET = re.compile(r"^\W{0,3}RT\s+@\w+:?\s*", re.IGNORECASE)
 _NOT_WORD = re.compile(r"[\W_]+")
@@ -136,20 +135,21 @@ class Tally:
             self.segment_sentiment[m.segment] += m.sentiment
         if self.safety.match(m.text, m.lang).keywords:
             self.safety_hits += 1
-        self._tags(m)
-        self._entities(m)
+        tags = dict.fromkeys(TAG.findall(m.text))  # (sign, name), once each, in order
+        self._tags(tags)
+        self._entities(m, tags)
         self._share(m)
 
-    def _tags(self, m: EnrichedMention) -> None:
-        for sign, name in dict.fromkeys(_TAG.findall(m.text)):
+    def _tags(self, tags: dict[tuple[str, str], None]) -> None:
+        for sign, name in tags:
             (self.hashtags if sign == "#" else self.handles)[f"{sign}{name}"] += 1
 
-    def _entities(self, m: EnrichedMention) -> None:
+    def _entities(self, m: EnrichedMention, tags: dict[tuple[str, str], None]) -> None:
         aliases = self.aliases
         found = {(aliases.get(entity_key(e["text"]), entity_key(e["text"])), e["text"], e["label"])
                  for e in m.entities}
         # A hashtag the playbook names as an alias counts as the entity: #LacMegantic is Lac-Mégantic.
-        for sign, name in _TAG.findall(m.text):
+        for sign, name in tags:
             canonical = aliases.get(entity_key(f"{sign}{name}")) if sign == "#" else None
             if canonical:
                 found.add((canonical, self.names[canonical], ""))  # its label comes from the texts that name it

@@ -45,7 +45,7 @@ UNDETERMINED = "und"
 # linear on a 50 000-character text without spaces (unanchored, `\S+@` backtracks quadratically: seconds).
 _URL_OR_EMAIL = re.compile(r"\b(?:https?:|www\.)\S*|(?<![^\s(<\[\"'])[^\s@]+@\w+(?:\.\w+)+")
 # A tag starts a token: "#x" and "@x" after a letter ("a@b", "c#") are not tags.
-_TAG = re.compile(r"(?<![\w@#])([#@])(\w+)")
+TAG = re.compile(r"(?<![\w@#])([#@])(\w+)")
 _WORD = re.compile(r"\w+")
 # What may separate the words of a phrase: spaces, hyphens, apostrophes (and the # or @ of a tag); after an
 # initial, a dot too ("E. coli", "E.coli").
@@ -166,7 +166,7 @@ class Matcher:
                 context[word] = None
         hashtags: dict[str, None] = {}
         handles: dict[str, None] = {}
-        for sign, name in _TAG.findall(folded):
+        for sign, name in TAG.findall(folded):
             table, found = (terms.hashtags, hashtags) if sign == "#" else (terms.handles, handles)
             if (term := table.get(name)) is not None:
                 found[term] = None
