@@ -167,12 +167,12 @@ class _Inspection:
                                                   if a in self.pb.audiences})
             for language in languages:
                 name = spec.template or f"messages/{spec.kind}.{language}.md.j2"
-                path = self.catalog.templates_dir / name
-                if not path.is_file() or ".." in Path(name).parts:
+                source = self._template_source(name)
+                if source is None:
                     self.add((*loc, "template" if spec.template else "kind"),
                              f"template '{name}' not found in templates/")
                     continue
-                check = rendering.check_source(path.read_text(encoding="utf-8"))
+                check = rendering.check_source(source)
                 unknown = sorted(check.names - MESSAGE_NAMES)
                 if check.error:
                     self.add((*loc, "kind"), f"{name}: {check.error} (template line {check.line})")
@@ -269,12 +269,19 @@ class _Inspection:
         if isinstance(step, AssessmentRun) and step.mentions is not None:
             self._template_names(here, "mentions", rendering.check_source(step.mentions))
 
-    def _template_file(self, here: Located, name: str) -> None:
+    def _template_source(self, name: str) -> str | None:
+        """The text of templates/<name>, or None when there is none (or the name leaves templates/)."""
         path = self.catalog.templates_dir / name
         if not path.is_file() or ".." in Path(name).parts:
+            return None
+        return path.read_text(encoding="utf-8")
+
+    def _template_file(self, here: Located, name: str) -> None:
+        source = self._template_source(name)
+        if source is None:
             self.add((*here.loc, "template"), f"template '{name}' not found in templates/")
             return
-        self._template_names(here, "template", rendering.check_source(path.read_text(encoding="utf-8")))
+        self._template_names(here, "template", rendering.check_source(source))
 
     def _template_names(self, here: Located, field: str, check: rendering.TemplateCheck) -> None:
         if check.error:
