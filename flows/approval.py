@@ -67,8 +67,7 @@ def request_approval(step: MessageApprove, playbook: Playbook, context: StepCont
     if not chain:
         raise CrisisError(f"no approval chain for priority {priority or '(none)'}: "
                           "declare communication.approval.chains or .default")
-    limits = {name: channel.limit for name, channel in playbook.channels.items()}
-    preview = reporting.pack_markdown(playbook.title, pack, limits)
+    preview = reporting.pack_markdown(playbook, pack)
     decisions: list[dict[str, Any]] = []
     for number, stage in enumerate(chain, start=1):
         outcome = _stage(step.id, number, len(chain), stage, playbook, preview, decisions, poll)

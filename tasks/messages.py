@@ -40,8 +40,7 @@ def render_message_pack(step: MessagePack, context: StepContext) -> dict[str, An
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{playbook.id}-{pack.hash[:16]}.json"
     path.write_text(pack.model_dump_json(indent=1), encoding="utf-8")
-    limits = {name: channel.limit for name, channel in playbook.channels.items()}
-    create_markdown_artifact(reporting.pack_markdown(playbook.title, pack.model_dump(), limits),
+    create_markdown_artifact(reporting.pack_markdown(playbook, pack.model_dump()),
                              key=f"{playbook.id}-message-pack", description=f"{playbook.id}: messages to approve")
     if pack.problems:
         raise CrisisError(f"message pack refused, {len(pack.problems)} problem(s):\n- " + "\n- ".join(pack.problems))

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from crisiscomms.detection import WindowStats
+from crisiscomms.playbook.models import Playbook
 
 _BARS = "▁▂▃▄▅▆▇█"
 BASELINE_SHOWN = 12  # windows whose median the table shows beside each window (the detector's own is longer)
@@ -188,8 +189,9 @@ def _top_mentions_section(mentions: list[dict[str, Any]]) -> list[str]:
 # --- message pack -----------------------------------------------------------------------------------------
 
 
-def pack_markdown(title: str, pack: dict[str, Any], limits: dict[str, int | None]) -> str:
+def pack_markdown(playbook: Playbook, pack: dict[str, Any]) -> str:
     """Every message of a pack as it would leave, for the approvers; problems first when there are any."""
+    title = playbook.title
     variants = pack["variants"]
     problems = [f"- `{v['id']}`: {_cell(p)}" for v in variants for p in v["problems"]]
     lines = [f"## Message pack — {title}", "",
@@ -199,7 +201,8 @@ def pack_markdown(title: str, pack: dict[str, Any], limits: dict[str, int | None
         lines += ["### ❌ Problems (the pack cannot be approved)", "", *problems, ""]
     lines += ["| message | audience | channel | language | length |", "|---|---|---|---|---:|"]
     for v in variants:
-        limit = limits.get(v["channel"])
+        channel = playbook.channels.get(v["channel"])
+        limit = channel.limit if channel else None
         length = f"{len(v['text'].strip())}" + (f" / {limit}" if limit else "")
         lines.append(f"| {v['kind']} | {v['audience']} | {v['channel']} | {v['language']} | {length} |")
     for v in variants:
