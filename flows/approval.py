@@ -72,8 +72,10 @@ def request_approval(step: MessageApprove, playbook: Playbook, context: StepCont
     for number, stage in enumerate(chain, start=1):
         outcome = _stage(step.id, number, len(chain), stage, playbook, preview, decisions, poll)
         if outcome != "approved":
-            return ApprovalRecord(decision=outcome, hash=pack["hash"], priority=priority, decisions=decisions)
-    return ApprovalRecord(decision="approved", hash=pack["hash"], priority=priority, decisions=decisions)
+            return ApprovalRecord(decision=outcome, hash=pack["hash"], path=pack_record["path"], priority=priority,
+                                  decisions=decisions)
+    return ApprovalRecord(decision="approved", hash=pack["hash"], path=pack_record["path"], priority=priority,
+                          decisions=decisions)
 
 
 def _stage(step_id: str, number: int, stages: int, stage: Stage, playbook: Playbook, preview: str,

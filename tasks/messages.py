@@ -46,4 +46,4 @@ def render_message_pack(step: MessagePack, context: StepContext) -> dict[str, An
         raise CrisisError(f"message pack refused, {len(pack.problems)} problem(s):\n- " + "\n- ".join(pack.problems))
     get_run_logger().info("message pack %s: %d message(s), no problem", pack.hash[:16], len(pack.variants))
     return PackRecord(hash=pack.hash, variants=[v.id for v in pack.variants], problems=[], path=str(path),
-                      next_update=pack.next_update).model_dump()
+                      next_update=pack.next_update, author=_text(step.author, context)).model_dump()

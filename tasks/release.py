@@ -24,7 +24,8 @@ def release_pack(step: MessageRelease, context: StepContext) -> dict[str, Any]:
         raise release.ReleaseRefused(f"not approved ({approval.get('decision', 'no decision')}): nothing released")
     project = Project(Path(context.root))
     playbook = project.load(context.playbook_id).playbook
-    pack = json.loads(Path(context.results[step.pack]["path"]).read_text(encoding="utf-8"))
+    pack_path = approval.get("path") or context.results[step.pack]["path"]  # edits make a new pack file
+    pack = json.loads(Path(pack_path).read_text(encoding="utf-8"))
     folder = state_dir(project.root)
     outbox = release.Outbox(folder / "outbox.db")
     try:

@@ -199,6 +199,7 @@ class PackRecord(Record):
     problems: list[str]
     path: str = Field(description="The pack (texts and metadata) as JSON, in the project's state directory.")
     next_update: str
+    author: str = Field("", description="Who prepared the pack: barred from approving it.")
 
 
 class MessagePack(StepBase):
@@ -214,6 +215,8 @@ class MessagePack(StepBase):
     truth: str | None = Field(None, description="For corrections: what is true (Jinja allowed).")
     drill: str | bool = Field(False, description="An exercise: every message is marked [EXERCICE] "
                               "(`{{ inputs.exercice }}`).")
+    author: str | None = Field(None, description="Who prepared the pack (Jinja: `{{ inputs.auteur }}`): "
+                               "they may not approve it themselves.")
 
     Result: ClassVar[type[Record]] = PackRecord
 
@@ -221,6 +224,7 @@ class MessagePack(StepBase):
 class ApprovalRecord(Record):
     decision: Literal["approved", "rejected", "changes_requested", "timed_out"]
     hash: str = Field(description="The pack hash the decision is about: only these texts may be released.")
+    path: str = Field("", description="The approved pack file (a new one when the approvers' edits re-rendered it).")
     priority: str | None
     decisions: list[dict[str, Any]] = Field(description="Each answer: stage, decision, name, role, comment, at.")
 
@@ -241,7 +245,7 @@ class MessageApprove(StepBase):
 
 class ReleaseRecord(Record):
     hash: str
-    status: Literal["released", "partly_failed"]
+    status: Literal["released", "partly_failed", "halted"]
     receipts: list[dict[str, Any]] = Field(description="Per message and channel: status, detail, key, time.")
 
 
