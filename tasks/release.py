@@ -28,8 +28,11 @@ def release_pack(step: MessageRelease, context: StepContext) -> dict[str, Any]:
     pack = json.loads(Path(pack_path).read_text(encoding="utf-8"))
     folder = state_dir(project.root)
     outbox = release.Outbox(folder / "outbox.db")
+    # A drill never leaves the company: every message goes to the file outbox, under exercice/.
+    drill = {name: release.file_sender(folder / "outbox" / "exercice") for name in playbook.channels}
     try:
-        receipts = release.release(playbook, pack, approval["hash"], outbox, folder / "outbox")
+        receipts = release.release(playbook, pack, approval["hash"], outbox, folder / "outbox",
+                                   senders=drill if pack.get("drill") else None)
     finally:
         outbox.close()
     rows = [asdict(r) for r in receipts]

@@ -252,6 +252,9 @@ def up_command(
         err.print(f"[red]{exc}[/red]", markup=False)
         raise typer.Exit(1) from None
     out.print(f"Prefect UI: {stack.ui_url}  (runs: {stack.ui_url}/runs, deployments: {stack.ui_url}/deployments)")
+    if demo:
+        out.print("The demo's message pack then waits for approval (a drill: nothing leaves the company): open the "
+                  "paused run and press Resume, or `crisis pending` / `crisis approve RUN --name … --role …`.")
     out.print("Stop everything with: crisis down")
 
 

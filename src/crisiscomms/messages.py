@@ -68,6 +68,7 @@ class Pack(BaseModel):
     next_update: str
     variants: list[Variant]
     hash: str
+    drill: bool = False  # an exercise: released to the file outbox only, whatever the channel
 
     @property
     def problems(self) -> list[str]:
@@ -146,7 +147,7 @@ def render_pack(playbook: Playbook, templates_dir: Path, context: PackContext) -
     when = next_update_time(facts, context.now)
     variants = [_variant(playbook, templates_dir, context, facts, when, *row) for row in variants_of(playbook)]
     return Pack(playbook=playbook.id, version=playbook.version, created_at=context.now.isoformat(),
-                next_update=when.isoformat(), variants=variants, hash=content_hash(variants))
+                next_update=when.isoformat(), variants=variants, hash=content_hash(variants), drill=context.drill)
 
 
 def _variant(playbook: Playbook, templates_dir: Path, context: PackContext, facts: FactSheet, when: datetime,

@@ -27,9 +27,14 @@ DEMO_STEPS = {
 }
 
 
+# The demo's pack waits for approval by default; these tests are about the phase walk, not the approval
+# (tests/flows/test_approval.py and tests/integration/test_ui_approval.py answer it).
+NO_APPROVAL = {"soumettre": False}
+
+
 @pytest.fixture(scope="module")
 def demo_run() -> tuple[Any, dict[str, Any]]:
-    state = run_playbook(playbook="rappel-produit", return_state=True)
+    state = run_playbook(playbook="rappel-produit", inputs=NO_APPROVAL, return_state=True)
     return state, state.result()
 
 
@@ -52,7 +57,8 @@ def test_demo_playbook_runs_all_four_phases_green(demo_run: tuple[Any, dict[str,
     state, history = demo_run
     assert state.is_completed()
     assert history["statuses"] == {**dict.fromkeys(DEMO_STEPS, "completed"), "alerte": "skipped",
-                                   "prise_de_parole": "completed", "veille_renforcee": "skipped"}
+                                   "prise_de_parole": "completed", "veille_renforcee": "skipped",
+                                   "validation": "skipped", "diffusion": "skipped"}
 
 
 def test_the_assessment_priority_chooses_the_communication_branch(demo_run: tuple[Any, dict[str, Any]]) -> None:
@@ -112,7 +118,7 @@ def test_phase_artifacts_list_the_steps_and_outcomes(demo_run: tuple[Any, dict[s
 
 
 def test_low_severity_skips_conditional_steps_without_blocking_their_dependents() -> None:
-    history = run_playbook(playbook="rappel-produit", inputs={"gravite": "faible"})
+    history = run_playbook(playbook="rappel-produit", inputs={"gravite": "faible", **NO_APPROVAL})
     statuses = history["statuses"]
     assert statuses["escalade"] == "skipped"
     assert statuses["validation_juridique"] == "skipped"
@@ -191,7 +197,7 @@ def test_nested_runs_of_a_called_playbook_carry_its_own_identity(demo_run: tuple
 def test_a_communication_run_on_its_own_reads_the_latest_assessment(demo_run: tuple[Any, dict[str, Any]]) -> None:
     _, history = demo_run  # the demo run stored its assessment
     latest = history["results"]["assessment"]
-    alone = communication(playbook="rappel-produit")  # what the UI's phase-communication deployment starts
+    alone = communication(playbook="rappel-produit", inputs=NO_APPROVAL)  # what the UI's phase-communication deployment starts
     assert alone["statuses"]["assessment"] == "completed"
     assert alone["results"]["assessment"]["priority"] == latest["priority"]
     branch, other = ("prise_de_parole", "veille_renforcee") if latest["priority"] in {"p1", "p2"} else (

@@ -79,7 +79,7 @@ def test_playbook_run_from_the_ui_form(live_stack: LiveStack) -> None:
     api = live_stack.api
     dep = deployment(api, "crisis-playbook", "playbook")
     parameters = {"playbook": "rappel-produit", "phase": "all",
-                  "inputs": {"gravite": "critique", "exercice": True}}
+                  "inputs": {"gravite": "critique", "exercice": True, "soumettre": False}}
     response = ui_run(api, dep["id"], parameters, validate=True)
     assert response.status_code == 201, response.text
     created = response.json()
