@@ -10,15 +10,25 @@ decision is then recorded by a task run (`approval.record`) so it shows in the r
   comment. What comes back is data: it is stored and shown, never rendered as a template.
 - A stage that times out escalates once to its `escalate_to` role, else the decision is `timed_out`.
   Nothing is ever released by a timeout.
+- The author of the pack (`message.pack`'s `author`) may never approve it, whatever their roles.
+- `request_changes` with `edits` (fact-sheet fields as YAML) re-renders the pack with them (a new `message.pack`
+  task run, a new hash) and the whole chain starts again on the new texts: nobody approves what they did not see.
+  The playbook file is not changed; edits that should last belong in the YAML.
+
+Names are declared, not authenticated: Prefect's open-source server has no user accounts, so the audit trail
+records who *said* they decided. Keep the UI behind the network or the proxy that authenticates your team.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.context import get_run_context
@@ -26,11 +36,11 @@ from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.states import Running
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from crisiscomms import messages, reporting
 from crisiscomms.errors import CrisisError
-from crisiscomms.playbook.communication import Stage
+from crisiscomms.playbook.communication import FactSheet, Stage
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import ApprovalRecord, MessageApprove
@@ -46,6 +56,9 @@ class Decision(RunInput):
     name: str = Field(min_length=1, description="Your name, as written in the playbook's team.")
     role: str = Field(min_length=1, description="Your role in the crisis team.")
     comment: str = Field("", description="Why, or what to change (kept in the audit trail).")
+    edits: str = Field("", description="With request_changes only: corrections to the fact sheet as YAML, e.g. "
+                       "`summary: …` or `advice: [\"…\"]` (fields: subject, summary, known, doing, advice, faq, "
+                       "next_update). The pack is re-rendered and the approval starts again.")
 
 
 def load_pack(record: dict[str, Any]) -> dict[str, Any]:
@@ -56,57 +69,118 @@ def load_pack(record: dict[str, Any]) -> dict[str, Any]:
     return pack
 
 
-def request_approval(step: MessageApprove, playbook: Playbook, context: StepContext, poll: int) -> ApprovalRecord:
+Rerender = Callable[[dict[str, Any]], dict[str, Any]]  # fact-sheet edits → the new pack's record
+
+
+@dataclass
+class _Round:
+    """One pass of the chain over one version of the pack."""
+
+    step_id: str
+    playbook: Playbook
+    preview: str
+    author: str
+    poll: int
+    decisions: list[dict[str, Any]]
+    edits: dict[str, Any] | None = None  # set by a request for changes that carries edits
+
+
+def request_approval(step: MessageApprove, playbook: Playbook, context: StepContext, poll: int,
+                     rerender: Rerender | None = None) -> ApprovalRecord:
     pack_record = context.results.get(step.pack)
     if not pack_record:
         raise CrisisError(f"step '{step.id}': no message pack from step '{step.pack}'")
-    pack = load_pack(pack_record)
     assessment = context.results.get(step.assessment or "", {}) or {}
     priority = assessment.get("priority")
     chain = playbook.communication.approval.chain(priority)
     if not chain:
         raise CrisisError(f"no approval chain for priority {priority or '(none)'}: "
                           "declare communication.approval.chains or .default")
-    preview = reporting.pack_markdown(playbook, pack)
     decisions: list[dict[str, Any]] = []
+    while True:
+        pack = load_pack(pack_record)
+        current = _Round(step.id, playbook, reporting.pack_markdown(playbook, pack), pack_record.get("author", ""),
+                         poll, decisions)
+        outcome = _chain(chain, current)
+        if outcome == "changes_requested" and current.edits and rerender is not None:
+            try:
+                pack_record = rerender(current.edits)  # new texts, new hash: the chain starts again
+            except CrisisError as exc:  # the edits broke the pack (too long, placeholder …): nobody is asked
+                decisions.append({**_entry(0, "rerender_failed", "", "", str(exc)[:500])})
+                return ApprovalRecord(decision=outcome, hash=pack["hash"], path=pack_record["path"],
+                                      priority=priority, decisions=decisions)
+            get_run_logger().info("pack re-rendered with the approver's edits: %s", pack_record["hash"][:16])
+            continue
+        return ApprovalRecord(decision=outcome, hash=pack["hash"], path=pack_record["path"], priority=priority,
+                              decisions=decisions)
+
+
+def _chain(chain: list[Stage], current: _Round) -> str:
     for number, stage in enumerate(chain, start=1):
-        outcome = _stage(step.id, number, len(chain), stage, playbook, preview, decisions, poll)
+        outcome = _stage(number, len(chain), stage, current)
         if outcome != "approved":
-            return ApprovalRecord(decision=outcome, hash=pack["hash"], path=pack_record["path"], priority=priority,
-                                  decisions=decisions)
-    return ApprovalRecord(decision="approved", hash=pack["hash"], path=pack_record["path"], priority=priority,
-                          decisions=decisions)
+            return outcome
+    return "approved"
 
 
-def _stage(step_id: str, number: int, stages: int, stage: Stage, playbook: Playbook, preview: str,
-           decisions: list[dict[str, Any]], poll: int) -> str:
-    roles, escalated, approvers = list(stage.roles), False, set()
-    logger = get_run_logger()
+def _stage(number: int, stages: int, stage: Stage, current: _Round) -> str:
+    roles, escalated, approvers = list(stage.roles), False, set[str]()
     while len(approvers) < stage.quorum:
         ask = (f"**Approval {number}/{stages}** — {stage.quorum - len(approvers)} more approval(s) from: "
-               f"{_people(playbook, roles)}\n\n{preview}")
+               f"{_people(current.playbook, roles)}\n\n{current.preview}")
         try:
             answer = pause_flow_run(wait_for_input=Decision.with_initial_data(description=ask),
-                                    timeout=stage.timeout, poll_interval=poll, key=f"{step_id}-{len(decisions)}")
+                                    timeout=stage.timeout, poll_interval=current.poll,
+                                    key=f"{current.step_id}-{len(current.decisions)}")
         except FlowPauseTimeout:
             _resume_after_timeout()
-            decisions.append(_entry(number, "timed_out", "", ", ".join(roles), f"no answer in {stage.timeout} s"))
+            current.decisions.append(_entry(number, "timed_out", "", ", ".join(roles),
+                                            f"no answer in {stage.timeout} s"))
             if stage.escalate_to and not escalated:
                 roles, escalated = [stage.escalate_to], True
-                logger.warning("approval stage %d timed out: escalated to %s", number, stage.escalate_to)
+                get_run_logger().warning("approval stage %d timed out: escalated to %s", number, stage.escalate_to)
                 continue
             return "timed_out"
-        entry = _entry(number, answer.decision, answer.name, answer.role, answer.comment)
-        refusal = _refusal(playbook, roles, answer.name, approvers)
-        if refusal:
-            decisions.append({**entry, "refused": refusal})
-            logger.warning("approval refused: %s", refusal)
-            continue
-        decisions.append(entry)
-        if answer.decision != "approve":
-            return "rejected" if answer.decision == "reject" else "changes_requested"
-        approvers.add(fold(answer.name.strip()))
+        outcome = _take(answer, number, roles, approvers, current)
+        if outcome:
+            return outcome
     return "approved"
+
+
+def _take(answer: Decision, number: int, roles: list[str], approvers: set[str], current: _Round) -> str | None:
+    """Record one answer; the stage's outcome if it ends the stage, else None (refused, or one more approval)."""
+    entry = _entry(number, answer.decision, answer.name, answer.role, answer.comment)
+    edits, problem = _edits(answer)
+    refusal = _refusal(current.playbook, roles, answer.name, approvers, current.author) or problem
+    if refusal:
+        current.decisions.append({**entry, "refused": refusal})
+        get_run_logger().warning("approval refused: %s", refusal)
+        return None
+    current.decisions.append({**entry, "edits": edits} if edits else entry)
+    if answer.decision == "approve":
+        approvers.add(_who(answer.name))
+        return None
+    current.edits = edits
+    return "rejected" if answer.decision == "reject" else "changes_requested"
+
+
+def _edits(answer: Decision) -> tuple[dict[str, Any] | None, str | None]:
+    """The fact-sheet edits of a request for changes, or why they cannot be used (the stage asks again)."""
+    if not answer.edits.strip():
+        return None, None
+    if answer.decision != "request_changes":
+        return None, "edits come with request_changes only: nothing was decided, answer again"
+    try:
+        edits = yaml.safe_load(answer.edits)
+        if not isinstance(edits, dict):
+            raise ValueError("write fact-sheet fields as `field: value` lines")
+        FactSheet.model_validate(edits)
+    except ValidationError as exc:
+        wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return None, f"edits not usable, nothing was decided: {wrong[:300]}"
+    except (yaml.YAMLError, ValueError) as exc:
+        return None, f"edits not usable, nothing was decided: {str(exc).splitlines()[0][:300]}"
+    return edits, None
 
 
 def _entry(stage: int, decision: str, name: str, role: str, comment: str) -> dict[str, Any]:
@@ -114,8 +188,13 @@ def _entry(stage: int, decision: str, name: str, role: str, comment: str) -> dic
             "at": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
+def _who(name: str) -> str:
+    """A name as compared: case, accents and spacing aside ("claire  MARTIN" is Claire Martin)."""
+    return fold(" ".join(name.split()))
+
+
 def _members(playbook: Playbook, roles: list[str]) -> dict[str, str]:
-    return {fold(person.name.strip()): person.name for role in roles if role in playbook.team
+    return {_who(person.name): person.name for role in roles if role in playbook.team
             for person in playbook.team[role].members}
 
 
@@ -124,8 +203,10 @@ def _people(playbook: Playbook, roles: list[str]) -> str:
                      for r in roles if r in playbook.team)
 
 
-def _refusal(playbook: Playbook, roles: list[str], name: str, approvers: set[str]) -> str | None:
-    who = fold(name.strip())
+def _refusal(playbook: Playbook, roles: list[str], name: str, approvers: set[str], author: str) -> str | None:
+    who = _who(name)
+    if author and who == _who(author):
+        return f"{name!r} prepared this pack: its author cannot approve it"
     if who not in _members(playbook, roles):
         return f"{name!r} is not a member of {', '.join(roles)}: only they can decide at this stage"
     if who in approvers:

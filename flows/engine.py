@@ -10,6 +10,7 @@ Semantics a playbook author relies on:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed, State
 
+from crisiscomms.errors import CrisisError
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.inspect import Catalog, condition_holds
 from crisiscomms.playbook.loader import LoadedPlaybook
@@ -111,7 +113,8 @@ def _run_step(planned: PlannedStep, loaded: LoadedPlaybook, catalog: Catalog, co
         history["statuses"][step.id] = status
         return status, reason
     if isinstance(step, MessageApprove):  # a pause belongs to the flow: decide here, record in a task run
-        record = request_approval(step, loaded.playbook, context, loaded.playbook.communication.pause_poll)
+        record = request_approval(step, loaded.playbook, context, loaded.playbook.communication.pause_poll,
+                                  _rerender(loaded, step.pack, context, history))
         state = task_for(step).with_options(task_run_name=run_name)(record.model_dump(), return_state=True)
         history["results"][step.id] = state.result()
         history["statuses"][step.id] = "completed"
@@ -128,6 +131,22 @@ def _run_step(planned: PlannedStep, loaded: LoadedPlaybook, catalog: Catalog, co
     if step.on_failure == "stop":
         raise StepFailed(f"step '{step.id}' failed: {state.message}")
     return "failed", str(state.message)
+
+
+def _rerender(loaded: LoadedPlaybook, pack_id: str, context: StepContext,
+              history: History) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Run the pack step again with an approver's fact-sheet edits; its new record replaces the old one."""
+    pack_step = next(s for _, _, s in loaded.playbook.steps() if s.id == pack_id)
+
+    def rerender(edits: dict[str, Any]) -> dict[str, Any]:
+        runnable = task_for(pack_step).with_options(task_run_name=f"{context.playbook_id}:{pack_id}")
+        state = runnable(pack_step, context, edits, return_state=True)
+        if not state.is_completed():
+            raise CrisisError(f"the edited pack was refused: {state.message}")
+        history["results"][pack_id] = state.result()
+        return history["results"][pack_id]
+
+    return rerender
 
 
 def _why_not_run(planned: PlannedStep, loaded: LoadedPlaybook, catalog: Catalog, context: StepContext,

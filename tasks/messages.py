@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from crisiscomms import messages, rendering, reporting
 from crisiscomms.errors import CrisisError
+from crisiscomms.playbook.communication import FactSheet
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.steps import MessagePack, PackRecord
 from crisiscomms.project import Project
@@ -32,10 +33,16 @@ def pack_context(step: MessagePack, context: StepContext) -> messages.PackContex
 
 
 @task(name="message.pack")
-def render_message_pack(step: MessagePack, context: StepContext) -> dict[str, Any]:
+def render_message_pack(step: MessagePack, context: StepContext, edits: dict[str, Any] | None = None
+                        ) -> dict[str, Any]:
+    """`edits`: fact-sheet fields an approver changed (a re-render asked from the approval step)."""
     project = Project(Path(context.root))
     playbook = project.load(context.playbook_id).playbook
-    pack = messages.render_pack(playbook, project.templates_dir, pack_context(step, context))
+    settings = pack_context(step, context)
+    if edits:
+        settings.facts = FactSheet.model_validate({**playbook.communication.facts.model_dump(), **edits})
+        get_run_logger().info("re-rendered with edited fact-sheet fields: %s", ", ".join(sorted(edits)))
+    pack = messages.render_pack(playbook, project.templates_dir, settings)
     folder = state_dir(project.root) / "packs"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{playbook.id}-{pack.hash[:16]}.json"

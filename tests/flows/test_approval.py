@@ -36,9 +36,11 @@ class Running:
     def _run(self, playbook: str) -> None:
         self.result = _communication(playbook)
 
-    def answer(self, decision: str, name: str, role: str = "communication", comment: str = "") -> None:
+    def answer(self, decision: str, name: str, role: str = "communication", comment: str = "",
+               edits: str = "") -> None:
         run_id = _paused_run(timeout=60)
-        resume_flow_run(run_id, run_input={"decision": decision, "name": name, "role": role, "comment": comment})
+        resume_flow_run(run_id, run_input={"decision": decision, "name": name, "role": role, "comment": comment,
+                                           "edits": edits})
         _wait_until_not_paused(run_id)
 
     def done(self) -> dict[str, Any]:
@@ -124,6 +126,46 @@ def test_the_escalated_role_can_approve_after_a_timeout() -> None:
     record = run.done()["results"]["approval"]
     assert record["decision"] == "approved"
     assert [d["decision"] for d in record["decisions"]] == ["timed_out", "approve"]
+
+
+def test_the_author_of_the_pack_cannot_approve_it() -> None:
+    run = Running("approval-edits")
+    run.answer("approve", "claire  martin ".title())  # the author, however written
+    run.answer("approve", "Julien Roche")
+    record = run.done()["results"]["approval"]
+    assert record["decision"] == "approved"
+    assert "prepared this pack: its author cannot approve it" in record["decisions"][0]["refused"]
+    assert [d["name"] for d in record["decisions"] if "refused" not in d] == ["Julien Roche"]
+
+
+def test_edits_re_render_the_pack_and_the_new_texts_need_a_new_approval() -> None:
+    run = Running("approval-edits")
+    run.answer("request_changes", "Julien Roche", comment="Préciser", edits="summary: Résumé corrigé après appel.")
+    run.answer("approve", "Julien Roche")  # the second round approves the edited texts
+    history = run.done()
+    record, pack = history["results"]["approval"], history["results"]["pack"]
+    assert record["decision"] == "approved"
+    assert [d["decision"] for d in record["decisions"]] == ["request_changes", "approve"]
+    assert record["decisions"][0]["edits"] == {"summary": "Résumé corrigé après appel."}
+    assert (record["hash"], record["path"]) == (pack["hash"], pack["path"])  # the re-rendered pack is the one
+    kept = json.loads(Path(pack["path"]).read_text(encoding="utf-8"))
+    assert "Résumé corrigé après appel." in kept["variants"][0]["text"]
+    assert "Premier résumé." not in kept["variants"][0]["text"]
+    sent = history["results"]["release"]["receipts"]
+    assert [r["status"] for r in sent] == ["sent"]
+    outbox = Path(sent[0]["detail"].removeprefix("file "))
+    assert json.loads(outbox.read_text(encoding="utf-8"))["text"] == kept["variants"][0]["text"]
+
+
+def test_unusable_edits_are_refused_and_the_stage_asks_again() -> None:
+    run = Running("approval-edits")
+    run.answer("request_changes", "Julien Roche", edits="sumary: faute de frappe")
+    run.answer("approve", "Julien Roche", edits="summary: pas avec une approbation")
+    run.answer("reject", "Julien Roche", comment="On attend")
+    record = run.done()["results"]["approval"]
+    assert record["decision"] == "rejected"
+    refused = [d["refused"] for d in record["decisions"] if "refused" in d]
+    assert "sumary" in refused[0] and "edits come with request_changes only" in refused[1]
 
 
 def test_release_refuses_anything_not_approved() -> None:

@@ -301,7 +301,7 @@ class _Inspection:
     def _pack(self, here: Located, step: MessagePack) -> None:
         if step.assessment:
             self._step_of(here, "assessment", step.assessment, AssessmentRun, "assessment.run")
-        for field in ("claim", "truth", "drill"):
+        for field in ("claim", "truth", "drill", "author"):
             value = getattr(step, field)
             if isinstance(value, str):
                 self._template_names(here, field, rendering.check_source(value))
