@@ -31,6 +31,7 @@ from typing import Any, Literal
 import yaml
 from prefect import get_run_logger
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import StateType
 from prefect.context import get_run_context
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
@@ -215,7 +216,13 @@ def _refusal(playbook: Playbook, roles: list[str], name: str, approvers: set[str
 
 
 def _resume_after_timeout() -> None:
-    """After a timed-out pause the run is still PAUSED on the server: set it running again to go on."""
+    """After a timed-out pause the run is still PAUSED on the server: set it running again to go on.
+
+    Unless someone cancelled it meanwhile (the kill switch does): forcing it back to Running would undo that.
+    """
     run_id = get_run_context().flow_run.id  # type: ignore[union-attr]
     with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run_id).state
+        if state is not None and state.type in {StateType.CANCELLED, StateType.CANCELLING}:
+            raise CrisisError(f"the run was cancelled while waiting for approval: {state.message or ''}".strip())
         client.set_flow_run_state(run_id, Running(message="approval timed out"), force=True)

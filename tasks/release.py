@@ -1,20 +1,35 @@
-"""message.release: the approved pack to its channels, each message exactly once; receipts in the audit trail."""
+"""message.release: the approved pack to its channels, each message exactly once; receipts in the audit trail.
+
+Before each message the kill switch is read fresh from the state database (`crisis halt`): when it is on, that
+message and the ones after it are not sent, the step records `halted`, and a run made after `crisis unhalt`
+sends what is left (the outbox never sends a message twice). A release that sent something keeps the playbook's
+oldest open update promise and makes its own (the pack's `next_update`), with a reminder run at that time.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.blocks.system import Secret
+from prefect.runtime import flow_run
 
-from crisiscomms import release
+from crisiscomms import cadence, killswitch, release
 from crisiscomms.playbook.context import StepContext
+from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import MessageRelease, ReleaseRecord
 from crisiscomms.project import Project
 from crisiscomms.store import state_dir
+from tasks.updates import publish_cadence, schedule_reminder
+
+
+def read_secret(name: str) -> str:
+    return str(Secret.load(name).get())
 
 
 @task(name="message.release")
@@ -26,20 +41,87 @@ def release_pack(step: MessageRelease, context: StepContext) -> dict[str, Any]:
     playbook = project.load(context.playbook_id).playbook
     pack_path = approval.get("path") or context.results[step.pack]["path"]  # edits make a new pack file
     pack = json.loads(Path(pack_path).read_text(encoding="utf-8"))
-    folder = state_dir(project.root)
+    receipts = _send(project.root, playbook, pack, approval["hash"])
+    rows = [asdict(r) for r in receipts]
+    status = _status(rows)
+    create_table_artifact(rows, key=f"{playbook.id}-release",
+                          description=f"{playbook.id}: release receipts ({status})")
+    _log(rows)
+    if status == "halted":
+        _report_halt(project.root, playbook, rows)
+    if any(r["status"] == "sent" for r in rows):
+        _keep_cadence(project.root, playbook, pack, approval)
+    return ReleaseRecord(hash=approval["hash"], status=status, receipts=rows).model_dump()
+
+
+def _send(root: Path, playbook: Playbook, pack: dict[str, Any], approved: str) -> list[release.Receipt]:
+    folder = state_dir(root)
     outbox = release.Outbox(folder / "outbox.db")
     # A drill never leaves the company: every message goes to the file outbox, under exercice/.
     drill = {name: release.file_sender(folder / "outbox" / "exercice") for name in playbook.channels}
     try:
-        receipts = release.release(playbook, pack, approval["hash"], outbox, folder / "outbox",
-                                   senders=drill if pack.get("drill") else None)
+        return release.release(playbook, pack, approved, outbox, folder / "outbox",
+                               senders=drill if pack.get("drill") else None,
+                               halted=lambda: killswitch.reason(root, playbook.id), secrets=read_secret)
     finally:
         outbox.close()
-    rows = [asdict(r) for r in receipts]
-    create_table_artifact(rows, key=f"{playbook.id}-release", description=f"{playbook.id}: release receipts")
-    failed = [r for r in receipts if r.status == "failed"]
+
+
+def _status(rows: list[dict[str, Any]]) -> str:
+    statuses = {r["status"] for r in rows}
+    if "halted" in statuses:
+        return "halted"
+    return "partly_failed" if statuses & {"failed", "in_doubt"} else "released"
+
+
+def _log(rows: list[dict[str, Any]]) -> None:
     logger = get_run_logger()
-    for r in receipts:
-        (logger.error if r.status == "failed" else logger.info)("%s → %s: %s", r.message, r.status, r.detail)
-    status = "partly_failed" if failed else "released"
-    return ReleaseRecord(hash=approval["hash"], status=status, receipts=rows).model_dump()
+    for r in rows:
+        level = {"failed": logger.error, "in_doubt": logger.error, "halted": logger.warning}.get(r["status"],
+                                                                                               logger.info)
+        level("%s → %s: %s", r["message"], r["status"], r["detail"])
+
+
+def _report_halt(root: Path, playbook: Playbook, rows: list[dict[str, Any]]) -> None:
+    held = [r for r in rows if r["status"] == "halted"]
+    sent = [r for r in rows if r["status"] in ("sent", "already_sent")]
+    halt = killswitch.current(root, playbook.id)
+    why = halt.describe() if halt else held[0]["detail"]
+    get_run_logger().warning("RELEASE HALTED — %d message(s) NOT sent, %d sent: %s. Lift the switch (`crisis unhalt "
+                             "--by …` or the kill-switch deployment) and run the release again to send the rest.",
+                             len(held), len(sent), why)
+    lines = [f"# {playbook.title}: release halted", "", f"**{why}**", "",
+             f"{len(held)} message(s) not sent, {len(sent)} already sent. Lift the kill switch "
+             "(`crisis unhalt --by …`, or the *kill-switch* deployment), then run the release again: "
+             "the messages sent stay sent, only the others go.", "", "| message | channel |", "|---|---|",
+             *[f"| `{r['message']}` | {r['channel']} |" for r in held]]
+    create_markdown_artifact("\n".join(lines), key=f"{playbook.id}-release-halted",
+                             description=f"{playbook.id}: release stopped by the kill switch")
+
+
+def _keep_cadence(root: Path, playbook: Playbook, pack: dict[str, Any], approval: dict[str, Any]) -> None:
+    """Record promised vs actual; schedule the reminder of the promise this release makes."""
+    logger = get_run_logger()
+    run_id = str(flow_run.get_id() or "local")
+    recorded = cadence.record_release(root, playbook.id, run_id, approval["hash"],
+                                      cadence.parse_time(pack["next_update"]), datetime.now(UTC),
+                                      drill=bool(pack.get("drill")), priority=approval.get("priority"))
+    if recorded.fulfilled:
+        kept = recorded.fulfilled
+        logger.info("update promise #%d (promised %s) kept: %s (%s)", kept.id, kept.promised, kept.status(),
+                    cadence.human_delay(kept.delay_seconds()))
+    promise = recorded.promise
+    if recorded.new:
+        logger.info("update promise #%d: next update promised for %s", promise.id, promise.promised)
+        _remind(root, promise)
+    publish_cadence(root, playbook.id)
+
+
+def _remind(root: Path, promise: cadence.Promise) -> None:
+    logger = get_run_logger()
+    try:
+        run_id, note = schedule_reminder(promise)
+    except Exception as exc:  # the messages are out: a reminder that fails must not fail the release
+        run_id, note = None, f"no reminder scheduled: {type(exc).__name__}: {exc}"
+    cadence.note_reminder(root, promise.id, note)
+    (logger.info if run_id else logger.warning)("update promise #%d: %s", promise.id, note)

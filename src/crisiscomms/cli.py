@@ -215,11 +215,17 @@ def approve_command(
     reject: Annotated[bool, typer.Option("--reject", help="Reject the pack: nothing is released.")] = False,
     changes: Annotated[bool, typer.Option("--changes", help="Ask for changes: nothing is released.")] = False,
     comment: Annotated[str, typer.Option(help="Why, or what to change (kept in the audit trail).")] = "",
+    edits: Annotated[Path | None, typer.Option(help="With --changes: a YAML file of fact-sheet fields to change; "
+                                               "the pack is re-rendered and submitted again.")] = None,
 ) -> None:
     """Answer a paused approval from the terminal, as the Resume form in the Prefect UI does."""
     if reject and changes:
         err.print("[red]--reject or --changes, not both[/red]")
         raise typer.Exit(2)
+    if edits is not None and not changes:
+        err.print("[red]--edits goes with --changes[/red]")
+        raise typer.Exit(2)
+    edited = edits.read_text(encoding="utf-8") if edits is not None else ""
     _server_or_exit(_project())
     from prefect.flow_runs import resume_flow_run
 
@@ -229,8 +235,89 @@ def approve_command(
                   "see `crisis pending`[/red]")
         raise typer.Exit(1)
     decision = "reject" if reject else "request_changes" if changes else "approve"
-    resume_flow_run(matches[0].id, run_input={"decision": decision, "name": name, "role": role, "comment": comment})
+    resume_flow_run(matches[0].id, run_input={"decision": decision, "name": name, "role": role, "comment": comment,
+                                              "edits": edited})
     out.print(f"{matches[0].name}: {decision} recorded for {name} ({role})")
+
+
+@app.command("halt")
+def halt_command(
+    reason: Annotated[str, typer.Option(help="Why (kept in the history, shown on every halted release).")] = "",
+    by: Annotated[str, typer.Option(help="Your name (kept in the history).")] = "",
+    playbook: Annotated[str | None, typer.Option(help="Halt one playbook only (default: every playbook).")] = None,
+    status: Annotated[bool, typer.Option("--status", help="Only show the switch and its history.")] = False,
+) -> None:
+    """KILL SWITCH: stop every release not yet sent and cancel scheduled reminders and runs awaiting release."""
+    from crisiscomms import killswitch
+
+    project = _project()
+    if status:
+        _halt_status(project)
+        return
+    if not reason.strip() or not by.strip():
+        err.print("[red]give --reason and --by: the halt is kept in the history with both[/red]")
+        raise typer.Exit(2)
+    _known_playbook(project, playbook)
+    halt = killswitch.halt(project.root, reason, by, playbook)
+    out.print(halt.describe(), style="bold red", markup=False)
+    out.print("Every release reads the switch before each message: nothing more is sent until `crisis unhalt`.")
+    _cancel_on_server(project, halt)
+
+
+@app.command("unhalt")
+def unhalt_command(
+    by: Annotated[str, typer.Option(help="Your name (kept in the history).")],
+    playbook: Annotated[str | None, typer.Option(help="Lift the halt of one playbook (default: every one).")] = None,
+) -> None:
+    """Lift the kill switch; re-run a halted release to send what it did not (nothing is sent twice)."""
+    from crisiscomms import killswitch
+
+    project = _project()
+    _known_playbook(project, playbook)
+    lifted = killswitch.lift(project.root, by, playbook)
+    if lifted is None:
+        out.print(f"the kill switch was not on for {playbook or 'every playbook'}")
+    else:
+        out.print(lifted.describe(), markup=False)
+    for other in killswitch.active(project.root):
+        out.print(f"still on: {other.describe()}", style="yellow", markup=False)
+
+
+def _known_playbook(project: Project, playbook: str | None) -> None:
+    if playbook and playbook not in project.playbook_ids():
+        err.print(f"[red]no playbook {playbook!r} in {project.playbooks_dir}[/red]")
+        raise typer.Exit(2)
+
+
+def _halt_status(project: Project) -> None:
+    from crisiscomms import killswitch
+
+    halts = killswitch.history(project.root)
+    on = [h for h in halts if h.active]
+    out.print("\n".join(h.describe() for h in on) if on else "kill switch off: releases go", markup=False)
+    for old in [h for h in halts if not h.active][-5:]:
+        out.print(old.describe(), style="dim", markup=False)
+
+
+def _cancel_on_server(project: Project, halt: Any) -> None:
+    """Scheduled reminders and runs that would release, cancelled on the server if one is reachable."""
+    server = _use_server(project)
+    if not server:
+        out.print("no Prefect server reachable: only the switch is set (nothing scheduled was cancelled); releases "
+                  "check it anyway")
+        return
+    sys.path[:0] = [str(project.root)]  # flows/ is a package of the project, not of crisiscomms
+    from flows.killswitch import cancel_waiting_runs, describe
+
+    try:
+        cancelled = describe(cancel_waiting_runs(halt))
+    except Exception as exc:  # the switch is on whatever the server says: report, and exit non-zero
+        err.print(f"the switch is on, but cancelling runs on {server} failed: {type(exc).__name__}: {exc}",
+                  style="red", markup=False)
+        raise typer.Exit(1) from None
+    out.print(f"{server}: cancelled {len(cancelled)} waiting run(s)", markup=False)
+    for line in cancelled:
+        out.print(f"  {line}", markup=False)
 
 
 @app.command("up")

@@ -35,12 +35,14 @@ def _deployments_of_prefect_yaml(stack: LiveStack) -> list[tuple[str, str]]:
     flows = {"flows/playbook.py:run_playbook": "crisis-playbook"}
     flows.update({f"flows/phases.py:{phase}": f"phase-{phase.replace('_', '-')}" for phase in PHASES})
     flows["flows/monitor.py:monitor"] = "crisis-monitor"
+    flows["flows/updates.py:update_reminder"] = "update-reminder"
+    flows["flows/killswitch.py:kill_switch"] = "kill-switch"
     return [(flows[d["entrypoint"]], d["name"]) for d in config["deployments"]]
 
 
 def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: LiveStack) -> None:
     expected = _deployments_of_prefect_yaml(live_stack)
-    assert len(expected) == 6
+    assert len(expected) == 8  # 6 + update-reminder and kill-switch
     for flow_name, name in expected:
         found = deployment(live_stack.api, flow_name, name)
         assert found["enforce_parameter_schema"] is True, name
@@ -49,7 +51,8 @@ def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: L
         assert found["pull_steps"] == [
             {"prefect.deployments.steps.set_working_directory": {"directory": str(live_stack.root)}}
         ], name
-        assert found["parameter_openapi_schema"]["properties"]["playbook"]["enum"] == PLAYBOOK_IDS, name
+        scope = ["all"] if name == "kill-switch" else []  # the kill switch halts every playbook by default
+        assert found["parameter_openapi_schema"]["properties"]["playbook"]["enum"] == scope + PLAYBOOK_IDS, name
 
     monitor = deployment(live_stack.api, "crisis-monitor", "monitor")
     assert monitor["parameters"] == {"playbook": "rappel-produit"}

@@ -88,7 +88,10 @@ class Audience(Spec):
     default: bool = Field(False, description="Mentions no rule claims belong here (one audience at most).")
 
 
-ChannelKind = Literal["email", "webhook", "social", "press", "intranet", "sms", "phone", "file", "website"]
+ChannelKind = Literal["email", "webhook", "apprise", "social", "press", "intranet", "sms", "phone", "file",
+                      "website"]
+# Kinds that send to a URL; the URL is a secret, named here and held elsewhere (never in the YAML).
+URL_KINDS: tuple[str, ...] = ("webhook", "apprise")
 # Characters a message may have on a channel of this kind when the playbook does not say (a post, a text).
 DEFAULT_MAX_LENGTH: dict[str, int] = {"social": 280, "sms": 160}
 
@@ -100,7 +103,22 @@ class Channel(Spec):
     max_length: int | None = Field(None, ge=1, description="Longest message allowed (social: 280, sms: 160).")
     to: list[Email] = Field(default_factory=list, description="E-mail recipients (kind `email`).")
     url_env: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]*$",
-                                description="Environment variable holding the URL (kind `webhook`): URLs are secrets.")
+                                description="Environment variable holding the URL (kinds `webhook`, `apprise`): "
+                                            "URLs are secrets.")
+    url_secret: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]*$",
+                                   description="Name of the Prefect Secret block holding the URL (kinds `webhook`, "
+                                               "`apprise`), instead of `url_env`.")
+
+    @model_validator(mode="after")
+    def _one_url_source(self) -> Channel:
+        given = [name for name in ("url_env", "url_secret") if getattr(self, name)]
+        if self.kind in URL_KINDS and len(given) != 1:
+            found = "both are given" if given else "neither is given"
+            raise ValueError(f"a `{self.kind}` channel takes its URL from exactly one of `url_env` (an environment "
+                             f"variable) or `url_secret` (a Prefect Secret block): {found}")
+        if self.kind not in URL_KINDS and given:
+            raise ValueError(f"`{given[0]}` goes with kinds {' and '.join(URL_KINDS)} only, not `{self.kind}`")
+        return self
 
     @property
     def limit(self) -> int | None:
