@@ -283,6 +283,53 @@ def unhalt_command(
         out.print(f"still on: {other.describe()}", style="yellow", markup=False)
 
 
+@app.command("outbox")
+def outbox_command(
+    every: Annotated[bool, typer.Option("--all", help="Every message ever released, not only those in doubt.")] = False,
+) -> None:
+    """The release outbox: messages in doubt (cut off mid-send: check the channel, then `crisis settle`)."""
+    from crisiscomms import release
+    from crisiscomms.store import state_dir
+
+    outbox = release.Outbox(state_dir(_project().root) / "outbox.db")
+    try:
+        rows = outbox.rows() if every else outbox.in_doubt()
+    finally:
+        outbox.close()
+    if not rows:
+        out.print("no message in doubt" if not every else "the outbox is empty")
+    for row in rows:
+        shown = "in_doubt" if row["status"] == "sending" else row["status"]
+        out.print(f"{row['key']}  {shown:<8} {row['playbook']}  {row['message']}  (tries {row['attempts']}, "
+                  f"{row['at']})  {row['receipt'] or ''}".rstrip(), markup=False)
+
+
+@app.command("settle")
+def settle_command(
+    key: Annotated[str, typer.Argument(help="The message's key, from `crisis outbox`.")],
+    by: Annotated[str, typer.Option(help="Your name (kept with the verdict).")],
+    delivered: Annotated[bool, typer.Option("--delivered", help="It arrived: never send it again.")] = False,
+    resend: Annotated[bool, typer.Option("--resend", help="It did not arrive: the next release sends it.")] = False,
+    note: Annotated[str, typer.Option(help="What you checked (kept with the verdict).")] = "",
+) -> None:
+    """Settle a message in doubt after checking its channel: it arrived, or it must be sent again."""
+    from crisiscomms import release
+    from crisiscomms.store import state_dir
+
+    if delivered == resend or not by.strip():
+        err.print("[red]give exactly one of --delivered or --resend, and --by[/red]")
+        raise typer.Exit(2)
+    outbox = release.Outbox(state_dir(_project().root) / "outbox.db")
+    try:
+        outbox.settle(key.strip(), "sent" if delivered else "retry", f"{by.strip()}{': ' + note if note else ''}")
+    except CrisisError as exc:
+        err.print(str(exc), style="red", markup=False)
+        raise typer.Exit(1) from None
+    finally:
+        outbox.close()
+    out.print(f"{key}: settled as {'delivered' if delivered else 'to send again'} by {by.strip()}", markup=False)
+
+
 def _known_playbook(project: Project, playbook: str | None) -> None:
     if playbook and playbook not in project.playbook_ids():
         err.print(f"[red]no playbook {playbook!r} in {project.playbooks_dir}[/red]")
