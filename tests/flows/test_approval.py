@@ -136,6 +136,12 @@ def test_the_author_of_the_pack_cannot_approve_it() -> None:
     assert record["decision"] == "approved"
     assert "prepared this pack: its author cannot approve it" in record["decisions"][0]["refused"]
     assert [d["name"] for d in record["decisions"] if "refused" not in d] == ["Julien Roche"]
+    with get_client(sync_client=True) as client:  # the audit table on the run, refusal included
+        table = [a for a in client.read_artifacts() if a.key == "approval-edits-approval-approval"][-1]
+    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+    assert [(r["name"], r["decision"], bool(r["refused"])) for r in rows] == [
+        ("Claire  Martin ", "approve", True), ("Julien Roche", "approve", False)]
+    assert table.description.startswith(f"approved: pack {record['hash'][:16]}")
 
 
 def test_edits_re_render_the_pack_and_the_new_texts_need_a_new_approval() -> None:
