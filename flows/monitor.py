@@ -2,6 +2,8 @@
 
 An alert is a Prefect event `crisis.alert.<level>`; the automation declared on the assessment
 deployment in prefect.yaml starts the playbook's assessment phase with the alert as its input.
+A declared false claim above its threshold is an event `crisis.claim.spreading`, which starts the
+communication phase with the claim as `inputs.rumeur`; every recorded correction is tracked at each run.
 """
 
 from __future__ import annotations
@@ -12,7 +14,14 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from flows.choices import PROJECT, ROOT, PlaybookChoice
-from tasks.monitoring import detect, emit_alerts, pass_source, publish_report
+from tasks.monitoring import (
+    detect,
+    emit_alerts,
+    emit_spreading_claims,
+    pass_source,
+    publish_claim_tracking,
+    publish_report,
+)
 
 
 @flow(name="crisis-monitor", flow_run_name="{playbook}/monitor", log_prints=True,
@@ -29,5 +38,7 @@ def monitor(playbook: PlaybookChoice) -> dict[str, Any]:  # type: ignore[valid-t
     alerts = [a for p in passes for a in p["alerts"]] + detected["alerts"]
     emit_alerts(playbook, loaded.playbook.title, alerts)
     publish_report(playbook, passes, detected)
+    spreading = emit_spreading_claims(str(ROOT), playbook, run_id)
+    publish_claim_tracking(str(ROOT), playbook)
     return {"read": sum(p["read"] for p in passes), "processed": sum(p["processed"] for p in passes),
-            "quarantined": sum(p["quarantined"] for p in passes), "alerts": alerts}
+            "quarantined": sum(p["quarantined"] for p in passes), "alerts": alerts, "claims": spreading}

@@ -25,11 +25,45 @@ def _text(source: str | None, context: StepContext) -> str:
 
 def pack_context(step: MessagePack, context: StepContext) -> messages.PackContext:
     drill = step.drill if isinstance(step.drill, bool) else _text(step.drill, context).lower() in _TRUE
+    spread = _spread(step, context)
     claim = None
     if step.claim:
         claim = {"text": _text(step.claim, context), "truth": _text(step.truth, context), "source": ""}
+    elif spread is not None:  # the claim as measured: its words, its truth, where to check
+        claim = {"text": spread["claim"], "truth": spread["truth"], "source": spread["source"]}
     assessment = context.results.get(step.assessment) if step.assessment else None
-    return messages.PackContext(inputs=context.inputs, assessment=assessment, claim=claim, drill=drill)
+    return messages.PackContext(inputs=context.inputs, assessment=assessment, claim=claim, drill=drill,
+                                kinds=step.kinds, audiences=spread["audiences"] if spread is not None else None)
+
+
+def _spread(step: MessagePack, context: StepContext) -> dict[str, Any] | None:
+    if not step.audiences_from:
+        return None
+    spread = context.results.get(step.audiences_from)
+    if spread is None:
+        raise CrisisError(f"step '{step.id}': no result from claim.spread step '{step.audiences_from}'")
+    return spread
+
+
+def _left_out(spread: dict[str, Any] | None, pack: messages.Pack) -> str:
+    """Audiences where the claim spreads that the pack does not reach: no message of its kinds for them."""
+    missing = sorted(set(spread["audiences"]) - {v.audience for v in pack.variants}) if spread else []
+    if not missing:
+        return ""
+    return f"the claim also spreads in {', '.join(missing)}, but no message of these kinds is declared for them"
+
+
+def _nothing_to_send(step: MessagePack, spread: dict[str, Any] | None, note: str) -> dict[str, Any]:
+    if spread is not None:
+        where = ", ".join(spread["audiences"]) or "no audience"
+        reason = (f"nothing to correct: « {spread['claim']} » spreads in {where} "
+                  f"({spread['mentions']} mention(s) carrying it, {spread['denials']} denying it)")
+    else:
+        reason = "no message of the kinds asked is declared"
+    reason += f"; {note}" if note else ""
+    get_run_logger().warning("%s: %s — no pack kept, nothing to approve", step.id, reason)
+    return PackRecord(hash="", variants=[], problems=[], path="", next_update="", status="nothing_to_send",
+                      note=reason).model_dump()
 
 
 @task(name="message.pack")
@@ -43,6 +77,12 @@ def render_message_pack(step: MessagePack, context: StepContext, edits: dict[str
         settings.facts = FactSheet.model_validate({**playbook.communication.facts.model_dump(), **edits})
         get_run_logger().info("re-rendered with edited fact-sheet fields: %s", ", ".join(sorted(edits)))
     pack = messages.render_pack(playbook, project.templates_dir, settings)
+    spread = _spread(step, context)
+    note = _left_out(spread, pack)
+    if not pack.variants:
+        return _nothing_to_send(step, spread, note)
+    if note:
+        get_run_logger().warning("%s: %s", step.id, note)
     folder = state_dir(project.root) / "packs"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{playbook.id}-{pack.hash[:16]}.json"
@@ -53,4 +93,5 @@ def render_message_pack(step: MessagePack, context: StepContext, edits: dict[str
         raise CrisisError(f"message pack refused, {len(pack.problems)} problem(s):\n- " + "\n- ".join(pack.problems))
     get_run_logger().info("message pack %s: %d message(s), no problem", pack.hash[:16], len(pack.variants))
     return PackRecord(hash=pack.hash, variants=[v.id for v in pack.variants], problems=[], path=str(path),
-                      next_update=pack.next_update, author=_text(step.author, context)).model_dump()
+                      next_update=pack.next_update, author=_text(step.author, context),
+                      note=note).model_dump()

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 
-from crisiscomms import monitor, reporting
+from crisiscomms import charts, claims, monitor, reporting
 from crisiscomms.mention import Alert
 from crisiscomms.playbook.monitoring import Monitoring
 from crisiscomms.project import Project
@@ -75,3 +75,59 @@ def publish_report(playbook_id: str, passes: list[dict[str, Any]], detected: dic
     markdown = reporting.monitoring_markdown(playbook_id, passes, detected)
     create_markdown_artifact(markdown, key=f"{playbook_id}-monitoring", description="Monitoring run")
     return markdown
+
+
+def _claim_resource(playbook_id: str, title: str, claim_id: str) -> dict[str, str]:
+    return {"prefect.resource.id": f"crisiscomms.playbook.{playbook_id}.claim.{claim_id}",
+            "prefect.resource.name": title, "crisiscomms.playbook.id": playbook_id, "crisiscomms.claim.id": claim_id}
+
+
+@task(name="monitor.claims")
+def emit_spreading_claims(root: str, playbook_id: str, run_id: str) -> list[dict[str, Any]]:
+    """One `crisis.claim.spreading` event per declared claim above its threshold in a window this run read."""
+    pb = Project(Path(root)).load(playbook_id).playbook
+    if not pb.communication.claims:
+        return []
+    store, book = _store(root), claims.open_corrections(Path(root))
+    try:
+        events = claims.spreading(pb, store, book, run_id, (pb.monitoring or Monitoring()).detection.window)
+    finally:
+        store.close()
+        book.close()
+    for payload in events:
+        emit_event(event="crisis.claim.spreading", payload=payload,
+                   resource=_claim_resource(playbook_id, pb.title, payload["claim_id"]))
+        get_run_logger().warning("crisis.claim.spreading: %s — %d mention(s) in the window of %s (threshold %d)",
+                                 payload["claim_id"], payload["mentions"], payload["window_start"],
+                                 payload["threshold"])
+    return events
+
+
+@task(name="monitor.claims-tracking")
+def publish_claim_tracking(root: str, playbook_id: str) -> list[dict[str, Any]]:
+    """Every recorded correction, tracked: mentions before / since, per audience, still spreading (table + charts)."""
+    pb = Project(Path(root)).load(playbook_id).playbook
+    book = claims.open_corrections(Path(root))
+    try:
+        corrections = book.all(playbook_id)
+    finally:
+        book.close()
+    if not corrections:
+        return []
+    window = (pb.monitoring or Monitoring()).detection.window
+    store = _store(root)
+    try:
+        tracked = claims.track(corrections, store, window, monitor.utc_now())
+    finally:
+        store.close()
+    rows = [t.row() for t in tracked]
+    create_table_artifact(rows, key=f"{playbook_id}-claims", description=f"{playbook_id}: corrected claims, "
+                          "mentions before and since each correction")
+    for claim_id in dict.fromkeys(t.correction.rule.id for t in tracked):
+        mine = [t for t in tracked if t.correction.rule.id == claim_id]
+        labels, values, marks = claims.chart_series(mine, window)
+        svg = charts.counts(f"{pb.title}: « {mine[0].correction.rule.text[:60]} »", labels, values, marks,
+                            legend="mentions carrying the claim")
+        create_image_artifact(charts.data_url(svg), key=f"{playbook_id}-claims-{claim_id.replace('_', '-')}",
+                              description=f"{playbook_id}: {claim_id} per window, corrections marked")
+    return rows

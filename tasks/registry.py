@@ -9,6 +9,8 @@ from prefect import Task
 from crisiscomms.playbook.steps import (
     AssessmentRun,
     ChecklistItem,
+    ClaimSpread,
+    ClaimTrack,
     MessageApprove,
     MessagePack,
     MessageRelease,
@@ -19,6 +21,7 @@ from crisiscomms.playbook.steps import (
 from tasks.approval import record_approval
 from tasks.assessment import run_assessment
 from tasks.checklist import record_checklist_item
+from tasks.claims import measure_claim_spread, track_correction
 from tasks.messages import render_message_pack
 from tasks.note import log_note
 from tasks.release import release_pack
@@ -32,6 +35,8 @@ REGISTRY: dict[type[StepBase], Task[..., dict[str, Any]]] = {
     MessagePack: render_message_pack,
     MessageRelease: release_pack,
     MessageApprove: record_approval,  # after flows/approval.py decided (a pause belongs to the flow)
+    ClaimSpread: measure_claim_spread,
+    ClaimTrack: track_correction,
 }
 
 

@@ -881,6 +881,35 @@ def scripted(s: Stream) -> None:
                "fr", None, 27_800, "authority", 2))
 
 
+# The rumour "toute la production est contaminée" reaches the employees and the distributors (the demo playbook's
+# claim `toute_la_production` spreads there, so its correction goes to them too). Fixed posts with their own ids,
+# merged after the random draws: every other line of the file stays as it was.
+RUMOUR_RELAYED = [  # time, author, channel, text, reach
+    ("08:39:26", "@marc_dumas", "intranet", "On entend en salle de pause que toute la production de Roanne serait "
+     "contaminée et que l'usine va fermer. C'est vrai ? Personne ne nous dit rien.", 210),
+    ("08:56:02", "@agnes_chambon", "intranet", "Un chauffeur m'a dit que toute la production part à la benne depuis "
+     "cette nuit. On doit prévenir nos familles ?", 160),
+    ("09:02:31", "@auchan_clermont", "facebook", "Des clients nous signalent que toute la production Laiterie Duval "
+     "serait contaminée : par précaution, tous les produits de la marque sont retirés de nos rayons de "
+     "Clermont-Ferrand.", 7_300),
+    ("09:14:09", "@intermarche_lyon", "facebook", "Information clients : en attendant des précisions, nous retirons "
+     "de nos rayons toute la production Laiterie Duval (yaourts, crème, beurre, fromage blanc).", 8_400),
+    ("09:24:47", "@franck_teyssier", "linkedin", "Des collègues disent que toute la production de notre usine est "
+     "contaminée. Si c'est vrai, c'est un coup terrible pour nos équipes.", 860),
+    ("09:27:55", "@leclerc_roanne", "facebook", "Nos clients nous demandent si toute la production Duval est "
+     "contaminée. Nous avons retiré l'ensemble des produits de la marque en attendant la réponse du fournisseur.",
+     6_100),
+]
+
+
+def with_relayed_rumour(records: list[dict]) -> list[dict]:
+    """The generated records and RUMOUR_RELAYED (ids `rumeur-01`…), in time order."""
+    relayed = [{"id": f"rumeur-{i:02d}", "created_at": at(hhmmss).strftime("%Y-%m-%dT%H:%M:%SZ"), "text": text,
+                "author": author, "channel": channel, "reach": reach}
+               for i, (hhmmss, author, channel, text, reach) in enumerate(RUMOUR_RELAYED, 1)]
+    return sorted([*records, *relayed], key=lambda r: r["created_at"])
+
+
 def generate(rng: Random) -> list[dict]:
     s = Stream(rng)
     scripted(s)
@@ -1061,7 +1090,8 @@ def main() -> int:
     if not args.check:
         rng = Random(SEED)
         records = generate(rng)
-        lines = [json.dumps(r, ensure_ascii=False) for r in records] + malformed(len(records) + 1)
+        broken = malformed(len(records) + 1)
+        lines = [json.dumps(r, ensure_ascii=False) for r in with_relayed_rumour(records)] + broken
         args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return check(args.out)
 

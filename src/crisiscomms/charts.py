@@ -81,3 +81,35 @@ def bars(title: str, rows: Sequence[tuple[str, float, str]]) -> str:
                  f'<rect x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}" fill="{_BAR}"/>',
                  f'<text x="{label_w + w + 6:.1f}" y="{y + 15}" {_FONT}>{escape(text)}</text>']
     return _frame(title, body, height=height)
+
+
+def counts(title: str, labels: Sequence[str], values: Sequence[int], marks: Sequence[tuple[float, str]] = (),
+           legend: str = "mentions") -> str:
+    """Bars: a count per period; each mark a dashed vertical line at a (fractional) bar index, labelled."""
+    plot_w = WIDTH - _PAD_LEFT - _PAD_RIGHT
+    plot_h = HEIGHT - _PAD_TOP - _PAD_BOTTOM
+    top = max(values, default=0) or 1
+    slot = plot_w / max(len(values), 1)
+    bottom = _PAD_TOP + plot_h
+    body = [f'<line x1="{_PAD_LEFT}" y1="{bottom}" x2="{_PAD_LEFT + plot_w}" y2="{bottom}" stroke="{_GRID}"/>',
+            f'<text x="{_PAD_LEFT - 6}" y="{_PAD_TOP + 4}" text-anchor="end" {_FONT}>{top}</text>',
+            f'<text x="{_PAD_LEFT - 6}" y="{bottom}" text-anchor="end" {_FONT}>0</text>']
+    for i, value in enumerate(values):
+        h = value / top * plot_h
+        body.append(f'<rect x="{_PAD_LEFT + i * slot + slot * 0.1:.1f}" y="{bottom - h:.1f}" '
+                    f'width="{max(slot * 0.8, 1):.1f}" height="{h:.1f}" fill="{_BAR}">'
+                    f'<title>{escape(labels[i] if i < len(labels) else "")}: {value}</title></rect>')
+    for position, label in marks:
+        x = _PAD_LEFT + max(0.0, min(position, len(values))) * slot
+        body += [f'<line x1="{x:.1f}" y1="{_PAD_TOP}" x2="{x:.1f}" y2="{bottom}" stroke="{_LINE}" '
+                 f'stroke-width="2" stroke-dasharray="5,3"/>',
+                 f'<text x="{x + 4:.1f}" y="{_PAD_TOP + 12}" {_FONT} fill="{_LINE}">{escape(label)}</text>']
+    for i in sorted({0, len(labels) - 1}) if labels else []:
+        anchor = "start" if i == 0 else "end"
+        x = _PAD_LEFT if i == 0 else _PAD_LEFT + plot_w
+        body.append(f'<text x="{x}" y="{HEIGHT - 12}" text-anchor="{anchor}" {_FONT}>{escape(labels[i])}</text>')
+    key = f'<tspan fill="{_BAR}">■ {escape(legend)}</tspan>'
+    if marks:
+        key += f'  <tspan fill="{_LINE}">┆ correction</tspan>'
+    body.append(f'<text x="{WIDTH / 2:.0f}" y="{HEIGHT - 12}" text-anchor="middle" {_FONT}>{key}</text>')
+    return _frame(title, body)

@@ -25,7 +25,7 @@ import jinja2
 from pydantic import BaseModel, ConfigDict
 
 from crisiscomms import rendering
-from crisiscomms.playbook.communication import FactSheet, MessageSpec
+from crisiscomms.playbook.communication import MESSAGE_KINDS, FactSheet, MessageSpec
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import parse_duration
 
@@ -97,6 +97,8 @@ class PackContext:
     claim: dict[str, Any] | None = None
     drill: bool = False
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    kinds: list[str] | None = None  # only these kinds of messages (None: all; `correction` only with a claim)
+    audiences: list[str] | None = None  # only these audiences (where a claim spreads); None: all
 
 
 def next_update_time(facts: FactSheet, now: datetime) -> datetime:
@@ -135,6 +137,13 @@ def variants_of(playbook: Playbook) -> list[tuple[MessageSpec, str, str, str]]:
     return out
 
 
+def selected_variants(playbook: Playbook, context: PackContext) -> list[tuple[MessageSpec, str, str, str]]:
+    """The declared messages this pack holds: its kinds (a correction only in a pack about a claim), its audiences."""
+    kinds = context.kinds or [k for k in MESSAGE_KINDS if k != "correction" or context.claim]
+    return [row for row in variants_of(playbook)
+            if row[0].kind in kinds and (context.audiences is None or row[1] in context.audiences)]
+
+
 def template_for(templates_dir: Path, spec: MessageSpec, audience: str, language: str) -> str:
     if spec.template:
         return spec.template
@@ -145,7 +154,8 @@ def template_for(templates_dir: Path, spec: MessageSpec, audience: str, language
 def render_pack(playbook: Playbook, templates_dir: Path, context: PackContext) -> Pack:
     facts = context.facts or playbook.communication.facts
     when = next_update_time(facts, context.now)
-    variants = [_variant(playbook, templates_dir, context, facts, when, *row) for row in variants_of(playbook)]
+    rows = selected_variants(playbook, context)
+    variants = [_variant(playbook, templates_dir, context, facts, when, *row) for row in rows]
     return Pack(playbook=playbook.id, version=playbook.version, created_at=context.now.isoformat(),
                 next_update=when.isoformat(), variants=variants, hash=content_hash(variants), drill=context.drill)
 

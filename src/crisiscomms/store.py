@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS mentions (
     playbook TEXT NOT NULL, id TEXT NOT NULL, source TEXT, created_at TEXT NOT NULL,
     run_id TEXT, data TEXT NOT NULL, PRIMARY KEY (playbook, id));
 CREATE INDEX IF NOT EXISTS mentions_time ON mentions (playbook, created_at);
+CREATE INDEX IF NOT EXISTS mentions_run ON mentions (playbook, run_id);
 CREATE TABLE IF NOT EXISTS quarantine (
     playbook TEXT NOT NULL, source TEXT NOT NULL, position TEXT NOT NULL, reasons TEXT NOT NULL,
     raw TEXT NOT NULL, run_id TEXT, at TEXT NOT NULL);
@@ -133,6 +134,13 @@ class Store:
         rows = self._db.execute(
             "SELECT data FROM mentions WHERE playbook=? AND created_at>=? AND created_at<? ORDER BY created_at",
             (playbook, start.isoformat(), end.isoformat()))
+        for row in rows:
+            yield EnrichedMention.model_validate_json(row[0])
+
+    def iter_mentions_of_run(self, playbook: str, run_id: str) -> Iterator[EnrichedMention]:
+        """The mentions one monitoring run stored (claims are checked on the windows they fall in)."""
+        rows = self._db.execute("SELECT data FROM mentions WHERE playbook=? AND run_id=? ORDER BY created_at",
+                                (playbook, run_id))
         for row in rows:
             yield EnrichedMention.model_validate_json(row[0])
 

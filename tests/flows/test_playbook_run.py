@@ -27,6 +27,9 @@ DEMO_STEPS = {
 }
 
 
+CORRECTION_STEPS = ("rumeur", "correction", "validation_correction", "diffusion_correction", "suivi_rumeur")
+
+
 # The demo's pack waits for approval by default; these tests are about the phase walk, not the approval
 # (tests/flows/test_approval.py and tests/integration/test_ui_approval.py answer it).
 NO_APPROVAL = {"soumettre": False}
@@ -58,7 +61,9 @@ def test_demo_playbook_runs_all_four_phases_green(demo_run: tuple[Any, dict[str,
     assert state.is_completed()
     assert history["statuses"] == {**dict.fromkeys(DEMO_STEPS, "completed"), "alerte": "skipped",
                                    "prise_de_parole": "completed", "veille_renforcee": "skipped",
-                                   "validation": "skipped", "diffusion": "skipped"}
+                                   "validation": "skipped", "diffusion": "skipped",
+                                   # the correction branch runs only for a claim (`inputs.rumeur`)
+                                   **dict.fromkeys(CORRECTION_STEPS, "skipped")}
 
 
 def test_the_assessment_priority_chooses_the_communication_branch(demo_run: tuple[Any, dict[str, Any]]) -> None:

@@ -131,6 +131,14 @@ SEMANTIC: dict[str, Expected] = {
     "call-inputs-missing": [
         (10, 19, "phases.preparation.steps[0].playbook", "'callee' needs input marque in `with`"),
     ],
+    "claim-references": [
+        (10, 12, "communication.claims[1].id", "duplicate claim id 'lots'"),
+        (19, 16, "phases.communication.steps[1].claim",
+         "unknown claim 'lot' (known: lots) (or a text from the inputs: `{{ inputs.rumeur }}`)"),
+        (22, 17, "phases.communication.steps[2].kinds[0]",
+         "no `correction` message in communication.messages: declare one (its audiences and channels)"),
+        (23, 25, "phases.communication.steps[2].audiences_from", "step 'note' is not a claim.spread step"),
+    ],
 }
 
 # Mistakes the models refuse (pydantic); semantic checks never run on these files.
@@ -143,7 +151,7 @@ MODEL: dict[str, Expected] = {
     ],
     "unknown-step-type": [
         (14, 15, "phases.preparation.steps[0].type",
-         "unknown step type 'checklist.itme' (known: assessment.run, checklist.item, message.approve, message.pack, message.release, note.log, playbook.call)"),
+         "unknown step type 'checklist.itme' (known: assessment.run, checklist.item, claim.spread, claim.track, message.approve, message.pack, message.release, note.log, playbook.call)"),
     ],
     "missing-field": [
         (8, 9, "phases.preparation.steps[0]", "missing required field 'owner'"),
@@ -211,7 +219,7 @@ def test_a_model_mistake_is_reported_at_its_line_and_column(project: Project, na
 def test_every_rule_listed_in_inspect_has_its_fixture() -> None:
     listing = inspect_module.__doc__.split("Rules", 1)[1].split(":", 1)[1].split(".\n", 1)[0]
     rules = re.findall(r"[a-z]+(?:-[a-z]+)*", listing)
-    assert len(rules) == 16
+    assert len(rules) == 17
     assert [r for r in rules if r not in SEMANTIC] == []
 
 

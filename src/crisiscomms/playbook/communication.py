@@ -13,15 +13,23 @@
         - {kind: holding_statement, audiences: [clients, journalistes], channels: [site_web]}
         - {kind: social_post, audiences: [clients], channels: [reseaux_sociaux]}
         - {kind: internal_memo, audiences: [salaries], channels: [intranet]}
+        - {kind: correction, audiences: [clients], channels: [site_web]}
+      claims:                                  # false claims the team prepares for, or adds during the crisis
+        - id: toute_la_production
+          claim: Toute la production est contaminée.
+          truth: Seuls deux lots sont rappelés, par précaution.
+          match: [toute la production, whole production]   # any of these (folded: case and accents aside)
+          denials: [pas contaminée, not the whole]         # a mention saying so denies it: not counted as spread
+          threshold: 3                                     # mentions in one monitoring window: it spreads
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from crisiscomms.playbook.steps import Name, Spec, parse_duration
+from crisiscomms.playbook.steps import Name, Spec, StepId, parse_duration
 
 MessageKind = Literal[
     "holding_statement", "press_release", "social_post", "internal_memo", "faq", "update", "correction", "all_clear"
@@ -88,10 +96,36 @@ class Approval(Spec):
         return self.chains.get(priority, self.default) if priority else self.default  # type: ignore[call-overload]
 
 
+class Claim(Spec):
+    """A false claim the team prepares for: how people word it, what is true, how to spot it in mentions."""
+
+    id: StepId = Field(description="Short name of the claim (`toute_la_production`): events and inputs use it.")
+    claim: str = Field(min_length=1, description="The false statement, as people word it (quoted in corrections).")
+    truth: str = Field("", description="What is true: the first fact of the correction.")
+    source: str = Field("", description="Where people can check (a link to the official information).")
+    match: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="Words or phrases that carry the claim, any language (case and accents "
+        "aside); a mention with any of them carries it. Empty: the claim's own significant words.")
+    denials: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="Phrases of mentions that deny the claim (`pas contaminée`): counted "
+        "as denials, not as spread.")
+    threshold: int = Field(3, ge=1, description="Mentions in one monitoring window from which the claim is "
+                           "spreading (monitoring then emits `crisis.claim.spreading`).")
+    cooldown: int = Field(7200, description="After an event, how long (mention time) before the claim raises "
+                          "another (`2h`).")
+
+    @field_validator("cooldown", mode="before")
+    @classmethod
+    def _cooldown(cls, value: Any) -> int:
+        return parse_duration(value)
+
+
 class Communication(Spec):
     organisation: Organisation | None = None
     facts: FactSheet = Field(default_factory=FactSheet)
     messages: list[MessageSpec] = Field(default_factory=list)
+    claims: list[Claim] = Field(default_factory=list, description="Known false claims: spotted in monitoring, "
+                                "corrected with the `correction` messages (steps claim.spread, claim.track).")
     approval: Approval = Field(default_factory=Approval)
     pause_poll: int = Field(5, description="How often a paused run checks for a decision (`5s`).")
 

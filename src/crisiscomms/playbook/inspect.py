@@ -3,7 +3,7 @@
 Rules (one invalid fixture each under tests/fixtures/invalid/):
   id-matches-file, duplicate-step, unknown-after, after-forward-only, cycle, unknown-role,
   unknown-channel, unknown-audience, missing-template, template-error, bad-when, unknown-name,
-  unknown-playbook, call-cycle, call-inputs, audience-default.
+  unknown-playbook, call-cycle, call-inputs, audience-default, claim-references.
 """
 
 from __future__ import annotations
@@ -20,11 +20,14 @@ from crisiscomms import rendering
 from crisiscomms.errors import ExpressionError, Issue
 from crisiscomms.mention import Alert
 from crisiscomms.playbook import expression
+from crisiscomms.playbook.communication import MESSAGE_KINDS
 from crisiscomms.playbook.loader import LoadedPlaybook
 from crisiscomms.playbook.models import PHASES, Playbook
 from crisiscomms.playbook.plan import phase_graph
 from crisiscomms.playbook.steps import (
     AssessmentRun,
+    ClaimSpread,
+    ClaimTrack,
     MessageApprove,
     MessagePack,
     MessageRelease,
@@ -91,6 +94,7 @@ class _Inspection:
         self._monitoring()
         self._messages()
         self._approval()
+        self._claims()
         for phase, index, step in self.pb.steps():
             here = Located(phase, index, step)
             self._identity(here)
@@ -105,6 +109,11 @@ class _Inspection:
             if isinstance(step, MessageRelease):
                 self._step_of(here, "approval", step.approval, MessageApprove, "message.approve")
                 self._step_of(here, "pack", step.pack, MessagePack, "message.pack")
+            if isinstance(step, ClaimSpread):
+                self._claim_spread(here, step)
+            if isinstance(step, ClaimTrack):
+                self._step_of(here, "spread", step.spread, ClaimSpread, "claim.spread")
+                self._step_of(here, "release", step.release, MessageRelease, "message.release")
             if isinstance(step, MessageApprove):
                 self._step_of(here, "pack", step.pack, MessagePack, "message.pack")
                 if step.assessment:
@@ -298,9 +307,38 @@ class _Inspection:
         if problem:
             self.add((*here.loc, field), problem)
 
+    def _claims(self) -> None:
+        seen: set[str] = set()
+        for i, claim in enumerate(self.pb.communication.claims):
+            if claim.id in seen:
+                self.add(("communication", "claims", i, "id"), f"duplicate claim id '{claim.id}'")
+            seen.add(claim.id)
+
+    def _claim_spread(self, here: Located, step: ClaimSpread) -> None:
+        """`claim` names a declared claim, or is a text built from inputs (a claim entered by hand)."""
+        declared = {c.id for c in self.pb.communication.claims}
+        if not rendering.is_template(step.claim) and step.claim.strip() not in declared:
+            self.add((*here.loc, "claim"), _unknown("claim", step.claim, declared) + " (or a text from the inputs: "
+                     "`{{ inputs.rumeur }}`)")
+        for field in ("claim", "truth", "mentions"):
+            value = getattr(step, field)
+            if value is not None:
+                self._template_names(here, field, rendering.check_source(value))
+        for value in step.match:
+            self._template_names(here, "match", rendering.check_source(value))
+
     def _pack(self, here: Located, step: MessagePack) -> None:
         if step.assessment:
             self._step_of(here, "assessment", step.assessment, AssessmentRun, "assessment.run")
+        if step.audiences_from:
+            self._step_of(here, "audiences_from", step.audiences_from, ClaimSpread, "claim.spread")
+        declared = {spec.kind for spec in self.pb.communication.messages}
+        for i, kind in enumerate(step.kinds or []):
+            if kind not in MESSAGE_KINDS:
+                self.add((*here.loc, "kinds", i), _unknown("message kind", kind, MESSAGE_KINDS))
+            elif kind not in declared:
+                self.add((*here.loc, "kinds", i), f"no `{kind}` message in communication.messages: declare one "
+                         "(its audiences and channels)")
         for field in ("claim", "truth", "drill", "author"):
             value = getattr(step, field)
             if isinstance(value, str):

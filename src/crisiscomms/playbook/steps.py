@@ -200,6 +200,10 @@ class PackRecord(Record):
     path: str = Field(description="The pack (texts and metadata) as JSON, in the project's state directory.")
     next_update: str
     author: str = Field("", description="Who prepared the pack: barred from approving it.")
+    status: Literal["ready", "nothing_to_send"] = Field(
+        "ready", description="`nothing_to_send`: no message was left for the pack (a claim that spreads in no "
+        "audience with a correction): no pack was kept, nothing to approve.")
+    note: str = Field("", description="Why messages were left out, when some were.")
 
 
 class MessagePack(StepBase):
@@ -217,6 +221,11 @@ class MessagePack(StepBase):
                               "(`{{ inputs.exercice }}`).")
     author: str | None = Field(None, description="Who prepared the pack (Jinja: `{{ inputs.auteur }}`): "
                                "they may not approve it themselves.")
+    kinds: list[Name] | None = Field(None, description="Only the playbook's messages of these kinds "
+                                     "(`[correction]`). Default: every kind, `correction` only in a pack about a "
+                                     "claim.")
+    audiences_from: StepId | None = Field(None, description="A claim.spread step: only the audiences where the "
+                                          "claim spreads, and the claim and its truth from it.")
 
     Result: ClassVar[type[Record]] = PackRecord
 
@@ -262,8 +271,87 @@ class MessageRelease(StepBase):
     Result: ClassVar[type[Record]] = ReleaseRecord
 
 
+class ClaimSpreadRecord(Record):
+    """How far a false claim spreads: where, since when, who carries it, who denies it."""
+
+    claim_id: str = Field(description="The declared claim's id; `manual-…` for a claim entered by hand.")
+    claim: str
+    truth: str
+    source: str
+    terms: list[str] = Field(description="What a mention must contain to carry the claim.")
+    matched_by: Literal["phrases", "words"] = Field(description="`phrases`: any term; `words`: enough of them.")
+    rule: str = Field(description="How the terms are matched, in words.")
+    denials_terms: list[str]
+    threshold: int
+    read: int = Field(description="Mentions examined.")
+    mentions: int = Field(description="Mentions carrying the claim (denials aside).")
+    denials: int = Field(description="Mentions that quote the claim to deny it.")
+    peak: int = Field(description="Most mentions carrying the claim in one monitoring window.")
+    spreading: bool = Field(description="Whether the peak reaches the claim's threshold.")
+    first_seen: str | None
+    last_seen: str | None
+    period_start: str | None
+    period_end: str | None
+    origin: str
+    by_audience: dict[str, dict[str, Any]] = Field(description="Audience → title, count, share, denials, spreading.")
+    audiences: list[str] = Field(description="Audiences where the claim spreads: they get the correction.")
+    examples: list[dict[str, Any]] = Field(description="Most shared mentions carrying the claim.")
+    timeline: list[dict[str, Any]] = Field(description="Per window: start, mentions, denials.")
+    window: int
+
+
+class ClaimSpread(StepBase):
+    """Measure how a false claim spreads, and in which audiences, from mentions.
+
+    The claim is one of `communication.claims` (by id) or a text entered by hand (`"{{ inputs.rumeur }}"`);
+    a rendered text that equals a declared id is that claim. Mentions come from `mentions` (a file, through the
+    monitoring analysis) or, when absent or empty, from the monitoring store over `period` before now.
+    """
+
+    type: Literal["claim.spread"]
+    claim: str = Field(min_length=1, description="A claim id of `communication.claims`, or a text (Jinja: "
+                       "`{{ inputs.rumeur }}`).")
+    truth: str | None = Field(None, description="What is true, for a claim entered by hand (Jinja allowed).")
+    match: list[str] = Field(default_factory=list, description="For a claim entered by hand: phrases that carry "
+                             "it (Jinja allowed; commas separate phrases). Default: its significant words.")
+    mentions: str | None = Field(None, description="File of mentions (Jinja allowed); empty: the monitoring store.")
+    period: int = Field(86400, description="Without `mentions`: how far back to read the store (`24h`).")
+    min_count: int = Field(2, ge=1, description="Mentions an audience needs for the claim to spread in it.")
+    min_share: float = Field(0.1, ge=0, le=1, description="Share of the claim's mentions an audience needs.")
+
+    Result: ClassVar[type[Record]] = ClaimSpreadRecord
+
+    @field_validator("period", mode="before")
+    @classmethod
+    def _period(cls, value: Any) -> int:
+        return parse_duration(value)
+
+
+class ClaimTrackRecord(Record):
+    claim_id: str
+    claim: str
+    corrected_at: str = Field(description="When the correction was released (its last message sent).")
+    audiences: list[str] = Field(description="Audiences the correction reached.")
+    hash: str = Field(description="The released pack's hash.")
+    flow_run: str
+    before: int = Field(description="Mentions carrying the claim before the correction.")
+    since: int = Field(description="Mentions carrying the claim since the correction (monitoring store).")
+    status: Literal["recorded", "already_recorded"]
+
+
+class ClaimTrack(StepBase):
+    """Record a released correction so that every monitoring run tracks the claim's spread before and since it."""
+
+    type: Literal["claim.track"]
+    spread: StepId = Field(description="The claim.spread step whose claim was corrected.")
+    release: StepId = Field(description="The message.release step that sent the correction.")
+
+    Result: ClassVar[type[Record]] = ClaimTrackRecord
+
+
 STEP_TYPES: tuple[type[StepBase], ...] = (
     ChecklistItem, NoteLog, PlaybookCall, AssessmentRun, MessagePack, MessageApprove, MessageRelease,
+    ClaimSpread, ClaimTrack,
 )
 Step = Annotated[Union[STEP_TYPES], Field(discriminator="type")]  # noqa: UP007 - built from a tuple
 
