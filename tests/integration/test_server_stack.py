@@ -70,7 +70,8 @@ def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: L
     inputs = schema["definitions"]["CrisisInputs"]
     assert inputs["additionalProperties"] is False
     fields = inputs["properties"]
-    assert set(fields) == {"exercice", "gravite", "incident", "marque", "mentions", "produit"}
+    assert set(fields) == {"exercice", "gravite", "incident", "marque", "mentions", "produit", "redacteur", "rumeur",
+                           "soumettre", "verite"}
     gravite = {"enum": ["faible", "moyenne", "haute", "critique"], "type": "string"}
     assert gravite in fields["gravite"]["anyOf"]
     assert {"type": "boolean"} in fields["exercice"]["anyOf"]
