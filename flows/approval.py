@@ -22,6 +22,7 @@ records who *said* they decided. Keep the UI behind the network or the proxy tha
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,7 +41,7 @@ from prefect.states import Running
 from pydantic import Field, ValidationError
 
 from crisiscomms import messages, reporting
-from crisiscomms.errors import CrisisError
+from crisiscomms.errors import EMBEDDED, CrisisError
 from crisiscomms.playbook.communication import FactSheet, Stage
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
@@ -91,6 +92,10 @@ def request_approval(step: MessageApprove, playbook: Playbook, context: StepCont
     pack_record = context.results.get(step.pack)
     if not pack_record:
         raise CrisisError(f"step '{step.id}': no message pack from step '{step.pack}'")
+    if os.environ.get(EMBEDDED):
+        raise CrisisError(f"step '{step.id}': an approval needs a Prefect server that approvers can reach, and this "
+                          "run is on the embedded API of `crisis run`. Start one with `crisis up` and run again (or "
+                          "from the UI); or run without submitting the pack (the demo: --param soumettre=false)")
     assessment = context.results.get(step.assessment or "", {}) or {}
     priority = assessment.get("priority")
     chain = playbook.communication.approval.chain(priority)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from crisiscomms.errors import CrisisError, PlaybookError
+from crisiscomms.errors import EMBEDDED, CrisisError, PlaybookError
 from crisiscomms.playbook.schema import SCHEMA_FILE, schema_text
 from crisiscomms.project import Project, validate
 from crisiscomms.server import Stack, is_healthy, saved_stack
@@ -141,6 +141,7 @@ def _use_server_or_embedded(project: Project) -> None:
     home = Path(os.environ.setdefault("PREFECT_HOME", str(project.root / ".crisis" / "prefect")))
     home.mkdir(parents=True, exist_ok=True)  # SQLite does not create the folder of its database
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ[EMBEDDED] = "1"  # an approval step refuses to wait where nobody can answer it
     err.print("Prefect API: embedded (ephemeral server on SQLite, for this command only)")
 
 

@@ -57,3 +57,8 @@ class ExpressionError(CrisisError):
 
 class ServerError(CrisisError):
     pass
+
+
+# Set by `crisis run` when it runs on the embedded (ephemeral) API: nobody else can reach that API, so nothing
+# run there may wait for a human's answer.
+EMBEDDED = "CRISIS_EMBEDDED_API"

@@ -41,6 +41,19 @@ def test_one_phase_runs_from_the_cli_on_the_embedded_default(project_copy: Path)
     assert (project_copy / ".crisis" / "prefect" / "prefect.db").is_file()  # the run history stays
 
 
+def test_an_approval_on_the_embedded_default_fails_at_once_instead_of_waiting_for_nobody(project_copy: Path) -> None:
+    done = _crisis(project_copy, "run", "rappel-produit", "--phase", "communication")
+    assert done.returncode == 1
+    assert "an approval needs a Prefect server that approvers can reach" in done.stderr
+    assert not (project_copy / ".crisis" / "outbox").exists()  # nothing released
+    submitted = _crisis(project_copy, "run", "rappel-produit", "--phase", "communication", "--param",
+                        "soumettre=false")
+    assert submitted.returncode == 0, submitted.stderr[-3000:]
+    statuses = json.loads(submitted.stdout[submitted.stdout.index("{"):])
+    assert (statuses["messages"], statuses["validation"], statuses["diffusion"]) == ("completed", "skipped",
+                                                                                      "skipped")
+
+
 def test_bad_crisis_inputs_are_refused_before_anything_runs(project_copy: Path) -> None:
     done = _crisis(project_copy, "run", "rappel-produit", "--param", "gravite=apocalyptique", "--param", "x=1")
     assert done.returncode == 1
