@@ -40,6 +40,17 @@ def _deployments_of_prefect_yaml(stack: LiveStack) -> list[tuple[str, str]]:
     return [(flows[d["entrypoint"]], d["name"]) for d in config["deployments"]]
 
 
+def _scheduled_runs(api: httpx.Client, deployment_id: str, wait: float = 60.0) -> list[dict[str, Any]]:
+    """Runs the scheduler service made for a deployment's schedule (it works in the background, every few s)."""
+    deadline = time.monotonic() + wait
+    while True:
+        runs = api.post("/flow_runs/filter", json={"deployments": {"id": {"any_": [deployment_id]}},
+                                                   "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}).json()
+        if runs or time.monotonic() > deadline:
+            return runs
+        time.sleep(1)
+
+
 def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: LiveStack) -> None:
     expected = _deployments_of_prefect_yaml(live_stack)
     assert len(expected) == 8  # 6 + update-reminder and kill-switch
@@ -58,6 +69,7 @@ def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: L
     assert monitor["parameters"] == {"playbook": "rappel-produit"}
     assert [s["schedule"]["interval"] for s in monitor["schedules"]] == [300.0]
     assert monitor["concurrency_limit"] == 1 or monitor.get("global_concurrency_limit")
+    assert _scheduled_runs(live_stack.api, monitor["id"]), "the server's scheduler made no run of the monitor"
 
     schema = deployment(live_stack.api, "crisis-playbook", "playbook")["parameter_openapi_schema"]
     assert schema["required"] == ["playbook"]
