@@ -228,17 +228,42 @@ def approve_command(
         raise typer.Exit(2)
     edited = edits.read_text(encoding="utf-8") if edits is not None else ""
     _server_or_exit(_project())
-    from prefect.flow_runs import resume_flow_run
-
     matches = [r for r in _paused_runs() if str(r.id).startswith(run.strip())]
     if len(matches) != 1:
         err.print(f"[red]{'no' if not matches else len(matches)} paused run(s) match {run!r}: "
                   "see `crisis pending`[/red]")
         raise typer.Exit(1)
     decision = "reject" if reject else "request_changes" if changes else "approve"
-    resume_flow_run(matches[0].id, run_input={"decision": decision, "name": name, "role": role, "comment": comment,
-                                              "edits": edited})
+    answer = {"decision": decision, "name": name, "role": role, "comment": comment, "edits": edited}
+    _resume(matches[0].id, answer)
     out.print(f"{matches[0].name}: {decision} recorded for {name} ({role})")
+
+
+def _resume(run_id: Any, answer: dict[str, str], tries: int = 3) -> None:
+    """Submit the answer; on a server error, again only while the run is still paused (never a second answer).
+
+    Prefect's server on SQLite sometimes answers "database is locked" under load (the UI then says "Oops"):
+    the run stays paused and the same answer can simply be submitted again.
+    """
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.exceptions import PrefectHTTPStatusError
+    from prefect.flow_runs import resume_flow_run
+
+    for attempt in range(1, tries + 1):
+        try:
+            resume_flow_run(run_id, run_input=answer)
+            return
+        except PrefectHTTPStatusError as exc:
+            with get_client(sync_client=True) as client:
+                state = client.read_flow_run(run_id).state
+            if exc.response.status_code < 500 or attempt == tries or state is None or state.type != StateType.PAUSED:
+                raise
+            err.print(f"the server failed ({exc.response.status_code}); the run is still paused: trying again",
+                      style="yellow", markup=False)
+            time.sleep(attempt)
 
 
 @app.command("halt")
