@@ -137,7 +137,7 @@ def _stage(number: int, stages: int, stage: Stage, current: _Round) -> str:
         try:
             answer = pause_flow_run(wait_for_input=Decision.with_initial_data(description=ask),
                                     timeout=stage.timeout, poll_interval=current.poll,
-                                    key=f"{current.step_id}-{len(current.decisions)}")
+                                    key=_pause_key(current.step_id, len(current.decisions)))
         except FlowPauseTimeout:
             _resume_after_timeout()
             current.decisions.append(_entry(number, "timed_out", "", ", ".join(roles),
@@ -151,6 +151,11 @@ def _stage(number: int, stages: int, stage: Stage, current: _Round) -> str:
         if outcome:
             return outcome
     return "approved"
+
+
+def _pause_key(step_id: str, answers: int) -> str:
+    """Prefect keys of run inputs take lowercase letters, digits and dashes only; step ids may hold `_`."""
+    return f"{step_id.replace('_', '-')}-{answers}"
 
 
 def _take(answer: Decision, number: int, roles: list[str], approvers: set[str], current: _Round) -> str | None:

@@ -132,12 +132,12 @@ def test_the_author_of_the_pack_cannot_approve_it() -> None:
     run = Running("approval-edits")
     run.answer("approve", "claire  martin ".title())  # the author, however written
     run.answer("approve", "Julien Roche")
-    record = run.done()["results"]["approval"]
+    record = run.done()["results"]["approval_step"]
     assert record["decision"] == "approved"
     assert "prepared this pack: its author cannot approve it" in record["decisions"][0]["refused"]
     assert [d["name"] for d in record["decisions"] if "refused" not in d] == ["Julien Roche"]
     with get_client(sync_client=True) as client:  # the audit table on the run, refusal included
-        table = [a for a in client.read_artifacts() if a.key == "approval-edits-approval-approval"][-1]
+        table = [a for a in client.read_artifacts() if a.key == "approval-edits-approval-step-approval"][-1]
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
     assert [(r["name"], r["decision"], bool(r["refused"])) for r in rows] == [
         ("Claire  Martin ", "approve", True), ("Julien Roche", "approve", False)]
@@ -149,7 +149,7 @@ def test_edits_re_render_the_pack_and_the_new_texts_need_a_new_approval() -> Non
     run.answer("request_changes", "Julien Roche", comment="Préciser", edits="summary: Résumé corrigé après appel.")
     run.answer("approve", "Julien Roche")  # the second round approves the edited texts
     history = run.done()
-    record, pack = history["results"]["approval"], history["results"]["pack"]
+    record, pack = history["results"]["approval_step"], history["results"]["pack"]
     assert record["decision"] == "approved"
     assert [d["decision"] for d in record["decisions"]] == ["request_changes", "approve"]
     assert record["decisions"][0]["edits"] == {"summary": "Résumé corrigé après appel."}
@@ -168,7 +168,7 @@ def test_unusable_edits_are_refused_and_the_stage_asks_again() -> None:
     run.answer("request_changes", "Julien Roche", edits="sumary: faute de frappe")
     run.answer("approve", "Julien Roche", edits="summary: pas avec une approbation")
     run.answer("reject", "Julien Roche", comment="On attend")
-    record = run.done()["results"]["approval"]
+    record = run.done()["results"]["approval_step"]
     assert record["decision"] == "rejected"
     refused = [d["refused"] for d in record["decisions"] if "refused" in d]
     assert "sumary" in refused[0] and "edits come with request_changes only" in refused[1]

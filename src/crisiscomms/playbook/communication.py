@@ -127,7 +127,8 @@ class Communication(Spec):
     claims: list[Claim] = Field(default_factory=list, description="Known false claims: spotted in monitoring, "
                                 "corrected with the `correction` messages (steps claim.spread, claim.track).")
     approval: Approval = Field(default_factory=Approval)
-    pause_poll: int = Field(5, description="How often a paused run checks for a decision (`5s`).")
+    pause_poll: int = Field(3, description="How often a paused run checks for a decision (`3s`): a decision "
+                            "reaches the run within about this time.")
 
     @field_validator("pause_poll", mode="before")
     @classmethod
