@@ -36,33 +36,40 @@ def _frame(title: str, body: list[str], width: int = WIDTH, height: int = HEIGHT
     ])
 
 
+_PLOT_W = WIDTH - _PAD_LEFT - _PAD_RIGHT
+_PLOT_H = HEIGHT - _PAD_TOP - _PAD_BOTTOM
+_BOTTOM = _PAD_TOP + _PLOT_H
+
+
+def _bars_over_time(labels: Sequence[str], values: Sequence[int]) -> tuple[list[str], float]:
+    """Axis, one bar per period (its label and value as a tooltip), first and last labels; and the slot width."""
+    top = max(values, default=0) or 1
+    slot = _PLOT_W / max(len(values), 1)
+    body = [f'<line x1="{_PAD_LEFT}" y1="{_BOTTOM}" x2="{_PAD_LEFT + _PLOT_W}" y2="{_BOTTOM}" stroke="{_GRID}"/>',
+            f'<text x="{_PAD_LEFT - 6}" y="{_PAD_TOP + 4}" text-anchor="end" {_FONT}>{top}</text>',
+            f'<text x="{_PAD_LEFT - 6}" y="{_BOTTOM}" text-anchor="end" {_FONT}>0</text>']
+    for i, value in enumerate(values):
+        h = value / top * _PLOT_H
+        body.append(f'<rect x="{_PAD_LEFT + i * slot + slot * 0.1:.1f}" y="{_BOTTOM - h:.1f}" '
+                    f'width="{max(slot * 0.8, 1):.1f}" height="{h:.1f}" fill="{_BAR}">'
+                    f'<title>{escape(labels[i] if i < len(labels) else "")}: {value}</title></rect>')
+    for i in sorted({0, len(labels) - 1}) if labels else []:
+        anchor = "start" if i == 0 else "end"
+        x = _PAD_LEFT if i == 0 else _PAD_LEFT + _PLOT_W
+        body.append(f'<text x="{x}" y="{HEIGHT - 12}" text-anchor="{anchor}" {_FONT}>{escape(labels[i])}</text>')
+    return body, slot
+
+
 def timeline(title: str, labels: Sequence[str], volumes: Sequence[int],
              negative_shares: Sequence[float | None]) -> str:
     """Bars: mentions per period (left axis). Line: share of negative mentions, 0–100 % (right axis)."""
-    plot_w = WIDTH - _PAD_LEFT - _PAD_RIGHT
-    plot_h = HEIGHT - _PAD_TOP - _PAD_BOTTOM
-    top = max(volumes, default=0) or 1
-    n = max(len(volumes), 1)
-    slot = plot_w / n
-    body = [f'<line x1="{_PAD_LEFT}" y1="{_PAD_TOP + plot_h}" x2="{_PAD_LEFT + plot_w}" y2="{_PAD_TOP + plot_h}" '
-            f'stroke="{_GRID}"/>',
-            f'<text x="{_PAD_LEFT - 6}" y="{_PAD_TOP + 4}" text-anchor="end" {_FONT}>{top}</text>',
-            f'<text x="{_PAD_LEFT - 6}" y="{_PAD_TOP + plot_h}" text-anchor="end" {_FONT}>0</text>',
-            f'<text x="{_PAD_LEFT + plot_w + 6}" y="{_PAD_TOP + 4}" {_FONT} fill="{_LINE}">100 %</text>',
-            f'<text x="{_PAD_LEFT + plot_w + 6}" y="{_PAD_TOP + plot_h}" {_FONT} fill="{_LINE}">0 %</text>']
-    for i, volume in enumerate(volumes):
-        h = volume / top * plot_h
-        body.append(f'<rect x="{_PAD_LEFT + i * slot + slot * 0.1:.1f}" y="{_PAD_TOP + plot_h - h:.1f}" '
-                    f'width="{max(slot * 0.8, 1):.1f}" height="{h:.1f}" fill="{_BAR}">'
-                    f'<title>{escape(labels[i] if i < len(labels) else "")}: {volume}</title></rect>')
-    points = [f"{_PAD_LEFT + (i + 0.5) * slot:.1f},{_PAD_TOP + plot_h - share * plot_h:.1f}"
+    body, slot = _bars_over_time(labels, volumes)
+    body += [f'<text x="{_PAD_LEFT + _PLOT_W + 6}" y="{_PAD_TOP + 4}" {_FONT} fill="{_LINE}">100 %</text>',
+             f'<text x="{_PAD_LEFT + _PLOT_W + 6}" y="{_BOTTOM}" {_FONT} fill="{_LINE}">0 %</text>']
+    points = [f"{_PAD_LEFT + (i + 0.5) * slot:.1f},{_BOTTOM - share * _PLOT_H:.1f}"
               for i, share in enumerate(negative_shares) if share is not None]
     if len(points) > 1:
         body.append(f'<polyline points="{" ".join(points)}" fill="none" stroke="{_LINE}" stroke-width="2"/>')
-    for i in sorted({0, len(labels) - 1}) if labels else []:
-        anchor = "start" if i == 0 else "end"
-        x = _PAD_LEFT if i == 0 else _PAD_LEFT + plot_w
-        body.append(f'<text x="{x}" y="{HEIGHT - 12}" text-anchor="{anchor}" {_FONT}>{escape(labels[i])}</text>')
     body.append(f'<text x="{WIDTH / 2:.0f}" y="{HEIGHT - 12}" text-anchor="middle" {_FONT}>'
                 f'<tspan fill="{_BAR}">■ mentions</tspan>  <tspan fill="{_LINE}">— negative share</tspan></text>')
     return _frame(title, body)
@@ -86,28 +93,12 @@ def bars(title: str, rows: Sequence[tuple[str, float, str]]) -> str:
 def counts(title: str, labels: Sequence[str], values: Sequence[int], marks: Sequence[tuple[float, str]] = (),
            legend: str = "mentions") -> str:
     """Bars: a count per period; each mark a dashed vertical line at a (fractional) bar index, labelled."""
-    plot_w = WIDTH - _PAD_LEFT - _PAD_RIGHT
-    plot_h = HEIGHT - _PAD_TOP - _PAD_BOTTOM
-    top = max(values, default=0) or 1
-    slot = plot_w / max(len(values), 1)
-    bottom = _PAD_TOP + plot_h
-    body = [f'<line x1="{_PAD_LEFT}" y1="{bottom}" x2="{_PAD_LEFT + plot_w}" y2="{bottom}" stroke="{_GRID}"/>',
-            f'<text x="{_PAD_LEFT - 6}" y="{_PAD_TOP + 4}" text-anchor="end" {_FONT}>{top}</text>',
-            f'<text x="{_PAD_LEFT - 6}" y="{bottom}" text-anchor="end" {_FONT}>0</text>']
-    for i, value in enumerate(values):
-        h = value / top * plot_h
-        body.append(f'<rect x="{_PAD_LEFT + i * slot + slot * 0.1:.1f}" y="{bottom - h:.1f}" '
-                    f'width="{max(slot * 0.8, 1):.1f}" height="{h:.1f}" fill="{_BAR}">'
-                    f'<title>{escape(labels[i] if i < len(labels) else "")}: {value}</title></rect>')
+    body, slot = _bars_over_time(labels, values)
     for position, label in marks:
         x = _PAD_LEFT + max(0.0, min(position, len(values))) * slot
-        body += [f'<line x1="{x:.1f}" y1="{_PAD_TOP}" x2="{x:.1f}" y2="{bottom}" stroke="{_LINE}" '
+        body += [f'<line x1="{x:.1f}" y1="{_PAD_TOP}" x2="{x:.1f}" y2="{_BOTTOM}" stroke="{_LINE}" '
                  f'stroke-width="2" stroke-dasharray="5,3"/>',
                  f'<text x="{x + 4:.1f}" y="{_PAD_TOP + 12}" {_FONT} fill="{_LINE}">{escape(label)}</text>']
-    for i in sorted({0, len(labels) - 1}) if labels else []:
-        anchor = "start" if i == 0 else "end"
-        x = _PAD_LEFT if i == 0 else _PAD_LEFT + plot_w
-        body.append(f'<text x="{x}" y="{HEIGHT - 12}" text-anchor="{anchor}" {_FONT}>{escape(labels[i])}</text>')
     key = f'<tspan fill="{_BAR}">■ {escape(legend)}</tspan>'
     if marks:
         key += f'  <tspan fill="{_LINE}">┆ correction</tspan>'
