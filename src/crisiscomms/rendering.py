@@ -70,14 +70,23 @@ def is_template(value: object) -> bool:
 
 
 def render_text(source: str, values: Mapping[str, Any]) -> str:
-    return _bounded(environment().from_string(source).render(**values))
+    return _bounded(environment().from_string(source), values)
 
 
 def render_file(templates_dir: Path, name: str, values: Mapping[str, Any]) -> str:
-    return _bounded(environment(templates_dir).get_template(name).render(**values))
+    return _bounded(environment(templates_dir).get_template(name), values)
 
 
-def _bounded(text: str) -> str:
-    if len(text) > MAX_OUTPUT_CHARS:
-        raise jinja2.sandbox.SecurityError(f"rendered text exceeds {MAX_OUTPUT_CHARS} characters")
-    return text
+def _bounded(template: jinja2.Template, values: Mapping[str, Any]) -> str:
+    """Rendered piece by piece, stopped as soon as it grows too long (a loop repeating text is cut short, not
+    rendered whole first); a range too big or a macro calling itself fails like any unsafe template."""
+    pieces, size = [], 0
+    try:
+        for piece in template.generate(**values):
+            size += len(piece)
+            if size > MAX_OUTPUT_CHARS:
+                raise jinja2.sandbox.SecurityError(f"rendered text exceeds {MAX_OUTPUT_CHARS} characters")
+            pieces.append(piece)
+    except (OverflowError, RecursionError) as exc:  # the sandbox's range limit; self-calling macros
+        raise jinja2.sandbox.SecurityError(f"template refused: {exc}") from None
+    return "".join(pieces)
