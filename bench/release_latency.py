@@ -446,7 +446,7 @@ def say(text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--releases", type=int, default=100)
-    parser.add_argument("--poll", type=int, default=3, help="the playbook's communication.pause_poll, seconds (default 3, as the product)")
+    parser.add_argument("--poll", type=int, default=3, help="the playbook's communication.pause_poll, seconds")
     parser.add_argument("--think-max", type=float, default=None,
                         help="approver think time drawn uniformly in [0, this) s; default: the poll interval")
     parser.add_argument("--seed", type=int, default=5)
