@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crisiscomms import release
+from crisiscomms import channels, release
 from crisiscomms.messages import Variant
 from crisiscomms.playbook.models import Channel
 from tests.unit.receivers import Answer, HttpReceiver
@@ -93,7 +93,7 @@ def test_a_5xx_is_retried_and_a_4xx_refused_at_once(tmp_path: Path, hook: HttpRe
 @pytest.mark.parametrize("channel", ["hook", "news"])
 def test_a_receiver_too_slow_to_answer_leaves_the_message_in_doubt(
         tmp_path: Path, hook: HttpReceiver, channel: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(release, "TIMEOUT", 0.3)
+    monkeypatch.setattr(channels, "TIMEOUT", 0.3)
     monkeypatch.setenv("CRISIS_TEST_APPRISE", apprise_url(hook, "?rto=0.3"))  # Apprise's own read timeout
     wanted = key(HOOK if channel == "hook" else NEWS)
     hook.answer = lambda d: Answer(200, delay=0.8) if d.key == wanted else Answer(200)

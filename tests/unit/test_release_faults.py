@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from crisiscomms import release
+from crisiscomms import channels, release
 from tests.unit.receivers import Answer, Delivery, HttpReceiver, SmtpReceiver, free_port
 from tests.unit.release_packs import TEXT, pack, playbook, variant
 
@@ -128,7 +128,7 @@ def release_in_child(run: Run, env: dict[str, str], attempt: int) -> Child:
     code = 1
     try:
         os.environ.update(env)
-        release.TIMEOUT = TIMEOUT
+        channels.TIMEOUT = TIMEOUT
         outbox = release.Outbox(run.folder / "state.db")
         try:
             receipts = release.release(PLAYBOOK, run.given, run.approved["hash"], outbox, run.folder / "outbox",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crisiscomms import release
+from crisiscomms import channels, release
 from tests.unit.receivers import Answer, SmtpReceiver
 from tests.unit.release_packs import TEXT, pack, playbook, variant
 
@@ -97,7 +97,7 @@ def test_a_5xx_answer_is_reported_failed_at_once(tmp_path: Path, smtp: SmtpRecei
 
 def test_a_server_too_slow_to_confirm_leaves_the_message_in_doubt_never_resent_until_settled(
         tmp_path: Path, smtp: SmtpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(release, "TIMEOUT", 0.3)
+    monkeypatch.setattr(channels, "TIMEOUT", 0.3)
     smtp.answer = lambda delivery: Answer(250, delay=0.6)
     (receipt,) = _release(tmp_path)
     assert receipt.status == "in_doubt" and f"Message-ID <{KEY}@crisiscomms>" in receipt.detail
@@ -118,7 +118,7 @@ def test_a_server_too_slow_to_confirm_leaves_the_message_in_doubt_never_resent_u
 
 def test_an_in_doubt_message_settled_for_retry_is_sent_by_the_next_release(
         tmp_path: Path, smtp: SmtpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(release, "TIMEOUT", 0.3)
+    monkeypatch.setattr(channels, "TIMEOUT", 0.3)
     smtp.answer = lambda delivery: Answer(451, delay=0.6)  # slow AND refused: it did not arrive
     assert _release(tmp_path)[0].status == "in_doubt"
     smtp.wait_idle()
