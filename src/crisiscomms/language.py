@@ -15,9 +15,9 @@ import html
 import math
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 UNDETERMINED = "und"
@@ -50,18 +50,21 @@ _RT = re.compile(r"(?<!\w)(?:RT|MT)(?!\w)")
 # A match always spans a whole word (it starts where the word does), hence `\b`, and letters before the first
 # digit are taken possessively: the same matches as `\w*\d\w*`, which retried every position of every word.
 _WITH_DIGITS = re.compile(r"\b[^\W\d]*+\d\w*")
+_DIGIT = re.compile(r"\d")  # the same digits: a text without one is not searched word by word
 
 
 def strip_markup(text: str) -> str:
     """The words of a post: no URLs, @handles, #hashtags, RT markers, emoji, symbols or control characters."""
     text = html.unescape(text[:MAX_RAW_CHARS])  # tweets arrive with &amp; / &gt; escaped
-    text = _URL.sub(" ", text)
+    if "/" in text or ":" in text or "ww." in text.lower():  # what every URL match holds: the rest is skipped
+        text = _URL.sub(" ", text)
     if "@" in text:  # the patterns that need one are skipped, not run for nothing
         text = _HANDLE.sub(" ", _ATTRIBUTION.sub(" ", text))
     text = _HASHTAG.sub(" ", text)
     if "RT" in text or "MT" in text:
         text = _RT.sub(" ", text)
-    text = _WITH_DIGITS.sub(" ", text)
+    if _DIGIT.search(text):
+        text = _WITH_DIGITS.sub(" ", text)
     text = text.translate(_SYMBOLS)
     return " ".join(text.split())[:MAX_CLEAN_CHARS]  # split() and re's \s agree on what a space is
 
@@ -106,23 +109,31 @@ def identify(
     words = [strip_markup(text if isinstance(text, str) else "") for text in texts]
     readable = [i for i, text in enumerate(words) if has_letters(text)]
     found: list[tuple[str, float]] = [(UNDETERMINED, 0.0)] * len(texts)
+    preferred: dict[str | None, frozenset[str]] = {}  # per distinct hint: a batch has few
+    for hint in {hints[i] for i in readable}:
+        preferred[hint] = frozenset(expected | _codes([hint]))
     model = _model()
-    for i, scores in zip(readable, model.probabilities([words[i] for i in readable]), strict=True):
-        found[i] = model.decide(scores, expected | _codes([hints[i]]))
+    scores = model.probabilities([words[i] for i in readable])
+    for i, decision in zip(readable, model.decisions(scores, [preferred[hints[i]] for i in readable]), strict=True):
+        found[i] = decision
     return found
 
 
 class _Model:
     """py3langid's probabilities for many texts at once, equal to the bit to `LanguageIdentifier.rank`'s.
 
-    py3langid walks its byte automaton in a Python loop, one text at a time: two thirds of its cost on tweets.
-    Here the walk advances a block of texts together, one numpy step per byte position, texts sorted by length
-    so that a block's texts end together; counting and scoring then run per text through py3langid's own
-    `_sparse_score` and the same float32 steps as its `_decide` (tests/unit/test_language_batch.py checks the
-    identity, so an upgrade of py3langid that changes them fails there).
+    py3langid walks its byte automaton in a Python loop, one text at a time, then scores each text with a
+    handful of small numpy calls: on short posts, Python overhead is most of its cost. Here the walk advances a
+    block of texts together, one numpy step per byte position (texts sorted by length, so that a block's texts
+    end together); features are counted for the whole block at once; only the product of each text's counts
+    with its weight rows stays one BLAS call per text, made exactly as py3langid's `_sparse_score` makes it
+    (same operands, same order: features in order of first visit), so its float32 sums round the same way;
+    the softmax and alias folding of its `_decide` then run on all the block's rows together, element by
+    element or row by row as it does them (tests/unit/test_language_batch.py checks the identity, so an
+    upgrade of py3langid or numpy that changes any of them fails there).
     """
 
-    BLOCK = 512  # texts walked together
+    BLOCK = 256  # texts walked together (256 measured faster than 128, 512 or 2048 on posts and tweets)
     LONG = 1_024  # bytes: longer texts (rare) are walked alone, by py3langid's loop
 
     def __init__(self, identifier: Any) -> None:
@@ -135,26 +146,47 @@ class _Model:
         self.first = {code: column for column, code in reversed(list(enumerate(identifier.nb_classes)))}
         self.labels = len(self.first)
         self.classes = identifier.nb_classes
+        self.features = int(identifier.nb_ptc.shape[0])
 
-    def probabilities(self, texts: Sequence[str]) -> list[Any]:
-        """One float32 array per text, over the identifier's classes (aliases folded into their first column)."""
+    def probabilities(self, texts: Sequence[str]) -> Any:
+        """float32 array, one row per text, over the identifier's classes (aliases folded into their first
+        column): row for row what py3langid's `_decide` gives."""
+        import numpy as np
         from py3langid.langid import visit_counts
 
-        encoded = [self.identifier._encode(text) for text in texts]
-        visits: list[Counter[int] | None] = [None] * len(encoded)
+        identifier = self.identifier
+        encoded = [identifier._encode(text) for text in texts]
+        scores = np.zeros((len(encoded), len(self.classes)), dtype=np.float32)
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]), reverse=True)
         short = [i for i in order if len(encoded[i]) <= self.LONG]
         for i in order[: len(order) - len(short)]:
-            visits[i] = visit_counts(self.identifier.tk_nextmove, self.identifier._rowbase,
-                                     self.identifier.tk_output, encoded[i])
+            visits = visit_counts(identifier.tk_nextmove, identifier._rowbase, identifier.tk_output, encoded[i])
+            if visits:
+                scores[i] = identifier._sparse_score(visits, identifier.nb_ptc)
         for start in range(0, len(short), self.BLOCK):
             block = short[start : start + self.BLOCK]
-            for i, counted in zip(block, self._walk([encoded[i] for i in block]), strict=True):
-                visits[i] = counted
-        return [self._normalised(counted, len(data)) for counted, data in zip(visits, encoded, strict=True)]
+            scores[block] = self._scores([encoded[i] for i in block])
+        return self._normalised(scores, [len(data) for data in encoded])
 
-    def _walk(self, block: list[bytes]) -> list[Counter[int] | None]:
-        """Feature counts of texts sorted by decreasing length, all walked together; what `visit_counts` gives."""
+    def _scores(self, block: list[bytes]) -> Any:
+        """py3langid's raw scores (`_sparse_score`, 0.0 without features) of texts sorted by decreasing length."""
+        import numpy as np
+
+        identifier = self.identifier
+        owner, feature, count = self._counts(self._walk(block))
+        weights = np.log1p(count.astype(np.float32))
+        rows = identifier.nb_ptc[feature]
+        bounds = np.searchsorted(owner, np.arange(len(block) + 1)).tolist()
+        scores = np.zeros((len(block), len(self.classes)), dtype=np.float32)
+        for text, (start, end) in enumerate(pairwise(bounds)):
+            if end > start:  # one call per text, as `_sparse_score`'s: BLAS rounds a sum by how it splits it
+                scores[text] = weights[start:end] @ rows[start:end]
+        counted = np.diff(bounds) > 0
+        scores[counted] += identifier.nb_pc
+        return scores
+
+    def _walk(self, block: list[bytes]) -> Any:
+        """The feature each byte of each text reaches (-1: none), position-major: what `visit_counts` visits."""
         import numpy as np
 
         lengths = np.array([len(data) for data in block])
@@ -169,40 +201,84 @@ class _Model:
             moved = self.nextmove[self.rowbase[states[:count]] + letters[position, :count]]
             states[:count] = moved
             features[position, :count] = self.output[moved]
-        return [self._counted(features[: len(data), column]) for column, data in enumerate(block)]
+        return features
 
-    @staticmethod
-    def _counted(features: Any) -> Counter[int] | None:
-        seen = features[features >= 0].tolist()
-        return Counter(seen) if seen else None  # in order of first visit, as visit_counts: the dot sums that way
-
-    def _normalised(self, visits: Counter[int] | None, size: int) -> Any:
-        """py3langid's `_decide` with norm_probs, step for step, from the feature counts."""
+    def _counts(self, features: Any) -> tuple[Any, Any, Any]:
+        """(text, feature, count) triples: by text, and within a text in order of first visit, as `visit_counts`'
+        Counter holds them (the dot product sums in that order)."""
         import numpy as np
 
-        identifier = self.identifier
-        if visits:
-            scores = identifier._sparse_score(visits, identifier.nb_ptc)
-        else:
-            scores = np.full(len(self.classes), 0.0, dtype=np.float32)
-        scores *= 1.0 / math.sqrt(size or 1)
-        np.exp(scores - scores.max(), out=scores)
-        scores /= scores.sum()
-        for first, alias in identifier._alias_pairs:
-            scores[first] += scores[alias]
-            scores[alias] = 0.0
+        by_text = features.T  # text-major: nonzero lists each text's visits in reading order
+        text, position = np.nonzero(by_text >= 0)
+        keys = text.astype(np.int64) * self.features + by_text[text, position]
+        # Equal keys side by side, each run in reading order (a stable sort): a run's head is a first visit.
+        grouped = np.argsort(keys, kind="stable")
+        ordered = keys[grouped]
+        head = np.empty(len(keys), dtype=bool)
+        head[:1] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=head[1:])
+        run = np.cumsum(head) - 1
+        sizes = np.diff(np.flatnonzero(np.append(head, True)))
+        first = np.zeros(len(keys), dtype=bool)
+        first[grouped[head]] = True
+        run_of_visit = np.empty(len(keys), dtype=np.int64)
+        run_of_visit[grouped] = run
+        return text[first], keys[first] - text[first] * self.features, sizes[run_of_visit[first]]
+
+    def _normalised(self, scores: Any, sizes: list[int]) -> Any:
+        """py3langid's `_decide` with norm_probs, on every row at once: each step is element- or row-wise."""
+        import numpy as np
+
+        # `scores *= 1.0 / math.sqrt(size)`: the Python float is cast to float32, then multiplies.
+        scores *= np.array([1.0 / math.sqrt(size or 1) for size in sizes], dtype=np.float32)[:, None]
+        np.exp(scores - scores.max(axis=1, keepdims=True), out=scores)
+        scores /= scores.sum(axis=1, keepdims=True)
+        for first, alias in self.identifier._alias_pairs:
+            scores[:, first] += scores[:, alias]
+            scores[:, alias] = 0.0
         return scores
 
-    def decide(self, scores: Any, preferred: set[str]) -> tuple[str, float]:
-        """The rules of the module docstring, applied to the probabilities (no full ranking sorted per text)."""
-        top = int(scores.argmax())  # the first of equal bests, as rank's stable sort; aliases hold 0.0
-        best, confidence = self.classes[top], float(scores[top])
+    def decisions(self, scores: Any, preferred: Sequence[frozenset[str]]) -> list[tuple[str, float]]:
+        """The rules of the module docstring, applied to each row of probabilities (no ranking sorted per text).
+
+        `preferred[k]`: the languages that break near-ties for row k (expected, and declared for that text).
+        """
+        import numpy as np
+
+        rows = np.arange(len(scores))
+        top = scores.argmax(axis=1)  # the first of equal bests, as rank's stable sort; aliases hold 0.0
+        confidence = scores[rows, top].tolist()
+        favourites = self._favourites(scores, preferred)
+        return [self._decided(self.classes[column], best, *favourite)
+                for column, best, favourite in zip(top.tolist(), confidence, favourites, strict=True)]
+
+    def _favourites(self, scores: Any, preferred: Sequence[frozenset[str]]) -> list[tuple[str | None, float]]:
+        """For each row, its most probable preferred language and that probability ((None, 0.0): none known).
+
+        The first in alphabetical order of equally probable ones, as `max(sorted(preferred), key=…)` picks it.
+        """
+        import numpy as np
+
+        found: list[tuple[str | None, float]] = [(None, 0.0)] * len(scores)
+        groups: dict[frozenset[str], list[int]] = {}
+        for row, codes in enumerate(preferred):
+            groups.setdefault(codes, []).append(row)
+        for codes, members in groups.items():
+            known = [code for code in sorted(codes) if code in self.first]
+            if not known:
+                continue
+            probabilities = scores[np.ix_(members, [self.first[code] for code in known])]
+            pick = probabilities.argmax(axis=1)
+            chosen = probabilities[np.arange(len(members)), pick].tolist()
+            for row, column, probability in zip(members, pick.tolist(), chosen, strict=True):
+                found[row] = (known[column], probability)
+        return found
+
+    def _decided(self, best: str, confidence: float, favourite: str | None, probability: float) -> tuple[str, float]:
         if confidence < 2 / self.labels:  # flat: the model found nothing it knows in the text
             return UNDETERMINED, confidence
-        probability = {code: float(scores[self.first[code]]) for code in preferred if code in self.first}
-        favourite = max(sorted(preferred), key=lambda code: probability.get(code, 0.0), default=None)
-        if favourite and probability.get(favourite, 0.0) >= PREFERRED_SHARE * confidence:
-            return favourite, probability[favourite]
+        if favourite and probability >= PREFERRED_SHARE * confidence:
+            return favourite, probability
         if best != _NO_LANGUAGE and confidence >= MIN_CONFIDENCE:
             return best, confidence
         return UNDETERMINED, confidence

@@ -67,12 +67,15 @@ class Enricher:
         match = self.matcher.match(mention.text, lang, prepared)
         segment = self.segmenter.segment(mention.text, mention.author, mention.channel, mention.source,
                                          [e["text"] for e in entities], lang, prepared)
-        return EnrichedMention(
-            **mention.model_dump(exclude={"lang"}), lang=lang, analysed=analysed,
-            sentiment=score if analysed else None, keywords=[*match.keywords, *match.brands],
-            hashtags=match.hashtags, handles=match.handles, relevance=watchlist.relevance(match, mention.text),
-            entities=entities, segment=segment.audience, segment_reason=segment.reason,
-        )
+        # Validated, not `model_construct`ed (which is no faster: pydantic runs it in Python). The post's fields
+        # are taken as the Mention holds them (plain values: what `model_dump` would copy out, ~1 µs dearer).
+        fields = {name: value for name, value in mention.__dict__.items() if name != "lang"}
+        return EnrichedMention.model_validate(fields | {
+            "lang": lang, "analysed": analysed, "sentiment": score if analysed else None,
+            "keywords": [*match.keywords, *match.brands], "hashtags": match.hashtags, "handles": match.handles,
+            "relevance": watchlist.relevance(match, mention.text), "entities": entities,
+            "segment": segment.audience, "segment_reason": segment.reason,
+        })
 
 
 @dataclass

@@ -170,7 +170,9 @@ _RETWEET = re.compile(r"^(\W{0,3})RT(?=\s+@)")
 
 
 def _for_models(text: str) -> str:
-    return _RETWEET.sub(r"\1  ", _UNSEEN.sub(" ", text))
+    if not text.isprintable():  # every character _UNSEEN matches is unprintable (checked over all of Unicode)
+        text = _UNSEEN.sub(" ", text)
+    return _RETWEET.sub(r"\1  ", text)
 
 
 def _truncate(text: str) -> str:
@@ -208,17 +210,30 @@ def _entities(doc: Doc, original: str) -> list[Entity]:
     """Entities with their text taken from the original (the models saw spaces where it has line breaks)."""
     found: list[Entity] = []
     for span in doc.ents:
-        label = LABELS.get(span.label_)
-        cleaned = _clean(span) if label else None
-        if cleaned is None or not label:
+        if not (label := LABELS.get(span.label_)):
             continue
-        text = original[cleaned.start_char : cleaned.end_char]
+        start, end = span.start_char, span.end_char
+        if _may_hold_marker(original[start:end]):
+            if (cleaned := _clean(span)) is None:
+                continue
+            start, end = cleaned.start_char, cleaned.end_char
+        text = original[start:end]
         if fold(text) in NOT_NAMES:
             continue
         if label != "ORG" and _CODE.fullmatch(text):
             label = "MISC"
-        found.append({"text": text, "label": label, "start": cleaned.start_char, "end": cleaned.end_char})
+        found.append({"text": text, "label": label, "start": start, "end": end})
     return found
+
+
+def _may_hold_marker(text: str) -> bool:
+    """False when no token of `text` can be a tag or a URL, so `_clean` would keep its span as it is (most spans).
+
+    Every marker holds one of these: a tag its # or @; a URL the ":" of "http://" or the "." of "www." or of
+    its domain (spaCy's `like_url` needs one of those too). Offsets index the original and the model's text
+    alike, and what the models are not shown (spaces, controls, a leading "RT") is none of these characters.
+    """
+    return "." in text or "#" in text or "@" in text or ":" in text
 
 
 class EntityExtractor:
@@ -240,11 +255,12 @@ class EntityExtractor:
         if len(texts) != len(langs):
             raise ValueError(f"{len(texts)} texts but {len(langs)} languages")
         results: list[list[Entity]] = [[] for _ in texts]
+        codes = {text_lang: _language(text_lang) for text_lang in set(langs)}  # a batch has few distinct
         for lang, nlp in self._nlp.items():
             # One pipe per language over the whole batch: batching is where spaCy's speed comes from.
             indices = [
                 i for i, (text, text_lang) in enumerate(zip(texts, langs, strict=True))
-                if _language(text_lang) == lang and isinstance(text, str) and text.strip()
+                if codes[text_lang] == lang and isinstance(text, str) and text.strip()
             ]  # fmt: skip
             if not indices:
                 continue

@@ -20,8 +20,7 @@ NLTK's punkt data, which is not installed and must not be downloaded.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -93,7 +92,7 @@ _HANDLE = re.compile(r"@\w+")
 # Elided forms keep their apostrophe ("n'", "c'"), words, then any other single non-space character
 # (punctuation, emoji).
 _TOKEN = re.compile(r"\w+'|\w+(?:-\w+)*|[^\w\s]")
-_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "\ufe0f": None})
+_APOSTROPHES = (("’", "'"), ("‘", "'"), ("ʼ", "'"), ("\ufe0f", ""))  # and the emoji presentation selector out
 
 
 def score(texts: Sequence[str], langs: Sequence[str]) -> list[float | None]:
@@ -126,58 +125,56 @@ def english(text: str) -> float:
 
 def french(text: str) -> float:
     """Mean polarity of the opinions found (idioms, lexicon words, emoji), negation applied; 0 if none."""
-    opinions = list(_opinions(tokenize_fr(text)))
+    opinions = _opinions(tokenize_fr(text))
     return round(sum(opinions) / len(opinions), 4) if opinions else 0.0
 
 
-def _opinions(tokens: list[str]) -> Iterator[float]:
-    """The polarity of each opinion in reading order: idioms whole, then words through the negation scope."""
-    scope = _Scope()
-    i = 0
-    while i < len(tokens):
-        idiom, length = _idiom_at(tokens, i)
-        if idiom is not None:
-            if idiom:
-                yield idiom
-            scope = _Scope()
-            i += length
-            continue
-        if (polarity := scope.read(tokens[i])) is not None:
-            yield polarity
+def _opinions(tokens: list[str]) -> list[float]:
+    """The polarity of each opinion in reading order: idioms whole, then words through the negation scope.
+
+    The scope is what the words read so far do to the next opinion word: negate it, or strengthen it.
+    """
+    starts, polarities = _idioms()[2], _POLARITIES.table()
+    found: list[float] = []
+    negated, boost = False, 1.0
+    i, count = 0, len(tokens)
+    while i < count:
+        token = tokens[i]
+        if token in starts:  # most words start no idiom
+            idiom, length = _idiom_at(tokens, i)
+            if idiom is not None:
+                if idiom:
+                    found.append(idiom)
+                negated, boost = False, 1.0
+                i += length
+                continue
         i += 1
-
-
-@dataclass
-class _Scope:
-    """What the words read so far do to the next opinion word: negate it, or strengthen it."""
-
-    negated: bool = False
-    boost: float = 1.0
-
-    def read(self, token: str) -> float | None:
-        """The token's polarity if it is an opinion (negation or boost applied), else None."""
         if token in NEGATIONS:
-            self.negated = True
-            return None
-        polarity = _polarity(token)
-        if polarity:
-            if self.negated:
+            negated = True
+        elif polarity := polarities.get(token, 0.0):
+            if negated:
                 polarity *= POSITIVE_NEGATED if polarity > 0 else NEGATIVE_NEGATED
             else:
-                polarity = max(-1.0, min(1.0, polarity * self.boost))
-            self.negated, self.boost = False, 1.0
-            return polarity
-        if token in _INTENSIFIERS:
-            self.boost = _INTENSIFIERS[token]
+                polarity = max(-1.0, min(1.0, polarity * boost))
+            found.append(polarity)
+            negated, boost = False, 1.0
+        elif token in _INTENSIFIERS:
+            boost = _INTENSIFIERS[token]
         elif token in _CLAUSE_END or token not in _NEGATION_BRIDGE:
-            self.negated, self.boost = False, 1.0
-        return None
+            negated, boost = False, 1.0
+    return found
 
 
 def tokenize_fr(text: str) -> list[str]:
     """Lower-case tokens, URLs and @handles out, hashtag words kept, elisions split off ("c'" "est")."""
-    text = _HANDLE.sub(" ", _URL.sub(" ", text.translate(_APOSTROPHES))).replace("#", " ").lower()
-    return _TOKEN.findall(text)
+    for char, replacement in _APOSTROPHES:  # a few C-level scans: str.translate looks up every character
+        if char in text:
+            text = text.replace(char, replacement)
+    if ":" in text or "www." in text:  # what every URL match holds
+        text = _URL.sub(" ", text)
+    if "@" in text:
+        text = _HANDLE.sub(" ", text)
+    return _TOKEN.findall(text.replace("#", " ").lower())
 
 
 @lru_cache(maxsize=1)
@@ -197,6 +194,28 @@ def _idiom_at(tokens: list[str], i: int) -> tuple[float | None, int]:
         if polarity is not None:
             return polarity, length
     return None, 0
+
+
+class _PolarityTable:
+    """`_polarity` of every word that has one, computed once: a dict lookup per token instead of a call.
+
+    Built again when SUPPLEMENT or FUNCTION_WORDS is replaced (bench/language_id.py's ablation swaps them) or the
+    lexicon is reloaded.
+    """
+
+    def __init__(self) -> None:
+        self._sources: tuple[object, object, object] | None = None
+        self._table: dict[str, float] = {}
+
+    def table(self) -> dict[str, float]:
+        sources = (SUPPLEMENT, FUNCTION_WORDS, _lexicon())
+        if self._sources is None or any(now is not then for now, then in zip(sources, self._sources, strict=True)):
+            self._table = {word: polarity for word in {*sources[2], *SUPPLEMENT} if (polarity := _polarity(word))}
+            self._sources = sources
+        return self._table
+
+
+_POLARITIES = _PolarityTable()
 
 
 def _polarity(token: str) -> float:

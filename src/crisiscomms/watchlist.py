@@ -51,12 +51,14 @@ _WORD = re.compile(r"\w+")
 # initial, a dot too ("E. coli", "E.coli").
 _PHRASE_GAP = re.compile(r"[\s\-'#@]+")
 _INITIAL_GAP = re.compile(r"\.[\s\-]*")
-_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'"})
+_APOSTROPHES = ("’", "‘", "ʼ", "`")  # all made "'"
 
 
 def fold(text: str) -> str:
     """Case- and accent-insensitive form: "Écoli" → "ecoli", "L’Usine" → "l'usine"."""
-    text = text.translate(_APOSTROPHES)
+    for apostrophe in _APOSTROPHES:  # a C-level scan each: str.translate would look up every character
+        if apostrophe in text:
+            text = text.replace(apostrophe, "'")
     if text.isascii():  # most posts: nothing to decompose (and NFKD leaves ASCII unchanged)
         return text.casefold()
     return unicodedata.normalize("NFKD", text).translate(_combining()).casefold()
@@ -157,7 +159,9 @@ class Matcher:
         brands: dict[str, None] = {}
         context: dict[str, None] = {}
         longest, starts = self._shape[id(terms)]
-        for start, end in _phrases(prepared, longest, starts):
+        # No word starting a term (most texts, for most term lists): the word-by-word walk is skipped whole.
+        anywhere = not (starts.isdisjoint(words) and starts.isdisjoint(singular))
+        for start, end in _phrases(prepared, longest, starts) if anywhere else ():
             if (brand := terms.brands.get(tuple(words[start:end]))) is not None:
                 brands[brand] = None
             if (keyword := terms.keywords.get(tuple(singular[start:end]))) is not None:
@@ -166,12 +170,13 @@ class Matcher:
                 context[word] = None
         hashtags: dict[str, None] = {}
         handles: dict[str, None] = {}
-        for sign, name in TAG.findall(folded):
+        for sign, name in TAG.findall(folded) if "#" in folded or "@" in folded else ():
             table, found = (terms.hashtags, hashtags) if sign == "#" else (terms.handles, handles)
             if (term := table.get(name)) is not None:
                 found[term] = None
-        present = dict.fromkeys(singular)
-        scattered = {term: None for word in present for words, term in terms.apart.get(word, {}).items()
+        present = dict.fromkeys(singular) if terms.apart else {}  # no keyword of 2+ words: nothing to scatter
+        apart = terms.apart
+        scattered = {term: None for word in present if word in apart for words, term in apart[word].items()
                      if term not in keywords and all(w in present for w in words)}
         return Match(list(keywords), list(hashtags), list(handles), list(brands), list(context), list(scattered))
 
@@ -191,10 +196,13 @@ class Prepared:
 
 
 def prepare(text: str) -> Prepared:
-    folded = _URL_OR_EMAIL.sub(" ", fold(text))
+    folded = fold(text)
+    if ":" in folded or "www." in folded or "@" in folded:  # what every URL or e-mail match holds
+        folded = _URL_OR_EMAIL.sub(" ", folded)
     spans = [m.span() for m in _WORD.finditer(folded)]
     words = [folded[a:b] for a, b in spans]
-    return Prepared(folded, words, [_singular(word) for word in words], spans)
+    # Only a word ending in s or x has a plural ending to drop: the others skip the call.
+    return Prepared(folded, words, [_singular(word) if word[-1] in "sx" else word for word in words], spans)
 
 
 def _phrases(prepared: Prepared, longest: int, starts: frozenset[str]) -> Iterable[tuple[int, int]]:

@@ -140,3 +140,29 @@ def test_analysis_modules_do_not_import_prefect() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""})
     assert done.stdout.strip() == "[]"
+
+
+def _strip_unconditionally(text: str) -> str:
+    """strip_markup as it was before its shortcuts: every pattern run on every text."""
+    import html
+
+    text = html.unescape(text[: language.MAX_RAW_CHARS])
+    text = language._URL.sub(" ", text)
+    text = language._HANDLE.sub(" ", language._ATTRIBUTION.sub(" ", text))
+    text = language._RT.sub(" ", language._HASHTAG.sub(" ", text))
+    text = language._WITH_DIGITS.sub(" ", text).translate(language._SYMBOLS)
+    return " ".join(text.split())[: language.MAX_CLEAN_CHARS]
+
+
+def test_markup_shortcuts_change_nothing() -> None:
+    """strip_markup skips the patterns a text cannot match (no ':', '/' or 'ww.' → no URL; no digit → no code)."""
+    import random
+
+    rng = random.Random(11)
+    tweets = [json.loads(line)["text"] for path in sorted((ROOT / "data" / "crisislex").glob("*.jsonl"))
+              for line in path.read_text(encoding="utf-8").splitlines()]
+    pieces = ["WWW.x.fr", "Www.", "HTTPS:", "httpſ:", "a.com/b", "a.CO/b", "x.ly", "3h", "٣", "L2403", "RT", "MT",
+              "@x", "via @y", "#t", "é", " ", ":", "/", ".", "&amp;", "😡", "\ufe0f", "mot"]
+    fuzz = ["".join(rng.choice(pieces) for _ in range(rng.randrange(1, 12))) for _ in range(5_000)]
+    for text in [*rng.sample(tweets, 3_000), *fuzz]:
+        assert strip_markup(text) == _strip_unconditionally(text), text

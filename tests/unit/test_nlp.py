@@ -266,3 +266,30 @@ def test_no_download_and_several_processes(no_network: None) -> None:
     extractor = EntityExtractor({"any": Watchlist(brands=BRANDS)})
     one = extractor.extract(texts, ["fr", "fr", "en"] * 4)
     assert extractor.extract(texts, ["fr", "fr", "en"] * 4, n_process=2, batch_size=2) == one
+
+
+def test_every_character_hidden_from_the_models_is_unprintable() -> None:
+    """`_for_models` skips its substitution for printable texts: sound only if no printable character is hidden."""
+    hidden = [code for code in range(0x110000) if nlp._UNSEEN.match(chr(code))]
+    assert len(hidden) > 100 and not any(chr(code).isprintable() for code in hidden)
+    assert nlp._for_models("RT @x: a\u00a0b\nc\x08d") == "   @x: a b c d"
+
+
+@pytest.mark.parametrize("text", [
+    "Voir https://t.co/x", "lien: www.exemple.fr", "HTTPS://EXEMPLE.FR/a", "danone.fr", "#RappelConso Duval",
+    "@LaiterieDuval Orange", "E. coli chez duval.com", "Orange a.com/x Danone", "http://abc Danone",
+])  # fmt: skip
+def test_a_token_that_is_a_tag_or_url_always_holds_a_marker_character(extractor: EntityExtractor, text: str) -> None:
+    """`_entities` cleans only spans that may hold a marker: every token `_is_marker` flags must say it may."""
+    tokens = [token for lang in extractor.languages for token in extractor._nlp[lang].make_doc(text)]
+    markers = [token.text for token in tokens if nlp._is_marker(token)]
+    assert markers and all(nlp._may_hold_marker(marker) for marker in markers)
+
+
+def test_spans_without_marker_characters_are_kept_as_the_model_found_them(
+        extractor: EntityExtractor, rows: list[dict]) -> None:
+    nlp_fr = extractor._nlp["fr"]
+    spans = [span for row in rows for span in nlp_fr(nlp._for_models(row["text"])).ents]
+    plain = [span for span in spans if not nlp._may_hold_marker(span.text)]
+    kept = [(cleaned.start, cleaned.end) if (cleaned := nlp._clean(span)) else None for span in plain]
+    assert len(plain) > 50 and kept == [(span.start, span.end) for span in plain]

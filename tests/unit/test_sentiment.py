@@ -139,3 +139,27 @@ def test_fr_posts_are_well_formed() -> None:
     assert {row["lang"] for row in rows} == {"fr"}
     assert {row["sentiment"] for row in rows} == {"neg", "neu", "pos"}
     assert all(row["created_at"].endswith("Z") and row["text"].strip() for row in rows)
+
+
+def test_the_polarity_table_holds_every_opinion_word_as_polarity_gives_it() -> None:
+    table = sentiment._POLARITIES.table()
+    words = {*sentiment._lexicon(), *sentiment.SUPPLEMENT, *sentiment.FUNCTION_WORDS, "inconnu", "bien", "très"}
+    assert {word: table.get(word, 0.0) for word in words} == {word: sentiment._polarity(word) for word in words}
+
+
+def test_the_polarity_table_follows_a_replaced_supplement(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench/language_id.py swaps SUPPLEMENT and FUNCTION_WORDS to measure what they bring."""
+    assert french("scandale") < 0
+    monkeypatch.setattr(sentiment, "SUPPLEMENT", {"scandale": 0.9})
+    assert french("scandale") == 0.9
+    monkeypatch.undo()
+    assert french("scandale") < 0
+
+
+@pytest.mark.parametrize("text", ["c’est pas terrible", "c‘est nul ❤️", "pas ʼbon", "voir http://x.fr pas top",
+                                  "www.x.fr nul", "@Duval c'est top", "#scandale"])
+def test_tokens_are_those_of_the_unconditional_pipeline(text: str) -> None:
+    """tokenize_fr skips replacements and patterns a text cannot need; the tokens stay those of doing all."""
+    done = text.translate(str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "\ufe0f": None}))
+    done = sentiment._HANDLE.sub(" ", sentiment._URL.sub(" ", done)).replace("#", " ").lower()
+    assert sentiment.tokenize_fr(text) == sentiment._TOKEN.findall(done)
