@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from .conftest import LiveStack
-from .helpers import child_runs, deployment, run_ids_of, task_runs, ui_run, wait_final
+from .helpers import child_runs, deployment, run_ids_of, tail, task_runs, ui_run, wait_final
 
 pytestmark = pytest.mark.server
 
@@ -255,18 +255,20 @@ def test_cli_run_goes_to_the_local_server_when_it_is_up(live_stack: LiveStack) -
 
 def _emit_alert(live_stack: LiveStack, level: str) -> None:
     """Emit the event exactly as tasks/monitoring.py does, from another process, to the live server."""
-    script = (
-        "import sys; from prefect.events import emit_event; "
-        "from prefect.events.clients import get_events_client; "
-        f"emit_event(event='crisis.alert.{level}', resource={{'prefect.resource.id': "
-        "'crisiscomms.playbook.rappel-produit', 'crisiscomms.playbook.id': 'rappel-produit'}, "
-        "payload={'kind': 'volume', 'level': '" + level + "', 'window_start': '2026-03-12T08:00:00Z', "
-        "'window_end': '2026-03-12T08:05:00Z', 'volume': 240, 'baseline': 12.0, 'score': 9.5, "
-        "'reason': 'volume x20'})"
-    )
+    _emit(f"crisis.alert.{level}", {"prefect.resource.id": "crisiscomms.playbook.rappel-produit",
+                                    "crisiscomms.playbook.id": "rappel-produit"},
+          {"kind": "volume", "level": level, "window_start": "2026-03-12T08:00:00Z",
+           "window_end": "2026-03-12T08:05:00Z", "volume": 240, "baseline": 12.0, "score": 9.5,
+           "reason": "volume x20"}, live_stack)
+
+
+def _emit(event: str, resource: dict[str, str], payload: dict[str, Any], live_stack: LiveStack) -> None:
+    script = ("import json, sys; from prefect.events import emit_event; "
+              "emit_event(event=sys.argv[1], resource=json.loads(sys.argv[2]), payload=json.loads(sys.argv[3]))")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({"PREFECT_API_URL": live_stack.stack.api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", script, event, json.dumps(resource), json.dumps(payload)], env=env,
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -286,6 +288,53 @@ def test_a_crisis_alert_event_starts_the_assessment_phase_through_the_automation
     assert run["parameters"]["alert"]["level"] == "crisis" and run["parameters"]["alert"]["volume"] == 240
     names = {t["name"]: t for t in task_runs(live_stack.api, [run["id"]])}
     assert names["rappel-produit:alerte"]["state_name"] == "Completed"  # `when: alert.level >= alert` held
+
+
+def test_a_spreading_claim_event_starts_the_correction_branch_through_the_automation(live_stack: LiveStack) -> None:
+    communication = deployment(live_stack.api, "phase-communication", "communication")
+    before = run_ids_of(live_stack.api, communication["id"])
+    _emit("crisis.claim.spreading", {  # as tasks/monitoring.py emits it (resource of tasks.monitoring._claim_resource)
+        "prefect.resource.id": "crisiscomms.playbook.rappel-produit.claim.toute_la_production",
+        "crisiscomms.playbook.id": "rappel-produit", "crisiscomms.claim.id": "toute_la_production"},
+        {"claim_id": "toute_la_production", "mentions": 3, "threshold": 2}, live_stack)
+    deadline = time.monotonic() + 90
+    new: set[str] = set()
+    while time.monotonic() < deadline and not new:
+        time.sleep(1)
+        new = run_ids_of(live_stack.api, communication["id"]) - before
+    assert len(new) == 1, "the automation did not start the communication deployment"
+    run_id = new.pop()
+    run = live_stack.api.get(f"/flow_runs/{run_id}").json()
+    assert run["parameters"] == {"playbook": "rappel-produit", "inputs": {"rumeur": "toute_la_production"}}
+    deadline = time.monotonic() + 120  # the correction pack waits for its approval: nothing leaves before
+    while run["state_type"] != "PAUSED" and run["state_type"] not in {"COMPLETED", "FAILED", "CRASHED"}:
+        assert time.monotonic() < deadline, f"run still {run['state_type']}\n{tail(live_stack.worker_log)}"
+        time.sleep(1)
+        run = live_stack.api.get(f"/flow_runs/{run_id}").json()
+    assert run["state_type"] == "PAUSED", run["state"]
+    tasks = {t["name"]: t["state_name"] for t in task_runs(live_stack.api, [run_id], settle=0)}
+    assert (tasks["rappel-produit:rumeur"], tasks["rappel-produit:correction"]) == ("Completed", "Completed")
+    assert tasks["rappel-produit:messages"] == "Skipped"  # the usual pack is not made for a correction run
+    # The chain depends on the stack's latest assessment: legal first (p1, p2) or communications (default).
+    for name, role in (("Sophie Lefèvre", "juridique"), ("Claire Martin", "direction_communication")):
+        answer = {"decision": "reject", "name": name, "role": role, "comment": "test", "edits": ""}
+        if _answer(live_stack, run_id, answer) != "PAUSED":  # still paused: refused, not this stage's role
+            break
+    assert wait_final(live_stack.api, run_id, live_stack.worker_log)["state_type"] == "COMPLETED"
+
+
+def _answer(live_stack: LiveStack, run_id: str, answer: dict[str, str]) -> str:
+    """Resume a paused run with an answer; the state the flow settles in next (PAUSED again when refused)."""
+    paused = live_stack.api.get(f"/flow_runs/{run_id}").json()["state"]["id"]
+    resumed = live_stack.api.post(f"/flow_runs/{run_id}/resume", json={"run_input": answer})
+    assert resumed.status_code == 201 and resumed.json()["status"] == "ACCEPT", resumed.text
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        run = live_stack.api.get(f"/flow_runs/{run_id}").json()
+        if run["state"]["id"] != paused and run["state_type"] != "RUNNING":
+            return str(run["state_type"])
+        time.sleep(0.5)
+    raise AssertionError(f"run {run_id} did not settle after the answer\n{tail(live_stack.worker_log)}")
 
 
 def test_a_watch_level_event_starts_nothing(live_stack: LiveStack) -> None:
