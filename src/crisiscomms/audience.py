@@ -110,7 +110,7 @@ class Segmenter:
     def _by_keyword(self, text: str, lang: str, prepared: Prepared | None) -> Segment | None:
         if self._keywords is None:
             return None
-        found = self._keywords.match(text, lang, prepared).keywords
+        found = self._keywords.keywords(text, lang, prepared)
         claims = [(self._order[self._keyword_owner[fold(k)]], k) for k in found if fold(k) in self._keyword_owner]
         if not claims:
             return None

@@ -35,6 +35,8 @@ import sys
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import or_
 
 from crisiscomms.playbook.monitoring import Watchlist
 
@@ -140,6 +142,12 @@ class _Terms:
         """First words of every phrase term: a phrase can only start at one of them (most words are not)."""
         return frozenset(words[0] for words in (*self.keywords, *self.brands, *self.context) if words)
 
+    @property
+    def beginnings(self) -> frozenset[tuple[str, ...]]:
+        """The first 2, 3 … words of every phrase term: a phrase that is none of them cannot grow into a term."""
+        terms = (*self.keywords, *self.brands, *self.context)
+        return frozenset(words[:end] for words in terms for end in range(2, len(words) + 1))
+
 
 class Matcher:
     """Watchlists compiled for fast matching: one dictionary lookup per word n-gram and per tag."""
@@ -148,37 +156,50 @@ class Matcher:
         self._by_language = dict(by_language)
         self._fallback = fallback
         # Computed once here, not at each match: the terms do not change after compilation.
-        self._shape = {id(t): (t.longest, t.starts) for t in (*self._by_language.values(), fallback)}
+        self._shape = {id(t): (t.longest, t.starts, t.beginnings) for t in (*self._by_language.values(), fallback)}
 
     def match(self, text: str, lang: str, prepared: Prepared | None = None) -> Match:
         """The terms found in `text`; pass `prepare(text)` when several matchers read the same text."""
         terms = self._by_language.get((lang or UNDETERMINED).lower(), self._fallback)
         prepared = prepared or prepare(text)
-        folded, words, singular = prepared.folded, prepared.words, prepared.singular
-        keywords: dict[str, None] = {}  # dicts as ordered sets: order of first appearance, no duplicates
+        folded, singular = prepared.folded, prepared.singular
+        keywords, brands, context = self._phrase_terms(terms, prepared)
+        hashtags: dict[str, None] = {}
+        handles: dict[str, None] = {}
+        tagged = bool(terms.hashtags or terms.handles) and ("#" in folded or "@" in folded)  # else nothing to find
+        for sign, name in TAG.findall(folded) if tagged else ():
+            table, found = (terms.hashtags, hashtags) if sign == "#" else (terms.handles, handles)
+            if (term := table.get(name)) is not None:
+                found[term] = None
+        apart = terms.apart
+        # No first word of a keyword of 2+ words in the text (most texts): nothing can be scattered.
+        present = dict.fromkeys(singular) if apart and not apart.keys().isdisjoint(singular) else {}
+        scattered = {term: None for word in present if word in apart for words, term in apart[word].items()
+                     if term not in keywords and all(w in present for w in words)}
+        return Match(list(keywords), list(hashtags), list(handles), list(brands), list(context), list(scattered))
+
+    def keywords(self, text: str, lang: str, prepared: Prepared | None = None) -> list[str]:
+        """`match(text, lang, prepared).keywords`, without looking for the other kinds of terms."""
+        terms = self._by_language.get((lang or UNDETERMINED).lower(), self._fallback)
+        return list(self._phrase_terms(terms, prepared or prepare(text))[0])
+
+    def _phrase_terms(self, terms: _Terms, prepared: Prepared) -> tuple[dict[str, None], ...]:
+        """The keywords, brands and context words of `prepared`, each an ordered set (order of first appearance)."""
+        words, singular = prepared.words, prepared.singular
+        keywords: dict[str, None] = {}
         brands: dict[str, None] = {}
         context: dict[str, None] = {}
-        longest, starts = self._shape[id(terms)]
+        longest, starts, beginnings = self._shape[id(terms)]
         # No word starting a term (most texts, for most term lists): the word-by-word walk is skipped whole.
         anywhere = not (starts.isdisjoint(words) and starts.isdisjoint(singular))
-        for start, end in _phrases(prepared, longest, starts) if anywhere else ():
+        for start, end in _phrases(prepared, longest, starts, beginnings) if anywhere else ():
             if (brand := terms.brands.get(tuple(words[start:end]))) is not None:
                 brands[brand] = None
             if (keyword := terms.keywords.get(tuple(singular[start:end]))) is not None:
                 keywords[keyword] = None
             if (word := terms.context.get(tuple(singular[start:end]))) is not None:
                 context[word] = None
-        hashtags: dict[str, None] = {}
-        handles: dict[str, None] = {}
-        for sign, name in TAG.findall(folded) if "#" in folded or "@" in folded else ():
-            table, found = (terms.hashtags, hashtags) if sign == "#" else (terms.handles, handles)
-            if (term := table.get(name)) is not None:
-                found[term] = None
-        present = dict.fromkeys(singular) if terms.apart else {}  # no keyword of 2+ words: nothing to scatter
-        apart = terms.apart
-        scattered = {term: None for word in present if word in apart for words, term in apart[word].items()
-                     if term not in keywords and all(w in present for w in words)}
-        return Match(list(keywords), list(hashtags), list(handles), list(brands), list(context), list(scattered))
+        return keywords, brands, context
 
 
 @dataclass(frozen=True)
@@ -188,43 +209,44 @@ class Prepared:
     folded: str
     words: list[str]
     singular: list[str]
-    spans: list[tuple[int, int]]
+
+    @functools.cached_property
+    def gaps(self) -> list[str]:
+        """What precedes each word, then what follows the last (`words` splits `folded` there): one C-level
+        split, made only for texts where a phrase term may start."""
+        return _WORD.split(self.folded)
 
     def joined(self, k: int) -> bool:
         """Whether words k and k + 1 may belong to one phrase (asked only where a term may start)."""
-        return _joined(self.folded, self.spans[k], self.spans[k + 1])
+        gap = self.gaps[k + 1]
+        if gap == " ":  # by far the most common gap
+            return True
+        return bool(_PHRASE_GAP.fullmatch(gap) or (len(self.words[k]) == 1 and _INITIAL_GAP.fullmatch(gap)))
 
 
 def prepare(text: str) -> Prepared:
     folded = fold(text)
     if ":" in folded or "www." in folded or "@" in folded:  # what every URL or e-mail match holds
         folded = _URL_OR_EMAIL.sub(" ", folded)
-    spans = [m.span() for m in _WORD.finditer(folded)]
-    words = [folded[a:b] for a, b in spans]
+    words = _WORD.findall(folded)
     # Only a word ending in s or x has a plural ending to drop: the others skip the call.
-    return Prepared(folded, words, [_singular(word) if word[-1] in "sx" else word for word in words], spans)
+    return Prepared(folded, words, [_singular(word) if word[-1] in "sx" else word for word in words])
 
 
-def _phrases(prepared: Prepared, longest: int, starts: frozenset[str]) -> Iterable[tuple[int, int]]:
+def _phrases(prepared: Prepared, longest: int, starts: frozenset[str],
+             beginnings: frozenset[tuple[str, ...]]) -> Iterable[tuple[int, int]]:
     """Word index ranges [start, end) of up to `longest` words that only spaces, hyphens or apostrophes part,
-    starting at a word that starts some term (as written, or singular)."""
+    starting at a word that starts some term (as written, or singular), and longer than one word only while
+    they begin some term (as written, or singular: the others cannot match, nor can what they begin)."""
     count, words, singular = len(prepared.words), prepared.words, prepared.singular
-    for start in range(count):
-        if words[start] not in starts and singular[start] not in starts:
-            continue
+    starting = starts.__contains__  # the words that may start a term, found by C-level map, not a Python loop
+    for start in compress(range(count), map(or_, map(starting, words), map(starting, singular))):
         yield start, start + 1
         for end in range(start + 2, min(start + longest, count) + 1):
-            if not prepared.joined(end - 2):
+            grown = tuple(words[start:end]) in beginnings or tuple(singular[start:end]) in beginnings
+            if not grown or not prepared.joined(end - 2):
                 break
             yield start, end
-
-
-def _joined(folded: str, left: tuple[int, int], right: tuple[int, int]) -> bool:
-    """Whether two neighbouring words may belong to one phrase."""
-    gap = folded[left[1] : right[0]]
-    if gap == " ":  # by far the most common gap
-        return True
-    return bool(_PHRASE_GAP.fullmatch(gap) or (left[1] - left[0] == 1 and _INITIAL_GAP.fullmatch(gap)))
 
 
 def compile_watchlist(watch: Mapping[str, Watchlist]) -> Matcher:
@@ -271,8 +293,9 @@ def relevance(match: Match, text: str) -> float:
     0.58, nothing 0. Measured against the crowd labels of five real crises in bench/README.md ("Audience and
     relevance").
     """
-    dilution = min(1.0, KEYWORD_WORDS / max(1, len(_WORD.findall(text))))
     keywords = len(match.keywords) + len(match.scattered)
+    # Without keywords the dilution is raised to the power 0 below: the words need not be counted.
+    dilution = min(1.0, KEYWORD_WORDS / max(1, len(_WORD.findall(text)))) if keywords else 1.0
     about = 1 - (
         (1 - WEIGHTS["brands"]) ** len(match.brands)
         * (1 - WEIGHTS["handles"]) ** len(match.handles)
