@@ -25,11 +25,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from crisiscomms.playbook.steps import Name, Spec, StepId, parse_duration
+from crisiscomms.playbook.steps import Duration, Name, Spec, StepId
 
 MessageKind = Literal[
     "holding_statement", "press_release", "social_post", "internal_memo", "faq", "update", "correction", "all_clear"
@@ -77,13 +77,9 @@ class Stage(Spec):
 
     roles: list[Name] = Field(min_length=1, description="Team roles whose members may approve at this stage.")
     quorum: int = Field(1, ge=1, le=10, description="How many different people must approve.")
-    timeout: int = Field(1800, description="How long to wait (`30m`); then escalate, or stop — never publish.")
+    timeout: Duration = Field(1800, description="How long to wait (`30m`); then escalate, or stop — never publish.")
     escalate_to: Name | None = Field(None, description="Role asked instead when this stage times out.")
 
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _timeout(cls, value: Any) -> int:
-        return parse_duration(value)
 
 
 class Approval(Spec):
@@ -111,13 +107,9 @@ class Claim(Spec):
         "as denials, not as spread.")
     threshold: int = Field(3, ge=1, description="Mentions in one monitoring window from which the claim is "
                            "spreading (monitoring then emits `crisis.claim.spreading`).")
-    cooldown: int = Field(7200, description="After an event, how long (mention time) before the claim raises "
+    cooldown: Duration = Field(7200, description="After an event, how long (mention time) before the claim raises "
                           "another (`2h`).")
 
-    @field_validator("cooldown", mode="before")
-    @classmethod
-    def _cooldown(cls, value: Any) -> int:
-        return parse_duration(value)
 
 
 class Communication(Spec):
@@ -127,10 +119,6 @@ class Communication(Spec):
     claims: list[Claim] = Field(default_factory=list, description="Known false claims: spotted in monitoring, "
                                 "corrected with the `correction` messages (steps claim.spread, claim.track).")
     approval: Approval = Field(default_factory=Approval)
-    pause_poll: int = Field(3, description="How often a paused run checks for a decision (`3s`): a decision "
+    pause_poll: Duration = Field(3, description="How often a paused run checks for a decision (`3s`): a decision "
                             "reaches the run within about this time.")
 
-    @field_validator("pause_poll", mode="before")
-    @classmethod
-    def _poll(cls, value: Any) -> int:
-        return parse_duration(value)

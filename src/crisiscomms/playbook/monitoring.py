@@ -14,11 +14,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from crisiscomms.playbook.steps import Name, Spec, parse_duration
+from crisiscomms.playbook.steps import Duration, Name, Spec
 
 Language = Annotated[str, Field(pattern=r"^[a-z]{2}$")]
 
@@ -37,13 +37,9 @@ class Watchlist(Spec):
 class _Source(Spec):
     id: Name
     title: str = ""
-    timeout: int = Field(30, description="Seconds before a read counts as failed (`30s`, `2m`).")
+    timeout: Duration = Field(30, description="Seconds before a read counts as failed (`30s`, `2m`).")
     retries: int = Field(3, ge=0, le=10)
 
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> int:
-        return parse_duration(value)
 
 
 MENTION_FIELDS = ("id", "created_at", "text", "author", "channel", "url", "lang", "reach")
@@ -123,18 +119,14 @@ class Detection(Spec):
 
     sensitivity: Literal["low", "medium", "high"] = "medium"
     thresholds: Thresholds | None = None
-    window: int = Field(300, description="Window length: `1m`, `5m`, `15m` …")
-    baseline: int = Field(21600, description="Length of the rolling baseline the present is compared with (`6h`).")
-    warmup: int = Field(3600, description="Stream time seen before any alert can be raised (`1h`).")
+    window: Duration = Field(300, description="Window length: `1m`, `5m`, `15m` …")
+    baseline: Duration = Field(21600, description="Length of the rolling baseline the present is compared with (`6h`).")
+    warmup: Duration = Field(3600, description="Stream time seen before any alert can be raised (`1h`).")
     min_volume: int = Field(5, ge=1, description="No alert below this many mentions in the span judged "
                             "(a window, the last 15 minutes, the last hour).")
     negative_share: float = Field(0.5, gt=0, le=1, description="Share of negative mentions that alerts.")
-    cooldown: int = Field(1800, description="After an alert, same or lower level is not re-raised for this long.")
+    cooldown: Duration = Field(1800, description="After an alert, same or lower level is not re-raised for this long.")
 
-    @field_validator("window", "cooldown", "baseline", "warmup", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> int:
-        return parse_duration(value)
 
     @model_validator(mode="after")
     def _whole_windows(self) -> Detection:
@@ -159,15 +151,11 @@ class Gate(Spec):
 
     min_text_length: int = Field(1, ge=0)
     max_text_length: int = Field(10_000, ge=1)
-    max_future_skew: int = Field(300, description="Tolerated clock skew for timestamps in the future.")
+    max_future_skew: Duration = Field(300, description="Tolerated clock skew for timestamps in the future.")
     collapse_ratio: float = Field(0.1, ge=0, le=1, description="Batch volume below this share of the baseline "
                                   "raises a data-gap alert.")
     languages: list[str] = Field(default_factory=list, description="Known declared languages (empty: any ISO 639-1).")
 
-    @field_validator("max_future_skew", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> int:
-        return parse_duration(value)
 
 
 class Monitoring(Spec):

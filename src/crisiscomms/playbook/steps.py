@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 StepId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
@@ -34,6 +34,10 @@ def parse_duration(value: Any) -> int:
     if not match or int(match.group(1)) == 0:
         raise ValueError(f"{value!r} is not a duration: write 30s, 15m, 2h or 1d")
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+# A duration field of the playbook: `90`, `"45s"`, `"30m"`, `"2h"`, `"1d"` in YAML, seconds once validated.
+Duration = Annotated[int, BeforeValidator(parse_duration)]
 
 
 class Spec(BaseModel):
@@ -59,14 +63,10 @@ class StepBase(Spec):
         "stop", description="`stop` fails the phase; `continue` records the failure and goes on."
     )
     retries: int = Field(0, ge=0, le=10, description="Retries on failure before `on_failure` applies.")
-    timeout: int | None = Field(None, description="Time limit of one attempt: `90s`, `15m`, `2h`.")
+    timeout: Duration | None = Field(None, description="Time limit of one attempt: `90s`, `15m`, `2h`.")
 
     Result: ClassVar[type[Record]] = Record
 
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> int | None:
-        return None if value is None else parse_duration(value)
 
     def references(self) -> dict[str, list[str]]:
         """Names this step points to, by kind (`role`, `audience`, `channel`, `playbook`, `template`)."""
@@ -183,14 +183,10 @@ class AssessmentRun(StepBase):
 
     type: Literal["assessment.run"]
     mentions: str | None = Field(None, description="File of mentions (Jinja allowed: `{{ inputs.mentions }}`).")
-    period: int = Field(86400, description="Without `mentions`: how far back to read the store (`24h`).")
+    period: Duration = Field(86400, description="Without `mentions`: how far back to read the store (`24h`).")
 
     Result: ClassVar[type[Record]] = AssessmentRecord
 
-    @field_validator("period", mode="before")
-    @classmethod
-    def _period(cls, value: Any) -> int:
-        return parse_duration(value)
 
 
 class PackRecord(Record):
@@ -315,16 +311,12 @@ class ClaimSpread(StepBase):
     match: list[str] = Field(default_factory=list, description="For a claim entered by hand: phrases that carry "
                              "it (Jinja allowed; commas separate phrases). Default: its significant words.")
     mentions: str | None = Field(None, description="File of mentions (Jinja allowed); empty: the monitoring store.")
-    period: int = Field(86400, description="Without `mentions`: how far back to read the store (`24h`).")
+    period: Duration = Field(86400, description="Without `mentions`: how far back to read the store (`24h`).")
     min_count: int = Field(2, ge=1, description="Mentions an audience needs for the claim to spread in it.")
     min_share: float = Field(0.1, ge=0, le=1, description="Share of the claim's mentions an audience needs.")
 
     Result: ClassVar[type[Record]] = ClaimSpreadRecord
 
-    @field_validator("period", mode="before")
-    @classmethod
-    def _period(cls, value: Any) -> int:
-        return parse_duration(value)
 
 
 class ClaimTrackRecord(Record):
