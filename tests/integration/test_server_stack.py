@@ -272,17 +272,22 @@ def _emit(event: str, resource: dict[str, str], payload: dict[str, Any], live_st
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def test_a_crisis_alert_event_starts_the_assessment_phase_through_the_automation(live_stack: LiveStack) -> None:
-    assessment = deployment(live_stack.api, "phase-assessment", "assessment")
-    before = run_ids_of(live_stack.api, assessment["id"])
-    _emit_alert(live_stack, "crisis")
+def _started_run(live_stack: LiveStack, deployment_id: str, before: set[str]) -> str:
+    """The one run an automation started for a deployment (waits up to 90 s for it)."""
     deadline = time.monotonic() + 90
     new: set[str] = set()
     while time.monotonic() < deadline and not new:
         time.sleep(1)
-        new = run_ids_of(live_stack.api, assessment["id"]) - before
-    assert len(new) == 1, "the automation did not start the assessment deployment"
-    run = wait_final(live_stack.api, new.pop(), live_stack.worker_log)
+        new = run_ids_of(live_stack.api, deployment_id) - before
+    assert len(new) == 1, f"the automation did not start deployment {deployment_id}: {len(new)} new run(s)"
+    return new.pop()
+
+
+def test_a_crisis_alert_event_starts_the_assessment_phase_through_the_automation(live_stack: LiveStack) -> None:
+    assessment = deployment(live_stack.api, "phase-assessment", "assessment")
+    before = run_ids_of(live_stack.api, assessment["id"])
+    _emit_alert(live_stack, "crisis")
+    run = wait_final(live_stack.api, _started_run(live_stack, assessment["id"], before), live_stack.worker_log)
     assert run["state_type"] == "COMPLETED"
     assert run["parameters"]["playbook"] == "rappel-produit"
     assert run["parameters"]["alert"]["level"] == "crisis" and run["parameters"]["alert"]["volume"] == 240
@@ -297,13 +302,7 @@ def test_a_spreading_claim_event_starts_the_correction_branch_through_the_automa
         "prefect.resource.id": "crisiscomms.playbook.rappel-produit.claim.toute_la_production",
         "crisiscomms.playbook.id": "rappel-produit", "crisiscomms.claim.id": "toute_la_production"},
         {"claim_id": "toute_la_production", "mentions": 3, "threshold": 2}, live_stack)
-    deadline = time.monotonic() + 90
-    new: set[str] = set()
-    while time.monotonic() < deadline and not new:
-        time.sleep(1)
-        new = run_ids_of(live_stack.api, communication["id"]) - before
-    assert len(new) == 1, "the automation did not start the communication deployment"
-    run_id = new.pop()
+    run_id = _started_run(live_stack, communication["id"], before)
     run = live_stack.api.get(f"/flow_runs/{run_id}").json()
     assert run["parameters"] == {"playbook": "rappel-produit", "inputs": {"rumeur": "toute_la_production"}}
     deadline = time.monotonic() + 120  # the correction pack waits for its approval: nothing leaves before

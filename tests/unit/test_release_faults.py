@@ -81,22 +81,23 @@ class Tally:
     problems: list[str] = field(default_factory=list)
 
 
-def http_answer(rng: random.Random) -> Callable[[Delivery], Answer]:
+def answers(rng: random.Random, first: tuple[int, float], second: int, ok: int) -> Callable[[Delivery], Answer]:
+    """Seeded receiver answers: `first` code (up to its share), then `second` (up to 0.2), then `ok`, slow
+    (beyond the sender's timeout: in doubt) up to 0.25, a little slow up to 0.35."""
     def answer(delivery: Delivery) -> Answer:
         roll = rng.random()
-        return (Answer(503) if roll < 0.12 else Answer(500) if roll < 0.2 else
-                Answer(200, delay=2 * TIMEOUT) if roll < 0.25 else Answer(200, delay=TIMEOUT / 4) if roll < 0.35
-                else Answer(200))
+        return (Answer(first[0]) if roll < first[1] else Answer(second) if roll < 0.2 else
+                Answer(ok, delay=2 * TIMEOUT) if roll < 0.25 else Answer(ok, delay=TIMEOUT / 4) if roll < 0.35
+                else Answer(ok))
     return answer
+
+
+def http_answer(rng: random.Random) -> Callable[[Delivery], Answer]:
+    return answers(rng, (503, 0.12), 500, 200)
 
 
 def smtp_answer(rng: random.Random) -> Callable[[Delivery], Answer]:
-    def answer(delivery: Delivery) -> Answer:
-        roll = rng.random()
-        return (Answer(451) if roll < 0.15 else Answer(554) if roll < 0.2 else
-                Answer(250, delay=2 * TIMEOUT) if roll < 0.25 else Answer(250, delay=TIMEOUT / 4) if roll < 0.35
-                else Answer(250))
-    return answer
+    return answers(rng, (451, 0.15), 554, 250)
 
 
 class Child:
@@ -237,7 +238,7 @@ def receivers() -> Iterator[tuple[HttpReceiver, SmtpReceiver]]:
         yield hook, smtp
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="kills a forked releasing process")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (Linux, the platform crisiscomms supports): it kills a forked releasing process")
 def test_a_hundred_releases_under_faults_and_kills_never_duplicate_nor_send_unapproved(
         tmp_path: Path, receivers: tuple[HttpReceiver, SmtpReceiver], capsys: pytest.CaptureFixture[str]) -> None:
     hook, smtp = receivers
