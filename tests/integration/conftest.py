@@ -75,14 +75,37 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
             server.up(stack, say=print)
             pids = {name: int(stack.pid_file(name).read_text()) for name in ("server", "worker")}
             # The teardown finds leftovers by their environment: check that it sees the stack running.
-            seen = processes_using(stack.state_dir / "prefect")
-            assert all(any(line.startswith(f"{pid}:") for line in seen) for pid in pids.values()), seen
+            seen = _seen_running(stack, pids)
+            assert all(any(line.startswith(f"{pid}:") for line in seen) for pid in pids.values()), (
+                pids, seen, {name: _environ_head(pid) for name, pid in pids.items()}, tail(stack.state_dir / "logs"
+                                                                                          / "worker.log"))
         except BaseException:
             server.down(stack, say=print)
             raise
     with httpx.Client(base_url=stack.api_url, timeout=15) as api:
         yield LiveStack(stack, api)
     _crisis_down(stack, pids)
+
+
+def _seen_running(stack: Stack, pids: dict[str, int], wait: float = 10.0) -> list[str]:
+    """The stack's processes found by their environment, as the teardown finds them. Polled for a few seconds:
+    twice this session a just-spawned worker was alive but not listed (cause not found); the message says more."""
+    deadline = time.monotonic() + wait
+    while True:
+        seen = processes_using(stack.state_dir / "prefect")
+        found = all(any(line.startswith(f"{pid}:") for line in seen) for pid in pids.values())
+        if found or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.5)
+
+
+def _environ_head(pid: int) -> str:
+    """What /proc says of a process's environment (PREFECT_ entries), for the failure message."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError as exc:
+        return f"unreadable: {exc}"
+    return ", ".join(e.decode(errors="replace") for e in environ if e.startswith(b"PREFECT_HOME")) or "no PREFECT_HOME"
 
 
 def _crisis_down(stack: Stack, pids: dict[str, int]) -> None:
