@@ -24,7 +24,14 @@ def ui_run(api: httpx.Client, deployment_id: str, parameters: dict[str, Any],
                             "parameters": parameters}
     if validate is not None:
         body["enforce_parameter_schema"] = validate
-    return api.post(f"/deployments/{deployment_id}/create_flow_run", json=body)
+    for delay in (1, 2, 4, 0):
+        response = api.post(f"/deployments/{deployment_id}/create_flow_run", json=body)
+        # 503: the SQLite server timed out on a lock and rolled back (nothing created). Prefect's own client
+        # retries it the same way; a person at the UI would press Run again.
+        if response.status_code != 503 or not delay:
+            return response
+        time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def deployment(api: httpx.Client, flow_name: str, deployment_name: str) -> dict[str, Any]:
