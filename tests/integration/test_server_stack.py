@@ -325,7 +325,11 @@ def test_a_spreading_claim_event_starts_the_correction_branch_through_the_automa
 def _answer(live_stack: LiveStack, run_id: str, answer: dict[str, str]) -> str:
     """Resume a paused run with an answer; the state the flow settles in next (PAUSED again when refused)."""
     paused = live_stack.api.get(f"/flow_runs/{run_id}").json()["state"]["id"]
-    resumed = live_stack.api.post(f"/flow_runs/{run_id}/resume", json={"run_input": answer})
+    for delay in (1, 2, 4, 0):  # a 503 is the SQLite server's lock timeout, rolled back: submit again (ui_run)
+        resumed = live_stack.api.post(f"/flow_runs/{run_id}/resume", json={"run_input": answer})
+        if resumed.status_code != 503 or not delay:
+            break
+        time.sleep(delay)
     assert resumed.status_code == 201 and resumed.json()["status"] == "ACCEPT", resumed.text
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
