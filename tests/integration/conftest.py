@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ import pytest
 from crisiscomms import server
 from crisiscomms.server import Stack
 
-from .helpers import is_running, processes_using, reap, tail
+from .helpers import ResubmitUnavailable, is_running, processes_using, reap, tail
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 PROJECT_ITEMS = ("prefect.yaml", "playbooks", "templates", "flows", "tasks", "data")
@@ -34,6 +35,7 @@ TEST_ENV = {"PREFECT_WORKER_QUERY_SECONDS": "2"}
 class LiveStack:
     stack: Stack
     api: httpx.Client
+    monitor_runs: list[dict[str, Any]]  # what the scheduler made of the monitor's schedule before it was paused
 
     @property
     def root(self) -> Path:
@@ -82,9 +84,30 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         except BaseException:
             server.down(stack, say=print)
             raise
-    with httpx.Client(base_url=stack.api_url, timeout=15) as api:
-        yield LiveStack(stack, api)
-    _crisis_down(stack, pids)
+    with httpx.Client(base_url=stack.api_url, timeout=15, transport=ResubmitUnavailable()) as api:
+        try:
+            monitor_runs = _pause_monitor_schedule(api)
+            yield LiveStack(stack, api, monitor_runs)
+        finally:
+            _crisis_down(stack, pids)
+
+
+def _pause_monitor_schedule(api: httpx.Client, wait: float = 60.0) -> list[dict[str, Any]]:
+    """Pause the monitor deployment once its schedule has produced runs; those runs, for the stack test.
+
+    Left on, the 5-minute monitor would run the demo's watch (and whatever its alerts start) in the middle of the
+    other tests, all writing to the one SQLite file; the tests would wait on its locks and meet 503s.
+    """
+    monitor = api.get("/deployments/name/crisis-monitor/monitor")
+    assert monitor.status_code == 200, monitor.text
+    deployment_id = monitor.json()["id"]
+    body = {"deployments": {"id": {"any_": [deployment_id]}}}
+    deadline = time.monotonic() + wait
+    while not (runs := api.post("/flow_runs/filter", json=body).json()) and time.monotonic() < deadline:
+        time.sleep(1)
+    paused = api.post(f"/deployments/{deployment_id}/pause_deployment")
+    assert paused.status_code == 200, paused.text
+    return runs
 
 
 def _seen_running(stack: Stack, pids: dict[str, int], wait: float = 10.0) -> list[str]:

@@ -13,6 +13,27 @@ import httpx
 FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
+class ResubmitUnavailable(httpx.HTTPTransport):
+    """Sends a request again when the server answers 503, as Prefect's own client does.
+
+    On SQLite a 503 is the server giving up on a database lock and rolling back: nothing was done, and the same
+    request is safe to send again. Under CI load (a worker, flow runs and the scheduler writing to the same file)
+    any call can meet one; a person at the UI would press the button again.
+    """
+
+    DELAYS = (1.0, 2.0, 4.0, 8.0)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for delay in self.DELAYS:
+            response = super().handle_request(request)
+            if response.status_code != 503:
+                return response
+            response.read()
+            response.close()
+            time.sleep(delay)
+        return super().handle_request(request)
+
+
 def ui_run(api: httpx.Client, deployment_id: str, parameters: dict[str, Any],
            validate: bool | None = None) -> httpx.Response:
     """Create a flow run of a deployment with the request the Prefect UI's Run form sends.
@@ -24,14 +45,7 @@ def ui_run(api: httpx.Client, deployment_id: str, parameters: dict[str, Any],
                             "parameters": parameters}
     if validate is not None:
         body["enforce_parameter_schema"] = validate
-    for delay in (1, 2, 4, 0):
-        response = api.post(f"/deployments/{deployment_id}/create_flow_run", json=body)
-        # 503: the SQLite server timed out on a lock and rolled back (nothing created). Prefect's own client
-        # retries it the same way; a person at the UI would press Run again.
-        if response.status_code != 503 or not delay:
-            return response
-        time.sleep(delay)
-    raise AssertionError("unreachable")
+    return api.post(f"/deployments/{deployment_id}/create_flow_run", json=body)
 
 
 def deployment(api: httpx.Client, flow_name: str, deployment_name: str) -> dict[str, Any]:

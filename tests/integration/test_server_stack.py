@@ -40,17 +40,6 @@ def _deployments_of_prefect_yaml(stack: LiveStack) -> list[tuple[str, str]]:
     return [(flows[d["entrypoint"]], d["name"]) for d in config["deployments"]]
 
 
-def _scheduled_runs(api: httpx.Client, deployment_id: str, wait: float = 60.0) -> list[dict[str, Any]]:
-    """Runs the scheduler service made for a deployment's schedule (it works in the background, every few s)."""
-    deadline = time.monotonic() + wait
-    while True:
-        runs = api.post("/flow_runs/filter", json={"deployments": {"id": {"any_": [deployment_id]}},
-                                                   "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}).json()
-        if runs or time.monotonic() > deadline:
-            return runs
-        time.sleep(1)
-
-
 def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: LiveStack) -> None:
     expected = _deployments_of_prefect_yaml(live_stack)
     assert len(expected) == 8  # 6 + update-reminder and kill-switch
@@ -69,7 +58,9 @@ def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: L
     assert monitor["parameters"] == {"playbook": "rappel-produit"}
     assert [s["schedule"]["interval"] for s in monitor["schedules"]] == [300.0]
     assert monitor["concurrency_limit"] == 1 or monitor.get("global_concurrency_limit")
-    assert _scheduled_runs(live_stack.api, monitor["id"]), "the server's scheduler made no run of the monitor"
+    made = live_stack.monitor_runs  # the fixture paused the schedule once these were made
+    assert made, "the server's scheduler made no run of the monitor"
+    assert all(run["auto_scheduled"] and run["deployment_id"] == monitor["id"] for run in made), made
 
     schema = deployment(live_stack.api, "crisis-playbook", "playbook")["parameter_openapi_schema"]
     assert schema["required"] == ["playbook"]
@@ -325,11 +316,7 @@ def test_a_spreading_claim_event_starts_the_correction_branch_through_the_automa
 def _answer(live_stack: LiveStack, run_id: str, answer: dict[str, str]) -> str:
     """Resume a paused run with an answer; the state the flow settles in next (PAUSED again when refused)."""
     paused = live_stack.api.get(f"/flow_runs/{run_id}").json()["state"]["id"]
-    for delay in (1, 2, 4, 0):  # a 503 is the SQLite server's lock timeout, rolled back: submit again (ui_run)
-        resumed = live_stack.api.post(f"/flow_runs/{run_id}/resume", json={"run_input": answer})
-        if resumed.status_code != 503 or not delay:
-            break
-        time.sleep(delay)
+    resumed = live_stack.api.post(f"/flow_runs/{run_id}/resume", json={"run_input": answer})
     assert resumed.status_code == 201 and resumed.json()["status"] == "ACCEPT", resumed.text
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

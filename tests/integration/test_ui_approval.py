@@ -105,9 +105,16 @@ def run_named(api: httpx.Client, name: str, state: str, log: Path, timeout: floa
     raise AssertionError(f"no {state} flow run named {name} after {timeout:.0f} s\n{tail(log)}")
 
 
-def form_input(api: httpx.Client, run_id: str, key: str) -> Any:
-    """What the server kept of a pause: `paused-<key>-response` is the submitted form, as typed."""
-    response = api.get(f"/flow_runs/{run_id}/input/{key}")
+def form_input(api: httpx.Client, run_id: str, key: str, wait: float = 15.0) -> Any:
+    """What the server kept of a pause: `paused-<key>-response` is the submitted form, as typed.
+
+    Waits a little for it: Prefect pauses the run first and saves the form's schema and description just after.
+    """
+    deadline = time.monotonic() + wait
+    while (response := api.get(f"/flow_runs/{run_id}/input/{key}")).status_code == 404:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
     assert response.status_code == 200, f"{key}: {response.status_code} {response.text}"
     return response.json()
 
