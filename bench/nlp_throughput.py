@@ -100,7 +100,7 @@ def ratio_part(playbook: Playbook, data: dict[str, list[Mention]], rounds: int) 
         (raw_wall, raw_cpu), (our_wall, our_cpu) = best(times["raw"]), best(times["ours"])
         n = len(mentions)
         print(f"| {lang} | {n} | {n / raw_wall:,.0f} · {n / raw_cpu:,.0f} | {n / our_wall:,.0f} · {n / our_cpu:,.0f} "
-              f"| **{raw_wall / our_wall:.2f}** · {raw_cpu / our_cpu:.2f} |")
+              f"| **{raw_wall / our_wall:.3f}** · {raw_cpu / our_cpu:.3f} |")
 
 
 def pool_part(playbook: Playbook, data: dict[str, list[Mention]], rounds: int) -> None:

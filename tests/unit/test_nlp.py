@@ -293,3 +293,37 @@ def test_spans_without_marker_characters_are_kept_as_the_model_found_them(
     plain = [span for span in spans if not nlp._may_hold_marker(span.text)]
     kept = [(cleaned.start, cleaned.end) if (cleaned := nlp._clean(span)) else None for span in plain]
     assert len(plain) > 50 and kept == [(span.start, span.end) for span in plain]
+
+
+def _corpus_texts() -> list[str]:
+    """Every French post of tests/data and the five CrisisLex events' tweets: real punctuation, emoji, URLs."""
+    root = Path(__file__).parents[2]
+    paths = [*(root / "tests" / "data").glob("fr_*.jsonl"), *(root / "data" / "crisislex").glob("*.jsonl")]
+    return [json.loads(line)["text"] for path in paths for line in path.read_text("utf-8").splitlines()
+            if line.strip()]
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_sentence_starts_are_the_sentencizers(extractor: EntityExtractor, lang: str) -> None:
+    nlp_ = extractor._nlp[lang]
+    sentencizer = nlp_.get_pipe("sentencizer")
+    texts = [*_corpus_texts(), "Rappel !!! Lot L26… Vraiment ?! Non. « Oui. » Fin", "...", "a. b", "?"]
+    docs = [nlp_.make_doc(nlp._for_models(text)) for text in texts]
+    expected = [[i for i, start in enumerate(guesses) if start and i > 0] for guesses in sentencizer.predict(docs)]
+    assert [sentencizer.pipe.starts(doc) for doc in docs] == expected
+    assert sum(map(len, expected)) > 1000  # the corpus has many sentences after the first
+
+
+def test_entities_are_the_same_as_with_the_sentencizer(extractor: EntityExtractor) -> None:
+    texts = _corpus_texts()[:1500]
+    nlp_ = extractor._nlp["fr"]
+    sentencizer = nlp_.get_pipe("sentencizer")
+    ours = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp_.pipe(texts)]
+    fast = sentencizer.pipe
+    try:
+        del sentencizer.pipe  # the class's own pipe: the sentencizer's Python loop
+        theirs = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp_.pipe(texts)]
+    finally:
+        sentencizer.pipe = fast
+    assert ours == theirs
+    assert sum(map(len, ours)) > 500
