@@ -327,3 +327,40 @@ def test_entities_are_the_same_as_with_the_sentencizer(extractor: EntityExtracto
         sentencizer.pipe = fast
     assert ours == theirs
     assert sum(map(len, ours)) > 500
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_ner_products_through_numpy_give_the_entities_blis_gives(extractor: EntityExtractor, lang: str) -> None:
+    from thinc.api import NumpyOps
+
+    texts = _corpus_texts()
+    ner = extractor._nlp[lang].get_pipe("ner")
+    assert {getattr(node.ops, "use_blis", None) for node in ner.model.walk()} == {False}
+    ours = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in extractor._nlp[lang].pipe(texts)]
+    blis = NumpyOps(use_blis=True)  # thinc's default
+    for node in ner.model.walk():
+        node.ops = blis
+    try:
+        theirs = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in extractor._nlp[lang].pipe(texts)]
+    finally:
+        nlp._numpy_products(extractor._nlp[lang])
+    assert ours == theirs
+    assert sum(map(len, ours)) > 5000
+
+
+def test_entities_are_found_on_one_blas_thread_and_the_setting_is_restored(
+        extractor: EntityExtractor, monkeypatch: pytest.MonkeyPatch) -> None:
+    def threads() -> set[int]:
+        return {row["num_threads"] for row in nlp._blas().info() if row["user_api"] == "blas"}
+
+    before, seen = threads(), []
+    pipe = extractor._nlp["fr"].pipe
+
+    def watched(*args: object, **kwargs: object) -> object:
+        seen.append(threads())
+        return pipe(*args, **kwargs)
+
+    monkeypatch.setattr(extractor._nlp["fr"], "pipe", watched)
+    assert extractor.extract(["Danone rappelle un lot."], ["fr"]) == [[
+        {"text": "Danone", "label": "ORG", "start": 0, "end": 6}]]
+    assert seen == [{1}] and threads() == before
