@@ -10,6 +10,8 @@ playbook that never asks for entities never pays the ~3 s model load.
   sentence boundaries, which NER respects (without any, entities run across sentences); its starts are found
   without its per-token Python loop (`_SentenceStarts`).
   Measured on tests/data/fr_posts.jsonl: fr 1 225 docs/s NER-only vs 507 full; en 752 vs 438.
+- NER's matrix products run through numpy's BLAS on one thread, not thinc's BLIS: same entities, ~1.7× faster
+  on the machines measured (`_numpy_products`, bench/README.md).
 - The playbook's brands (watchlist `any` + the language) are tagged ORG by an `entity_ruler` before `ner`:
   the French model calls Orange a place and Danone a person.
 - #hashtags, @handles and URLs are kept whole by the tokenizer and never end up inside an entity.
