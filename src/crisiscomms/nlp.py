@@ -198,6 +198,8 @@ def _numpy_products(nlp: Language) -> None:
     """
     from thinc.api import NumpyOps
 
+    if not _blas().select(user_api="blas").lib_controllers:
+        return  # a numpy without a BLAS library multiplies in plain C loops: BLIS is faster then
     ops = NumpyOps(use_blis=False)
     for node in nlp.get_pipe("ner").model.walk():
         node.ops = ops

@@ -364,3 +364,14 @@ def test_entities_are_found_on_one_blas_thread_and_the_setting_is_restored(
     assert extractor.extract(["Danone rappelle un lot."], ["fr"]) == [[
         {"text": "Danone", "label": "ORG", "start": 0, "end": 6}]]
     assert seen == [{1}] and threads() == before
+
+
+def test_without_a_blas_library_ner_keeps_thincs_blis_products(monkeypatch: pytest.MonkeyPatch) -> None:
+    import spacy
+    from threadpoolctl import ThreadpoolController
+
+    no_blas = ThreadpoolController().select(user_api="no such api")
+    monkeypatch.setattr(nlp, "_blas", lambda: no_blas)
+    model = spacy.load("fr_core_news_sm", exclude=list(nlp._NOT_FOR_NER))
+    nlp._numpy_products(model)
+    assert {getattr(node.ops, "use_blis", None) for node in model.get_pipe("ner").model.walk()} == {True}
