@@ -375,3 +375,23 @@ def test_without_a_blas_library_ner_keeps_thincs_blis_products(monkeypatch: pyte
     model = spacy.load("fr_core_news_sm", exclude=list(nlp._NOT_FOR_NER))
     nlp._numpy_products(model)
     assert {getattr(node.ops, "use_blis", None) for node in model.get_pipe("ner").model.walk()} == {True}
+
+
+def test_brands_are_tagged_as_the_entity_ruler_tags_them() -> None:
+    brands = [*BRANDS, "Duval", "Duval Frères", "Groupe Laiterie Duval"]  # overlapping: longest first, then leftmost
+    written = [*brands, "laiterie-duval", "Laiterie  Duval", "DANONE", "Laiterie Duval Frères",
+               "Groupe Laiterie Duval Frères"]
+    brand_posts = [f"{lead} {brand} {tail}" for brand in written
+                   for lead, tail in (("Scandale chez", "!"), ("RT @x: la", "rappelle un lot."), ("", "et Orange."))]
+    texts = [*_corpus_texts()[:1500], *brand_posts]
+    model = EntityExtractor({"any": Watchlist(brands=brands)})._nlp["fr"]
+    ruler = model.get_pipe("entity_ruler")
+    ours = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in model.pipe(texts)]
+    lean = ruler.pipe
+    try:
+        del ruler.pipe  # the class's own pipe: spaCy's EntityRuler on every doc
+        theirs = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in model.pipe(texts)]
+    finally:
+        ruler.pipe = lean
+    assert ours == theirs
+    assert sum(1 for doc in model.pipe(brand_posts) for e in doc.ents if e.label_ == "ORG") >= len(brand_posts)
