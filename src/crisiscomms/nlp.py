@@ -99,7 +99,7 @@ class _WhereABrandMayBe:
     ~20 µs a doc: its matcher, a warnings context and that write. Every brand pattern starts with a required
     lower-case word, so a doc without one of those words cannot match; one `to_array` (~2 µs) tells.
 
-    Where a brand may be, the ruler's own steps are done without its overhead (~26 → ~6 µs a doc; in a crisis
+    Where a brand may be, the ruler's own steps are done without its overhead (~25 → ~11 µs a doc; in a crisis
     most posts name the brand): its phrase matches, longest first then leftmost, each kept unless its first or
     last token is already taken, written as the ruler writes them (`set_ents`, other tokens "outside"). A doc
     with no match is left as is (see above). Token patterns: the ruler itself runs.
