@@ -149,11 +149,13 @@ def _run_flow(project: Project, playbook: str, phase: str, params: dict[str, Any
     sys.path[:0] = [str(project.root)]  # flows/ and tasks/ are packages of the project, not of crisiscomms
     from flows.playbook import run_playbook  # imported late: Prefect settings come from the env above
 
-    state = run_playbook(playbook=playbook, phase=phase, inputs=params, return_state=True)
-    if not state.is_completed():
-        err.print(f"[red]run {state.name}: {state.message}[/red]")
-        raise typer.Exit(1)
-    return state.result()
+    # The run's return value, not `return_state=True` then `state.result()`: when the server is slow to accept the
+    # final state (a locked SQLite file), the state handed back is the API's copy, without its data.
+    try:
+        return run_playbook(playbook=playbook, phase=phase, inputs=params)
+    except Exception as exc:  # the run did not complete: Prefect raises what stopped it
+        err.print(f"[red]run failed: {type(exc).__name__}: {exc}[/red]")
+        raise typer.Exit(1) from exc
 
 
 @app.command("monitor")
