@@ -81,7 +81,6 @@ class Stage(Spec):
     escalate_to: Name | None = Field(None, description="Role asked instead when this stage times out.")
 
 
-
 class Approval(Spec):
     """Who approves, by priority of the crisis (from the assessment); `default` when none applies."""
 
@@ -111,7 +110,6 @@ class Claim(Spec):
                           "another (`2h`).")
 
 
-
 class Communication(Spec):
     organisation: Organisation | None = None
     facts: FactSheet = Field(default_factory=FactSheet)
@@ -121,4 +119,3 @@ class Communication(Spec):
     approval: Approval = Field(default_factory=Approval)
     pause_poll: Duration = Field(3, description="How often a paused run checks for a decision (`3s`): a decision "
                             "reaches the run within about this time.")
-

@@ -41,7 +41,6 @@ class _Source(Spec):
     retries: int = Field(3, ge=0, le=10)
 
 
-
 MENTION_FIELDS = ("id", "created_at", "text", "author", "channel", "url", "lang", "reach")
 
 
@@ -127,7 +126,6 @@ class Detection(Spec):
     negative_share: float = Field(0.5, gt=0, le=1, description="Share of negative mentions that alerts.")
     cooldown: Duration = Field(1800, description="After an alert, same or lower level is not re-raised for this long.")
 
-
     @model_validator(mode="after")
     def _whole_windows(self) -> Detection:
         if self.baseline < 3 * self.window:
@@ -155,7 +153,6 @@ class Gate(Spec):
     collapse_ratio: float = Field(0.1, ge=0, le=1, description="Batch volume below this share of the baseline "
                                   "raises a data-gap alert.")
     languages: list[str] = Field(default_factory=list, description="Known declared languages (empty: any ISO 639-1).")
-
 
 
 class Monitoring(Spec):

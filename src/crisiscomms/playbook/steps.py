@@ -67,7 +67,6 @@ class StepBase(Spec):
 
     Result: ClassVar[type[Record]] = Record
 
-
     def references(self) -> dict[str, list[str]]:
         """Names this step points to, by kind (`role`, `audience`, `channel`, `playbook`, `template`)."""
         return {}
@@ -186,7 +185,6 @@ class AssessmentRun(StepBase):
     period: Duration = Field(86400, description="Without `mentions`: how far back to read the store (`24h`).")
 
     Result: ClassVar[type[Record]] = AssessmentRecord
-
 
 
 class PackRecord(Record):
@@ -316,7 +314,6 @@ class ClaimSpread(StepBase):
     min_share: float = Field(0.1, ge=0, le=1, description="Share of the claim's mentions an audience needs.")
 
     Result: ClassVar[type[Record]] = ClaimSpreadRecord
-
 
 
 class ClaimTrackRecord(Record):
