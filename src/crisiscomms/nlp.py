@@ -151,7 +151,7 @@ class _SentenceStarts:
     def __init__(self, sentencizer: Any, vocab: Any) -> None:
         from spacy.attrs import IS_PUNCT, ORTH
 
-        self.sentencizer, self.attrs = sentencizer, [ORTH, IS_PUNCT]
+        self.attrs = [ORTH, IS_PUNCT]
         self.stops = frozenset(vocab.strings.add(char) for char in sentencizer.punct_chars)
 
     def __call__(self, docs: Any, **options: Any) -> Any:

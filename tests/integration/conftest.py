@@ -23,7 +23,7 @@ import pytest
 from crisiscomms import server
 from crisiscomms.server import Stack
 
-from .helpers import ResubmitUnavailable, is_running, processes_using, reap, tail
+from .helpers import ResubmitUnavailable, deployment, is_running, processes_using, reap, tail
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 PROJECT_ITEMS = ("prefect.yaml", "playbooks", "templates", "flows", "tasks", "data")
@@ -98,9 +98,7 @@ def _pause_monitor_schedule(api: httpx.Client, wait: float = 60.0) -> list[dict[
     Left on, the 5-minute monitor would run the demo's watch (and whatever its alerts start) in the middle of the
     other tests, all writing to the one SQLite file; the tests would wait on its locks and meet 503s.
     """
-    monitor = api.get("/deployments/name/crisis-monitor/monitor")
-    assert monitor.status_code == 200, monitor.text
-    deployment_id = monitor.json()["id"]
+    deployment_id = deployment(api, "crisis-monitor", "monitor")["id"]
     body = {"deployments": {"id": {"any_": [deployment_id]}}}
     deadline = time.monotonic() + wait
     while not (runs := api.post("/flow_runs/filter", json=body).json()) and time.monotonic() < deadline:

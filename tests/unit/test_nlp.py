@@ -7,6 +7,7 @@ import re
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -303,6 +304,11 @@ def _corpus_texts() -> list[str]:
             if line.strip()]
 
 
+def _ents(model: Any, texts: list[str]) -> list[list[tuple[int, int, str]]]:
+    """Each text's entities as (start token, end token, label): what two pipelines are compared on."""
+    return [[(e.start, e.end, e.label_) for e in doc.ents] for doc in model.pipe(texts)]
+
+
 @pytest.mark.parametrize("lang", ["fr", "en"])
 def test_sentence_starts_are_the_sentencizers(extractor: EntityExtractor, lang: str) -> None:
     nlp_ = extractor._nlp[lang]
@@ -318,11 +324,11 @@ def test_entities_are_the_same_as_with_the_sentencizer(extractor: EntityExtracto
     texts = _corpus_texts()[:1500]
     nlp_ = extractor._nlp["fr"]
     sentencizer = nlp_.get_pipe("sentencizer")
-    ours = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp_.pipe(texts)]
+    ours = _ents(nlp_, texts)
     fast = sentencizer.pipe
     try:
         del sentencizer.pipe  # the class's own pipe: the sentencizer's Python loop
-        theirs = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp_.pipe(texts)]
+        theirs = _ents(nlp_, texts)
     finally:
         sentencizer.pipe = fast
     assert ours == theirs
@@ -336,12 +342,12 @@ def test_ner_products_through_numpy_give_the_entities_blis_gives(extractor: Enti
     texts = _corpus_texts()
     ner = extractor._nlp[lang].get_pipe("ner")
     assert {getattr(node.ops, "use_blis", None) for node in ner.model.walk()} == {False}
-    ours = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in extractor._nlp[lang].pipe(texts)]
+    ours = _ents(extractor._nlp[lang], texts)
     blis = NumpyOps(use_blis=True)  # thinc's default
     for node in ner.model.walk():
         node.ops = blis
     try:
-        theirs = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in extractor._nlp[lang].pipe(texts)]
+        theirs = _ents(extractor._nlp[lang], texts)
     finally:
         nlp._numpy_products(extractor._nlp[lang])
     assert ours == theirs
@@ -386,11 +392,11 @@ def test_brands_are_tagged_as_the_entity_ruler_tags_them() -> None:
     texts = [*_corpus_texts()[:1500], *brand_posts]
     model = EntityExtractor({"any": Watchlist(brands=brands)})._nlp["fr"]
     ruler = model.get_pipe("entity_ruler")
-    ours = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in model.pipe(texts)]
+    ours = _ents(model, texts)
     lean = ruler.pipe
     try:
         del ruler.pipe  # the class's own pipe: spaCy's EntityRuler on every doc
-        theirs = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in model.pipe(texts)]
+        theirs = _ents(model, texts)
     finally:
         ruler.pipe = lean
     assert ours == theirs
