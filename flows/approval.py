@@ -1,31 +1,33 @@
 """message.approve: the run pauses until the approval chain has decided on the message pack.
 
 A pause belongs to the flow, not to a task, so the engine calls `request_approval` from the phase flow; the
-decision is then recorded by a task run (`approval.record`) so it shows in the run's audit trail.
+notifications and the decision are task runs (`approval.notify`, `message.approve`) in the run's audit trail.
+The rules (who may decide, what refuses an answer) are `crisiscomms.approval`; this module waits and records.
 
-- The chain comes from `communication.approval` by the assessment's priority; each stage waits for `quorum`
-  different members of its roles. An answer from someone outside those roles, or a second answer from the
-  same person, is refused and the stage asks again (the refusal is kept in the record).
-- The Resume form (Prefect UI) shows the pack's messages as Markdown; the approver gives decision, name, role,
-  comment. What comes back is data: it is stored and shown, never rendered as a template.
-- A stage that times out escalates once to its `escalate_to` role, else the decision is `timed_out`.
-  Nothing is ever released by a timeout.
-- The author of the pack (`message.pack`'s `author`) may never approve it, whatever their roles.
+- When a stage opens, each person who may decide gets their own signed link (`crisiscomms.signing`), bound to
+  this run, stage, person and pack hash, expiring with the stage, by the channel the playbook gives them. The
+  page it opens (`crisiscomms.approver_page`) shows the pack exactly as it will leave and posts the decision; the
+  identity comes from the link. Its answer carries a signed receipt the flow checks.
+- The Prefect UI's Resume form (and `crisis approve`) offer the stage's people as a choice; anyone holding the
+  server credential can pick any name there, so a playbook can accept links only (`approval.via: [link]`).
+- A refused answer is said where it was given (the next form starts with "Refused: …"; the page and the CLI read
+  the verdict recorded against the pause) and does not move the stage's deadline.
+- A stage that times out escalates once to its `escalate_to` role (notified the same way), else the decision is
+  `timed_out`. Nothing is ever released by a timeout.
 - `request_changes` with `edits` (fact-sheet fields as YAML) re-renders the pack with them (a new `message.pack`
   task run, a new hash) and the whole chain starts again on the new texts: nobody approves what they did not see.
-  The playbook file is not changed; edits that should last belong in the YAML.
 
-Names are declared, not authenticated: Prefect's open-source server has no user accounts, so the audit trail
-records who *said* they decided. Keep the UI behind the network or the proxy that authenticates your team.
+What comes back is data: it is stored and shown, never rendered as a template.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,29 +40,39 @@ from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.states import Running
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, create_model
 
-from crisiscomms import messages, reporting
+from crisiscomms import messages, signing
+from crisiscomms.approval import ApprovalStore, StageRecord, now_iso, refusal
+from crisiscomms.approval import approvers as stage_approvers
 from crisiscomms.errors import EMBEDDED, CrisisError
 from crisiscomms.playbook.communication import FactSheet, Stage
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import ApprovalRecord, MessageApprove
-from crisiscomms.watchlist import fold
+from crisiscomms.store import state_dir
+from tasks.approval import notify_approvers
+
+Decision = Literal["approve", "reject", "request_changes"]
+MAX_COMMENT = 4000  # characters: a reason, not a document
 
 
-class Decision(RunInput):
-    """The Resume form of a paused approval."""
-
-    decision: Literal["approve", "reject", "request_changes"] = Field(
-        description="approve: the pack may be released as shown · reject: it must not · request_changes: "
-        "edit the fact sheet or templates and run the communication phase again")
-    name: str = Field(min_length=1, description="Your name, as written in the playbook's team.")
-    role: str = Field(min_length=1, description="Your role in the crisis team.")
-    comment: str = Field("", description="Why, or what to change (kept in the audit trail).")
-    edits: str = Field("", description="With request_changes only: corrections to the fact sheet as YAML, e.g. "
-                       "`summary: …` or `advice: [\"…\"]` (fields: subject, summary, known, doing, advice, faq, "
-                       "next_update). The pack is re-rendered and the approval starts again.")
+def decision_form(names: list[str]) -> type[RunInput]:
+    """The Resume form of one stage: its people as a choice, never a free-text name or role."""
+    fields: dict[str, Any] = {
+        "decision": (Decision, Field(description="approve: the pack may be released as shown · reject: it must "
+                                     "not · request_changes: edit the fact sheet or templates and try again")),
+        "name": (Literal[tuple(names)], Field(description="Who you are: one of the people who decide at this "
+                                              "stage (the audit trail records this choice and the path it came by).")),
+        "comment": (str, Field("", max_length=MAX_COMMENT, description="Why, or what to change (kept in the audit "
+                                                                       "trail).")),
+        "edits": (str, Field("", max_length=MAX_COMMENT, description="With request_changes only: corrections to "
+                             "the fact sheet as YAML, e.g. `summary: …` (fields: subject, summary, known, doing, "
+                             "advice, faq, next_update). The pack is re-rendered and the approval starts again.")),
+        "link_receipt": (str, Field("", max_length=signing.MAX_TOKEN, description="Leave empty: the personal "
+                                    "approval link fills it in.")),
+    }
+    return create_model("Decision", __base__=RunInput, **fields)
 
 
 def load_pack(record: dict[str, Any]) -> dict[str, Any]:
@@ -80,11 +92,19 @@ class _Round:
 
     step_id: str
     playbook: Playbook
-    preview: str
+    pack: dict[str, Any]
     author: str
     poll: int
     decisions: list[dict[str, Any]]
+    run_id: str
+    number: int
+    store: ApprovalStore
+    key: bytes
+    state: Path
+    pack_path: str
+    changed: str = ""  # what is new in this version of the pack, for the form
     edits: dict[str, Any] | None = None  # set by a request for changes that carries edits
+    notices: list[dict[str, Any]] = field(default_factory=list)
 
 
 def request_approval(step: MessageApprove, playbook: Playbook, context: StepContext, poll: int,
@@ -96,29 +116,37 @@ def request_approval(step: MessageApprove, playbook: Playbook, context: StepCont
         raise CrisisError(f"step '{step.id}': an approval needs a Prefect server that approvers can reach, and this "
                           "run is on the embedded API of `crisis run`. Start one with `crisis up` and run again (or "
                           "from the UI); or run without submitting the pack (the demo: --param soumettre=false)")
-    assessment = context.results.get(step.assessment or "", {}) or {}
-    priority = assessment.get("priority")
+    priority = (context.results.get(step.assessment or "", {}) or {}).get("priority")
     chain = playbook.communication.approval.chain(priority)
     if not chain:
         raise CrisisError(f"no approval chain for priority {priority or '(none)'}: "
                           "declare communication.approval.chains or .default")
-    decisions: list[dict[str, Any]] = []
-    while True:
-        pack = load_pack(pack_record)
-        current = _Round(step.id, playbook, reporting.pack_markdown(playbook, pack), pack_record.get("author", ""),
-                         poll, decisions)
-        outcome = _chain(chain, current)
-        if outcome == "changes_requested" and current.edits and rerender is not None:
-            try:
-                pack_record = rerender(current.edits)  # new texts, new hash: the chain starts again
-            except CrisisError as exc:  # the edits broke the pack (too long, placeholder …): nobody is asked
-                decisions.append({**_entry(0, "rerender_failed", "", "", str(exc)[:500])})
-                return ApprovalRecord(decision=outcome, hash=pack["hash"], path=pack_record["path"],
-                                      priority=priority, decisions=decisions)
-            get_run_logger().info("pack re-rendered with the approver's edits: %s", pack_record["hash"][:16])
-            continue
-        return ApprovalRecord(decision=outcome, hash=pack["hash"], path=pack_record["path"], priority=priority,
-                              decisions=decisions)
+    state = state_dir(Path(context.root))
+    store, decisions, number, changed = ApprovalStore(state), [], 0, ""
+    try:
+        while True:
+            current = _Round(step.id, playbook, load_pack(pack_record), pack_record.get("author", ""), poll,
+                             decisions, str(get_run_context().flow_run.id), number, store,  # type: ignore[union-attr]
+                             signing.load_key(state), state, pack_record["path"], changed)
+            outcome = _chain(chain, current)
+            if outcome == "changes_requested" and current.edits and rerender is not None:
+                try:
+                    pack_record = rerender(current.edits)  # new texts, new hash: the chain starts again
+                except CrisisError as exc:  # the edits broke the pack (too long, placeholder …): nobody is asked
+                    decisions.append(_entry(0, "rerender_failed", "", "", str(exc)[:500], "flow"))
+                    return _record(outcome, current, pack_record, priority)
+                get_run_logger().info("pack re-rendered with the approver's edits: %s", pack_record["hash"][:16])
+                number += 1
+                changed = f"re-rendered with the edits of {decisions[-1]['name']}: {', '.join(sorted(current.edits))}"
+                continue
+            return _record(outcome, current, pack_record, priority)
+    finally:
+        store.close()
+
+
+def _record(outcome: str, current: _Round, pack_record: dict[str, Any], priority: str | None) -> ApprovalRecord:
+    return ApprovalRecord(decision=outcome, hash=current.pack["hash"], path=pack_record["path"],  # type: ignore[arg-type]
+                          priority=priority, decisions=current.decisions, notices=current.notices)
 
 
 def _chain(chain: list[Stage], current: _Round) -> str:
@@ -130,27 +158,90 @@ def _chain(chain: list[Stage], current: _Round) -> str:
 
 
 def _stage(number: int, stages: int, stage: Stage, current: _Round) -> str:
-    roles, escalated, approvers = list(stage.roles), False, set[str]()
-    while len(approvers) < stage.quorum:
-        ask = (f"**Approval {number}/{stages}** — {stage.quorum - len(approvers)} more approval(s) from: "
-               f"{_people(current.playbook, roles)}\n\n{current.preview}")
+    record, escalated, approved = _open(current, number, stages, list(stage.roles), stage.timeout, ""), False, set()
+    refused = ""
+    while len(approved) < stage.quorum:
+        left = (record.deadline_at - datetime.now(UTC)).total_seconds()
         try:
-            answer = pause_flow_run(wait_for_input=Decision.with_initial_data(description=ask),
-                                    timeout=stage.timeout, poll_interval=current.poll,
-                                    key=_pause_key(current.step_id, len(current.decisions)))
+            answer = _wait(current, record, approved, refused, max(1, math.ceil(left)))
         except FlowPauseTimeout:
-            _resume_after_timeout()
-            current.decisions.append(_entry(number, "timed_out", "", ", ".join(roles),
-                                            f"no answer in {stage.timeout} s"))
+            resume_after_timeout()
+            current.store.close_stage(record.stage_id, "timed_out")
+            current.decisions.append(_entry(number, "timed_out", "", ", ".join(record.roles),
+                                            f"no answer in {stage.timeout} s", "flow"))
             if stage.escalate_to and not escalated:
-                roles, escalated = [stage.escalate_to], True
                 get_run_logger().warning("approval stage %d timed out: escalated to %s", number, stage.escalate_to)
+                record, escalated = _open(current, number, stages, [stage.escalate_to], stage.timeout, "e"), True
                 continue
             return "timed_out"
-        outcome = _take(answer, number, roles, approvers, current)
+        outcome, refused = _take(answer, record, approved, current)
         if outcome:
+            current.store.close_stage(record.stage_id, outcome)
             return outcome
+    current.store.close_stage(record.stage_id, "approved")
     return "approved"
+
+
+def _open(current: _Round, number: int, stages: int, roles: list[str], timeout: int, suffix: str) -> StageRecord:
+    """Record the stage (or its escalation), with one deadline, and tell each of its people by their channel."""
+    people = stage_approvers(current.playbook, roles, current.author)
+    if not people:
+        raise CrisisError(f"approval stage {number}: nobody but the pack's author holds {', '.join(roles)}")
+    opened = datetime.now(UTC)
+    record = StageRecord(
+        stage_id=f"{current.run_id}/{current.step_id}/{current.number}/{number}{suffix}", run_id=current.run_id,
+        playbook=current.playbook.id, title=current.playbook.title, step=current.step_id, number=number, of=stages,
+        roles=roles, approvers=[vars(p) for p in people], hash=current.pack["hash"],
+        pack_path=current.pack_path, opened_at=opened.isoformat(timespec="seconds"),
+        deadline=(opened + timedelta(seconds=timeout)).isoformat(timespec="seconds"),
+        via=list(current.playbook.communication.approval.via), drill=bool(current.pack.get("drill")),
+        decisions=list(current.decisions))
+    current.store.open_stage(record)
+    links = {p.name: personal_link(current.key, record, p.name) for p in people}
+    current.notices += notify_approvers.with_options(task_run_name=f"{current.playbook.id}:{current.step_id}:"
+                                                     f"notify-{number}{suffix}")(
+        current.playbook, record, links, str(current.state / "outbox"))
+    return record
+
+
+def approver_url() -> str:
+    """Where approvers open their links: CRISIS_APPROVER_URL, else the UI's address (`crisis up` serves both)."""
+    base = os.environ.get("CRISIS_APPROVER_URL") or os.environ.get("PREFECT_UI_URL") or "http://127.0.0.1:4200"
+    return base.rstrip("/")
+
+
+def personal_link(key: bytes, record: StageRecord, person: str) -> str:
+    token = signing.sign(key, "link", {"s": record.stage_id, "p": person, "h": record.hash,
+                                       "x": int(record.deadline_at.timestamp()), "i": os.urandom(9).hex()})
+    return f"{approver_url()}/approve/{token}"
+
+
+def view_link(key: bytes, record: StageRecord) -> str:
+    token = signing.sign(key, "view", {"s": record.stage_id, "h": record.hash,
+                                       "x": int(record.deadline_at.timestamp()) + 7 * 86400})
+    return f"{approver_url()}/approve/view/{token}"
+
+
+def _wait(current: _Round, record: StageRecord, approved: set[str], refused: str, timeout: int) -> Any:
+    key = _pause_key(current.step_id, len(current.decisions))
+    current.store.waiting_on(record.stage_id, key, current.decisions)
+    form = decision_form([a["name"] for a in record.approvers if a["name"] not in approved])
+    return pause_flow_run(wait_for_input=form.with_initial_data(description=_ask(current, record, approved, refused)),
+                          timeout=timeout, poll_interval=current.poll, key=key)
+
+
+def _ask(current: _Round, record: StageRecord, approved: set[str], refused: str) -> str:
+    """The form's text: short (the UI gives it ~35 px at 900 px): who, by when, what changed, where to read."""
+    lines = [f"**Refused:** {refused}", ""] if refused else []
+    people = ", ".join(a["name"] for a in record.approvers if a["name"] not in approved)
+    lines += [f"**Stage {record.number}/{record.of} ({', '.join(record.roles)}): {people}** — decide before "
+              f"{messages.spoken_time(record.deadline_at, 'en')}"]
+    if current.changed:
+        lines.append(f"New version of the pack: {current.changed}.")
+    lines.append(f"Pack `{record.hash}` · {len(current.pack['variants'])} message(s) · "
+                 f"[read it in full, exactly as it will leave]({view_link(current.key, record)}) (also the run's "
+                 "*message-pack* artifact).")
+    return "\n\n".join(lines)
 
 
 def _pause_key(step_id: str, answers: int) -> str:
@@ -158,24 +249,43 @@ def _pause_key(step_id: str, answers: int) -> str:
     return f"{step_id.replace('_', '-')}-{answers}"
 
 
-def _take(answer: Decision, number: int, roles: list[str], approvers: set[str], current: _Round) -> str | None:
-    """Record one answer; the stage's outcome if it ends the stage, else None (refused, or one more approval)."""
-    entry = _entry(number, answer.decision, answer.name, answer.role, answer.comment)
-    edits, problem = _edits(answer)
-    refusal = _refusal(current.playbook, roles, answer.name, approvers, current.author) or problem
-    if refusal:
-        current.decisions.append({**entry, "refused": refusal})
-        get_run_logger().warning("approval refused: %s", refusal)
-        return None
+def _take(answer: Any, record: StageRecord, approved: set[str], current: _Round) -> tuple[str | None, str]:
+    """Record one answer: (the stage's outcome if it ends the stage, the refusal to show if it was refused)."""
+    key = _pause_key(current.step_id, len(current.decisions))
+    via, problem = _path(answer, record, current.key)
+    person = record.approver(answer.name)
+    entry = _entry(record.number, answer.decision, answer.name, person.role if person else "", answer.comment, via)
+    edits, wrong = _edits(answer)
+    reason = problem or refusal(record, answer.name, approved, current.author, via) or wrong
+    current.store.record_answer(current.run_id, key, "refused" if reason else "accepted", reason or "")
+    if reason:
+        current.decisions.append({**entry, "refused": reason})
+        get_run_logger().warning("approval refused: %s", reason)
+        return None, reason
     current.decisions.append({**entry, "edits": edits} if edits else entry)
     if answer.decision == "approve":
-        approvers.add(_who(answer.name))
-        return None
+        approved.add(answer.name)
+        return None, ""
     current.edits = edits
-    return "rejected" if answer.decision == "reject" else "changes_requested"
+    return ("rejected" if answer.decision == "reject" else "changes_requested"), ""
 
 
-def _edits(answer: Decision) -> tuple[dict[str, Any] | None, str | None]:
+def _path(answer: Any, record: StageRecord, key: bytes) -> tuple[str, str | None]:
+    """How the answer came ("link" with a valid receipt for exactly this answer, else "ui"), or why it is void."""
+    if not answer.link_receipt:
+        return "ui", None
+    try:
+        fields = signing.verify(key, "receipt", answer.link_receipt)
+    except signing.TokenError as exc:
+        return "link", f"the link receipt is not valid ({exc}): nothing was decided"
+    expected = {"s": record.stage_id, "p": answer.name, "h": record.hash, "d": answer.decision,
+                "c": signing.digest(answer.comment)}
+    if any(fields.get(k) != v for k, v in expected.items()):
+        return "link", "the link receipt does not match this answer, stage or pack: nothing was decided"
+    return "link", None
+
+
+def _edits(answer: Any) -> tuple[dict[str, Any] | None, str | None]:
     """The fact-sheet edits of a request for changes, or why they cannot be used (the stage asks again)."""
     if not answer.edits.strip():
         return None, None
@@ -194,38 +304,12 @@ def _edits(answer: Decision) -> tuple[dict[str, Any] | None, str | None]:
     return edits, None
 
 
-def _entry(stage: int, decision: str, name: str, role: str, comment: str) -> dict[str, Any]:
-    return {"stage": stage, "decision": decision, "name": name, "role": role, "comment": comment,
-            "at": datetime.now(UTC).isoformat(timespec="seconds")}
+def _entry(stage: int, decision: str, name: str, role: str, comment: str, via: str) -> dict[str, Any]:
+    return {"stage": stage, "decision": decision, "name": name, "role": role, "comment": comment, "via": via,
+            "at": now_iso()}
 
 
-def _who(name: str) -> str:
-    """A name as compared: case, accents and spacing aside ("claire  MARTIN" is Claire Martin)."""
-    return fold(" ".join(name.split()))
-
-
-def _members(playbook: Playbook, roles: list[str]) -> dict[str, str]:
-    return {_who(person.name): person.name for role in roles if role in playbook.team
-            for person in playbook.team[role].members}
-
-
-def _people(playbook: Playbook, roles: list[str]) -> str:
-    return ", ".join(f"{playbook.team[r].title} ({', '.join(m.name for m in playbook.team[r].members)})"
-                     for r in roles if r in playbook.team)
-
-
-def _refusal(playbook: Playbook, roles: list[str], name: str, approvers: set[str], author: str) -> str | None:
-    who = _who(name)
-    if author and who == _who(author):
-        return f"{name!r} prepared this pack: its author cannot approve it"
-    if who not in _members(playbook, roles):
-        return f"{name!r} is not a member of {', '.join(roles)}: only they can decide at this stage"
-    if who in approvers:
-        return f"{name!r} already approved at this stage: a quorum needs different people"
-    return None
-
-
-def _resume_after_timeout() -> None:
+def resume_after_timeout() -> None:
     """After a timed-out pause the run is still PAUSED on the server: set it running again to go on.
 
     Unless someone cancelled it meanwhile (the kill switch does): forcing it back to Running would undo that.

@@ -24,7 +24,7 @@ from crisiscomms.playbook.inspect import Catalog, condition_holds
 from crisiscomms.playbook.loader import LoadedPlaybook
 from crisiscomms.playbook.models import PHASES
 from crisiscomms.playbook.plan import PlannedStep
-from crisiscomms.playbook.steps import AssessmentRun, MessageApprove
+from crisiscomms.playbook.steps import AssessmentRun, MessageApprove, MessageRelease
 from crisiscomms.project import Project
 from crisiscomms.store import open_store
 from flows.approval import request_approval
@@ -159,6 +159,25 @@ def _why_not_run(planned: PlannedStep, loaded: LoadedPlaybook, catalog: Catalog,
     if condition_holds(loaded, catalog, planned.phase, step, context.namespace()):
         return None
     return "skipped", f"condition false: {step.when}"
+
+
+_DECIDED = {"rejected": "Rejected", "timed_out": "Timed out", "changes_requested": "Changes requested"}
+_RELEASED = {"released": "Released", "partly_failed": "Partly released", "halted": "Halted"}
+
+
+def outcome(loaded: LoadedPlaybook, history: History) -> str | None:
+    """The state name a run ends in, from its last approval (and its release): seen in the runs list as is."""
+    results = history["results"]
+    approvals = [s for _, _, s in loaded.playbook.steps() if isinstance(s, MessageApprove) and s.id in results]
+    if not approvals:
+        return None
+    last = approvals[-1]
+    decision = results[last.id]["decision"]
+    if decision != "approved":
+        return _DECIDED[decision]
+    releases = [s for _, _, s in loaded.playbook.steps()
+                if isinstance(s, MessageRelease) and s.approval == last.id and s.id in results]
+    return _RELEASED.get(results[releases[-1].id]["status"], "Approved") if releases else "Approved"
 
 
 def _summary(record: dict[str, Any]) -> str:

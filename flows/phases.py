@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import Flow, flow, tags
+from prefect.states import Completed, State
 
 from crisiscomms.playbook.models import PHASES
 from crisiscomms.playbook.parameters import resolve_inputs
 from crisiscomms.playbook.steps import CallRecord
 from flows.choices import PROJECT, ROOT, CrisisInputs, PlaybookChoice
-from flows.engine import History, empty_history, walk_phase
+from flows.engine import History, empty_history, outcome, walk_phase
 from tasks.subplaybook import register_runner
 
 
@@ -27,9 +28,15 @@ def _phase_flow(phase: str) -> Flow[..., History]:
         loaded = PROJECT.load(playbook)
         given = inputs.model_dump() if hasattr(inputs, "model_dump") else dict(inputs)
         values = resolve_inputs(loaded.playbook, given)
-        return walk_phase(str(ROOT), playbook, phase, values, history or empty_history(), alert)
+        return named(loaded, walk_phase(str(ROOT), playbook, phase, values, history or empty_history(), alert))
 
     return run_phase
+
+
+def named(loaded: Any, history: History) -> History | State:
+    """A run that asked for an approval ends in a state named for the outcome (Released, Rejected, Timed out …)."""
+    name = outcome(loaded, history)
+    return Completed(name=name, message=f"approval outcome: {name}", data=history) if name else history
 
 
 preparation = _phase_flow("preparation")

@@ -19,8 +19,8 @@ from crisiscomms.playbook.models import PHASES
 from crisiscomms.playbook.parameters import PhaseChoice, resolve_inputs
 from crisiscomms.project import git_revision
 from flows.choices import PROJECT, CrisisInputs, PlaybookChoice
-from flows.engine import History, empty_history
-from flows.phases import PHASE_FLOWS
+from flows.engine import empty_history
+from flows.phases import PHASE_FLOWS, named
 
 
 @flow(name="crisis-playbook", flow_run_name="{playbook}/{phase}", log_prints=True,
@@ -30,7 +30,7 @@ def run_playbook(
     phase: PhaseChoice = "all",
     inputs: CrisisInputs = CrisisInputs(),  # type: ignore[valid-type]  # noqa: B008
     alert: dict[str, Any] | None = None,
-) -> History:
+) -> Any:
     loaded = PROJECT.load(playbook)
     given = inputs.model_dump() if hasattr(inputs, "model_dump") else dict(inputs)
     values = resolve_inputs(loaded.playbook, given)
@@ -40,7 +40,7 @@ def run_playbook(
     with tags(f"playbook:{playbook}", f"playbook-version:{loaded.playbook.version}"):
         for name in PHASES if phase == "all" else [phase]:
             history = PHASE_FLOWS[name](playbook=playbook, inputs=given, history=history, alert=alert)
-    return history
+    return named(loaded, history)  # type: ignore[return-value]
 
 
 def provenance_of(loaded: LoadedPlaybook) -> dict[str, str]:

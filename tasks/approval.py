@@ -5,11 +5,33 @@ The pause itself belongs to the phase flow (flows/approval.py): a task cannot pa
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.runtime import task_run
+
+from crisiscomms import notify
+from crisiscomms.approval import Approver, StageRecord
+from crisiscomms.playbook.models import Playbook
+from tasks.release import read_secret
+
+
+@task(name="approval.notify")
+def notify_approvers(playbook: Playbook, stage: StageRecord, links: dict[str, str], outbox: str
+                     ) -> list[dict[str, Any]]:
+    """Each person of a stage that opens is told, with their own link (the links themselves are never logged)."""
+    logger = get_run_logger()
+    notices = []
+    for person in stage.approvers:
+        notice = notify.send_request(playbook, stage, Approver(**person), links[person["name"]], Path(outbox),
+                                     read_secret)
+        (logger.info if notice.status == "sent" else logger.warning)(
+            "stage %d: approval request to %s: %s (%s)", stage.number, notice.person, notice.status, notice.detail)
+        notices.append({"stage": stage.number, "person": notice.person, "status": notice.status,
+                        "detail": notice.detail, "deadline": stage.deadline})
+    return notices
 
 
 @task(name="message.approve")
@@ -21,9 +43,10 @@ def record_approval(record: dict[str, Any]) -> dict[str, Any]:
     # Task results are not persisted on the server, logs are: each answer as typed (repr: data, never markup)
     # keeps who decided what, and why, readable in the run's audit trail after the flow process is gone.
     for answer in record["decisions"]:
-        refused = f", refused: {answer['refused']}" if answer.get("refused") else ""
-        logger.info("stage %s: %s by %r as %r at %s, comment %r%s", answer["stage"], answer["decision"],
-                    answer["name"], answer["role"], answer["at"], answer["comment"], refused)
+        refused = f", REFUSED: {answer['refused']}" if answer.get("refused") else ""
+        logger.info("stage %s: %s by %r as %r via %s at %s, comment %r%s", answer["stage"], answer["decision"],
+                    answer["name"], answer["role"], answer.get("via", "ui"), answer["at"], answer["comment"],
+                    refused)
     _approval_table(record)
     return record
 
@@ -33,10 +56,11 @@ def _approval_table(record: dict[str, Any]) -> None:
 
     Table cells are shown as text by the UI, so an approver's comment stays data whatever it contains.
     """
-    rows = [{"stage": a["stage"], "decision": a["decision"], "name": a["name"], "role": a["role"],
-             "at": a["at"], "comment": a["comment"], "refused": a.get("refused", ""),
-             "edits": ", ".join(sorted(a.get("edits") or {}))} for a in record["decisions"]]
+    rows = [{"decision": a["decision"], "refused": "REFUSED" if a.get("refused") else "", "reason": a.get(
+        "refused", ""), "stage": a["stage"], "name": a["name"], "role": a["role"], "via": a.get("via", "ui"),
+             "at": a["at"], "comment": a["comment"], "edits": ", ".join(sorted(a.get("edits") or {}))}
+            for a in record["decisions"]]
     run_name = str(task_run.get_name() or "approval")  # "<playbook>:<step>"
     key = "".join(c if c.isalnum() else "-" for c in run_name.lower()).strip("-") + "-approval"
-    create_table_artifact(rows, key=key, description=f"{record['decision']}: pack {record['hash'][:16]}… "
+    create_table_artifact(rows, key=key, description=f"{record['decision']}: pack {record['hash']} "
                           f"(priority {record.get('priority') or 'none'})")

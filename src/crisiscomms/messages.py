@@ -118,12 +118,15 @@ def _zone() -> Any:
 
 
 def spoken_time(moment: datetime, language: str) -> str:
-    """"12 mars 2026 à 14:00" / "12 March 2026 at 14:00", in the playbook's time zone."""
-    local = moment.astimezone(_zone())
-    suffix = "" if local.utcoffset() else " UTC"
+    """"12 mars 2026 à 14:00 (heure de Paris)" / "12 March 2026 at 14:00 (Paris time, CET)": always with its zone."""
+    zone = _zone()
+    local = moment.astimezone(zone)
+    city = str(getattr(zone, "key", "UTC")).rsplit("/", 1)[-1].replace("_", " ")
     if language == "fr":
-        return f"{local.day} {_MONTHS_FR[local.month - 1]} {local.year} à {local:%H:%M}{suffix}"
-    return f"{local.day} {_MONTHS_EN[local.month - 1]} {local.year} at {local:%H:%M}{suffix}"
+        where = "UTC" if city == "UTC" else f"heure de {city}"
+        return f"{local.day} {_MONTHS_FR[local.month - 1]} {local.year} à {local:%H:%M} ({where})"
+    where = "UTC" if city == "UTC" else f"{city} time, {local.tzname()}"
+    return f"{local.day} {_MONTHS_EN[local.month - 1]} {local.year} at {local:%H:%M} ({where})"
 
 
 def variants_of(playbook: Playbook) -> list[tuple[MessageSpec, str, str, str]]:

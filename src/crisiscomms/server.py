@@ -1,9 +1,14 @@
-"""The local stack `crisis up` starts and `crisis down` stops: a Prefect server on SQLite, a
-`process` work pool with one worker, and the deployments of prefect.yaml.
+"""The local stack `crisis up` starts and `crisis down` stops: a Prefect server on SQLite (with the
+approver page beside it, `crisiscomms.gateway`), a `process` work pool with one worker, and the
+deployments of prefect.yaml.
+
+Secured by default: a random credential made on first start (`.crisis/credential`, mode 0600) is the
+server's `PREFECT_SERVER_API_AUTH_STRING` and every client's `PREFECT_API_AUTH_STRING` (worker, flow
+runs, CLI); CORS allows the UI's own origin only, and the server answers its own host names only.
 
 Everything lives under `<project>/.crisis/`: the Prefect home (its SQLite database is the audit
-trail, so it stays when the stack stops), logs, and the pid files `down` uses. This module drives
-the `prefect` command line in subprocesses; it does not import Prefect.
+trail, so it stays when the stack stops), logs, the credential, the approval signing key, and the
+pid files `down` uses. This module drives subprocesses; it does not import Prefect.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -25,6 +31,8 @@ from crisiscomms.errors import ServerError
 
 WORK_POOL = "crisis-pool"
 STATE_DIR = ".crisis"
+CREDENTIAL_FILE = "credential"
+USER = "crisis"
 
 
 @dataclass(frozen=True)
@@ -45,10 +53,28 @@ class Stack:
     def ui_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def credential_file(self) -> Path:
+        return self.state_dir / CREDENTIAL_FILE
+
+    def credential(self) -> str | None:
+        """`user:password` of the stack, if it has one."""
+        try:
+            return self.credential_file.read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            return None
+
     def env(self) -> dict[str, str]:
         """Environment of every process of the stack (and of commands that talk to it)."""
         env = dict(os.environ)
+        credential = self.credential()
+        if credential:
+            env.update({"PREFECT_SERVER_API_AUTH_STRING": credential, "PREFECT_API_AUTH_STRING": credential})
+        origins = ",".join(sorted({self.ui_url, f"http://localhost:{self.port}",
+                                   *filter(None, [os.environ.get("CRISIS_PUBLIC_URL", "").rstrip("/")])}))
+        env.setdefault("CRISIS_APPROVER_URL", os.environ.get("CRISIS_PUBLIC_URL") or self.ui_url)
         env.update({
+            "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS": origins,
             "PREFECT_HOME": str(self.state_dir / "prefect"),
             "PREFECT_API_URL": self.api_url,
             "PREFECT_SERVER_API_HOST": self.host,
@@ -84,15 +110,33 @@ def prefect_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "prefect", *args]
 
 
+def ensure_credential(stack: Stack, say: Callable[[str], None]) -> None:
+    """Make the stack's credential on first start (random, mode 0600) and say it once, with where it lives."""
+    if stack.credential():
+        return
+    stack.state_dir.mkdir(parents=True, exist_ok=True)
+    value = f"{USER}:{secrets.token_urlsafe(24)}"
+    fd = os.open(stack.credential_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    say(f"new credential of this stack (shown once; kept in {stack.credential_file}, mode 0600): {value}\n"
+        "  the Prefect UI asks for it: paste it whole. The CLI, the worker and flow runs read it from that file.")
+
+
+def rotate_credential(stack: Stack) -> None:
+    stack.credential_file.unlink(missing_ok=True)
+
+
 def up(stack: Stack, say: Callable[[str], None], deploy: bool = True) -> None:
     for folder in ("logs", "prefect"):  # SQLite does not create the folder of its database
         (stack.state_dir / folder).mkdir(parents=True, exist_ok=True)
+    ensure_credential(stack, say)
     (stack.state_dir / "stack.json").write_text(json.dumps({"host": stack.host, "port": stack.port}))
     if is_healthy(stack.api_url):
         say(f"Prefect server already up at {stack.ui_url}")
     else:
-        _spawn(stack, "server", prefect_command("server", "start", "--host", stack.host,
-                                                "--port", str(stack.port)))
+        _spawn(stack, "server", [sys.executable, "-m", "crisiscomms.gateway", "--root", str(stack.root),
+                                 "--host", stack.host, "--port", str(stack.port)])
         _wait_healthy(stack, say)
     _run(stack, prefect_command("work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"))
     if deploy:

@@ -4,20 +4,29 @@ and every answer are recorded; refusals, rejection and timeouts never approve.""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 
+from crisiscomms import signing
+from crisiscomms.approval import ApprovalStore
 from flows.engine import walk_phase
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "steps"
+
+
+@pytest.fixture(autouse=True)
+def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRISIS_STATE_DIR", str(tmp_path / "state"))  # never the checkout's .crisis/
 
 
 @flow
@@ -36,11 +45,10 @@ class Running:
     def _run(self, playbook: str) -> None:
         self.result = _communication(playbook)
 
-    def answer(self, decision: str, name: str, role: str = "communication", comment: str = "",
-               edits: str = "") -> None:
+    def answer(self, decision: str, name: str, comment: str = "", edits: str = "", receipt: str = "") -> None:
         run_id = _paused_run(timeout=60)
-        resume_flow_run(run_id, run_input={"decision": decision, "name": name, "role": role, "comment": comment,
-                                           "edits": edits})
+        resume_flow_run(run_id, run_input={"decision": decision, "name": name, "comment": comment,
+                                           "edits": edits, "link_receipt": receipt})
         _wait_until_not_paused(run_id)
 
     def done(self) -> dict[str, Any]:
@@ -71,18 +79,17 @@ def _wait_until_not_paused(run_id: Any) -> None:
 
 def test_the_whole_chain_approves_with_a_quorum_of_different_people() -> None:
     run = Running("message-approve")
-    run.answer("approve", "Sophie Lefèvre", "juridique", "Faits vérifiés")
-    run.answer("approve", "claire martin")  # names compare case- and accent-blind
-    run.answer("approve", "Claire Martin")  # the same person twice does not make a quorum
+    run.answer("approve", "Sophie Lefèvre", "Faits vérifiés")
+    run.answer("approve", "Claire Martin")
     run.answer("approve", "Julien Roche", comment="{{ ''.__class__ }}")
     history = run.done()
     record = history["results"]["approval"]
     assert record["decision"] == "approved"
     assert record["hash"] == history["results"]["pack"]["hash"]
-    assert [(d["stage"], d["name"], "refused" in d) for d in record["decisions"]] == [
-        (1, "Sophie Lefèvre", False), (2, "claire martin", False), (2, "Claire Martin", True),
-        (2, "Julien Roche", False)]
-    assert record["decisions"][3]["comment"] == "{{ ''.__class__ }}"  # kept as typed: data, never rendered
+    assert [(d["stage"], d["name"], d["role"], d["via"], "refused" in d) for d in record["decisions"]] == [
+        (1, "Sophie Lefèvre", "juridique", "ui", False), (2, "Claire Martin", "communication", "ui", False),
+        (2, "Julien Roche", "communication", "ui", False)]
+    assert record["decisions"][2]["comment"] == "{{ ''.__class__ }}"  # kept as typed: data, never rendered
     released = history["results"]["release"]
     assert (released["status"], released["hash"]) == ("released", record["hash"])
     (receipt,) = released["receipts"]
@@ -92,21 +99,80 @@ def test_the_whole_chain_approves_with_a_quorum_of_different_people() -> None:
     assert sent["text"] == pack["variants"][0]["text"]  # the approved bytes, nothing else
 
 
-def test_someone_outside_the_stage_roles_cannot_decide() -> None:
+def test_the_form_offers_only_the_stage_people_and_the_server_refuses_anyone_else() -> None:
     run = Running("message-approve")
-    run.answer("approve", "Claire Martin")  # communication, but stage 1 is legal's
-    run.answer("reject", "Sophie Lefèvre", "juridique", "Le lot n'est pas confirmé")
+    run_id = _paused_run(timeout=60)
+    for name in ("Claire Martin", "claire martin", "Stagiaire"):  # communication decides at stage 2, not 1
+        with pytest.raises(RuntimeError, match="Cannot resume this run"):
+            resume_flow_run(run_id, run_input={"decision": "approve", "name": name, "comment": "",
+                                               "edits": "", "link_receipt": ""})
+    run.answer("reject", "Sophie Lefèvre", "Le lot n'est pas confirmé")
     history = run.done()
     record = history["results"]["approval"]
     assert record["decision"] == "rejected"
     assert history["statuses"]["release"] == "skipped" and "release" not in history["results"]
-    assert "is not a member of juridique" in record["decisions"][0]["refused"]
-    assert record["decisions"][1]["comment"] == "Le lot n'est pas confirmé"
+    assert [(d["name"], d["comment"]) for d in record["decisions"]] == [("Sophie Lefèvre", "Le lot n'est pas confirmé")]
+
+
+def _receipt(stage_id: str, name: str, digest: str, decision: str, comment: str) -> str:
+    key = signing.load_key(Path(os.environ["CRISIS_STATE_DIR"]))
+    return signing.sign(key, "receipt", {"s": stage_id, "p": name, "h": digest, "d": decision,
+                                         "c": signing.digest(comment), "i": "test"})
+
+
+def _open_stage(run_id: Any) -> Any:
+    store = ApprovalStore(Path(os.environ["CRISIS_STATE_DIR"]))
+    try:
+        with get_client(sync_client=True) as client:
+            key = client.read_flow_run(run_id).state.state_details.pause_key
+        return store.waiting_stage(str(run_id), key), key
+    finally:
+        store.close()
+
+
+def test_a_link_answer_needs_a_receipt_signed_for_exactly_that_answer_stage_and_pack() -> None:
+    run = Running("message-approve")
+    run_id = _paused_run(timeout=60)
+    stage, _ = _open_stage(run_id)
+    forged = signing.sign(b"x" * 32, "receipt", {"s": stage.stage_id, "p": "Sophie Lefèvre", "h": stage.hash,
+                                                 "d": "approve", "c": signing.digest(""), "i": "f"})
+    run.answer("approve", "Sophie Lefèvre", receipt=forged)  # not our key
+    run.answer("approve", "Sophie Lefèvre", comment="autre", receipt=_receipt(
+        stage.stage_id, "Sophie Lefèvre", stage.hash, "approve", ""))  # signed for another comment
+    run.answer("approve", "Sophie Lefèvre", receipt=_receipt(stage.stage_id, "Sophie Lefèvre", stage.hash,
+                                                             "approve", ""))
+    run.answer("reject", "Claire Martin", "non")
+    record = run.done()["results"]["approval"]
+    refused = [d.get("refused", "") for d in record["decisions"]]
+    assert "not issued by this crisis stack" in refused[0] and "does not match this answer" in refused[1]
+    assert [(d["via"], "refused" in d) for d in record["decisions"]] == [
+        ("link", True), ("link", True), ("link", False), ("ui", False)]
+
+
+def test_a_refusal_is_recorded_against_its_pause_and_keeps_the_stage_deadline() -> None:
+    run = Running("approval-edits")
+    run_id = _paused_run(timeout=60)
+    before, key = _open_stage(run_id)
+    time.sleep(1.5)
+    run.answer("approve", "Julien Roche", edits="summary: pas avec une approbation")  # refused: asks again
+    after, second = _open_stage(_paused_run(timeout=60))
+    assert second != key and after.deadline == before.deadline
+    store = ApprovalStore(Path(os.environ["CRISIS_STATE_DIR"]))
+    try:
+        verdict, reason = store.answer(str(run_id), key)
+    finally:
+        store.close()
+    assert verdict == "refused" and "edits come with request_changes only" in reason
+    with get_client(sync_client=True) as client:  # the form that comes back says it first
+        description = client.read_flow_run_input(run_id, f"paused-{second}-description")
+    assert json.loads(description).startswith("**Refused:** edits come with request_changes only")
+    run.answer("reject", "Julien Roche")
+    assert run.done()["results"]["approval_step"]["decision"] == "rejected"
 
 
 def test_a_request_for_changes_stops_the_chain() -> None:
     run = Running("message-approve")
-    run.answer("request_changes", "Sophie Lefèvre", "juridique", "Retirer la citation")
+    run.answer("request_changes", "Sophie Lefèvre", "Retirer la citation")
     record = run.done()["results"]["approval"]
     assert record["decision"] == "changes_requested" and len(record["decisions"]) == 1
 
@@ -130,18 +196,24 @@ def test_the_escalated_role_can_approve_after_a_timeout() -> None:
 
 def test_the_author_of_the_pack_cannot_approve_it() -> None:
     run = Running("approval-edits")
-    run.answer("approve", "claire  martin ".title())  # the author, however written
+    run_id = _paused_run(timeout=60)
+    with pytest.raises(RuntimeError, match="Cannot resume this run"):  # not even offered in the form
+        resume_flow_run(run_id, run_input={"decision": "approve", "name": "Claire Martin", "comment": "",
+                                           "edits": "", "link_receipt": ""})
+    stage, _ = _open_stage(run_id)
+    assert [a["name"] for a in stage.approvers] == ["Julien Roche"]
+    run.answer("approve", "Julien Roche", edits="summary: x")  # refused: edits go with request_changes
     run.answer("approve", "Julien Roche")
     record = run.done()["results"]["approval_step"]
     assert record["decision"] == "approved"
-    assert "prepared this pack: its author cannot approve it" in record["decisions"][0]["refused"]
-    assert [d["name"] for d in record["decisions"] if "refused" not in d] == ["Julien Roche"]
-    with get_client(sync_client=True) as client:  # the audit table on the run, refusal included
-        table = [a for a in client.read_artifacts() if a.key == "approval-edits-approval-step-approval"][-1]
+    with get_client(sync_client=True) as client:  # the audit table on the run: decision, refused, reason first
+        tables = [a for a in client.read_artifacts() if a.key == "approval-edits-approval-step-approval"]
+    table = max(tables, key=lambda a: a.created)  # other tests of this session made some with the same key
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
-    assert [(r["name"], r["decision"], bool(r["refused"])) for r in rows] == [
-        ("Claire  Martin ", "approve", True), ("Julien Roche", "approve", False)]
-    assert table.description.startswith(f"approved: pack {record['hash'][:16]}")
+    assert [list(r)[:3] for r in rows] == [["decision", "refused", "reason"]] * 2
+    assert [(r["name"], r["decision"], r["refused"]) for r in rows] == [
+        ("Julien Roche", "approve", "REFUSED"), ("Julien Roche", "approve", "")]
+    assert table.description.startswith(f"approved: pack {record['hash']}")
 
 
 def test_edits_re_render_the_pack_and_the_new_texts_need_a_new_approval() -> None:
@@ -206,9 +278,36 @@ def test_crisis_pending_and_approve_answer_from_the_terminal(monkeypatch: Any) -
     assert listing.exit_code == 0 and paused in listing.output
     nobody = cli.invoke(app, ["approve", "ffffffff", "--name", "Sophie Lefèvre", "--role", "juridique"])
     assert nobody.exit_code == 1 and "no paused run(s) match" in nobody.output
-    done = cli.invoke(app, ["approve", paused[:8], "--name", "Sophie Lefèvre", "--role", "juridique", "--reject",
+    outsider = cli.invoke(app, ["approve", paused[:8], "--name", "Claire Martin", "--role", "juridique"])
+    assert outsider.exit_code == 1 and "refused: 'Claire Martin' does not decide at stage 1/2" in outsider.output
+    wrong_role = cli.invoke(app, ["approve", paused[:8], "--name", "sophie lefevre", "--role", "communication"])
+    assert wrong_role.exit_code == 1 and "holds juridique at this stage" in wrong_role.output
+    refused = cli.invoke(app, ["approve", paused[:8], "--name", "Sophie Lefèvre", "--comment", "x",
+                               "--edits", str(FIXTURES / "playbooks" / "message-approve.yaml")])
+    assert refused.exit_code == 2  # --edits without --changes
+    done = cli.invoke(app, ["approve", paused[:8], "--name", "sophie lefevre", "--role", "juridique", "--reject",
                             "--comment", "Lots non confirmés"])
     assert done.exit_code == 0, done.output
-    assert "reject recorded for Sophie Lefèvre (juridique)" in done.output
+    assert "reject recorded for Sophie Lefèvre" in done.output
     record = run.done()["results"]["approval"]
     assert (record["decision"], record["decisions"][0]["comment"]) == ("rejected", "Lots non confirmés")
+
+
+def test_a_playbook_can_take_decisions_through_the_personal_links_only_and_a_drill_notifies_its_outbox() -> None:
+    run = Running("approval-links")
+    run_id = _paused_run(timeout=60)
+    stage, _ = _open_stage(run_id)
+    run.answer("approve", "Julien Roche")  # through the form: refused, the stage asks again
+    run.answer("approve", "Julien Roche", receipt=_receipt(stage.stage_id, "Julien Roche", stage.hash, "approve", ""))
+    history = run.done()
+    record = history["results"]["approval_step"]
+    assert record["decision"] == "approved"
+    assert "takes decisions through the personal link sent to each approver only" in record["decisions"][0]["refused"]
+    assert [(n["person"], n["status"]) for n in record["notices"]] == [("Claire Martin", "sent"), ("Julien Roche", "sent")]
+    sent = sorted((Path(os.environ["CRISIS_STATE_DIR"]) / "outbox" / "exercice" / "approvals").glob("*.json"))
+    notes = [json.loads(p.read_text(encoding="utf-8")) for p in sent]
+    assert sorted(n["variant"] if "variant" in n else n["id"] for n in notes) == [
+        "approval/Claire Martin", "approval/Julien Roche"]
+    links = [line for n in notes for line in n["text"].splitlines() if "/approve/" in line]
+    assert len(set(links)) == 2 and all(n["subject"].startswith("[EXERCICE] Validation attendue") for n in notes)
+    assert all(stage.hash in n["text"] for n in notes)

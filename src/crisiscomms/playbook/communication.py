@@ -86,6 +86,10 @@ class Approval(Spec):
 
     chains: dict[Priority, list[Stage]] = Field(default_factory=dict)
     default: list[Stage] = Field(default_factory=list)
+    via: list[Literal["link", "ui"]] = Field(
+        ["link", "ui"], min_length=1, description="How decisions may come: `link` (the personal, signed link each "
+        "approver receives: the identity comes from the link) and `ui` (the Prefect UI's Resume form or `crisis "
+        "approve`: anyone holding the server credential can pick any name). `[link]` accepts links only.")
 
     def chain(self, priority: str | None) -> list[Stage]:
         return self.chains.get(priority, self.default) if priority else self.default  # type: ignore[call-overload]

@@ -22,7 +22,7 @@ from crisiscomms.mention import Alert
 from crisiscomms.playbook import expression
 from crisiscomms.playbook.communication import MESSAGE_KINDS
 from crisiscomms.playbook.loader import LoadedPlaybook
-from crisiscomms.playbook.models import PHASES, Playbook
+from crisiscomms.playbook.models import PHASES, Person, Playbook
 from crisiscomms.playbook.plan import phase_graph
 from crisiscomms.playbook.steps import (
     AssessmentRun,
@@ -130,11 +130,26 @@ class _Inspection:
         for name, role in self.pb.team.items():
             if role.backup and role.backup not in self.pb.team:
                 self.add(("team", name, "backup"), _unknown("role", role.backup, self.pb.team))
+            for i, person in enumerate(role.members):
+                self._notify(("team", name, "members", i, "notify"), person)
         self._audience_default()
         for name, channel in self.pb.channels.items():
             for i, audience in enumerate(channel.audiences):
                 if audience not in self.pb.audiences:
                     self.add(("channels", name, "audiences", i), _unknown("audience", audience, self.pb.audiences))
+
+    def _notify(self, loc: tuple[str | int, ...], person: Person) -> None:
+        """Approval requests reach a person by e-mail (their address) or a channel that can carry a link."""
+        if person.notify is None or person.notify == "email":
+            if person.notify == "email" and not person.email:
+                self.add(loc, f"{person.name} is notified by `email` but has no `email` address")
+            return
+        channel = self.pb.channels.get(person.notify)
+        if channel is None:
+            self.add(loc, _unknown("channel", person.notify, self.pb.channels) + " (or `email`)")
+        elif channel.kind not in ("email", "apprise", "webhook"):
+            self.add(loc, f"channel '{person.notify}' is of kind {channel.kind}: approval requests go by `email` "
+                     "or a channel of kind apprise or webhook")
 
     def _audience_default(self) -> None:
         defaults = [name for name, audience in self.pb.audiences.items() if audience.default]

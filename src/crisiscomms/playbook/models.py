@@ -69,6 +69,10 @@ class Person(Spec):
     name: str = Field(min_length=1)
     email: Email | None = None
     phone: str | None = None
+    notify: Name | None = Field(
+        None, description="How this person hears that an approval waits for them: `email` (their address, over "
+        "SMTP) or a channel of kind apprise or webhook (Slack, Teams, ntfy …: a channel that reaches this person). "
+        "Default: `email` when an address is given.")
 
 
 class Role(Spec):

@@ -229,7 +229,10 @@ class ApprovalRecord(Record):
     hash: str = Field(description="The pack hash the decision is about: only these texts may be released.")
     path: str = Field("", description="The approved pack file (a new one when the approvers' edits re-rendered it).")
     priority: str | None
-    decisions: list[dict[str, Any]] = Field(description="Each answer: stage, decision, name, role, comment, at.")
+    decisions: list[dict[str, Any]] = Field(description="Each answer: stage, decision, name, role, comment, via "
+                                            "(link, ui), at; a refused one with `refused` (why).")
+    notices: list[dict[str, Any]] = Field(default_factory=list, description="Each approval request sent: person, "
+                                          "stage, status (sent, failed, skipped), detail.")
 
 
 class MessageApprove(StepBase):

@@ -1,0 +1,224 @@
+"""The approver page: where a personal link leads. It shows the whole pack exactly as it will leave and takes the
+decision of the person the link names.
+
+- GET never decides anything (link previews and mail scanners open links): it shows the stage, its deadline, the
+  decisions and comments so far, and every message as plain text (escaped: nothing hidden, nothing fetched; the
+  page loads nothing from anywhere, its Content-Security-Policy says so).
+- POST decides, once per link, with the page's anti-forgery token. It resumes the paused run through the Prefect
+  API with a signed receipt, then waits a few seconds for the flow's verdict and says it: recorded, or refused
+  and why.
+- The identity comes from the link; the page never asks for a name.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+
+from crisiscomms import approval, page_html, signing
+from crisiscomms.approval import ApprovalStore, StageRecord
+from crisiscomms.release import approved_variants
+
+MAX_BODY = 64 * 1024  # bytes of a POST: a decision and a comment of at most 4,000 characters
+MAX_COMMENT = 4000
+DECISIONS = {"approve": "approve", "reject": "reject", "request_changes": "request changes"}
+
+
+class RunControl(Protocol):
+    """What the page needs of Prefect: which pause a run waits on, and resuming it with an answer."""
+
+    def pause_key(self, run_id: str) -> str | None: ...
+
+    def resume(self, run_id: str, run_input: dict[str, Any]) -> str | None:
+        """None when the run took the input, else why not (in words a person can act on)."""
+        ...
+
+
+class PageError(Exception):
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+
+
+def create_app(state: Path, runs: RunControl, verdict_wait: float = 20.0,
+               sleep: Callable[[float], None] = time.sleep) -> FastAPI:
+    app = FastAPI(title="crisiscomms approvals", docs_url=None, redoc_url=None, openapi_url=None)
+    key = signing.load_key(state)
+
+    @app.get("/approve/view/{token}")
+    def view(token: str) -> HTMLResponse:
+        return _guarded(lambda: _view(state, key, token))
+
+    @app.get("/approve/{token}")
+    def show(token: str) -> HTMLResponse:
+        return _guarded(lambda: _show(state, key, token))
+
+    @app.post("/approve/{token}")
+    async def decide(token: str, request: Request) -> HTMLResponse:
+        body = await _body(request)
+        return _guarded(lambda: _decide(state, key, token, body, runs, verdict_wait, sleep))
+
+    return app
+
+
+def _guarded(render: Callable[[], tuple[int, str]]) -> HTMLResponse:
+    try:
+        status, html = render()
+    except PageError as exc:
+        status, html = exc.status, page_html.problem(exc.title, exc.detail)
+    return HTMLResponse(html, status_code=status, headers=page_html.HEADERS)
+
+
+async def _body(request: Request) -> bytes | None:
+    """The POST body, or None when it is larger than any decision can be (read no further)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _link(key: bytes, token: str) -> dict[str, Any]:
+    try:
+        return signing.verify(key, "link", token)
+    except signing.TokenError as exc:
+        raise PageError(403, "This link cannot be used", str(exc)) from None
+
+
+def _stage(state: Path, stage_id: str) -> tuple[StageRecord, str, str]:
+    store = ApprovalStore(state)
+    try:
+        found = store.stage(stage_id)
+    finally:
+        store.close()
+    if found is None:
+        raise PageError(404, "Unknown approval stage", "this stack has no record of the stage this link was made for")
+    return found
+
+
+def _pack(stage: StageRecord) -> dict[str, Any]:
+    import json
+
+    pack = json.loads(Path(stage.pack_path).read_text(encoding="utf-8"))
+    approved_variants(pack, stage.hash)  # refuses a pack whose texts no longer hash to what is being approved
+    return pack
+
+
+def _view(state: Path, key: bytes, token: str) -> tuple[int, str]:
+    try:
+        fields = signing.verify(key, "view", token)
+    except signing.TokenError as exc:
+        raise PageError(403, "This link cannot be used", str(exc)) from None
+    stage, _, status = _stage(state, fields["s"])
+    return 200, page_html.pack_page(stage, _pack(stage), None, status, form=None)
+
+
+def _show(state: Path, key: bytes, token: str) -> tuple[int, str]:
+    fields = _link(key, token)
+    stage, _, status = _stage(state, fields["s"])
+    person = _person(stage, fields)
+    store = ApprovalStore(state)
+    try:
+        used = store.link_use(fields["i"])
+        outcome = store.answer(stage.run_id, used["pause_key"]) if used else None
+    finally:
+        store.close()
+    form = None if used or status != "open" else _form_token(key, fields["i"])
+    return 200, page_html.pack_page(stage, _pack(stage), person, status, form, used, outcome)
+
+
+def _person(stage: StageRecord, fields: dict[str, Any]) -> approval.Approver:
+    person = stage.approver(fields["p"])
+    if person is None or fields["h"] != stage.hash:
+        raise PageError(403, "This link cannot be used", "it was not made for this stage or this version of the pack")
+    return person
+
+
+def _form_token(key: bytes, link_id: str) -> str:
+    return signing.sign(key, "form", {"i": link_id})
+
+
+def _decide(state: Path, key: bytes, token: str, body: bytes | None, runs: RunControl, wait: float,
+            sleep: Callable[[float], None]) -> tuple[int, str]:
+    fields = _link(key, token)
+    if body is None:
+        raise PageError(413, "Too long", f"a decision and a comment of at most {MAX_COMMENT} characters: nothing "
+                        "was recorded")
+    form = _form(body)
+    if not hmac.compare_digest(form.get("csrf", ""), _form_token(key, fields["i"])):
+        raise PageError(403, "Decision not accepted", "this form did not come from your approval page (missing or "
+                        "wrong anti-forgery token): open your link again. Nothing was recorded")
+    decision, comment = _answer(form)
+    stage, pause_key, status = _stage(state, fields["s"])
+    person = _person(stage, fields)
+    if status != "open":
+        raise PageError(409, "Stage closed", f"this stage is over ({status}): nothing was recorded")
+    if not pause_key or runs.pause_key(stage.run_id) != pause_key:
+        raise PageError(409, "Not ready", "the run is not waiting for this stage's answer right now (it may be "
+                        "taking another one): try again in a few seconds. Nothing was recorded")
+    return _submit(state, key, stage, person, fields["i"], pause_key, decision, comment, runs, wait, sleep)
+
+
+def _form(body: bytes) -> dict[str, str]:
+    try:
+        parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=10)
+    except (UnicodeDecodeError, ValueError):
+        raise PageError(400, "Unreadable form", "the form could not be read: nothing was recorded") from None
+    if any(len(values) != 1 for values in parsed.values()):
+        raise PageError(400, "Unreadable form", "a field was given twice: nothing was recorded")
+    return {name: values[0] for name, values in parsed.items()}
+
+
+def _answer(form: dict[str, str]) -> tuple[str, str]:
+    decision, comment = form.get("decision", ""), form.get("comment", "")
+    if decision not in DECISIONS:
+        raise PageError(400, "No decision", "choose approve, reject or request changes: nothing was recorded")
+    if len(comment) > MAX_COMMENT:
+        raise PageError(413, "Comment too long", f"at most {MAX_COMMENT} characters: nothing was recorded")
+    controls = {c for c in comment if unicodedata.category(c) == "Cc" and c not in "\n\r\t"}
+    if controls:
+        shown = ", ".join(sorted(f"U+{ord(c):04X}" for c in controls))
+        raise PageError(400, "Comment not accepted", f"it holds control characters ({shown}): remove them. "
+                        "Nothing was recorded")
+    return decision, comment.replace("\r\n", "\n")
+
+
+def _submit(state: Path, key: bytes, stage: StageRecord, person: approval.Approver, link_id: str, pause_key: str,
+            decision: str, comment: str, runs: RunControl, wait: float,
+            sleep: Callable[[float], None]) -> tuple[int, str]:
+    store = ApprovalStore(state)
+    try:
+        if not store.use_link(link_id, stage.stage_id, person.name, decision, pause_key):
+            used = store.link_use(link_id) or {}
+            raise PageError(409, "Already decided", f"this link was used at {used.get('used_at', '?')} "
+                            f"({used.get('decision', '?')}): a link decides once. Nothing more was recorded")
+        receipt = signing.sign(key, "receipt", {"s": stage.stage_id, "p": person.name, "h": stage.hash,
+                                                "d": decision, "c": signing.digest(comment), "i": link_id})
+        problem = runs.resume(stage.run_id, {"decision": decision, "name": person.name, "comment": comment,
+                                             "edits": "", "link_receipt": receipt})
+        if problem:
+            store.forget_link(link_id)
+            raise PageError(503, "Not recorded", f"the run could not take your decision ({problem}): try again")
+        outcome = _verdict(store, stage.run_id, pause_key, wait, sleep)
+    finally:
+        store.close()
+    used = {"used_at": approval.now_iso(), "decision": decision, "pause_key": pause_key}
+    return 200, page_html.pack_page(stage, _pack(stage), person, "open", None, used, outcome)
+
+
+def _verdict(store: ApprovalStore, run_id: str, pause_key: str, wait: float,
+             sleep: Callable[[float], None]) -> tuple[str, str] | None:
+    deadline = time.monotonic() + wait
+    while (outcome := store.answer(run_id, pause_key)) is None and time.monotonic() < deadline:
+        sleep(0.25)
+    return outcome

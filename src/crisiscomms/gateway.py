@@ -1,0 +1,89 @@
+"""The process `crisis up` starts on its port: Prefect's own server app (API, UI, services) with the approver page
+beside it under `/approve/`, answering only its own host names.
+
+    python -m crisiscomms.gateway --root PROJECT --host 127.0.0.1 --port 4200
+
+Prefect's app is built exactly as `prefect server start` builds it (`create_app(final=True)`); its settings
+(auth string, CORS) come from the environment `crisis up` gives this process. The page reaches the Prefect API
+over loopback with the stack's credential, like any other client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from crisiscomms import approver_page
+from crisiscomms.store import state_dir
+
+
+class PrefectRuns:
+    """The page's view of the Prefect REST API: a run's current pause, and resuming it with an answer."""
+
+    def __init__(self, api_url: str, auth: str | None, transport: httpx.BaseTransport | None = None) -> None:
+        user, _, password = (auth or "").partition(":")
+        self._client = httpx.Client(base_url=api_url.rstrip("/"), timeout=90, transport=transport,
+                                    auth=(user, password) if auth else None)
+
+    def pause_key(self, run_id: str) -> str | None:
+        response = self._client.get(f"/flow_runs/{run_id}")
+        if response.status_code != 200:
+            return None
+        state = response.json().get("state") or {}
+        return (state.get("state_details") or {}).get("pause_key") if state.get("type") == "PAUSED" else None
+
+    def resume(self, run_id: str, run_input: dict[str, Any]) -> str | None:
+        for _ in range(4):  # a 503 is SQLite's lock timeout, rolled back: the same request is safe to send again
+            response = self._client.post(f"/flow_runs/{run_id}/resume", json={"run_input": run_input})
+            if response.status_code != 503:
+                break
+        if response.status_code != 201 and response.status_code != 200:
+            return f"server answered {response.status_code}"
+        body = response.json()
+        if body.get("status") != "ACCEPT":
+            return (body.get("details") or {}).get("reason") or str(body.get("status"))
+        return None
+
+
+def allowed_hosts(host: str) -> list[str]:
+    """The stack's own names, and those a proxy in front of it uses (CRISIS_ALLOWED_HOSTS, comma-separated)."""
+    extra = [h.strip() for h in os.environ.get("CRISIS_ALLOWED_HOSTS", "").split(",") if h.strip()]
+    return sorted({host, "127.0.0.1", "localhost", *extra})
+
+
+def create_gateway(root: Path, host: str) -> ASGIApp:
+    from prefect.server.api.server import create_app
+
+    prefect_app = create_app(final=True)
+    runs = PrefectRuns(os.environ["PREFECT_API_URL"], os.environ.get("PREFECT_API_AUTH_STRING"))
+    page = approver_page.create_app(state_dir(root), runs)
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/approve/"):
+            await page(scope, receive, send)
+        else:  # the API, the UI, websockets, and the lifespan that runs Prefect's services
+            await prefect_app(scope, receive, send)
+
+    return TrustedHostMiddleware(dispatch, allowed_hosts=allowed_hosts(host))
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4200)
+    args = parser.parse_args()
+    uvicorn.run(create_gateway(args.root, args.host), host=args.host, port=args.port, timeout_keep_alive=5,
+                log_level=os.environ.get("PREFECT_SERVER_LOGGING_LEVEL", "info").lower())
+
+
+if __name__ == "__main__":
+    main()
