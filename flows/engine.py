@@ -165,10 +165,12 @@ _DECIDED = {"rejected": "Rejected", "timed_out": "Timed out", "changes_requested
 _RELEASED = {"released": "Released", "partly_failed": "Partly released", "halted": "Halted"}
 
 
-def outcome(loaded: LoadedPlaybook, history: History) -> str | None:
-    """The state name a run ends in, from its last approval (and its release): seen in the runs list as is."""
+def outcome(loaded: LoadedPlaybook, history: History, phases: tuple[str, ...] = PHASES) -> str | None:
+    """The state name a run ends in, from its last approval (and its release) in these phases: seen in the runs
+    list as is. None when no approval ran there."""
     results = history["results"]
-    approvals = [s for _, _, s in loaded.playbook.steps() if isinstance(s, MessageApprove) and s.id in results]
+    approvals = [s for p, _, s in loaded.playbook.steps()
+                 if p in phases and isinstance(s, MessageApprove) and s.id in results]
     if not approvals:
         return None
     last = approvals[-1]

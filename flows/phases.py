@@ -28,14 +28,15 @@ def _phase_flow(phase: str) -> Flow[..., History]:
         loaded = PROJECT.load(playbook)
         given = inputs.model_dump() if hasattr(inputs, "model_dump") else dict(inputs)
         values = resolve_inputs(loaded.playbook, given)
-        return named(loaded, walk_phase(str(ROOT), playbook, phase, values, history or empty_history(), alert))
+        return named(loaded, walk_phase(str(ROOT), playbook, phase, values, history or empty_history(), alert),
+                     (phase,))
 
     return run_phase
 
 
-def named(loaded: Any, history: History) -> History | State:
+def named(loaded: Any, history: History, phases: tuple[str, ...] = PHASES) -> History | State:
     """A run that asked for an approval ends in a state named for the outcome (Released, Rejected, Timed out …)."""
-    name = outcome(loaded, history)
+    name = outcome(loaded, history, phases)
     return Completed(name=name, message=f"approval outcome: {name}", data=history) if name else history
 
 

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
 
 from crisiscomms import approval, page_html, signing
 from crisiscomms.approval import ApprovalStore, StageRecord
@@ -64,7 +65,8 @@ def create_app(state: Path, runs: RunControl, verdict_wait: float = 20.0,
     @app.post("/approve/{token}")
     async def decide(token: str, request: Request) -> HTMLResponse:
         body = await _body(request)
-        return _guarded(lambda: _decide(state, key, token, body, runs, verdict_wait, sleep))
+        # In a thread: deciding calls the Prefect API, which may be served by this very event loop (the gateway).
+        return await run_in_threadpool(_guarded, lambda: _decide(state, key, token, body, runs, verdict_wait, sleep))
 
     return app
 
@@ -161,12 +163,24 @@ def _decide(state: Path, key: bytes, token: str, body: bytes | None, runs: RunCo
     decision, comment = _answer(form)
     stage, pause_key, status = _stage(state, fields["s"])
     person = _person(stage, fields)
+    _not_used(state, fields["i"])
     if status != "open":
         raise PageError(409, "Stage closed", f"this stage is over ({status}): nothing was recorded")
     if not pause_key or runs.pause_key(stage.run_id) != pause_key:
         raise PageError(409, "Not ready", "the run is not waiting for this stage's answer right now (it may be "
                         "taking another one): try again in a few seconds. Nothing was recorded")
     return _submit(state, key, stage, person, fields["i"], pause_key, decision, comment, runs, wait, sleep)
+
+
+def _not_used(state: Path, link_id: str) -> None:
+    store = ApprovalStore(state)
+    try:
+        used = store.link_use(link_id)
+    finally:
+        store.close()
+    if used:
+        raise PageError(409, "Already decided", f"this link was used at {used['used_at']} ({used['decision']}): "
+                        "a link decides once. Nothing more was recorded")
 
 
 def _form(body: bytes) -> dict[str, str]:
@@ -198,10 +212,8 @@ def _submit(state: Path, key: bytes, stage: StageRecord, person: approval.Approv
             sleep: Callable[[float], None]) -> tuple[int, str]:
     store = ApprovalStore(state)
     try:
-        if not store.use_link(link_id, stage.stage_id, person.name, decision, pause_key):
-            used = store.link_use(link_id) or {}
-            raise PageError(409, "Already decided", f"this link was used at {used.get('used_at', '?')} "
-                            f"({used.get('decision', '?')}): a link decides once. Nothing more was recorded")
+        if not store.use_link(link_id, stage.stage_id, person.name, decision, pause_key):  # a double click
+            _not_used(state, link_id)
         receipt = signing.sign(key, "receipt", {"s": stage.stage_id, "p": person.name, "h": stage.hash,
                                                 "d": decision, "c": signing.digest(comment), "i": link_id})
         problem = runs.resume(stage.run_id, {"decision": decision, "name": person.name, "comment": comment,

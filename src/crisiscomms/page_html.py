@@ -31,8 +31,9 @@ h1{font-size:1.3rem;margin:.2rem 0 .6rem}h2{font-size:1.1rem;margin:1.4rem 0 .4r
 pre{white-space:pre-wrap;overflow-wrap:anywhere;font:15px/1.45 ui-monospace,monospace;background:#fbfbfc;
 border:1px solid #e3e5e8;border-radius:6px;padding:.6rem;margin:.4rem 0}
 .ok{border-color:#2e7d32;background:#eef7ee}.bad{border-color:#b71c1c;background:#fdeeee}
-table{border-collapse:collapse;width:100%;font-size:.92rem}td,th{border-bottom:1px solid #e3e5e8;padding:.3rem;
-text-align:left;vertical-align:top}label{display:block;padding:.35rem 0;font-size:1.05rem}
+table{border-collapse:collapse;width:100%;font-size:.92rem;table-layout:fixed}td,th{border-bottom:1px solid
+#e3e5e8;padding:.3rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}td pre{font-size:.85rem}
+label{display:block;padding:.35rem 0;font-size:1.05rem}
 textarea{width:100%;box-sizing:border-box;min-height:5rem;font:inherit}
 button{font:inherit;font-weight:600;padding:.7rem 1.2rem;border-radius:6px;border:0;background:#1f4e99;color:#fff;
 width:100%;margin-top:.6rem}
@@ -54,10 +55,10 @@ def pack_page(stage: StageRecord, pack: dict[str, Any], person: Approver | None,
     """The stage, what was decided so far, every message as it will leave, and the form (or its outcome)."""
     parts = [_header(stage, person, status), _result(used, outcome)]
     if form:
-        parts.append(_form(form))
+        parts.append("<p><a href=\"#decide\">Go to the decision form ↓</a> (after the messages)</p>")
     parts += [_history(stage), _messages(pack)]
     if form:
-        parts.append("<p class=\"meta\">The form is also above the messages.</p>" + _form(form))
+        parts.append(_form(form))
     return _doc(f"Approval — {stage.title}", "".join(parts))
 
 
@@ -88,7 +89,7 @@ def _form(token: str) -> str:
                       for value, label in (("approve", "Approve: release these messages as shown"),
                                            ("reject", "Reject: nothing is released"),
                                            ("request_changes", "Request changes: nothing is released")))
-    return (f"<form method=\"post\" class=\"card\"><h2>Your decision</h2>{choices}"
+    return (f"<form method=\"post\" class=\"card\" id=\"decide\"><h2>Your decision</h2>{choices}"
             "<label for=\"comment\">Comment (kept in the audit trail)</label>"
             "<textarea id=\"comment\" name=\"comment\" maxlength=\"4000\"></textarea>"
             f"<input type=\"hidden\" name=\"csrf\" value=\"{escape(token)}\">"

@@ -117,8 +117,10 @@ def test_an_audience_specific_template_takes_precedence(tmp_path: Path) -> None:
 def test_next_update_accepts_a_delay_or_a_date() -> None:
     assert messages.next_update_time(FactSheet(next_update="30m"), NOW) == datetime(2026, 3, 12, 10, 0, tzinfo=UTC)
     fixed = messages.next_update_time(FactSheet(next_update="2026-03-12T18:00"), NOW)
-    assert messages.spoken_time(fixed, "fr") == "12 mars 2026 à 18:00"
-    assert messages.spoken_time(fixed, "en") == "12 March 2026 at 18:00"
+    assert messages.spoken_time(fixed, "fr") == "12 mars 2026 à 18:00 (heure de Paris)"  # always with its zone
+    assert messages.spoken_time(fixed, "en") == "12 March 2026 at 18:00 (Paris time, CET)"
+    summer = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+    assert messages.spoken_time(summer, "en") == "1 July 2026 at 14:00 (Paris time, CEST)"
 
 
 def test_validate_reports_unknown_audiences_channels_and_missing_templates(tmp_path: Path) -> None:
