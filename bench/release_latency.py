@@ -59,7 +59,7 @@ from tests.unit.receivers import HttpReceiver, SmtpReceiver  # noqa: E402
 
 PLAYBOOK_ID = "bench-release"
 WEBHOOK_ENV = "CRISIS_BENCH_WEBHOOK"
-APPROVER = {"name": "Bench Approver", "role": "communication"}
+APPROVER = {"name": "Bench Approver", "link_receipt": "", "edits": ""}
 FLOW_NAME = "bench-release-latency"
 TARGET_B_P95 = 1.0  # seconds, (b)
 MAX_POLL = 5  # seconds: (a) is bounded by the poll interval, which must not exceed this by default
@@ -182,8 +182,11 @@ def use_api(api_url: str, home: Path) -> None:
     """Point this process's Prefect client at the server: before Prefect is imported (it reads settings then)."""
     if "prefect" in sys.modules:
         raise RuntimeError("Prefect was imported before the bench chose its API")
+    credential = os.environ.get("PREFECT_API_AUTH_STRING")  # a secured stack's (`crisis up`)
     for key in [k for k in os.environ if k.startswith("PREFECT_")]:
         del os.environ[key]
+    if credential:
+        os.environ["PREFECT_API_AUTH_STRING"] = credential
     home.mkdir(parents=True, exist_ok=True)
     os.environ.update({"PREFECT_API_URL": api_url, "PREFECT_HOME": str(home),
                        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

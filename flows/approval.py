@@ -63,7 +63,8 @@ def decision_form(names: list[str]) -> type[RunInput]:
         "decision": (Decision, Field(description="approve: the pack may be released as shown · reject: it must "
                                      "not · request_changes: edit the fact sheet or templates and try again")),
         "name": (Literal[tuple(names)], Field(description="Who you are: one of the people who decide at this "
-                                              "stage (the audit trail records this choice and the path it came by).")),
+                                              "stage (the audit trail records this choice and the path it came by).",
+                                              json_schema_extra=_as_choice(names))),
         "comment": (str, Field("", max_length=MAX_COMMENT, description="Why, or what to change (kept in the audit "
                                                                        "trail).")),
         "edits": (str, Field("", max_length=MAX_COMMENT, description="With request_changes only: corrections to "
@@ -73,6 +74,14 @@ def decision_form(names: list[str]) -> type[RunInput]:
                                     "approval link fills it in.")),
     }
     return create_model("Decision", __base__=RunInput, **fields)
+
+
+def _as_choice(names: list[str]) -> Callable[[dict[str, Any]], None]:
+    """A one-person stage is still a choice in the form (pydantic writes a lone Literal as `const`: a text box)."""
+    def schema(field: dict[str, Any]) -> None:
+        field.pop("const", None)
+        field["enum"] = list(names)
+    return schema
 
 
 def load_pack(record: dict[str, Any]) -> dict[str, Any]:

@@ -42,16 +42,23 @@ def release_pack(step: MessageRelease, context: StepContext) -> dict[str, Any]:
     pack_path = approval.get("path") or context.results[step.pack]["path"]  # edits make a new pack file
     pack = json.loads(Path(pack_path).read_text(encoding="utf-8"))
     receipts = _send(project.root, playbook, pack, approval["hash"])
-    rows = [asdict(r) for r in receipts]
+    approvers = approved_by(approval)
+    rows = [{**asdict(r), "pack": approval["hash"], "approved_by": "; ".join(approvers)} for r in receipts]
     status = _status(rows)
     create_table_artifact(rows, key=f"{playbook.id}-release",
-                          description=f"{playbook.id}: release receipts ({status})")
+                          description=f"{playbook.id}: release receipts ({status}) of pack {approval['hash']}")
     _log(rows)
     if status == "halted":
         _report_halt(project.root, playbook, rows)
     if any(r["status"] == "sent" for r in rows):
         _keep_cadence(project.root, playbook, pack, approval)
-    return ReleaseRecord(hash=approval["hash"], status=status, receipts=rows).model_dump()
+    return ReleaseRecord(hash=approval["hash"], status=status, receipts=rows, approved_by=approvers).model_dump()
+
+
+def approved_by(approval: dict[str, Any]) -> list[str]:
+    """Who approved the released hash, as the audit trail says it: name, role, stage, and the path it came by."""
+    return [f"{a['name']} ({a['role']}, stage {a['stage']}, via {a.get('via', 'ui')}, {a['at']})"
+            for a in approval.get("decisions", []) if a["decision"] == "approve" and not a.get("refused")]
 
 
 def _send(root: Path, playbook: Playbook, pack: dict[str, Any], approved: str) -> list[release.Receipt]:

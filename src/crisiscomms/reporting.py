@@ -196,7 +196,7 @@ def pack_markdown(playbook: Playbook, pack: dict[str, Any]) -> str:
     problems = [f"- `{v['id']}`: {_cell(p)}" for v in variants for p in v["problems"]]
     lines = [f"## Message pack — {title}", "",
              f"{len(variants)} message(s) · next update promised for {pack['next_update'][:16].replace('T', ' ')} UTC",
-             f"· hash `{pack['hash'][:16]}…`", ""]
+             f"· SHA-256 `{pack['hash']}`", ""]
     if problems:
         lines += ["### ❌ Problems (the pack cannot be approved)", "", *problems, ""]
     lines += ["| message | audience | channel | language | length |", "|---|---|---|---|---:|"]

@@ -7,6 +7,7 @@ Playwright's own browser download is not used (nothing downloads at run time): t
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 import warnings
@@ -35,14 +36,22 @@ def require_chromium() -> Path:
 
 
 @contextmanager
-def chromium(profile: Path) -> Iterator[BrowserContext]:
-    """Headless Debian Chromium with a fresh user-data-dir (`profile` must not exist yet)."""
+def chromium(profile: Path, credential: str | None = None,
+             viewport: tuple[int, int] = (1400, 1000)) -> Iterator[BrowserContext]:
+    """Headless Debian Chromium with a fresh user-data-dir (`profile` must not exist yet).
+
+    With `credential`, the Prefect UI is logged in as its login page does it (the stack's `user:password`,
+    base64, in the page's local storage under `prefect-password`).
+    """
     executable = require_chromium()
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(profile), executable_path=str(executable), args=CHROMIUM_ARGS, headless=True,
-            viewport={"width": 1400, "height": 1000}, locale="fr-FR")
+            viewport={"width": viewport[0], "height": viewport[1]}, locale="fr-FR")
         context.set_default_timeout(TIMEOUT_MS)
+        if credential:
+            encoded = base64.b64encode(credential.encode()).decode()
+            context.add_init_script(f"localStorage.setItem('prefect-password', '{encoded}')")
         try:
             yield context
         finally:
@@ -51,10 +60,10 @@ def chromium(profile: Path) -> Iterator[BrowserContext]:
 
 @dataclass(frozen=True)
 class Answer:
-    """What an approver types into the Resume form."""
+    """What an approver chooses and types in the Resume form (`role`: what the record says of the name)."""
 
     decision: str  # approve, reject, request_changes: the options of the Decision select
-    name: str
+    name: str  # one of the Name select's options: the stage's people
     role: str
     comment: str
 
@@ -90,8 +99,7 @@ def resume_with(page: Page, ui_url: str, run_id: str, answer: Answer, shots: Pat
     """
     dialog, shown = open_resume_form(page, ui_url, run_id)
     _choose(page, _field(dialog, "Decision"), answer.decision)
-    _field(dialog, "Name").locator("textarea").fill(answer.name)
-    _field(dialog, "Role").locator("textarea").fill(answer.role)
+    _choose(page, _field(dialog, "Name"), answer.name)
     _field(dialog, "Comment").locator("textarea").fill(answer.comment)
     for attempt in range(1, SUBMITS + 1):
         if attempt > 1:
@@ -136,4 +144,4 @@ def _choose(page: Page, field: Locator, option: str) -> None:
     page.keyboard.press("ArrowDown")
     page.get_by_role("option", name=option, exact=True).click()
     chosen = field.locator(".p-select-button__value").inner_text().strip()
-    assert chosen == option, f"the Decision select shows {chosen!r}, not {option!r}"
+    assert chosen == option, f"the select shows {chosen!r}, not {option!r}"

@@ -86,7 +86,9 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
             raise
     # Longer than the server's wait on a locked SQLite file (up to 60 s, then a 503 that the transport sends
     # again): a client that gives up first fails on a server that was about to answer. Prefect's own waits 60 s.
-    with httpx.Client(base_url=stack.api_url, timeout=90, transport=ResubmitUnavailable()) as api:
+    user, _, password = (stack.credential() or "").partition(":")  # `crisis up` secures the stack: no anonymous API
+    with httpx.Client(base_url=stack.api_url, timeout=90, transport=ResubmitUnavailable(),
+                      auth=(user, password)) as api:
         try:
             monitor_runs = _pause_monitor_schedule(api)
             yield LiveStack(stack, api, monitor_runs)

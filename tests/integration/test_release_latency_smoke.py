@@ -24,6 +24,7 @@ RELEASES = 3
 
 def test_three_release_cycles_are_approved_delivered_once_and_measured(live_stack: LiveStack) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CRISIS_"))}
+    env["PREFECT_API_AUTH_STRING"] = live_stack.stack.credential() or ""  # the stack is secured
     done = subprocess.run(
         [sys.executable, str(BENCH), "--api-url", live_stack.stack.api_url, "--releases", str(RELEASES),
          "--poll", "1"],

@@ -38,7 +38,7 @@ from .helpers import child_runs, deployment, tail, task_runs, ui_run, wait_final
 pytestmark = pytest.mark.server
 
 PLAYBOOK = "rappel-produit"
-FORM_FIELDS = ("decision", "name", "role", "comment")
+FORM_FIELDS = ("decision", "name", "comment")
 
 
 class Browser:
@@ -46,11 +46,12 @@ class Browser:
 
     def __init__(self, profile: Path) -> None:
         self._profile, self._stack = profile, ExitStack()
+        self.credential: str | None = None  # the stack's, set by the fixture
         self._page: Page | None = None
 
     def page(self) -> Page:
         if self._page is None:
-            self._page = self._stack.enter_context(chromium(self._profile)).new_page()
+            self._page = self._stack.enter_context(chromium(self._profile, self.credential)).new_page()
         return self._page
 
     def close(self) -> None:
@@ -58,8 +59,9 @@ class Browser:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+def browser(tmp_path_factory: pytest.TempPathFactory, live_stack: LiveStack) -> Iterator[Browser]:
     opened = Browser(tmp_path_factory.mktemp("chromium") / "profile")
+    opened.credential = live_stack.stack.credential()  # the UI of a `crisis up` stack asks for it
     yield opened
     opened.close()
 
@@ -167,17 +169,18 @@ def approval_chain(root: Path) -> tuple[Playbook, list[Stage]]:
 
 
 def approvers(playbook: Playbook, stage: Stage) -> list[tuple[str, str]]:
-    """(name, role title) of `quorum` different members of the stage's roles, never the pack's author."""
+    """(name, role) of `quorum` different members of the stage's roles, never the pack's author."""
     author = playbook.inputs["redacteur"].default
-    people = [(member.name, playbook.team[role].title) for role in stage.roles
+    people = [(member.name, role) for role in stage.roles
               for member in playbook.team[role].members if member.name != author]
     assert len(people) >= stage.quorum, f"the demo team cannot reach the quorum of {stage}"
     return people[: stage.quorum]
 
 
 def outbox_files(state: Path) -> set[Path]:
+    """Released messages (the approval requests sent to approvers in a drill are not releases)."""
     folder = state / "outbox"
-    return set(folder.rglob("*.json")) if folder.is_dir() else set()
+    return {p for p in folder.rglob("*.json") if "approvals" not in p.parts} if folder.is_dir() else set()
 
 
 def outbox_rows(state: Path) -> list[tuple[Any, ...]]:
@@ -199,7 +202,7 @@ def pack_of(state: Path, logged: str) -> dict[str, Any]:
 
 
 def answered_line(number: int, answer: Answer) -> str:
-    return f"stage {number}: {answer.decision} by {answer.name!r} as {answer.role!r} at "
+    return f"stage {number}: {answer.decision} by {answer.name!r} as {answer.role!r} via ui at "
 
 
 # --- the tests -------------------------------------------------------------------------------------------------
@@ -219,21 +222,21 @@ def test_rejecting_in_the_browser_ends_the_approval_and_releases_nothing(
 
     answer = Answer("reject", name, role, "Le lot L26062 n'est pas confirmé : rien ne sort. {{ inputs }}")
     shown = resume_with(browser.page(), live_stack.stack.ui_url, run_id, answer, tmp_path)
-    assert f"Approval 1/{len(chain)}" in shown and name in shown, shown[:500]
+    assert f"Stage 1/{len(chain)}" in shown and name in shown, shown[:500]
 
     run = wait_final(api, run_id, live_stack.worker_log)
-    assert run["state_type"] == "COMPLETED", run["state"]
+    assert (run["state_type"], run["state_name"]) == ("COMPLETED", "Rejected"), run["state"]
     steps = steps_of(api, run_id)
     assert steps["validation"]["state_name"] == "Completed"
     assert steps["diffusion"]["state_name"] == "Skipped"
     assert steps["diffusion"]["state"]["message"] == 'condition false: validation.decision == "approved"'
     kept = form_input(api, run_id, "paused-validation-0-response")
-    assert {field: kept[field] for field in FORM_FIELDS} == asdict(answer)
+    assert {field: kept[field] for field in FORM_FIELDS} == {f: asdict(answer)[f] for f in FORM_FIELDS}
     logged = task_logs(api, steps["validation"]["id"], answered_line(1, answer))
     assert "approval: rejected for pack" in logged, logged
     assert answered_line(1, answer) in logged and f"comment {answer.comment!r}" in logged, logged
     pack = pack_of(state, logged)
-    assert pack["hash"][:16] in shown  # the approver was shown the pack that was decided on
+    assert pack["hash"] in shown  # the approver was shown the pack that was decided on, by its full hash
     assert outbox_files(state) == files, "a rejected pack must not reach the outbox"
     assert outbox_rows(state) == rows, "a rejected pack must not even be claimed for sending"
 
@@ -260,13 +263,13 @@ def test_the_approval_chain_answered_in_the_browser_releases_exactly_the_approve
             wait_paused(api, run_id, key, live_stack.worker_log)
             answer = Answer("approve", name, role, comments[(number - 1) % len(comments)])
             shown = resume_with(browser.page(), live_stack.stack.ui_url, run_id, answer, tmp_path)
-            assert f"Approval {number}/{len(chain)}" in shown, shown[:500]
+            assert f"Stage {number}/{len(chain)}" in shown, shown[:500]
             assert name in shown, shown[:500]  # the form says who is expected to answer
             answers.append(answer)
 
     parent = wait_final(api, parent_id, live_stack.worker_log)
-    assert parent["state_type"] == "COMPLETED", parent["state"]
-    assert api.get(f"/flow_runs/{run_id}").json()["state_type"] == "COMPLETED"
+    assert (parent["state_type"], parent["state_name"]) == ("COMPLETED", "Released"), parent["state"]
+    assert api.get(f"/flow_runs/{run_id}").json()["state_name"] == "Released"
     steps = steps_of(api, run_id)
     assert steps["validation"]["state_name"] == "Completed"
     assert steps["diffusion"]["state_name"] == "Completed"
@@ -274,7 +277,7 @@ def test_the_approval_chain_answered_in_the_browser_releases_exactly_the_approve
     # The audit trail: each submitted form is kept by the server as typed, and the decision's task run logs it.
     for number, answer in enumerate(answers):
         kept = form_input(api, run_id, f"paused-validation-{number}-response")
-        assert {field: kept[field] for field in FORM_FIELDS} == asdict(answer)
+        assert {field: kept[field] for field in FORM_FIELDS} == {f: asdict(answer)[f] for f in FORM_FIELDS}
     logged = task_logs(api, steps["validation"]["id"], answered_line(len(chain), answers[-1]))
     assert "approval: approved for pack" in logged and f"({len(answers)} answer(s))" in logged, logged
     stage_of = [n for n, stage in enumerate(chain, start=1) for _ in range(stage.quorum)]
@@ -289,7 +292,7 @@ def test_the_approval_chain_answered_in_the_browser_releases_exactly_the_approve
 
     # The outbox holds exactly the approved pack's texts: one file a message, named by its idempotency key.
     pack = pack_of(state, logged)
-    assert pack["hash"][:16] in shown  # what the approvers were shown is what was released
+    assert pack["hash"] in shown  # what the approvers were shown is what was released
     drill = state / "outbox" / "exercice"
     expected = {drill / v["channel"] / f"{idempotency_key(pack['hash'], v['id'])}.json": v for v in pack["variants"]}
     # New files are these only (a pack already sent in an earlier run would add none: each message goes once).
@@ -327,6 +330,7 @@ def test_an_unanswered_approval_times_out_after_one_escalation_and_releases_noth
         (["direction_communication"], 10, "porte_parole")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({"PREFECT_API_URL": live_stack.stack.api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "PREFECT_API_AUTH_STRING": live_stack.stack.credential() or "",
                 "PREFECT_HOME": str(tmp_path / "prefect-home"), "CRISIS_STATE_DIR": str(state)})
     log, output = tmp_path / "crisis-run.log", tmp_path / "crisis-run.json"
     page = browser.page()  # launched before the run: the first stage's 10 s are for reading the form
@@ -339,10 +343,10 @@ def test_an_unanswered_approval_times_out_after_one_escalation_and_releases_noth
         run = run_named(api, f"{playbook_id}/communication", "PAUSED", log)
         # The approver opens the form and reads who is asked; nobody submits it.
         shown = read_prompt(page, live_stack.stack.ui_url, run["id"], tmp_path)
-        assert "Approval 1/1" in shown and "Direction de la communication (Claire Martin)" in shown, shown[:500]
+        assert "Stage 1/1 (direction_communication): Claire Martin" in shown, shown[:500]
         wait_paused(api, run["id"], "validation-1", log, timeout=30)
         escalated = form_input(api, run["id"], "paused-validation-1-description")
-        assert "from: Porte-parole (Julien Roche)" in escalated, escalated[:300]
+        assert "Stage 1/1 (porte_parole): Julien Roche" in escalated, escalated[:300]
         process.wait(timeout=120)
     finally:
         if process.poll() is None:
@@ -355,18 +359,18 @@ def test_an_unanswered_approval_times_out_after_one_escalation_and_releases_noth
     assert elapsed >= 20  # two stages of 10 s went by unanswered
 
     final = api.get(f"/flow_runs/{run['id']}").json()
-    assert final["state_type"] == "COMPLETED", final["state"]
+    assert (final["state_type"], final["state_name"]) == ("COMPLETED", "Timed out"), final["state"]
     tasks = steps_of(api, run["id"])
     assert tasks["diffusion"]["state_name"] == "Skipped"
     logged = task_logs(api, tasks["validation"]["id"], "approval: timed_out")
     assert "approval: timed_out for pack" in logged and "(2 answer(s))" in logged, logged
-    assert "stage 1: timed_out by '' as 'direction_communication'" in logged, logged
-    assert "stage 1: timed_out by '' as 'porte_parole'" in logged, logged
+    assert "stage 1: timed_out by '' as 'direction_communication' via flow" in logged, logged
+    assert "stage 1: timed_out by '' as 'porte_parole' via flow" in logged, logged
     assert not {key for key in input_keys(api, run["id"]) if key.endswith("-response")}  # nobody answered
     assert outbox_files(state) == set() and outbox_rows(state) == []
     assert len(list((state / "packs").glob(f"{playbook_id}-*.json"))) == 1  # there was a pack, kept unsent
 
     # The UI no longer offers the form: the run is over.
     open_run(page, live_stack.stack.ui_url, run["id"])
-    page.get_by_text("Completed", exact=True).first.wait_for()
+    page.get_by_text("Timed out", exact=True).first.wait_for()
     assert page.get_by_role("button", name="Resume", exact=True).count() == 0

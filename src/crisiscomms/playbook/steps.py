@@ -252,7 +252,10 @@ class MessageApprove(StepBase):
 class ReleaseRecord(Record):
     hash: str
     status: Literal["released", "partly_failed", "halted"]
-    receipts: list[dict[str, Any]] = Field(description="Per message and channel: status, detail, key, time.")
+    receipts: list[dict[str, Any]] = Field(description="Per message and channel: status, detail, key, time, the "
+                                           "pack's full SHA-256 and who approved it.")
+    approved_by: list[str] = Field(default_factory=list, description="Who approved the released pack: name, role, "
+                                   "stage, path (link or ui), time.")
 
 
 class MessageRelease(StepBase):

@@ -1,0 +1,145 @@
+"""Against a real `crisis up` stack: nobody reaches the API without the stack's credential, a page from another
+origin can neither read nor resume a run, and the demo's chain is approved through the personal links on a phone
+screen — each page showing every message byte-equal to what the drill outbox then receives, nothing fetched from
+anywhere but the stack."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from crisiscomms.release import idempotency_key
+from crisiscomms.store import state_dir
+
+from .browser import chromium
+from .conftest import LiveStack, free_port
+from .helpers import deployment, ui_run, wait_final
+
+pytestmark = pytest.mark.server
+PLAYBOOK = "rappel-produit"
+
+
+def test_the_api_answers_nobody_without_the_stack_credential_nor_another_host(live_stack: LiveStack) -> None:
+    url = live_stack.stack.api_url
+    assert httpx.post(f"{url}/flow_runs/filter", json={}).status_code == 401
+    assert httpx.post(f"{url}/flow_runs/filter", content=b"{}").status_code == 401  # no Content-Type either
+    assert live_stack.api.post("/flow_runs/filter", json={"limit": 1}).status_code == 200
+    assert httpx.get(f"{url}/health", headers={"Host": "attacker.example"}).status_code == 400
+    credential = (live_stack.root / ".crisis" / "credential")
+    assert credential.stat().st_mode & 0o777 == 0o600
+    assert (state_dir(live_stack.root) / "approval.key").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.fixture
+def other_origin(live_stack: LiveStack) -> Iterator[str]:
+    """A page served from another port of 127.0.0.1 that tries to list paused runs and resume them."""
+    api = live_stack.stack.api_url
+    script = f"""<script>
+    (async () => {{
+      let said = [];
+      for (const [path, body] of [["/flow_runs/filter", "{{}}"], ["/flow_runs/00000000-0000-0000-0000-000000000000/resume",
+                                   '{{"run_input": {{"decision": "approve"}}}}']]) {{
+        try {{ const r = await fetch("{api}" + path, {{method: "POST", body}}); said.push(r.status + ":" + (await r.text()).slice(0, 40)); }}
+        catch (e) {{ said.push("blocked"); }}
+      }}
+      document.title = "done " + said.join(" | ");
+    }})();</script>"""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f"<!doctype html><title>start</title>{script}".encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+
+
+def test_a_page_from_another_origin_can_neither_read_nor_resume_a_run(live_stack: LiveStack, other_origin: str,
+                                                                      tmp_path: Path) -> None:
+    with chromium(tmp_path / "profile") as context:
+        page = context.new_page()
+        page.goto(other_origin)
+        page.wait_for_function("document.title.startsWith('done')")
+        said = page.title()
+    assert "blocked" in said or "401" in said, said
+    assert "flow_run" not in said and "200:" not in said, said  # nothing was read
+
+
+def test_the_demo_chain_approved_through_the_personal_links_on_a_phone(live_stack: LiveStack,
+                                                                        tmp_path: Path) -> None:
+    api, state = live_stack.api, state_dir(live_stack.root)
+    notices = state / "outbox" / "exercice" / "approvals"
+    before = set(notices.glob("*.json")) if notices.is_dir() else set()
+    created = ui_run(api, deployment(api, "phase-communication", "communication")["id"], {"playbook": PLAYBOOK})
+    assert created.status_code == 201, created.text
+    run_id = created.json()["id"]
+    hosts: set[str] = set()
+    shown: list[list[str]] = []
+    with chromium(tmp_path / "phone", viewport=(390, 844)) as context:  # no UI credential: the link is enough
+        page = context.new_page()
+        page.on("request", lambda request: hosts.add(request.url.split("/")[2]))
+        stage = 0
+        while True:
+            link = _next_link(api, run_id, notices, before, live_stack.worker_log)
+            if link is None:
+                break
+            stage += 1
+            page.goto(link)
+            texts = page.locator("pre.text").all_text_contents()
+            shown.append(texts)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390  # readable: no sideways scroll
+            page.screenshot(path=str(tmp_path / f"link-stage-{stage}.png"))
+            page.check("input[value=approve]")
+            page.fill("#comment", f"Vu sur téléphone, étape {stage}. {{{{ 7*7 }}}} <b>ok</b>")
+            page.click("button[type=submit]")
+            page.get_by_text("Recorded.").wait_for()
+    run = wait_final(api, run_id, live_stack.worker_log)
+    assert (run["state_type"], run["state_name"]) == ("COMPLETED", "Released"), run["state"]
+    assert stage >= 1 and hosts == {f"127.0.0.1:{live_stack.stack.port}"}, hosts
+    pack = _released_pack(api, run_id, state)
+    for texts in shown:  # every page showed exactly what left
+        assert texts == [v["text"] for v in pack["variants"]]
+    for variant in pack["variants"]:
+        sent = state / "outbox" / "exercice" / variant["channel"] / f"{idempotency_key(pack['hash'], variant['id'])}.json"
+        assert json.loads(sent.read_text(encoding="utf-8"))["text"] == variant["text"]
+
+
+def _next_link(api: httpx.Client, run_id: str, notices: Path, seen: set[Path], log: Path,
+               timeout: float = 120) -> str | None:
+    """The link of the next approval request sent for this run, or None once the run no longer waits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fresh = sorted(set(notices.glob("*.json")) - seen) if notices.is_dir() else []
+        if fresh:
+            seen.add(fresh[0])
+            text = json.loads(fresh[0].read_text(encoding="utf-8"))["text"]
+            return next(line.strip() for line in text.splitlines() if "/approve/" in line)
+        if api.get(f"/flow_runs/{run_id}").json()["state_type"] in {"COMPLETED", "FAILED", "CRASHED"}:
+            return None
+        time.sleep(1)
+    raise AssertionError(f"no approval request and the run still waits\n{log.read_text()[-2000:]}")
+
+
+def _released_pack(api: httpx.Client, run_id: str, state: Path) -> dict:
+    tables = api.post("/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run_id]},
+                                                               "key": {"any_": [f"{PLAYBOOK}-validation-approval"]}}})
+    description = tables.json()[0]["description"]
+    digest = description.split("pack ")[1].split()[0]
+    return json.loads((state / "packs" / f"{PLAYBOOK}-{digest[:16]}.json").read_text(encoding="utf-8"))
