@@ -26,32 +26,31 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
 from prefect.context import get_run_context
 from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import pause_flow_run
+from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.input import RunInput
 from prefect.states import Running
-from pydantic import Field, ValidationError, create_model
+from pydantic import Field, create_model
 
 from crisiscomms import messages, signing
-from crisiscomms.approval import ApprovalStore, StageRecord, now_iso, refusal
+from crisiscomms.approval import ApprovalStore, StageRecord
 from crisiscomms.approval import approvers as stage_approvers
 from crisiscomms.errors import EMBEDDED, CrisisError
-from crisiscomms.playbook.communication import FactSheet, Stage
+from crisiscomms.playbook.communication import Stage
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import ApprovalRecord, MessageApprove
 from crisiscomms.store import state_dir
-from tasks.approval import notify_approvers
+from tasks.approval import approver_url, judge_answer, open_stage
 
 Decision = Literal["approve", "reject", "request_changes"]
 MAX_COMMENT = 4000  # characters: a reason, not a document
@@ -111,6 +110,7 @@ class _Round:
     key: bytes
     state: Path
     pack_path: str
+    durable: bool
     changed: str = ""  # what is new in this version of the pack, for the form
     edits: dict[str, Any] | None = None  # set by a request for changes that carries edits
     notices: list[dict[str, Any]] = field(default_factory=list)
@@ -132,17 +132,22 @@ def request_approval(step: MessageApprove, playbook: Playbook, context: StepCont
                           "declare communication.approval.chains or .default")
     state = state_dir(Path(context.root))
     store, decisions, number, changed = ApprovalStore(state), [], 0, ""
+    durable = suspendable()
+    if not durable:
+        get_run_logger().info("this run waits for its approval in its process (not a deployment's top-level run): "
+                              "a worker restart during the wait ends it")
     try:
         while True:
             current = _Round(step.id, playbook, load_pack(pack_record), pack_record.get("author", ""), poll,
                              decisions, str(get_run_context().flow_run.id), number, store,  # type: ignore[union-attr]
-                             signing.load_key(state), state, pack_record["path"], changed)
+                             signing.load_key(state), state, pack_record["path"], durable, changed)
             outcome = _chain(chain, current)
             if outcome == "changes_requested" and current.edits and rerender is not None:
                 try:
                     pack_record = rerender(current.edits)  # new texts, new hash: the chain starts again
                 except CrisisError as exc:  # the edits broke the pack (too long, placeholder …): nobody is asked
-                    decisions.append(_entry(0, "rerender_failed", "", "", str(exc)[:500], "flow"))
+                    decisions.append({"stage": 0, "decision": "rerender_failed", "name": "", "role": "",
+                                      "comment": str(exc)[:500], "via": "flow", "at": decisions[-1]["at"]})
                     return _record(outcome, current, pack_record, priority)
                 get_run_logger().info("pack re-rendered with the approver's edits: %s", pack_record["hash"][:16])
                 number += 1
@@ -151,6 +156,13 @@ def request_approval(step: MessageApprove, playbook: Playbook, context: StepCont
             return _record(outcome, current, pack_record, priority)
     finally:
         store.close()
+
+
+def suspendable() -> bool:
+    """A deployment's top-level run can wait suspended (no process; any worker resumes it from the top); a
+    subflow, or a run started outside a deployment, can only wait in its process."""
+    run = get_run_context().flow_run  # type: ignore[union-attr]
+    return bool(run.deployment_id) and run.parent_task_run_id is None
 
 
 def _record(outcome: str, current: _Round, pack_record: dict[str, Any], priority: str | None) -> ApprovalRecord:
@@ -167,62 +179,48 @@ def _chain(chain: list[Stage], current: _Round) -> str:
 
 
 def _stage(number: int, stages: int, stage: Stage, current: _Round) -> str:
-    record, escalated, approved = _open(current, number, stages, list(stage.roles), stage.timeout, ""), False, set()
-    refused = ""
+    record, escalated, approved, refused = _open(current, number, stages, list(stage.roles), stage.timeout, ""), \
+        False, list[str](), ""
     while len(approved) < stage.quorum:
-        left = (record.deadline_at - datetime.now(UTC)).total_seconds()
-        try:
-            answer = _wait(current, record, approved, refused, max(1, math.ceil(left)))
-        except FlowPauseTimeout:
-            resume_after_timeout()
+        key = _pause_key(current.step_id, len(current.decisions))
+        answer = _wait(current, record, approved, refused, key)
+        verdict = judge_answer.with_options(task_run_name=f"{current.playbook.id}:{current.step_id}:{key}")(
+            asdict(record), answer, approved, current.author, str(current.state), key, stage.timeout)
+        current.decisions.append(verdict["entry"])
+        refused = verdict["refused"]
+        if refused:
+            continue
+        if verdict["outcome"] == "timed_out":
             current.store.close_stage(record.stage_id, "timed_out")
-            current.decisions.append(_entry(number, "timed_out", "", ", ".join(record.roles),
-                                            f"no answer in {stage.timeout} s", "flow"))
             if stage.escalate_to and not escalated:
                 get_run_logger().warning("approval stage %d timed out: escalated to %s", number, stage.escalate_to)
                 record, escalated = _open(current, number, stages, [stage.escalate_to], stage.timeout, "e"), True
                 continue
             return "timed_out"
-        outcome, refused = _take(answer, record, approved, current)
-        if outcome:
-            current.store.close_stage(record.stage_id, outcome)
-            return outcome
+        if verdict["outcome"]:
+            current.store.close_stage(record.stage_id, verdict["outcome"])
+            current.edits = verdict["edits"]
+            return str(verdict["outcome"])
+        approved.append(verdict["approved_by"])
     current.store.close_stage(record.stage_id, "approved")
     return "approved"
 
 
 def _open(current: _Round, number: int, stages: int, roles: list[str], timeout: int, suffix: str) -> StageRecord:
-    """Record the stage (or its escalation), with one deadline, and tell each of its people by their channel."""
+    """The stage (or its escalation) as its task opened it: one deadline, each of its people told."""
     people = stage_approvers(current.playbook, roles, current.author)
     if not people:
         raise CrisisError(f"approval stage {number}: nobody but the pack's author holds {', '.join(roles)}")
-    opened = datetime.now(UTC)
-    record = StageRecord(
-        stage_id=f"{current.run_id}/{current.step_id}/{current.number}/{number}{suffix}", run_id=current.run_id,
-        playbook=current.playbook.id, title=current.playbook.title, step=current.step_id, number=number, of=stages,
-        roles=roles, approvers=[vars(p) for p in people], hash=current.pack["hash"],
-        pack_path=current.pack_path, opened_at=opened.isoformat(timespec="seconds"),
-        deadline=(opened + timedelta(seconds=timeout)).isoformat(timespec="seconds"),
-        via=list(current.playbook.communication.approval.via), drill=bool(current.pack.get("drill")),
-        decisions=list(current.decisions))
-    current.store.open_stage(record)
-    links = {p.name: personal_link(current.key, record, p.name) for p in people}
-    current.notices += notify_approvers.with_options(task_run_name=f"{current.playbook.id}:{current.step_id}:"
-                                                     f"notify-{number}{suffix}")(
-        current.playbook, record, links, str(current.state / "outbox"))
-    return record
-
-
-def approver_url() -> str:
-    """Where approvers open their links: CRISIS_APPROVER_URL, else the UI's address (`crisis up` serves both)."""
-    base = os.environ.get("CRISIS_APPROVER_URL") or os.environ.get("PREFECT_UI_URL") or "http://127.0.0.1:4200"
-    return base.rstrip("/")
-
-
-def personal_link(key: bytes, record: StageRecord, person: str) -> str:
-    token = signing.sign(key, "link", {"s": record.stage_id, "p": person, "h": record.hash,
-                                       "x": int(record.deadline_at.timestamp()), "i": os.urandom(9).hex()})
-    return f"{approver_url()}/approve/{token}"
+    stage = {"stage_id": f"{current.run_id}/{current.step_id}/{current.number}/{number}{suffix}",
+             "run_id": current.run_id, "playbook": current.playbook.id, "title": current.playbook.title,
+             "step": current.step_id, "number": number, "of": stages, "roles": roles,
+             "approvers": [vars(p) for p in people], "hash": current.pack["hash"], "pack_path": current.pack_path,
+             "via": list(current.playbook.communication.approval.via), "drill": bool(current.pack.get("drill")),
+             "decisions": list(current.decisions)}
+    opened = open_stage.with_options(task_run_name=f"{current.playbook.id}:{current.step_id}:open-{number}{suffix}")(
+        current.playbook, stage, timeout, str(current.state), current.durable)
+    current.notices += opened["notices"]
+    return StageRecord(**opened["record"])
 
 
 def view_link(key: bytes, record: StageRecord) -> str:
@@ -231,15 +229,24 @@ def view_link(key: bytes, record: StageRecord) -> str:
     return f"{approver_url()}/approve/view/{token}"
 
 
-def _wait(current: _Round, record: StageRecord, approved: set[str], refused: str, timeout: int) -> Any:
-    key = _pause_key(current.step_id, len(current.decisions))
+def _wait(current: _Round, record: StageRecord, approved: list[str], refused: str, key: str) -> dict[str, Any] | None:
+    """The answer given at this pause, or None when the pause timed out (a run that waits in its process)."""
     current.store.waiting_on(record.stage_id, key, current.decisions)
-    form = decision_form([a["name"] for a in record.approvers if a["name"] not in approved])
-    return pause_flow_run(wait_for_input=form.with_initial_data(description=_ask(current, record, approved, refused)),
-                          timeout=timeout, poll_interval=current.poll, key=key)
+    form = decision_form([a["name"] for a in record.approvers if a["name"] not in approved]).with_initial_data(
+        description=_ask(current, record, approved, refused))
+    if current.durable:  # the process exits here; the run resumes from the top and this returns the answer
+        answer = suspend_flow_run(wait_for_input=form, key=key, timeout=None)
+        return answer.model_dump() if answer is not None else None
+    left = (record.deadline_at - datetime.now(UTC)).total_seconds()
+    try:
+        return pause_flow_run(wait_for_input=form, timeout=max(1, math.ceil(left)), poll_interval=current.poll,
+                              key=key).model_dump()
+    except FlowPauseTimeout:
+        resume_after_timeout()
+        return None
 
 
-def _ask(current: _Round, record: StageRecord, approved: set[str], refused: str) -> str:
+def _ask(current: _Round, record: StageRecord, approved: list[str], refused: str) -> str:
     """The form's text: short (the UI gives it ~35 px at 900 px): who, by when, what changed, where to read."""
     lines = [f"**Refused:** {refused}", ""] if refused else []
     people = ", ".join(a["name"] for a in record.approvers if a["name"] not in approved)
@@ -256,66 +263,6 @@ def _ask(current: _Round, record: StageRecord, approved: set[str], refused: str)
 def _pause_key(step_id: str, answers: int) -> str:
     """Prefect keys of run inputs take lowercase letters, digits and dashes only; step ids may hold `_`."""
     return f"{step_id.replace('_', '-')}-{answers}"
-
-
-def _take(answer: Any, record: StageRecord, approved: set[str], current: _Round) -> tuple[str | None, str]:
-    """Record one answer: (the stage's outcome if it ends the stage, the refusal to show if it was refused)."""
-    key = _pause_key(current.step_id, len(current.decisions))
-    via, problem = _path(answer, record, current.key)
-    person = record.approver(answer.name)
-    entry = _entry(record.number, answer.decision, answer.name, person.role if person else "", answer.comment, via)
-    edits, wrong = _edits(answer)
-    reason = problem or refusal(record, answer.name, approved, current.author, via) or wrong
-    current.store.record_answer(current.run_id, key, "refused" if reason else "accepted", reason or "")
-    if reason:
-        current.decisions.append({**entry, "refused": reason})
-        get_run_logger().warning("approval refused: %s", reason)
-        return None, reason
-    current.decisions.append({**entry, "edits": edits} if edits else entry)
-    if answer.decision == "approve":
-        approved.add(answer.name)
-        return None, ""
-    current.edits = edits
-    return ("rejected" if answer.decision == "reject" else "changes_requested"), ""
-
-
-def _path(answer: Any, record: StageRecord, key: bytes) -> tuple[str, str | None]:
-    """How the answer came ("link" with a valid receipt for exactly this answer, else "ui"), or why it is void."""
-    if not answer.link_receipt:
-        return "ui", None
-    try:
-        fields = signing.verify(key, "receipt", answer.link_receipt)
-    except signing.TokenError as exc:
-        return "link", f"the link receipt is not valid ({exc}): nothing was decided"
-    expected = {"s": record.stage_id, "p": answer.name, "h": record.hash, "d": answer.decision,
-                "c": signing.digest(answer.comment)}
-    if any(fields.get(k) != v for k, v in expected.items()):
-        return "link", "the link receipt does not match this answer, stage or pack: nothing was decided"
-    return "link", None
-
-
-def _edits(answer: Any) -> tuple[dict[str, Any] | None, str | None]:
-    """The fact-sheet edits of a request for changes, or why they cannot be used (the stage asks again)."""
-    if not answer.edits.strip():
-        return None, None
-    if answer.decision != "request_changes":
-        return None, "edits come with request_changes only: nothing was decided, answer again"
-    try:
-        edits = yaml.safe_load(answer.edits)
-        if not isinstance(edits, dict):
-            raise ValueError("write fact-sheet fields as `field: value` lines")
-        FactSheet.model_validate(edits)
-    except ValidationError as exc:
-        wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return None, f"edits not usable, nothing was decided: {wrong[:300]}"
-    except (yaml.YAMLError, ValueError) as exc:
-        return None, f"edits not usable, nothing was decided: {str(exc).splitlines()[0][:300]}"
-    return edits, None
-
-
-def _entry(stage: int, decision: str, name: str, role: str, comment: str, via: str) -> dict[str, Any]:
-    return {"stage": stage, "decision": decision, "name": name, "role": role, "comment": comment, "via": via,
-            "at": now_iso()}
 
 
 def resume_after_timeout() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.exceptions import Pause
 from prefect.states import Completed, State
 
 from crisiscomms.errors import CrisisError
@@ -37,7 +38,7 @@ class StepFailed(RuntimeError):
     """A step with `on_failure: stop` failed: the phase stops here."""
 
 
-@task(name="step.skipped")
+@task(name="step.skipped", persist_result=True)
 def skip_step(step_id: str, reason: str) -> State:
     return Completed(name="Skipped", message=reason)
 
@@ -59,8 +60,12 @@ def walk_phase(root: str, playbook_id: str, phase: str, inputs: dict[str, Any], 
             status, detail = _run_step(planned, loaded, project.catalog, context, history)
             rows.append((planned, status, detail))
             context = context.model_copy(update={"results": history["results"]})
-    finally:
+    except Pause:  # suspended for an approval: the run goes on from the top later, and writes the table then
+        raise
+    except BaseException:
         _phase_artifact(loaded, phase, rows)
+        raise
+    _phase_artifact(loaded, phase, rows)
     return history
 
 
@@ -69,29 +74,37 @@ def _earlier_assessments(loaded: LoadedPlaybook, phase: str, root: str,
     """A phase run on its own (communication started from the UI) reads the playbook's latest assessment.
 
     Only for `assessment.run` steps of earlier phases that this run did not execute; the phase artifact says
-    which assessment was used and when it was made, so nobody acts on a stale verdict unknowingly.
+    which assessment was used and when it was made, so nobody acts on a stale verdict unknowingly. Read in a
+    persisted task: a run that resumes hours later (an approval) keeps the assessment it started with.
     """
     earlier = PHASES[: PHASES.index(phase)]
-    wanted = [(p, i, s) for p, i, s in loaded.playbook.steps()
+    wanted = [(p, s) for p, _, s in loaded.playbook.steps()
               if p in earlier and isinstance(s, AssessmentRun) and s.id not in history["statuses"]]
     if not wanted:
         return []
+    found = latest_assessments.with_options(task_run_name=f"{loaded.playbook.id}:latest-assessments")(
+        loaded.playbook.id, root, [s.id for _, s in wanted])
     rows = []
+    for step_phase, step in wanted:
+        if step.id not in found:
+            continue
+        record, made_at, run_id = found[step.id]
+        history["results"][step.id] = record
+        history["statuses"][step.id] = "completed"
+        detail = f"latest assessment {record['priority']}, made {made_at[:19]} (flow run {run_id or '?'})"
+        rows.append((PlannedStep(step_phase, step, ()), "reused", detail))
+        get_run_logger().info("%s: %s", step.id, detail)
+    return rows
+
+
+@task(name="assessment.latest", persist_result=True)
+def latest_assessments(playbook_id: str, root: str, step_ids: list[str]) -> dict[str, Any]:
     store = open_store(Path(root))
     try:
-        for step_phase, _, step in wanted:
-            latest = store.latest_assessment(loaded.playbook.id, step.id)
-            if latest is None:
-                continue
-            record, made_at, run_id = latest
-            history["results"][step.id] = record
-            history["statuses"][step.id] = "completed"
-            detail = f"latest assessment {record['priority']}, made {made_at[:19]} (flow run {run_id or '?'})"
-            rows.append((PlannedStep(step_phase, step, ()), "reused", detail))
-            get_run_logger().info("%s: %s", step.id, detail)
+        return {step: latest for step in step_ids
+                if (latest := store.latest_assessment(playbook_id, step)) is not None}
     finally:
         store.close()
-    return rows
 
 
 def _context(loaded: LoadedPlaybook, phase: str, root: str, inputs: dict[str, Any],
@@ -119,8 +132,10 @@ def _run_step(planned: PlannedStep, loaded: LoadedPlaybook, catalog: Catalog, co
         history["results"][step.id] = state.result()
         history["statuses"][step.id] = "completed"
         return "completed", f"{record.decision} ({len(record.decisions)} answer(s))"
+    # Results persisted: a run suspended for an approval resumes from the top, and its steps come back Cached.
     runnable = task_for(step).with_options(
-        task_run_name=run_name, retries=step.retries, retry_delay_seconds=2, timeout_seconds=step.timeout
+        task_run_name=run_name, retries=step.retries, retry_delay_seconds=2, timeout_seconds=step.timeout,
+        persist_result=True,
     )
     state = runnable(step, context, return_state=True)
     if state.is_completed():
@@ -139,7 +154,8 @@ def _rerender(loaded: LoadedPlaybook, pack_id: str, context: StepContext,
     pack_step = next(s for _, _, s in loaded.playbook.steps() if s.id == pack_id)
 
     def rerender(edits: dict[str, Any]) -> dict[str, Any]:
-        runnable = task_for(pack_step).with_options(task_run_name=f"{context.playbook_id}:{pack_id}")
+        runnable = task_for(pack_step).with_options(task_run_name=f"{context.playbook_id}:{pack_id}",
+                                                    persist_result=True)
         state = runnable(pack_step, context, edits, return_state=True)
         if not state.is_completed():
             raise CrisisError(f"the edited pack was refused: {state.message}")

@@ -12,6 +12,7 @@ from crisiscomms.playbook.parameters import resolve_inputs
 from crisiscomms.playbook.steps import CallRecord
 from flows.choices import PROJECT, ROOT, CrisisInputs, PlaybookChoice
 from flows.engine import History, empty_history, outcome, walk_phase
+from flows.provenance import pin_provenance
 from tasks.subplaybook import register_runner
 
 
@@ -28,6 +29,8 @@ def _phase_flow(phase: str) -> Flow[..., History]:
         loaded = PROJECT.load(playbook)
         given = inputs.model_dump() if hasattr(inputs, "model_dump") else dict(inputs)
         values = resolve_inputs(loaded.playbook, given)
+        if history is None:  # started on its own (the UI, an automation): it may wait suspended, so pin the playbook
+            pin_provenance(loaded, values)
         return named(loaded, walk_phase(str(ROOT), playbook, phase, values, history or empty_history(), alert),
                      (phase,))
 

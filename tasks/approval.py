@@ -5,17 +5,85 @@ The pause itself belongs to the phase flow (flows/approval.py): a task cannot pa
 
 from __future__ import annotations
 
+import os
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
+from prefect.deployments import run_deployment
 from prefect.runtime import task_run
 
-from crisiscomms import notify
-from crisiscomms.approval import Approver, StageRecord
+from crisiscomms import approval, notify, signing
+from crisiscomms.approval import ApprovalStore, Approver, StageRecord
 from crisiscomms.playbook.models import Playbook
 from tasks.release import read_secret
+
+DEADLINE_DEPLOYMENT = "approval-deadline/approval-deadline"
+
+
+@task(name="approval.open", persist_result=True)
+def open_stage(playbook: Playbook, stage: dict[str, Any], timeout: int, state: str, durable: bool
+               ) -> dict[str, Any]:
+    """A stage opens once: its deadline fixed, its record kept, each of its people told with their own link, and
+    (durable runs) a deadline run scheduled. Persisted: a run that resumes from the top gets this same record."""
+    opened = datetime.now(UTC)
+    record = StageRecord(**stage, opened_at=opened.isoformat(timespec="seconds"),
+                         deadline=(opened + timedelta(seconds=timeout)).isoformat(timespec="seconds"))
+    store = ApprovalStore(Path(state))
+    try:
+        store.open_stage(record)
+    finally:
+        store.close()
+    key = signing.load_key(Path(state))
+    links = {a["name"]: personal_link(key, record, a["name"]) for a in record.approvers}
+    notices = notify_approvers.fn(playbook, record, links, str(Path(state) / "outbox"))
+    if durable:
+        _schedule_deadline(record)
+    return {"record": asdict(record), "notices": notices}
+
+
+def approver_url() -> str:
+    """Where approvers open their links: CRISIS_APPROVER_URL, else the UI's address (`crisis up` serves both)."""
+    base = os.environ.get("CRISIS_APPROVER_URL") or os.environ.get("PREFECT_UI_URL") or "http://127.0.0.1:4200"
+    return base.rstrip("/")
+
+
+def personal_link(key: bytes, record: StageRecord, person: str) -> str:
+    token = signing.sign(key, "link", {"s": record.stage_id, "p": person, "h": record.hash,
+                                       "x": int(record.deadline_at.timestamp()), "i": os.urandom(9).hex()})
+    return f"{approver_url()}/approve/{token}"
+
+
+def _schedule_deadline(record: StageRecord) -> None:
+    """Nothing polls a suspended run: a run of the deadline deployment answers for the stage if nobody has."""
+    run = run_deployment(DEADLINE_DEPLOYMENT, parameters={"flow_run_id": record.run_id, "stage_id": record.stage_id},
+                         scheduled_time=record.deadline_at, timeout=0, as_subflow=False,
+                         idempotency_key=f"deadline:{record.stage_id}", tags=["approval-deadline"])
+    get_run_logger().info("stage %d: deadline %s (deadline run %s)", record.number, record.deadline, run.id)
+
+
+@task(name="approval.judge", persist_result=True)
+def judge_answer(stage: dict[str, Any], answer: dict[str, Any] | None, approved: list[str], author: str,
+                 state: str, pause_key: str, timeout: int) -> dict[str, Any]:
+    """Take or refuse one answer (None: the pause timed out). Persisted: a resumed run replays the same verdict,
+    with the same time, and never judges an answer twice. The verdict is kept against the pause key, where the
+    approver page and `crisis approve` read it."""
+    record = StageRecord(**stage)
+    if answer is None:
+        verdict = approval.timed_out(record, timeout)
+    else:
+        verdict = approval.judge(record, answer, approved, author, signing.load_key(Path(state)))
+    store = ApprovalStore(Path(state))
+    try:
+        store.record_answer(record.run_id, pause_key, "refused" if verdict.refused else "accepted", verdict.refused)
+    finally:
+        store.close()
+    if verdict.refused:
+        get_run_logger().warning("stage %d: answer refused: %s", record.number, verdict.refused)
+    return asdict(verdict)
 
 
 @task(name="approval.notify")
@@ -34,7 +102,7 @@ def notify_approvers(playbook: Playbook, stage: StageRecord, links: dict[str, st
     return notices
 
 
-@task(name="message.approve")
+@task(name="message.approve", persist_result=True)
 def record_approval(record: dict[str, Any]) -> dict[str, Any]:
     """The decision, every answer (with refusals), and the pack hash it applies to."""
     logger = get_run_logger()

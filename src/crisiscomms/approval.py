@@ -19,6 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+from pydantic import ValidationError
+
+from crisiscomms import signing
+from crisiscomms.playbook.communication import FactSheet
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.store import connect, transaction
 from crisiscomms.watchlist import fold
@@ -104,6 +109,109 @@ def refusal(stage: StageRecord, name: str, approved: set[str], author: str, via:
     if who(name) in approved:
         return f"{name!r} already approved at this stage: a quorum needs different people"
     return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one answer does at a stage: its audit entry, and the stage's outcome if it ends it."""
+
+    entry: dict[str, Any]
+    refused: str = ""  # why the answer does not count (the stage asks again)
+    outcome: str | None = None  # rejected, changes_requested, timed_out; None: the stage goes on
+    approved_by: str = ""  # the name that now counts towards the quorum
+    edits: dict[str, Any] | None = None
+
+
+def judge(stage: StageRecord, answer: dict[str, Any], approved: list[str], author: str, key: bytes,
+          now: datetime | None = None) -> Verdict:
+    """Take or refuse one answer given at a stage. `answer` is the form's fields; a `link_receipt` is either the
+    approver page's (an answer through a personal link) or the deadline's (no answer came in time)."""
+    now = now or datetime.now(UTC)
+    receipt = answer.get("link_receipt", "")
+    if receipt and _purpose(receipt) == "deadline":
+        return _deadline(stage, receipt, key, now)
+    via, problem = answer_path(stage, answer, key)
+    person = stage.approver(answer["name"])
+    entry = _entry(stage.number, answer["decision"], answer["name"], person.role if person else "",
+                   answer.get("comment", ""), via, now)
+    edits, wrong = parse_edits(answer)
+    reason = problem or refusal(stage, answer["name"], {who(n) for n in approved}, author, via) or wrong
+    if reason:
+        return Verdict({**entry, "refused": reason}, refused=reason)
+    entry = {**entry, "edits": edits} if edits else entry
+    if answer["decision"] == "approve":
+        return Verdict(entry, approved_by=answer["name"])
+    return Verdict(entry, outcome="rejected" if answer["decision"] == "reject" else "changes_requested", edits=edits)
+
+
+def timed_out(stage: StageRecord, timeout: int, now: datetime | None = None) -> Verdict:
+    entry = _entry(stage.number, "timed_out", "", ", ".join(stage.roles), f"no answer in {timeout} s", "flow",
+                   now or datetime.now(UTC))
+    return Verdict(entry, outcome="timed_out")
+
+
+def _deadline(stage: StageRecord, receipt: str, key: bytes, now: datetime) -> Verdict:
+    try:
+        fields = signing.verify(key, "deadline", receipt)
+    except signing.TokenError as exc:
+        fields, problem = {}, f"the deadline receipt is not valid ({exc})"
+    else:
+        problem = "" if fields.get("s") == stage.stage_id else "the deadline receipt is for another stage"
+    if not problem and now < stage.deadline_at:
+        problem = f"the stage's deadline ({stage.deadline}) has not passed"
+    if problem:
+        entry = _entry(stage.number, "timed_out", "", "", "", "deadline", now)
+        return Verdict({**entry, "refused": f"{problem}: nothing was decided"}, refused=f"{problem}: nothing was "
+                       "decided")
+    return timed_out(stage, int((stage.deadline_at - datetime.fromisoformat(stage.opened_at)).total_seconds()), now)
+
+
+def _purpose(token: str) -> str:
+    try:
+        return str(signing.peek(token).get("k", ""))
+    except signing.TokenError:
+        return ""
+
+
+def answer_path(stage: StageRecord, answer: dict[str, Any], key: bytes) -> tuple[str, str | None]:
+    """How the answer came ("link" with a valid receipt for exactly this answer, else "ui"), or why it is void."""
+    receipt = answer.get("link_receipt", "")
+    if not receipt:
+        return "ui", None
+    try:
+        fields = signing.verify(key, "receipt", receipt)
+    except signing.TokenError as exc:
+        return "link", f"the link receipt is not valid ({exc}): nothing was decided"
+    expected = {"s": stage.stage_id, "p": answer["name"], "h": stage.hash, "d": answer["decision"],
+                "c": signing.digest(answer.get("comment", ""))}
+    if any(fields.get(k) != v for k, v in expected.items()):
+        return "link", "the link receipt does not match this answer, stage or pack: nothing was decided"
+    return "link", None
+
+
+def parse_edits(answer: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """The fact-sheet edits of a request for changes, or why they cannot be used (the stage asks again)."""
+    text = answer.get("edits", "") or ""
+    if not text.strip():
+        return None, None
+    if answer["decision"] != "request_changes":
+        return None, "edits come with request_changes only: nothing was decided, answer again"
+    try:
+        edits = yaml.safe_load(text)
+        if not isinstance(edits, dict):
+            raise ValueError("write fact-sheet fields as `field: value` lines")
+        FactSheet.model_validate(edits)
+    except ValidationError as exc:
+        wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return None, f"edits not usable, nothing was decided: {wrong[:300]}"
+    except (yaml.YAMLError, ValueError) as exc:
+        return None, f"edits not usable, nothing was decided: {str(exc).splitlines()[0][:300]}"
+    return edits, None
+
+
+def _entry(stage: int, decision: str, name: str, role: str, comment: str, via: str, at: datetime) -> dict[str, Any]:
+    return {"stage": stage, "decision": decision, "name": name, "role": role, "comment": comment, "via": via,
+            "at": at.isoformat(timespec="seconds")}
 
 
 def now_iso() -> str:

@@ -75,6 +75,9 @@ class Stack:
         env.setdefault("CRISIS_APPROVER_URL", os.environ.get("CRISIS_PUBLIC_URL") or self.ui_url)
         env.update({
             "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS": origins,
+            # Results of flow runs waiting for approval (suspended) are read back by whichever worker resumes them.
+            "PREFECT_LOCAL_STORAGE_PATH": str(self.state_dir / "results"),
+            "PREFECT_WORKER_QUERY_SECONDS": env.get("PREFECT_WORKER_QUERY_SECONDS", "3"),
             "PREFECT_HOME": str(self.state_dir / "prefect"),
             "PREFECT_API_URL": self.api_url,
             "PREFECT_SERVER_API_HOST": self.host,
@@ -135,17 +138,25 @@ def up(stack: Stack, say: Callable[[str], None], deploy: bool = True) -> None:
     if is_healthy(stack.api_url):
         say(f"Prefect server already up at {stack.ui_url}")
     else:
-        _spawn(stack, "server", [sys.executable, "-m", "crisiscomms.gateway", "--root", str(stack.root),
-                                 "--host", stack.host, "--port", str(stack.port)])
-        _wait_healthy(stack, say)
+        spawn(stack, "server", server_command(stack))
+        wait_healthy(stack, say)
     _run(stack, prefect_command("work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"))
     if deploy:
         say("registering the deployments of prefect.yaml …")
         _run(stack, prefect_command("--no-prompt", "deploy", "--all"))
     if not _alive(stack.pid_file("worker")):
-        _spawn(stack, "worker", prefect_command("worker", "start", "--pool", WORK_POOL,
-                                                "--name", "crisis-worker"))
+        spawn(stack, "worker", worker_command())
     say(f"worker polling work pool '{WORK_POOL}'")
+
+
+def server_command(stack: Stack) -> list[str]:
+    """Prefect's server app with the approver page beside it (crisiscomms.gateway)."""
+    return [sys.executable, "-m", "crisiscomms.gateway", "--root", str(stack.root), "--host", stack.host,
+            "--port", str(stack.port)]
+
+
+def worker_command() -> list[str]:
+    return prefect_command("worker", "start", "--pool", WORK_POOL, "--name", "crisis-worker")
 
 
 def run_deployment(stack: Stack, name: str, params: dict[str, object]) -> str:
@@ -157,20 +168,25 @@ def run_deployment(stack: Stack, name: str, params: dict[str, object]) -> str:
 
 def down(stack: Stack, say: Callable[[str], None]) -> None:
     for name in ("worker", "server"):
-        pid_file = stack.pid_file(name)
-        if _stop(pid_file):
+        if down_one(stack, name):
             say(f"stopped {name}")
-        pid_file.unlink(missing_ok=True)
 
 
-def _spawn(stack: Stack, name: str, command: list[str]) -> None:
+def down_one(stack: Stack, name: str) -> bool:
+    """Stop one process of the stack (SIGTERM, then SIGKILL after 20 s); whether it was running."""
+    stopped = _stop(stack.pid_file(name))
+    stack.pid_file(name).unlink(missing_ok=True)
+    return stopped
+
+
+def spawn(stack: Stack, name: str, command: list[str]) -> None:
     log = (stack.state_dir / "logs" / f"{name}.log").open("ab")
     process = subprocess.Popen(command, cwd=stack.root, env=stack.env(), stdout=log, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True)
     stack.pid_file(name).write_text(str(process.pid))
 
 
-def _wait_healthy(stack: Stack, say: Callable[[str], None], timeout: float = 90.0) -> None:
+def wait_healthy(stack: Stack, say: Callable[[str], None], timeout: float = 90.0) -> None:
     say(f"starting Prefect server on {stack.ui_url} (SQLite under {STATE_DIR}/prefect) …")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

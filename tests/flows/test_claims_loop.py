@@ -69,7 +69,7 @@ def _approve_when_paused(name: str) -> None:
             runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
             if runs:
-                resume_flow_run(runs[0].id, run_input={"decision": "approve", "name": name, "role": "communication",
+                resume_flow_run(runs[0].id, run_input={"decision": "approve", "name": name, "link_receipt": "",
                                                        "comment": "Vérifié"})
                 return
             time.sleep(0.2)

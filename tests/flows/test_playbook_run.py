@@ -94,17 +94,18 @@ def test_the_run_records_playbook_identity_for_the_audit_trail(demo_run: tuple[A
     assert run.labels["crisis.playbook.git"]
 
 
-def test_each_phase_is_a_sub_flow_and_each_step_a_named_task_run(demo_run: tuple[Any, dict[str, Any]]) -> None:
+def test_the_phases_run_in_the_playbook_run_and_each_step_is_a_named_task_run_tagged_with_its_phase(
+        demo_run: tuple[Any, dict[str, Any]]) -> None:
     state, _ = demo_run
     parent_id = state.state_details.flow_run_id
-    phases = _subflows_of(parent_id)
-    assert sorted(r.name for r in phases) == sorted(
-        f"rappel-produit/{p}" for p in ("preparation", "assessment", "communication", "post_crisis")
-    )
-    assert all({"playbook:rappel-produit", "playbook-version:1.0.0"} <= set(r.tags) for r in phases)
+    # Not sub-flows: a run waiting for approval must be able to suspend (Prefect cannot suspend a sub-flow).
+    assert [r.name for r in _subflows_of(parent_id)] == ["cellule-de-crise/preparation"]  # only playbook.call's
     with get_client(sync_client=True) as client:
-        names = {t.name for t in client.read_task_runs() if t.flow_run_id in {r.id for r in phases}}
-    assert {f"rappel-produit:{step}" for step in (*DEMO_STEPS, "alerte")} <= names
+        steps = [t for t in client.read_task_runs() if t.flow_run_id == parent_id]
+    names = {t.name: set(t.tags) for t in steps}
+    assert {f"rappel-produit:{step}" for step in (*DEMO_STEPS, "alerte")} <= set(names)
+    assert {"phase:assessment", "playbook:rappel-produit", "playbook-version:1.0.0"} <= names["rappel-produit:faits"]
+    assert "phase:communication" in names["rappel-produit:messages"]
 
 
 def test_sub_playbook_call_runs_the_callee_phases_as_nested_runs(demo_run: tuple[Any, dict[str, Any]]) -> None:

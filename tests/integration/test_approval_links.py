@@ -5,7 +5,12 @@ anywhere but the stack."""
 
 from __future__ import annotations
 
+import html
 import json
+import os
+import re
+import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -15,12 +20,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from crisiscomms import server
 from crisiscomms.release import idempotency_key
 from crisiscomms.store import state_dir
 
 from .browser import chromium
 from .conftest import LiveStack, free_port
-from .helpers import deployment, ui_run, wait_final
+from .helpers import deployment, reap, task_runs, ui_run, wait_final
 
 pytestmark = pytest.mark.server
 PLAYBOOK = "rappel-produit"
@@ -143,3 +149,51 @@ def _released_pack(api: httpx.Client, run_id: str, state: Path) -> dict:
     description = tables.json()[0]["description"]
     digest = description.split("pack ")[1].split()[0]
     return json.loads((state / "packs" / f"{PLAYBOOK}-{digest[:16]}.json").read_text(encoding="utf-8"))
+
+
+def _decide(link: str, decision: str = "approve") -> str:
+    """What an approver's browser does on their page: read the form's anti-forgery token, post the decision."""
+    page = httpx.get(link, timeout=30)
+    assert page.status_code == 200, page.text
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token, page.text[-1000:]
+    posted = httpx.post(link, data={"decision": decision, "comment": "", "csrf": html.unescape(token.group(1))},
+                        timeout=60)
+    assert posted.status_code == 200, posted.text
+    return posted.text
+
+
+def test_an_approval_survives_a_killed_worker_and_a_restarted_server_and_releases_once(live_stack: LiveStack) -> None:
+    api, stack, state = live_stack.api, live_stack.stack, state_dir(live_stack.root)
+    notices = state / "outbox" / "exercice" / "approvals"
+    seen = set(notices.glob("*.json")) if notices.is_dir() else set()
+    created = ui_run(api, deployment(api, "phase-communication", "communication")["id"], {"playbook": PLAYBOOK})
+    run_id = created.json()["id"]
+    link = _next_link(api, run_id, notices, seen, live_stack.worker_log)
+    assert api.get(f"/flow_runs/{run_id}").json()["state_name"] == "Suspended"  # no process keeps it
+    worker = int(stack.pid_file("worker").read_text())
+    os.killpg(worker, signal.SIGKILL)  # the machine's worker dies while the run waits …
+    server_pid = int(stack.pid_file("server").read_text())
+    server.down_one(stack, "server")  # … and the server is restarted
+    for pid in (worker, server_pid):
+        reap(pid)
+    server.spawn(stack, "server", server.server_command(stack))
+    server.wait_healthy(stack, say=print)
+    server.spawn(stack, "worker", server.worker_command())
+    answered = 0
+    while link is not None:
+        said = _decide(link)
+        assert "Recorded." in said or "has not confirmed it yet" in said, said[-800:]
+        answered += 1
+        link = _next_link(api, run_id, notices, seen, live_stack.worker_log, timeout=180)
+    run = wait_final(api, run_id, live_stack.worker_log, timeout=180)
+    assert (run["state_type"], run["state_name"]) == ("COMPLETED", "Released"), run["state"]
+    pack = _released_pack(api, run_id, state)
+    with sqlite3.connect(state / "outbox.db") as db:
+        rows = db.execute("SELECT message, status FROM outbox WHERE pack = ?", (pack["hash"],)).fetchall()
+    assert sorted(rows) == sorted((v["id"], "sent") for v in pack["variants"])  # each message once, sent
+    for variant in pack["variants"]:
+        sent = state / "outbox" / "exercice" / variant["channel"] / f"{idempotency_key(pack['hash'], variant['id'])}.json"
+        assert json.loads(sent.read_text(encoding="utf-8"))["text"] == variant["text"]
+    releases = [t for t in task_runs(api, [run_id]) if t["name"] == f"{PLAYBOOK}:diffusion"]
+    assert [t["state_name"] for t in releases] == ["Completed"] and answered >= 1  # one release, after the last answer

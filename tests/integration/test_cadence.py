@@ -12,7 +12,7 @@ from crisiscomms import killswitch
 
 from .conftest import LiveStack
 from .helpers import deployment, tail, ui_run, wait_final
-from .test_ui_approval import outbox_files, wait_child, wait_paused
+from .test_ui_approval import outbox_files, wait_paused
 
 CRISIS = str(Path(sys.executable).parent / "crisis")
 PLAYBOOK = "rappel-produit"
@@ -31,8 +31,7 @@ def test_crisis_halt_cancels_the_run_awaiting_approval_and_the_scheduled_reminde
     created = ui_run(api, deployment(api, "crisis-playbook", "playbook")["id"], {"playbook": PLAYBOOK})
     assert created.status_code == 201, created.text
     parent_id = created.json()["id"]
-    communication = wait_child(api, parent_id, f"{PLAYBOOK}/communication", live_stack.worker_log)
-    wait_paused(api, communication["id"], "validation-0", live_stack.worker_log)
+    communication = wait_paused(api, parent_id, "validation-0", live_stack.worker_log, timeout=180)  # suspended
     later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     reminder = api.post(f"/deployments/{deployment(api, 'update-reminder', 'update-reminder')['id']}/create_flow_run",
                         json={"parameters": {"playbook": PLAYBOOK, "promise": 1},

@@ -37,12 +37,13 @@ def _deployments_of_prefect_yaml(stack: LiveStack) -> list[tuple[str, str]]:
     flows["flows/monitor.py:monitor"] = "crisis-monitor"
     flows["flows/updates.py:update_reminder"] = "update-reminder"
     flows["flows/killswitch.py:kill_switch"] = "kill-switch"
+    flows["flows/deadline.py:approval_deadline"] = "approval-deadline"
     return [(flows[d["entrypoint"]], d["name"]) for d in config["deployments"]]
 
 
 def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: LiveStack) -> None:
     expected = _deployments_of_prefect_yaml(live_stack)
-    assert len(expected) == 8  # 6 + update-reminder and kill-switch
+    assert len(expected) == 9  # 6 + update-reminder, kill-switch and approval-deadline
     for flow_name, name in expected:
         found = deployment(live_stack.api, flow_name, name)
         assert found["enforce_parameter_schema"] is True, name
@@ -51,6 +52,9 @@ def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: L
         assert found["pull_steps"] == [
             {"prefect.deployments.steps.set_working_directory": {"directory": str(live_stack.root)}}
         ], name
+        if name == "approval-deadline":  # scheduled by a stage for its own run: a run id and a stage id
+            assert set(found["parameter_openapi_schema"]["required"]) == {"flow_run_id", "stage_id"}
+            continue
         scope = ["all"] if name == "kill-switch" else []  # the kill switch halts every playbook by default
         assert found["parameter_openapi_schema"]["properties"]["playbook"]["enum"] == scope + PLAYBOOK_IDS, name
 
@@ -110,11 +114,13 @@ def test_playbook_run_from_the_ui_form(live_stack: LiveStack) -> None:
     assert labels["prefect.worker.name"] == "crisis-worker"
     assert run["flow_version"] == f"rappel-produit@1.0.0+sha256.{file_hash[:12]}"
 
+    # The phases run in the run itself (an approval can then suspend it): their steps are its task runs, tagged
+    # with their phase; the only sub-flows are the called playbook's.
     children = child_runs(api, run["id"])
-    assert sorted(child["name"] for child in children) == sorted(f"rappel-produit/{p}" for p in PHASES)
-    assert all(child["state_type"] == "COMPLETED" for child in children)
-
-    tasks = {t["name"]: t for t in task_runs(api, [child["id"] for child in children])}
+    assert [child["name"] for child in children] == ["cellule-de-crise/preparation"]
+    tasks = {t["name"]: t for t in task_runs(api, [run["id"]])}
+    assert {f"phase:{p}" for p in PHASES} == {tag for t in tasks.values() for tag in t["tags"] if tag.startswith(
+        "phase:")}
     steps = {"cellule", "protocoles", "modeles", "brief", "faits", "parties_prenantes", "escalade",
              "synthese", "validation_juridique", "declaration", "reseaux", "memo_salaries",
              "retour_experience", "bilan", "mise_a_jour"}
@@ -123,11 +129,8 @@ def test_playbook_run_from_the_ui_form(live_stack: LiveStack) -> None:
     assert tasks["rappel-produit:escalade"]["state_name"] == "Completed"
     assert all(t["state_type"] == "COMPLETED" for t in tasks.values())
 
-    # The called playbook ran as nested phase runs under the `cellule` step, not as children of the run.
-    preparation = next(child for child in children if child["name"] == "rappel-produit/preparation")
-    nested = child_runs(api, preparation["id"])
-    assert "cellule-de-crise/preparation" in {n["name"] for n in nested}
-    nested_tasks = {t["name"] for t in task_runs(api, [n["id"] for n in nested])}
+    # The called playbook ran as nested phase runs under the `cellule` step.
+    nested_tasks = {t["name"] for t in task_runs(api, [n["id"] for n in children])}
     called_steps = {"convocation", "salle", "journal"}
     assert {f"cellule-de-crise:{step}" for step in called_steps} <= nested_tasks
 
@@ -174,7 +177,8 @@ def test_phase_deployment_run_from_the_ui_form(live_stack: LiveStack) -> None:
     assert run["name"] == "rappel-produit/assessment"
     assert run["parent_task_run_id"] is None
     tasks = {t["name"]: t["state_name"] for t in task_runs(api, [run["id"]])}
-    assert tasks == {"rappel-produit:alerte": "Skipped",  # no monitoring alert started this run
+    assert tasks == {"rappel-produit:provenance": "Completed",  # the playbook pinned for this run
+                     "rappel-produit:alerte": "Skipped",  # no monitoring alert started this run
                      "rappel-produit:assessment": "Completed", "rappel-produit:faits": "Completed", "rappel-produit:parties_prenantes": "Completed",
                      "rappel-produit:escalade": "Completed",  # the playbook's default gravite, haute
                      "rappel-produit:synthese": "Completed"}
