@@ -3,7 +3,8 @@
 Before each message the kill switch is read fresh from the state database (`crisis halt`): when it is on, that
 message and the ones after it are not sent, the step records `halted`, and a run made after `crisis unhalt`
 sends what is left (the outbox never sends a message twice). A release that sent something keeps the playbook's
-oldest open update promise and makes its own (the pack's `next_update`), with a reminder run at that time.
+oldest open update promise and makes its own (the time written into its messages: the fact sheet's date and time,
+or the pack's first send attempt + its delay), with a reminder run at that time.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def release_pack(step: MessageRelease, context: StepContext) -> dict[str, Any]:
     playbook = project.load(context.playbook_id).playbook
     pack_path = approval.get("path") or context.results[step.pack]["path"]  # edits make a new pack file
     pack = json.loads(Path(pack_path).read_text(encoding="utf-8"))
-    receipts = _send(project.root, playbook, pack, approval["hash"])
+    receipts, promised = _send(project.root, playbook, pack, approval["hash"])
     approvers = approved_by(approval)
     rows = [{**asdict(r), "pack": approval["hash"], "approved_by": "; ".join(approvers)} for r in receipts]
     status = _status(rows)
@@ -50,8 +51,8 @@ def release_pack(step: MessageRelease, context: StepContext) -> dict[str, Any]:
     _log(rows)
     if status == "halted":
         _report_halt(project.root, playbook, rows)
-    if any(r["status"] == "sent" for r in rows):
-        _keep_cadence(project.root, playbook, pack, approval)
+    if any(r["status"] == "sent" for r in rows) and promised is not None:
+        _keep_cadence(project.root, playbook, pack, approval, promised)
     return ReleaseRecord(hash=approval["hash"], status=status, receipts=rows, approved_by=approvers).model_dump()
 
 
@@ -61,15 +62,20 @@ def approved_by(approval: dict[str, Any]) -> list[str]:
             for a in approval.get("decisions", []) if a["decision"] == "approve" and not a.get("refused")]
 
 
-def _send(root: Path, playbook: Playbook, pack: dict[str, Any], approved: str) -> list[release.Receipt]:
+def _send(root: Path, playbook: Playbook, pack: dict[str, Any], approved: str
+          ) -> tuple[list[release.Receipt], datetime | None]:
+    """The receipts, and the next update the messages sent promise (the time written into them)."""
     folder = state_dir(root)
     outbox = release.Outbox(folder / "outbox.db")
     # A drill never leaves the company: every message goes to the file outbox, under exercice/.
     drill = {name: release.file_sender(folder / "outbox" / "exercice") for name in playbook.channels}
     try:
-        return release.release(playbook, pack, approved, outbox, folder / "outbox",
-                               senders=drill if pack.get("drill") else None,
-                               halted=lambda: killswitch.reason(root, playbook.id), secrets=read_secret)
+        receipts = release.release(playbook, pack, approved, outbox, folder / "outbox",
+                                   senders=drill if pack.get("drill") else None,
+                                   halted=lambda: killswitch.reason(root, playbook.id), secrets=read_secret)
+        # A pack whose texts never name the time still promises it: from now, if nothing fixed it before.
+        sent = any(r.status == "sent" for r in receipts)
+        return receipts, release.promised_time({**pack, "hash": approved}, outbox, datetime.now(UTC) if sent else None)
     finally:
         outbox.close()
 
@@ -106,12 +112,12 @@ def _report_halt(root: Path, playbook: Playbook, rows: list[dict[str, Any]]) -> 
                              description=f"{playbook.id}: release stopped by the kill switch")
 
 
-def _keep_cadence(root: Path, playbook: Playbook, pack: dict[str, Any], approval: dict[str, Any]) -> None:
-    """Record promised vs actual; schedule the reminder of the promise this release makes."""
+def _keep_cadence(root: Path, playbook: Playbook, pack: dict[str, Any], approval: dict[str, Any],
+                  promised: datetime) -> None:
+    """Record promised (the time the messages say) vs actual; schedule the reminder of the promise made."""
     logger = get_run_logger()
     run_id = str(flow_run.get_id() or "local")
-    recorded = cadence.record_release(root, playbook.id, run_id, approval["hash"],
-                                      cadence.parse_time(pack["next_update"]), datetime.now(UTC),
+    recorded = cadence.record_release(root, playbook.id, run_id, approval["hash"], promised, datetime.now(UTC),
                                       drill=bool(pack.get("drill")), priority=approval.get("priority"))
     if recorded.fulfilled:
         kept = recorded.fulfilled

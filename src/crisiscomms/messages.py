@@ -8,10 +8,18 @@ then checked, before anyone is asked to approve it.
 A pack with problems is refused as a whole: a missing variable, a text longer than its channel allows, an empty
 section, a placeholder left in ("TODO", "[À COMPLÉTER]", "{{"), an empty message, a missing subject line.
 What is approved is the hash: only texts whose hash equals the approved one can ever be released.
+
+The next update is promised from the RELEASE, not from the rendering (hours may go by in approval): when the fact
+sheet gives a delay (`next_update: 2h`), every text carries the marker `⟦next-update⟧` where the time goes, the pack
+keeps the delay (`next_update_after`, covered by the hash with the texts), and the release writes
+`spoken_time(first release attempt + delay)` in place of the marker just before sending. Length checks count the
+marker as the longest time it can become, so a short post cannot overflow once the time is written in.
+A date and time in the fact sheet (`next_update: 2026-03-12T18:00`) is written into the texts as is.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -30,6 +38,7 @@ from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import parse_duration
 
 TIMEZONE = "Europe/Paris"
+NEXT_UPDATE_MARKER = "⟦next-update⟧"  # replaced by the promised time when the pack is released
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{%|%\}|\bTODO\b|\bXXX\b|\[(?:À COMPLÉTER|A COMPLETER|TBD|TODO|…|\.\.\.)\]",
                           re.IGNORECASE)
 _SECTION = re.compile(r"^## .*$", re.MULTILINE)
@@ -65,26 +74,41 @@ class Pack(BaseModel):
     playbook: str
     version: str
     created_at: str
-    next_update: str
+    next_update: str  # ISO time when the fact sheet gives a date and time; "" for a delay (see next_update_after)
     variants: list[Variant]
     hash: str
     drill: bool = False  # an exercise: released to the file outbox only, whatever the channel
+    next_update_after: int | None = None  # seconds after the release, when the fact sheet gives a delay
 
     @property
     def problems(self) -> list[str]:
         return [f"{v.id}: {problem}" for v in self.variants for problem in v.problems]
 
 
-def content_hash(variants: list[Variant]) -> str:
-    """SHA-256 over exactly what would be sent: ids and texts, in order (problems and metadata aside)."""
-    payload = [{"id": v.id, "subject": v.subject, "text": v.text} for v in variants]
+_MARKER_TERMS = ("created_at", "next_update", "next_update_after")
+
+
+def content_hash(variants: list[Variant], pack: dict[str, Any] | None = None) -> str:
+    """SHA-256 over exactly what would be sent: ids and texts, in order (problems and metadata aside).
+
+    Texts that carry the next-update marker are hashed with what the marker will become (the pack's delay after
+    the release, or its date and time) and with when they were rendered: a delay edited after approval changes
+    the hash like a text would, and the same facts rendered twice are two packs, each released on its own.
+    """
+    payload: Any = [{"id": v.id, "subject": v.subject, "text": v.text} for v in variants]
+    if uses_marker(variants):
+        payload = {"messages": payload, **{term: (pack or {}).get(term) for term in _MARKER_TERMS}}
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 
 def read_variants(pack: dict[str, Any]) -> tuple[list[Variant], str]:
     """A kept pack's messages and the hash of their texts as they are now (to compare with an approved hash)."""
     variants = [Variant.model_validate(v) for v in pack["variants"]]
-    return variants, content_hash(variants)
+    return variants, content_hash(variants, pack)
+
+
+def uses_marker(variants: list[Variant]) -> bool:
+    return any(NEXT_UPDATE_MARKER in v.subject or NEXT_UPDATE_MARKER in v.text for v in variants)
 
 
 @dataclass
@@ -103,11 +127,54 @@ class PackContext:
 
 def next_update_time(facts: FactSheet, now: datetime) -> datetime:
     """`2h` → now + 2 hours; an ISO date and time as written (naive = the playbook's time zone)."""
+    delay = next_update_delay(facts)
+    if delay is not None:
+        return now + timedelta(seconds=delay)
+    return parse_moment(facts.next_update)
+
+
+def parse_moment(text: str) -> datetime:
+    """An ISO date and time; naive = the playbook's time zone."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=_zone())
+
+
+def next_update_delay(facts: FactSheet) -> int | None:
+    """Seconds after the release when the fact sheet gives a delay (`2h`); None for a date and time."""
     try:
-        return now + timedelta(seconds=parse_duration(facts.next_update))
+        return parse_duration(facts.next_update)
     except ValueError:
-        moment = datetime.fromisoformat(facts.next_update)
-        return moment if moment.tzinfo else moment.replace(tzinfo=_zone())
+        return None
+
+
+def fill_next_update(text: str, when: datetime, language: str) -> str:
+    """The text as it leaves: the next-update marker replaced by the promised time, with its zone."""
+    return text.replace(NEXT_UPDATE_MARKER, spoken_time(when, language)) if NEXT_UPDATE_MARKER in text else text
+
+
+@functools.cache
+def longest_next_update(language: str) -> int:
+    """The most characters the marker can become in this language (the longest month, 23:59, summer or winter)."""
+    zone = _zone()
+    return max(len(spoken_time(datetime(2026, month, 28, 23, 59, tzinfo=zone), language)) for month in range(1, 13))
+
+
+def sent_length(text: str, language: str | None = None) -> int:
+    """The text's length once sent, at most: each marker counted as the longest time it can become."""
+    body = text.strip()
+    marks = body.count(NEXT_UPDATE_MARKER)
+    if not marks:
+        return len(body)
+    longest = longest_next_update(language) if language else max(longest_next_update(x) for x in ("fr", "en"))
+    return len(body) + marks * max(longest - len(NEXT_UPDATE_MARKER), 0)
+
+
+def spoken_delay(seconds: int) -> str:
+    """7200 → "2 h", 5400 → "1 h 30 min", 1800 → "30 min"."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else "", f"{secs} s" if secs else ""]
+    return " ".join(p for p in parts if p) or "0 s"
 
 
 def _zone() -> Any:
@@ -156,14 +223,17 @@ def template_for(templates_dir: Path, spec: MessageSpec, audience: str, language
 
 def render_pack(playbook: Playbook, templates_dir: Path, context: PackContext) -> Pack:
     facts = context.facts or playbook.communication.facts
-    when = next_update_time(facts, context.now)
+    delay = next_update_delay(facts)  # a delay: counted from the release, written in by the release
+    when = None if delay is not None else next_update_time(facts, context.now)
     rows = selected_variants(playbook, context)
     variants = [_variant(playbook, templates_dir, context, facts, when, *row) for row in rows]
-    return Pack(playbook=playbook.id, version=playbook.version, created_at=context.now.isoformat(),
-                next_update=when.isoformat(), variants=variants, hash=content_hash(variants), drill=context.drill)
+    terms = {"created_at": context.now.isoformat(), "next_update": when.isoformat() if when else "",
+             "next_update_after": delay}
+    return Pack(playbook=playbook.id, version=playbook.version, **terms, variants=variants,
+                hash=content_hash(variants, terms), drill=context.drill)
 
 
-def _variant(playbook: Playbook, templates_dir: Path, context: PackContext, facts: FactSheet, when: datetime,
+def _variant(playbook: Playbook, templates_dir: Path, context: PackContext, facts: FactSheet, when: datetime | None,
              spec: MessageSpec, audience: str, channel: str, language: str) -> Variant:
     name = template_for(templates_dir, spec, audience, language)
     ident = f"{spec.kind}/{audience}/{channel}/{language}"
@@ -178,7 +248,8 @@ def _variant(playbook: Playbook, templates_dir: Path, context: PackContext, fact
         return _failed(ident, spec, audience, channel, language, name, f"{name}: {exc}")
     subject = _subject(spec.kind, text)
     # Quoted public content (the false claim) may hold anything; the team's own facts and inputs may not.
-    problems = check_text(text, spec.kind, playbook.channels[channel].limit, data=_strings(context.claim))
+    problems = check_text(text, spec.kind, playbook.channels[channel].limit, data=_strings(context.claim),
+                          language=language)
     return Variant(id=ident, kind=spec.kind, audience=audience, channel=channel, language=language, template=name,
                    subject=subject, text=text, problems=problems)
 
@@ -189,17 +260,21 @@ def _failed(ident: str, spec: MessageSpec, audience: str, channel: str, language
                    subject="", text="", problems=[problem])
 
 
-def _values(playbook: Playbook, context: PackContext, facts: FactSheet, when: datetime, spec: MessageSpec,
+def _values(playbook: Playbook, context: PackContext, facts: FactSheet, when: datetime | None, spec: MessageSpec,
             audience: str, channel: str, language: str) -> dict[str, Any]:
     org = playbook.communication.organisation
     target = playbook.audiences[audience]
     route = playbook.channels[channel]
+    promise = spoken_time(when, language) if when else NEXT_UPDATE_MARKER
+    # A template that fits a short post to its channel counts the promise as the longest it can be once sent.
+    longest = len(promise) if when else longest_next_update(language)
     return {
         "org": org.model_dump() if org else {"name": playbook.title, "spokesperson": "", "website": "", "contact": ""},
-        "facts": {**facts.model_dump(), "next_update": spoken_time(when, language)},
+        "facts": {**facts.model_dump(), "next_update": promise},
         "audience": {"name": audience, "title": target.title, "kind": target.kind, "language": target.language},
         "channel": {"name": channel, "title": route.title or channel, "kind": route.kind, "max_length": route.limit},
-        "message": {"kind": spec.kind, "language": language, "drill": context.drill},
+        "message": {"kind": spec.kind, "language": language, "drill": context.drill,
+                    "next_update_longest": longest},
         "assessment": context.assessment, "claim": context.claim, "inputs": context.inputs,
         "playbook": {"id": playbook.id, "version": playbook.version, "title": playbook.title},
     }
@@ -221,22 +296,27 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-def check_text(text: str, kind: str, limit: int | None, data: list[str] | None = None) -> list[str]:
+def check_text(text: str, kind: str, limit: int | None, data: list[str] | None = None,
+               language: str | None = None) -> list[str]:
     """Why this text must not leave as it is; [] when it may be proposed for approval.
 
     Placeholders are looked for in what the template wrote, not in the data it quotes: a false claim that
-    contains "{{ … }}" is quoted verbatim (inert) and is no placeholder.
+    contains "{{ … }}" is quoted verbatim (inert) and is no placeholder; nor is the next-update marker, which the
+    release replaces. The length is the length once sent: the marker counts as the longest time it can become
+    in `language` (both languages when None).
     """
     problems = []
     if not text.strip():
         return ["the message is empty"]
     if kind != "social_post" and not _subject(kind, text):
         problems.append("no subject line (the first line must be `# Subject`)")
-    if limit is not None and len(text.strip()) > limit:
-        problems.append(f"{len(text.strip())} characters, the channel allows {limit}")
+    length = sent_length(text, language)
+    if limit is not None and length > limit:
+        written = " once the next-update time is written in" if NEXT_UPDATE_MARKER in text else ""
+        problems.append(f"{length} characters{written}, the channel allows {limit}")
     for heading in _empty_sections(text):
         problems.append(f"empty section '{heading}'")
-    own = text
+    own = text.replace(NEXT_UPDATE_MARKER, " ")
     for value in sorted(data or [], key=len, reverse=True):
         own = own.replace(value, " ")
     for found in sorted({m.group() for m in _PLACEHOLDER.finditer(own)}):

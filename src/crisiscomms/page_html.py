@@ -6,11 +6,12 @@ an image URL in a message appears exactly as it will be sent, and nothing is fet
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
 from crisiscomms.approval import Approver, StageRecord
-from crisiscomms.messages import spoken_time
+from crisiscomms.messages import NEXT_UPDATE_MARKER, parse_moment, spoken_delay, spoken_time
 
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -114,4 +115,20 @@ def _messages(pack: dict[str, Any]) -> str:
                      f"{escape(v['audience'])} · {escape(v['channel'])} · {escape(v['language'])}</h2>"
                      f"<p class=\"meta\">Subject: <span class=\"subject\">{escape(v['subject'])}</span></p>"
                      f"<pre class=\"text\">\n{escape(v['text'])}</pre></section>")
-    return f"<h2>The {len(items)} message(s), exactly as they will leave</h2>{''.join(items)}"
+    return f"<h2>The {len(items)} message(s), exactly as they will leave</h2>{_marker_note(pack)}{''.join(items)}"
+
+
+def _marker_note(pack: dict[str, Any]) -> str:
+    """What the next-update marker becomes: the texts below stay exactly the approved ones, marker included."""
+    if not any(NEXT_UPDATE_MARKER in v["text"] + v["subject"] for v in pack["variants"]):
+        return ""
+    delay, fixed = pack.get("next_update_after"), pack.get("next_update")
+    if delay:
+        example = spoken_time(datetime.now(UTC) + timedelta(seconds=delay), "en")
+        becomes = f"the release time + {spoken_delay(delay)}, e.g. {example} if released now"
+    elif fixed:
+        becomes = spoken_time(parse_moment(fixed), "en")
+    else:
+        becomes = "nothing: the pack gives no next update, and the release will refuse it"
+    return (f"<p class=\"card meta\" id=\"next-update\"><b>{escape(NEXT_UPDATE_MARKER)}</b> is replaced, when the "
+            f"pack is released, by {escape(becomes)}.</p>")

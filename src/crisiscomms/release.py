@@ -14,6 +14,12 @@
       checks by itself (the file with the key exists → `sent`; absent → sent now).
       `halted()` is asked right before every send: a reason → not sent, the row stays claimable, receipt `halted`.
 
+The promised next update is written into each message just before it is sent: the pack's texts carry the marker
+`⟦next-update⟧` (approved and hashed as such) and a delay; the marker becomes the time of this pack's FIRST send
+attempt + the delay, kept in the `releases` table (INSERT OR IGNORE), so a resumed or retried release promises the
+same time in every message. A release halted before it sent anything fixes no time. A date and time given in the
+fact sheet is written in as is.
+
 Every send carries the key: HTTP `Idempotency-Key` header and `idempotency_key` body field (webhook; Apprise's
 json/form/xml services), e-mail `Message-ID: <key@crisiscomms>`. A receiver that deduplicates on it closes the
 last gap (a retry after a 5xx that the receiver had in fact processed).
@@ -27,6 +33,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,7 +51,7 @@ from crisiscomms.channels import (  # noqa: F401
     sender_for,
 )
 from crisiscomms.errors import CrisisError
-from crisiscomms.messages import Variant, read_variants
+from crisiscomms.messages import NEXT_UPDATE_MARKER, Variant, fill_next_update, parse_moment, read_variants
 from crisiscomms.playbook.models import Channel, Playbook
 from crisiscomms.store import connect, now_text, transaction
 
@@ -57,6 +64,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     key TEXT PRIMARY KEY, playbook TEXT NOT NULL, pack TEXT NOT NULL, message TEXT NOT NULL, channel TEXT NOT NULL,
     status TEXT NOT NULL, attempts INTEGER NOT NULL, receipt TEXT, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS releases (pack TEXT PRIMARY KEY, first_attempt TEXT NOT NULL);
 """
 
 
@@ -137,6 +145,25 @@ class Outbox:
     def in_doubt(self, pack: str | None = None) -> list[dict[str, Any]]:
         return [row for row in self.rows(pack) if row["status"] == SENDING]
 
+    def first_attempt(self, pack: str, now: datetime | None = None) -> datetime | None:
+        """When a message of this pack was first about to be sent; with `now`, recorded if there was none."""
+        if now is not None:
+            self._db.execute("INSERT OR IGNORE INTO releases VALUES (?, ?)",
+                             (pack, now.astimezone(UTC).isoformat(timespec="seconds")))
+        row = self._db.execute("SELECT first_attempt FROM releases WHERE pack=?", (pack,)).fetchone()
+        return None if row is None else datetime.fromisoformat(row[0])
+
+
+def promised_time(pack: dict[str, Any], outbox: Outbox, now: datetime | None = None) -> datetime | None:
+    """The next update this pack's messages promise: the fact sheet's date and time, else its first send attempt
+    + the delay (None while nothing was attempted, or when the pack promises nothing). `now` records a first
+    attempt if there was none."""
+    if pack.get("next_update"):
+        return parse_moment(pack["next_update"])
+    delay = pack.get("next_update_after")
+    first = outbox.first_attempt(pack["hash"], now) if delay is not None else None
+    return None if first is None or delay is None else first + timedelta(seconds=delay)
+
 
 def approved_variants(pack: dict[str, Any], approved_hash: str) -> list[Variant]:
     """The pack's messages, only if their hash is the approved one."""
@@ -144,6 +171,10 @@ def approved_variants(pack: dict[str, Any], approved_hash: str) -> list[Variant]
     if actual != approved_hash or pack.get("hash") != approved_hash:
         raise ReleaseRefused(f"the pack's content hash {actual[:16]}… is not the approved {approved_hash[:16]}…: "
                              "nothing released")
+    marked = [v.id for v in variants if NEXT_UPDATE_MARKER in v.subject + v.text]
+    if marked and not (pack.get("next_update") or pack.get("next_update_after")):
+        raise ReleaseRefused(f"{marked[0]} leaves the next update to the release ({NEXT_UPDATE_MARKER}) but the pack "
+                             "gives neither a delay nor a time: nothing released")
     return variants
 
 
@@ -159,7 +190,10 @@ class _Run:
     sleep: Callable[[float], None]
     halted: Callable[[], str | None] | None
     secrets: SecretReader | None
+    pack: dict[str, Any]
+    clock: Callable[[], datetime]
     built: dict[str, Sender] = field(default_factory=dict)
+    promised: datetime | None = None
 
     def sender(self, name: str) -> Sender:
         if name not in self.built:
@@ -167,14 +201,28 @@ class _Run:
                                                                      self.secrets)
         return self.built[name]
 
+    def outgoing(self, variant: Variant) -> Variant:
+        """The message as it leaves: the promised time written in place of the marker (the first time a message
+        of the pack is about to leave fixes that time for all of them, in this run and any later one)."""
+        if NEXT_UPDATE_MARKER not in variant.subject + variant.text:
+            return variant
+        if self.promised is None:
+            self.promised = promised_time(self.pack, self.outbox, self.clock())
+        assert self.promised is not None  # approved_variants refused a marked pack that promises nothing
+        return variant.model_copy(update={"subject": fill_next_update(variant.subject, self.promised, variant.language),
+                                          "text": fill_next_update(variant.text, self.promised, variant.language)})
+
 
 def release(playbook: Playbook, pack: dict[str, Any], approved_hash: str, outbox: Outbox, outbox_dir: Path,
             senders: dict[str, Sender] | None = None, sleep: Callable[[float], None] = time.sleep, *,
-            halted: Callable[[], str | None] | None = None, secrets: SecretReader | None = None) -> list[Receipt]:
+            halted: Callable[[], str | None] | None = None, secrets: SecretReader | None = None,
+            clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[Receipt]:
     """Send every approved message once: one receipt a message, `sent`, `already_sent`, `failed` (reported,
-    tried again by the next release), `in_doubt` (never resent until settled) or `halted` (claimable)."""
+    tried again by the next release), `in_doubt` (never resent until settled) or `halted` (claimable).
+    The hash is checked on the stored texts (with the next-update marker); the time goes in just before sending."""
     variants = approved_variants(pack, approved_hash)
-    run = _Run(playbook, approved_hash, outbox, outbox_dir, senders or {}, sleep, halted, secrets)
+    run = _Run(playbook, approved_hash, outbox, outbox_dir, senders or {}, sleep, halted, secrets,
+               {**pack, "hash": approved_hash}, clock)
     return [_release_one(run, variant) for variant in variants]
 
 
@@ -188,7 +236,7 @@ def _release_one(run: _Run, variant: Variant) -> Receipt:
     if status == SENDING:
         if not isinstance(send, Verifiable):
             return _receipt(variant, key, "in_doubt", _doubt(channel, key))
-        if send.delivered(variant, channel, key):
+        if send.delivered(run.outgoing(variant), channel, key):
             run.outbox.mark(key, SENT, "found delivered after an interrupted attempt")
             return _receipt(variant, key, "sent", "found delivered after an interrupted attempt")
         run.outbox.mark(key, PENDING, "not delivered by an interrupted attempt")
@@ -201,11 +249,12 @@ def _deliver(run: _Run, send: Sender, variant: Variant, channel: Channel, key: s
         reason = run.halted() if run.halted else None
         if reason:
             return _receipt(variant, key, "halted", reason)
+        outgoing = run.outgoing(variant)  # before `sending` is committed: nothing here may leave a row in doubt
         if not run.outbox.begin_send(key):  # another release took it between our claim and now
             return _receipt(variant, key, "already_sent" if run.outbox.status(key) == SENT else "in_doubt",
                             "taken by another release running at the same time")
         try:
-            detail = send(variant, channel, key)
+            detail = send(outgoing, channel, key)
         except TransientError as exc:
             if attempt == RETRIES:
                 return _fail(run, variant, key, f"{exc} (after {RETRIES} tries)")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from crisiscomms.detection import WindowStats
+from crisiscomms.messages import TIMEZONE, parse_moment, sent_length, spoken_delay, spoken_time
 from crisiscomms.playbook.models import Playbook
 
 _BARS = "▁▂▃▄▅▆▇█"
@@ -194,8 +195,7 @@ def pack_markdown(playbook: Playbook, pack: dict[str, Any]) -> str:
     title = playbook.title
     variants = pack["variants"]
     problems = [f"- `{v['id']}`: {_cell(p)}" for v in variants for p in v["problems"]]
-    lines = [f"## Message pack — {title}", "",
-             f"{len(variants)} message(s) · next update promised for {pack['next_update'][:16].replace('T', ' ')} UTC",
+    lines = [f"## Message pack — {title}", "", f"{len(variants)} message(s) · {_next_update(pack)}",
              f"· SHA-256 `{pack['hash']}`", ""]
     if problems:
         lines += ["### ❌ Problems (the pack cannot be approved)", "", *problems, ""]
@@ -203,9 +203,19 @@ def pack_markdown(playbook: Playbook, pack: dict[str, Any]) -> str:
     for v in variants:
         channel = playbook.channels.get(v["channel"])
         limit = channel.limit if channel else None
-        length = f"{len(v['text'].strip())}" + (f" / {limit}" if limit else "")
+        length = f"{sent_length(v['text'], v['language'])}" + (f" / {limit}" if limit else "")
         lines.append(f"| {v['kind']} | {v['audience']} | {v['channel']} | {v['language']} | {length} |")
     for v in variants:
         quoted = "\n".join(f"> {line}" if line else ">" for line in v["text"].strip().splitlines())
         lines += ["", f"### `{v['id']}`", "", quoted]
     return "\n".join(lines) + "\n"
+
+
+def _next_update(pack: dict[str, Any]) -> str:
+    """What the pack promises, as its messages will say it: a time with its zone, or a delay after the release."""
+    if pack.get("next_update_after"):
+        return (f"next update: {spoken_delay(pack['next_update_after'])} after the release (the time is written into "
+                f"each message when it is released, {TIMEZONE} time)")
+    if pack.get("next_update"):
+        return f"next update promised for {spoken_time(parse_moment(pack['next_update']), 'en')}"
+    return "no next update promised"

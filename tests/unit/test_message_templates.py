@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import copy
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 import pytest
 
+from crisiscomms.messages import (
+    NEXT_UPDATE_MARKER,
+    TIMEZONE,
+    check_text,
+    fill_next_update,
+    longest_next_update,
+)
 from crisiscomms.rendering import check_source, environment, render_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,7 +105,7 @@ def context(kind: str, lang: str, audience: str = "public", channel: str = "webs
                      "language": lang},
         "channel": {"name": channel, "title": channel.title(), "kind": channel,
                     "max_length": CHANNELS[channel] if max_length == -1 else max_length},
-        "message": {"kind": kind, "language": lang, "drill": drill},
+        "message": {"kind": kind, "language": lang, "drill": drill, "next_update_longest": len(facts["next_update"])},
         "assessment": assessment,
         "claim": claim,
         "inputs": {"marque": "Laiterie Duval", "exercice": drill},
@@ -294,6 +303,21 @@ def test_social_post_gives_up_details_rather_than_the_limit(lang: str, limit: in
         assert advice in text and promise in text
     if limit == 100:  # the advice cannot fit: the promise is given instead
         assert promise in text
+
+
+@pytest.mark.parametrize("limit", [100, 120, 160, 200, 280])
+@pytest.mark.parametrize("lang", LANGS)
+def test_social_post_with_the_next_update_marker_fits_once_the_longest_time_is_written_in(lang: str,
+                                                                                          limit: int) -> None:
+    ctx = context("social_post", lang, "public", "sms", max_length=limit)
+    ctx["facts"]["next_update"] = NEXT_UPDATE_MARKER
+    ctx["message"]["next_update_longest"] = longest_next_update(lang)
+    text = render("social_post", lang, ctx)
+    assert check_text(text, "social_post", limit, language=lang) == []
+    longest = datetime(2026, 9, 30, 23, 59, tzinfo=ZoneInfo(TIMEZONE))  # septembre, summer time: the longest
+    assert len(fill_next_update(text, longest, lang).strip()) <= limit
+    if limit >= 200:
+        assert NEXT_UPDATE_MARKER in text
 
 
 @pytest.mark.parametrize("lang", LANGS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +38,22 @@ def test_the_demo_pack_has_one_variant_per_audience_channel_and_language_and_no_
     ]
     assert pack.problems == []
     assert all(v.subject for v in pack.variants if v.kind != "social_post")
-    assert "12 mars 2026 à 12:30" in pack.variants[0].text  # 2 h later, Paris time
+    # `next_update: 2h` counts from the release: every text leaves the time to it, and the pack keeps the delay.
+    assert all(messages.NEXT_UPDATE_MARKER in v.text for v in pack.variants)
+    assert (pack.next_update, pack.next_update_after) == ("", 7200)
 
 
 def test_the_hash_covers_exactly_what_would_be_sent() -> None:
     first = render_pack(demo(), TEMPLATES, PackContext(inputs={}, now=NOW))
     again = render_pack(demo(), TEMPLATES, PackContext(inputs={}, now=NOW))
     drill = render_pack(demo(), TEMPLATES, PackContext(inputs={}, now=NOW, drill=True))
-    assert first.hash == again.hash == messages.content_hash(first.variants)
+    assert first.hash == again.hash == messages.content_hash(first.variants, first.model_dump())
+    assert messages.read_variants(first.model_dump())[1] == first.hash
+    # The delay the marker stands for is approved with the texts: another delay, another hash.
+    assert messages.read_variants({**first.model_dump(), "next_update_after": 72000})[1] != first.hash
+    # The same facts rendered later are another pack (released on its own), as when the time was in the texts.
+    later = render_pack(demo(), TEMPLATES, PackContext(inputs={}, now=NOW + timedelta(minutes=1)))
+    assert [v.text for v in later.variants] == [v.text for v in first.variants] and later.hash != first.hash
     assert drill.hash != first.hash
     assert all(v.text.startswith(("# [EXERCICE]", "[EXERCICE]")) for v in drill.variants)
 
@@ -55,7 +63,7 @@ def test_languages_can_be_asked_per_message() -> None:
                                  "languages": ["fr", "en"]}])
     pack = render_pack(pb, TEMPLATES, PackContext(inputs={}, now=NOW))
     assert [v.language for v in pack.variants] == ["fr", "en"]
-    assert "12 March 2026 at 12:30" in pack.variants[1].text
+    assert pack.variants[1].text.endswith(f"Next update on {messages.NEXT_UPDATE_MARKER}.\n")
 
 
 def test_a_message_too_long_for_its_channel_is_refused() -> None:

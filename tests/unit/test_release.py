@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,12 +13,13 @@ from typing import Any, ClassVar
 import pytest
 
 from crisiscomms import release
-from crisiscomms.messages import PackContext, render_pack
+from crisiscomms.messages import PackContext, fill_next_update, render_pack
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 12, 9, 30, tzinfo=UTC)
+RELEASED = NOW + timedelta(minutes=30)
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -64,12 +65,16 @@ def test_every_message_leaves_once_and_the_webhook_receives_the_approved_bytes(
         tmp_path: Path, receiver: type[Receiver]) -> None:
     pb, outbox = playbook(), release.Outbox(tmp_path / "state.db")
     pack = approved(pb)
-    receipts = release.release(pb, pack, pack["hash"], outbox, tmp_path / "outbox", sleep=lambda _: None)
+    receipts = release.release(pb, pack, pack["hash"], outbox, tmp_path / "outbox", sleep=lambda _: None,
+                               clock=lambda: RELEASED)
     assert [r.status for r in receipts] == ["sent"] * 5
     (key, body), = receiver.received
     sent = json.loads(body)
     webhook = next(v for v in pack["variants"] if v["channel"] == "email_partenaires")
-    assert (sent["text"], sent["idempotency_key"], key) == (webhook["text"], key, release.idempotency_key(pack["hash"], webhook["id"]))
+    # The approved bytes, with only the promised time (release + 2 h) written in place of the marker.
+    written = fill_next_update(webhook["text"], RELEASED + timedelta(hours=2), "fr")
+    assert "12 mars 2026 à 13:00 (heure de Paris)" in written  # 10:00 UTC + 2 h, Paris time (CET)
+    assert (sent["text"], sent["idempotency_key"], key) == (written, key, release.idempotency_key(pack["hash"], webhook["id"]))
     files = sorted((tmp_path / "outbox").rglob("*.json"))
     assert len(files) == 4 and all(json.loads(f.read_text())["text"] for f in files)
 
