@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from prefect.flow_runs import resume_flow_run
 from crisiscomms import signing
 from crisiscomms.approval import ApprovalStore
 from flows.engine import walk_phase
+from tests.sent import as_sent
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "steps"
 
@@ -96,7 +98,8 @@ def test_the_whole_chain_approves_with_a_quorum_of_different_people() -> None:
     assert receipt["status"] == "sent"
     sent = json.loads(Path(receipt["detail"].removeprefix("file ")).read_text(encoding="utf-8"))
     pack = json.loads(Path(history["results"]["pack"]["path"]).read_text(encoding="utf-8"))
-    assert sent["text"] == pack["variants"][0]["text"]  # the approved bytes, nothing else
+    state = Path(os.environ["CRISIS_STATE_DIR"])
+    assert sent["text"] == as_sent(state, pack, pack["variants"][0])  # the approved bytes, the promised time written in
 
 
 def test_the_form_offers_only_the_stage_people_and_the_server_refuses_anyone_else() -> None:
@@ -232,7 +235,8 @@ def test_edits_re_render_the_pack_and_the_new_texts_need_a_new_approval() -> Non
     sent = history["results"]["release"]["receipts"]
     assert [r["status"] for r in sent] == ["sent"]
     outbox = Path(sent[0]["detail"].removeprefix("file "))
-    assert json.loads(outbox.read_text(encoding="utf-8"))["text"] == kept["variants"][0]["text"]
+    state = Path(os.environ["CRISIS_STATE_DIR"])
+    assert json.loads(outbox.read_text(encoding="utf-8"))["text"] == as_sent(state, kept, kept["variants"][0])
 
 
 def test_unusable_edits_are_refused_and_the_stage_asks_again() -> None:
@@ -311,3 +315,30 @@ def test_a_playbook_can_take_decisions_through_the_personal_links_only_and_a_dri
     links = [line for n in notes for line in n["text"].splitlines() if "/approve/" in line]
     assert len(set(links)) == 2 and all(n["subject"].startswith("[EXERCICE] Validation attendue") for n in notes)
     assert all(stage.hash in n["text"] for n in notes)
+
+
+def test_each_person_of_a_stage_gets_one_request_with_their_own_link_and_the_escalation_tells_the_backup(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.unit.receivers import HttpReceiver, SmtpReceiver
+
+    with SmtpReceiver() as smtp, HttpReceiver() as apprise, HttpReceiver() as hook:
+        monkeypatch.setenv("CRISIS_SMTP_HOST", smtp.host)
+        monkeypatch.setenv("CRISIS_SMTP_PORT", str(smtp.port))
+        monkeypatch.setenv("CRISIS_TEST_APPRISE_URL", apprise.url.replace("http://", "json://"))
+        monkeypatch.setenv("CRISIS_TEST_HOOK_URL", hook.url)
+        record = Running("approval-notify").done()["results"]["approval"]  # nobody answers: escalate, time out
+        for receiver in (smtp, apprise, hook):
+            receiver.wait_idle()
+    assert record["decision"] == "timed_out"
+    assert [(n["stage"], n["person"], n["status"]) for n in record["notices"]] == [
+        (1, "Sophie Lefèvre", "sent"), (1, "Karim Benali", "sent"), (1, "Léa Petit", "sent"),
+        (1, "Sans Contact", "skipped"), (1, "Claire Martin", "sent")]  # the last one: the escalation
+    mails = {d.headers["X-Envelope-To"]: d.text for d in smtp.deliveries}
+    assert sorted(mails) == ["claire@example.org", "sophie@example.org"]  # one each
+    assert len(apprise.deliveries) == 1 and len(hook.deliveries) == 1
+    texts = [*mails.values(), apprise.deliveries[0].body.decode(), hook.deliveries[0].body.decode()]
+    links = [re.search(r"http://[^/\s]+/approve/([\w-]+\.[\w-]+)", text).group(1) for text in texts]
+    assert len(set(links)) == 4  # each person their own link
+    key = signing.load_key(Path(os.environ["CRISIS_STATE_DIR"]))
+    people = {signing.verify(key, "link", token, now=0)["p"] for token in links}  # (the stages are over now)
+    assert people == {"Sophie Lefèvre", "Karim Benali", "Léa Petit", "Claire Martin"}

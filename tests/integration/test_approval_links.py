@@ -23,6 +23,7 @@ import pytest
 from crisiscomms import server
 from crisiscomms.release import idempotency_key
 from crisiscomms.store import state_dir
+from tests.sent import as_sent
 
 from .browser import chromium
 from .conftest import LiveStack, free_port
@@ -88,12 +89,35 @@ def test_a_page_from_another_origin_can_neither_read_nor_resume_a_run(live_stack
     assert "flow_run" not in said and "200:" not in said, said  # nothing was read
 
 
-def test_the_demo_chain_approved_through_the_personal_links_on_a_phone(live_stack: LiveStack,
+HOSTILE = ("Alerte <script>alert(1)</script> <!-- caché --> __gras__ "
+           "![pixel](https://attacker.example/pixel.png) https://attacker.example/x.png fin.")
+
+
+@pytest.fixture
+def hostile_playbook(live_stack: LiveStack) -> Iterator[str]:
+    """The demo playbook whose fact sheet holds what a preview would hide, render or fetch."""
+    source = (live_stack.root / "playbooks" / f"{PLAYBOOK}.yaml").read_text(encoding="utf-8")
+    playbook_id = f"{PLAYBOOK}-hostile"
+    text = source.replace(f"id: {PLAYBOOK}\n", f"id: {playbook_id}\n", 1)
+    quoted = json.dumps(HOSTILE, ensure_ascii=False)  # a YAML double-quoted scalar
+    text = re.sub(r"^    summary: .*$", lambda _: f"    summary: {quoted}", text, count=1, flags=re.M)
+    assert quoted in text
+    path = live_stack.root / "playbooks" / f"{playbook_id}.yaml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        yield playbook_id
+    finally:
+        path.unlink()
+
+
+def test_the_demo_chain_approved_through_the_personal_links_on_a_phone(live_stack: LiveStack, hostile_playbook: str,
                                                                         tmp_path: Path) -> None:
     api, state = live_stack.api, state_dir(live_stack.root)
     notices = state / "outbox" / "exercice" / "approvals"
     before = set(notices.glob("*.json")) if notices.is_dir() else set()
-    created = ui_run(api, deployment(api, "phase-communication", "communication")["id"], {"playbook": PLAYBOOK})
+    # Not among the deployment's registered playbooks: sent without the server's schema check (the UI's toggle).
+    created = ui_run(api, deployment(api, "phase-communication", "communication")["id"],
+                     {"playbook": hostile_playbook}, validate=False)
     assert created.status_code == 201, created.text
     run_id = created.json()["id"]
     hosts: set[str] = set()
@@ -118,13 +142,14 @@ def test_the_demo_chain_approved_through_the_personal_links_on_a_phone(live_stac
             page.get_by_text("Recorded.").wait_for()
     run = wait_final(api, run_id, live_stack.worker_log)
     assert (run["state_type"], run["state_name"]) == ("COMPLETED", "Released"), run["state"]
-    assert stage >= 1 and hosts == {f"127.0.0.1:{live_stack.stack.port}"}, hosts
-    pack = _released_pack(api, run_id, state)
-    for texts in shown:  # every page showed exactly what left
+    assert stage >= 1 and "attacker.example" not in str(hosts) and hosts == {f"127.0.0.1:{live_stack.stack.port}"}, hosts
+    pack = _released_pack(api, run_id, state, hostile_playbook)
+    assert any(HOSTILE in v["text"] for v in pack["variants"])
+    for texts in shown:  # every page showed exactly what left (the next update's time is written in at release)
         assert texts == [v["text"] for v in pack["variants"]]
     for variant in pack["variants"]:
         sent = state / "outbox" / "exercice" / variant["channel"] / f"{idempotency_key(pack['hash'], variant['id'])}.json"
-        assert json.loads(sent.read_text(encoding="utf-8"))["text"] == variant["text"]
+        assert json.loads(sent.read_text(encoding="utf-8"))["text"] == as_sent(state, pack, variant)
 
 
 def _next_link(api: httpx.Client, run_id: str, notices: Path, seen: set[Path], log: Path,
@@ -143,12 +168,12 @@ def _next_link(api: httpx.Client, run_id: str, notices: Path, seen: set[Path], l
     raise AssertionError(f"no approval request and the run still waits\n{log.read_text()[-2000:]}")
 
 
-def _released_pack(api: httpx.Client, run_id: str, state: Path) -> dict:
+def _released_pack(api: httpx.Client, run_id: str, state: Path, playbook: str = PLAYBOOK) -> dict:
     tables = api.post("/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run_id]},
-                                                               "key": {"any_": [f"{PLAYBOOK}-validation-approval"]}}})
+                                                               "key": {"any_": [f"{playbook}-validation-approval"]}}})
     description = tables.json()[0]["description"]
     digest = description.split("pack ")[1].split()[0]
-    return json.loads((state / "packs" / f"{PLAYBOOK}-{digest[:16]}.json").read_text(encoding="utf-8"))
+    return json.loads((state / "packs" / f"{playbook}-{digest[:16]}.json").read_text(encoding="utf-8"))
 
 
 def _decide(link: str, decision: str = "approve") -> str:
@@ -194,6 +219,6 @@ def test_an_approval_survives_a_killed_worker_and_a_restarted_server_and_release
     assert sorted(rows) == sorted((v["id"], "sent") for v in pack["variants"])  # each message once, sent
     for variant in pack["variants"]:
         sent = state / "outbox" / "exercice" / variant["channel"] / f"{idempotency_key(pack['hash'], variant['id'])}.json"
-        assert json.loads(sent.read_text(encoding="utf-8"))["text"] == variant["text"]
+        assert json.loads(sent.read_text(encoding="utf-8"))["text"] == as_sent(state, pack, variant)
     releases = [t for t in task_runs(api, [run_id]) if t["name"] == f"{PLAYBOOK}:diffusion"]
     assert [t["state_name"] for t in releases] == ["Completed"] and answered >= 1  # one release, after the last answer

@@ -30,6 +30,7 @@ from crisiscomms.playbook.models import Playbook
 from crisiscomms.project import Project
 from crisiscomms.release import idempotency_key
 from crisiscomms.store import open_store, state_dir
+from tests.sent import as_sent
 
 from .browser import Answer, chromium, open_run, read_prompt, resume_with
 from .conftest import LiveStack, copy_project
@@ -298,7 +299,7 @@ def test_the_approval_chain_answered_in_the_browser_releases_exactly_the_approve
     assert outbox_files(state) - before <= set(expected)
     for path, variant in expected.items():
         sent = json.loads(path.read_text(encoding="utf-8"))
-        assert (sent["id"], sent["text"]) == (variant["id"], variant["text"])
+        assert (sent["id"], sent["text"]) == (variant["id"], as_sent(state, pack, variant))
         assert sent["text"].lstrip("# ").startswith("[EXERCICE]")  # the demo is a drill: marked as one
     assert {row[2] for row in outbox_rows(state) if row[1] == pack["hash"] and row[3] == "sent"} == {
         v["id"] for v in pack["variants"]}
