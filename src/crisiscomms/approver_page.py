@@ -161,15 +161,32 @@ def _decide(state: Path, key: bytes, token: str, body: bytes | None, runs: RunCo
         raise PageError(403, "Decision not accepted", "this form did not come from your approval page (missing or "
                         "wrong anti-forgery token): open your link again. Nothing was recorded")
     decision, comment = _answer(form)
-    stage, pause_key, status = _stage(state, fields["s"])
+    stage, _, status = _stage(state, fields["s"])
     person = _person(stage, fields)
     _not_used(state, fields["i"])
     if status != "open":
         raise PageError(409, "Stage closed", f"this stage is over ({status}): nothing was recorded")
-    if not pause_key or runs.pause_key(stage.run_id) != pause_key:
+    pause_key = _waits_on(state, runs, stage, wait, sleep)
+    if not pause_key:
         raise PageError(409, "Not ready", "the run is not waiting for this stage's answer right now (it may be "
                         "taking another one): try again in a few seconds. Nothing was recorded")
     return _submit(state, key, stage, person, fields["i"], pause_key, decision, comment, runs, wait, sleep)
+
+
+def _waits_on(state: Path, runs: RunControl, stage: StageRecord, wait: float,
+              sleep: Callable[[float], None]) -> str | None:
+    """The pause the run waits on for this stage, or None; a few seconds' grace: the decision may come before the
+    run has finished suspending (the notification leaves just before), or while it takes the answer before."""
+    deadline = time.monotonic() + min(wait, 10.0)
+    while True:
+        found = _stage(state, stage.stage_id)
+        if found[2] != "open":
+            return None
+        if found[1] and runs.pause_key(stage.run_id) == found[1]:
+            return found[1]
+        if time.monotonic() > deadline:
+            return None
+        sleep(0.5)
 
 
 def _not_used(state: Path, link_id: str) -> None:

@@ -66,6 +66,7 @@ class Answer:
     name: str  # one of the Name select's options: the stage's people
     role: str
     comment: str
+    edits: str = ""  # fact-sheet fields as YAML (with request_changes)
 
 
 def open_run(page: Page, ui_url: str, run_id: str) -> None:
@@ -101,6 +102,8 @@ def resume_with(page: Page, ui_url: str, run_id: str, answer: Answer, shots: Pat
     _choose(page, _field(dialog, "Decision"), answer.decision)
     _choose(page, _field(dialog, "Name"), answer.name)
     _field(dialog, "Comment").locator("textarea").fill(answer.comment)
+    if answer.edits:
+        _field(dialog, "Edits").locator("textarea").fill(answer.edits)
     for attempt in range(1, SUBMITS + 1):
         if attempt > 1:
             page.wait_for_timeout(1000)  # as a person would, before trying again

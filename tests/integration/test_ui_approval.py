@@ -223,6 +223,15 @@ def test_rejecting_in_the_browser_ends_the_approval_and_releases_nothing(
     run_id = created.json()["id"]
     wait_paused(api, run_id, "validation-0", live_stack.worker_log, timeout=120)
 
+    # A refused answer is said as one: the form that comes back starts with the refusal, the deadline unmoved.
+    refused = Answer("approve", name, role, "", edits="summary: Résumé corrigé.")  # edits go with request_changes
+    first = resume_with(browser.page(), live_stack.stack.ui_url, run_id, refused, tmp_path)
+    wait_paused(api, run_id, "validation-1", live_stack.worker_log, timeout=120)
+    again = read_prompt(browser.page(), live_stack.stack.ui_url, run_id, tmp_path)
+    assert again.startswith("Refused: edits come with request_changes only"), again[:300]
+    deadline = re.search(r"decide before (.+?\))", first).group(1)
+    assert f"decide before {deadline}" in again  # the refusal did not restart the stage's clock
+
     answer = Answer("reject", name, role, "Le lot L26062 n'est pas confirmé : rien ne sort. {{ inputs }}")
     shown = resume_with(browser.page(), live_stack.stack.ui_url, run_id, answer, tmp_path)
     assert f"Stage 1/{len(chain)}" in shown and name in shown, shown[:500]
@@ -233,10 +242,11 @@ def test_rejecting_in_the_browser_ends_the_approval_and_releases_nothing(
     assert steps["validation"]["state_name"] == "Completed"
     assert steps["diffusion"]["state_name"] == "Skipped"
     assert steps["diffusion"]["state"]["message"] == 'condition false: validation.decision == "approved"'
-    kept = form_input(api, run_id, "suspended-validation-0-response")  # a deployment's run waits suspended
+    kept = form_input(api, run_id, "suspended-validation-1-response")  # a deployment's run waits suspended
     assert {field: kept[field] for field in FORM_FIELDS} == {f: asdict(answer)[f] for f in FORM_FIELDS}
     logged = task_logs(api, steps["validation"]["id"], answered_line(1, answer))
-    assert "approval: rejected for pack" in logged, logged
+    assert "approval: rejected for pack" in logged and "(2 answer(s))" in logged, logged
+    assert "REFUSED: edits come with request_changes only" in logged, logged
     assert answered_line(1, answer) in logged and f"comment {answer.comment!r}" in logged, logged
     pack = pack_of(state, logged)
     assert pack["hash"] in shown  # the approver was shown the pack that was decided on, by its full hash
