@@ -1,7 +1,7 @@
 """Approval latency (issue 11): a stage opens → its approver's e-mail is delivered; the decision is posted on the
 approver page → the flow continues.
 
-    .venv/bin/python bench/approval_latency.py [--cycles 20] [--port PORT]
+    .venv/bin/python bench/approval_latency.py [--cycles 20] [--port PORT] [--monitor-every 15] [--ui-every 2]
 
 Everything is real and local: a copy of this project in a temporary folder with a bench playbook (one stage, one
 approver notified by e-mail), started with `crisis up` as a user would (the gateway: Prefect's server on SQLite and
@@ -14,11 +14,17 @@ process), so the figures include what durability costs: a worker picking the res
     (c) POST → page says = the approver page's answer (Recorded / Refused) − the POST being sent
 
 Server times come from the Prefect API (wall clock, same machine).
+
+With `--monitor-every S`, a run of the `crisis-monitor/monitor` deployment is started every S seconds meanwhile (on
+top of its 5-minute schedule), all on the one SQLite file; with `--ui-every N`, every Nth decision is given in the
+Prefect UI's Resume form (headless Debian Chromium) instead of the link. The bench then counts decisions that
+failed and the server's "database is locked" errors (its log) and 503 answers.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import json
 import os
@@ -27,9 +33,11 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
@@ -77,6 +85,7 @@ def say(text: str) -> None:
 
 
 def make_project(folder: Path) -> Path:
+    folder.mkdir(parents=True)
     for name in ITEMS:
         source = ROOT / name
         if source.is_dir():
@@ -106,7 +115,7 @@ def task_start(api: httpx.Client, run_id: str, name: str, wait: float = 120) -> 
     raise RuntimeError(f"no task run {name} in {run_id}")
 
 
-def one_cycle(api: httpx.Client, deployment_id: str, smtp: SmtpReceiver) -> dict[str, float]:
+def one_cycle(api: httpx.Client, deployment_id: str, smtp: SmtpReceiver, ui: Any = None) -> dict[str, float]:
     before = len(smtp.deliveries)
     created = api.post(f"/deployments/{deployment_id}/create_flow_run",
                        json={"state": {"type": "SCHEDULED"}, "parameters": {"playbook": PLAYBOOK_ID}})
@@ -122,6 +131,8 @@ def one_cycle(api: httpx.Client, deployment_id: str, smtp: SmtpReceiver) -> dict
     link = re.search(r"https?://\S+/approve/\S+", delivery.text).group(0)
     while api.get(f"/flow_runs/{run_id}").json()["state_type"] != "PAUSED":
         time.sleep(0.1)
+    if ui is not None:
+        return _through_the_ui(api, run_id, ui, opened, notified)
     page = httpx.get(link, timeout=30)
     token = html.unescape(re.search(r'name="csrf" value="([^"]+)"', page.text).group(1))
     posted = time.time()
@@ -136,16 +147,47 @@ def one_cycle(api: httpx.Client, deployment_id: str, smtp: SmtpReceiver) -> dict
             "post_to_page": answered - posted}
 
 
+def _through_the_ui(api: httpx.Client, run_id: str, ui: Any, opened: float, notified: float) -> dict[str, float]:
+    from tests.integration.browser import Answer, resume_with
+
+    page, shots = ui
+    posted = time.time()
+    resume_with(page, api.base_url.scheme + "://" + api.base_url.netloc.decode(), run_id,
+                Answer("approve", "Claire Martin", "communication", ""), shots)
+    continued = task_start(api, run_id, f"{PLAYBOOK_ID}:approval:approval-0")
+    while api.get(f"/flow_runs/{run_id}").json()["state_type"] not in {"COMPLETED", "FAILED", "CRASHED"}:
+        time.sleep(0.2)
+    return {"open_to_notified": notified - opened, "post_to_continue": continued - posted, "via_ui": 1.0}
+
+
+def monitor_runs(api: httpx.Client, every: float, stop: threading.Event) -> None:
+    deployment_id = api.get("/deployments/name/crisis-monitor/monitor").json()["id"]
+    while not stop.wait(every):
+        api.post(f"/deployments/{deployment_id}/create_flow_run", json={"state": {"type": "SCHEDULED"}})
+
+
 def summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"n": 0, "p50": float("nan"), "p95": float("nan"), "max": float("nan")}
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return {"n": len(ordered), "p50": statistics.median(ordered), "p95": p95, "max": ordered[-1]}
+
+
+def _browser(closing: contextlib.ExitStack, stack: Stack, tmp: Path) -> tuple[Any, Path]:
+    from tests.integration.browser import chromium
+
+    context = closing.enter_context(chromium(tmp / "chromium", stack.credential()))
+    (tmp / "shots").mkdir()
+    return context.new_page(), tmp / "shots"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=20)
     parser.add_argument("--port", type=int, default=4290)
+    parser.add_argument("--monitor-every", type=float, default=0, help="start a monitoring run every S seconds")
+    parser.add_argument("--ui-every", type=int, default=0, help="every Nth decision through the Prefect UI")
     args = parser.parse_args()
     for key in [k for k in os.environ if k.startswith(("PREFECT_", "CRISIS_"))]:
         del os.environ[key]
@@ -154,18 +196,39 @@ def main() -> None:
         stack = Stack(make_project(Path(tmp) / "project"), port=args.port)
         server.up(stack, say)
         user, _, password = (stack.credential() or "").partition(":")
+        stop, failures = threading.Event(), []
         try:
-            with httpx.Client(base_url=stack.api_url, auth=(user, password), timeout=90) as api:
+            with httpx.Client(base_url=stack.api_url, auth=(user, password), timeout=90) as api, \
+                    contextlib.ExitStack() as closing:
                 deployment_id = api.get("/deployments/name/phase-communication/communication").json()["id"]
+                if args.monitor_every:
+                    threading.Thread(target=monitor_runs, args=(api, args.monitor_every, stop), daemon=True).start()
+                ui = _browser(closing, stack, Path(tmp)) if args.ui_every else None
                 cycles = []
                 for n in range(args.cycles):
-                    cycles.append(one_cycle(api, deployment_id, smtp))
+                    through_ui = bool(args.ui_every) and (n + 1) % args.ui_every == 0
+                    try:
+                        cycles.append(one_cycle(api, deployment_id, smtp, ui if through_ui else None))
+                    except Exception as exc:  # a decision that did not go through: counted, and the bench goes on
+                        failures.append(f"cycle {n + 1}: {type(exc).__name__}: {str(exc)[:300]}")
+                        say(failures[-1])
+                        continue
                     say(f"cycle {n + 1}/{args.cycles}: " + ", ".join(f"{k} {v:.2f} s" for k, v in cycles[-1].items()))
         finally:
+            stop.set()
             server.down(stack, say)
-    result = {key: summary([c[key] for c in cycles]) for key in cycles[0]}
+            log = (stack.state_dir / "logs" / "server.log").read_text(errors="replace")
+    locked, unavailable = log.count("database is locked"), log.count('" 503')
+    print(f"decisions: {len(cycles)} recorded ({sum('via_ui' in c for c in cycles)} through the UI), "
+          f"{len(failures)} failed; server log: {locked} 'database is locked', {unavailable} answers 503")
+    result = {key: summary([c[key] for c in cycles if key in c]) for key in ("open_to_notified", "post_to_continue",
+                                                                              "post_to_page")}
+    result["failures"] = failures  # type: ignore[assignment]
+    result["database_locked"] = locked  # type: ignore[assignment]
     print("| measure | n | p50 | p95 | max |\n|---|--:|--:|--:|--:|")
     for key, row in result.items():
+        if not isinstance(row, dict):
+            continue
         print(f"| {key} | {row['n']} | {row['p50']:.2f} s | {row['p95']:.2f} s | {row['max']:.2f} s |")
     print(json.dumps(result))
 

@@ -1,8 +1,15 @@
-"""message.approve: the run pauses until the approval chain has decided on the message pack.
+"""message.approve: the run waits until the approval chain has decided on the message pack.
 
-A pause belongs to the flow, not to a task, so the engine calls `request_approval` from the phase flow; the
-notifications and the decision are task runs (`approval.notify`, `message.approve`) in the run's audit trail.
-The rules (who may decide, what refuses an answer) are `crisiscomms.approval`; this module waits and records.
+A wait belongs to the flow, not to a task, so the engine calls `request_approval` from the flow; opening a stage
+(its deadline, its notifications), judging each answer and the decision are task runs (`approval.open`,
+`approval.judge`, `message.approve`) in the run's audit trail. The rules (who may decide, what refuses an answer)
+are `crisiscomms.approval`; this module waits and records.
+
+- A deployment's top-level run waits **suspended**: no process is kept; a decision reschedules it, and any worker
+  runs it again from the top: finished steps, opened stages and judged answers come back Cached (persisted
+  results), each wait returns its recorded answer, and the run goes on from the first unanswered one. A stage's
+  deadline is kept by a run of `approval-deadline` scheduled for it (flows/deadline.py). Any other run (a
+  sub-flow, `crisis run`, the flow tests) waits in its process (`pause_flow_run`), until the deadline.
 
 - When a stage opens, each person who may decide gets their own signed link (`crisiscomms.signing`), bound to
   this run, stage, person and pack hash, expiring with the stage, by the channel the playbook gives them. The

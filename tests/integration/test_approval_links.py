@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from crisiscomms import server
+from crisiscomms import server, signing
 from crisiscomms.release import idempotency_key
 from crisiscomms.store import state_dir
 from tests.sent import as_sent
@@ -115,9 +115,10 @@ def test_the_demo_chain_approved_through_the_personal_links_on_a_phone(live_stac
     api, state = live_stack.api, state_dir(live_stack.root)
     notices = state / "outbox" / "exercice" / "approvals"
     before = set(notices.glob("*.json")) if notices.is_dir() else set()
+    # The whole playbook, as `crisis up` starts the demo: its assessment of the demo data asks for the P1 chain.
     # Not among the deployment's registered playbooks: sent without the server's schema check (the UI's toggle).
-    created = ui_run(api, deployment(api, "phase-communication", "communication")["id"],
-                     {"playbook": hostile_playbook}, validate=False)
+    created = ui_run(api, deployment(api, "crisis-playbook", "playbook")["id"], {"playbook": hostile_playbook},
+                     validate=False)
     assert created.status_code == 201, created.text
     run_id = created.json()["id"]
     hosts: set[str] = set()
@@ -127,21 +128,30 @@ def test_the_demo_chain_approved_through_the_personal_links_on_a_phone(live_stac
         page.on("request", lambda request: hosts.add(request.url.split("/")[2]))
         stage = 0
         while True:
-            link = _next_link(api, run_id, notices, before, live_stack.worker_log)
+            link = _next_link(api, run_id, notices, before, live_stack.worker_log, timeout=240)
             if link is None:
                 break
             stage += 1
+            if stage == 1:
+                _forged_links_change_nothing(api, run_id, link, state)
             page.goto(link)
             texts = page.locator("pre.text").all_text_contents()
             shown.append(texts)
             assert page.evaluate("document.documentElement.scrollWidth") <= 390  # readable: no sideways scroll
             page.screenshot(path=str(tmp_path / f"link-stage-{stage}.png"))
+            csrf = page.locator("input[name=csrf]").get_attribute("value")
             page.check("input[value=approve]")
             page.fill("#comment", f"Vu sur téléphone, étape {stage}. {{{{ 7*7 }}}} <b>ok</b>")
             page.click("button[type=submit]")
             page.get_by_text("Recorded.").wait_for()
+            again = httpx.post(link, data={"decision": "reject", "csrf": csrf}, timeout=30)  # the form sent again
+            assert again.status_code == 409 and "a link decides once" in again.text  # a decision posted twice
     run = wait_final(api, run_id, live_stack.worker_log)
     assert (run["state_type"], run["state_name"]) == ("COMPLETED", "Released"), run["state"]
+    approval = _approval_table(api, run_id, hostile_playbook)
+    assert "(priority p1)" in approval["description"] and stage == 3  # legal → communications → executive
+    rows = json.loads(approval["data"]) if isinstance(approval["data"], str) else approval["data"]
+    assert [(r["decision"], r["via"], r["refused"]) for r in rows] == [("approve", "link", "")] * 3
     assert stage >= 1 and "attacker.example" not in str(hosts) and hosts == {f"127.0.0.1:{live_stack.stack.port}"}, hosts
     pack = _released_pack(api, run_id, state, hostile_playbook)
     assert any(HOSTILE in v["text"] for v in pack["variants"])
@@ -150,6 +160,43 @@ def test_the_demo_chain_approved_through_the_personal_links_on_a_phone(live_stac
     for variant in pack["variants"]:
         sent = state / "outbox" / "exercice" / variant["channel"] / f"{idempotency_key(pack['hash'], variant['id'])}.json"
         assert json.loads(sent.read_text(encoding="utf-8"))["text"] == as_sent(state, pack, variant)
+
+
+def _csrf_of(link: str) -> str:
+    page = httpx.get(link, timeout=30)
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    return html.unescape(found.group(1)) if found else ""
+
+
+def _forged_links_change_nothing(api: httpx.Client, run_id: str, link: str, state: Path) -> None:
+    """Against the real stack, before the first decision: each bad link gets a clear page; the run still waits."""
+    waiting = api.get(f"/flow_runs/{run_id}").json()["state"]["state_details"]["pause_key"]
+    base, token = link.rsplit("/", 1)
+    fields = signing.verify(signing.load_key(state), "link", token)
+    key = signing.load_key(state)
+    forged = {
+        "another stack's key": signing.sign(b"k" * 32, "link", fields),
+        "a changed signature": token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
+        "cut short": token[: len(token) // 2],
+        "expired": signing.sign(key, "link", {**fields, "x": int(time.time()) - 1}),
+        "another pack": signing.sign(key, "link", {**fields, "h": "0" * 64}),
+        "the pack's author": signing.sign(key, "link", {**fields, "p": "Emma Girard"}),
+        "another stage": signing.sign(key, "link", {**fields, "s": fields["s"][:-1] + "3"}),
+    }
+    csrf = _csrf_of(link)
+    for what, bad in forged.items():
+        response = httpx.post(f"{base}/{bad}", data={"decision": "approve", "csrf": csrf}, timeout=30)
+        assert response.status_code in {403, 404} and "<h1>" in response.text, (what, response.text[-300:])
+    no_token = httpx.post(link, data={"decision": "approve"}, timeout=30)
+    assert no_token.status_code == 403 and "anti-forgery token" in no_token.text
+    run = api.get(f"/flow_runs/{run_id}").json()
+    assert (run["state_type"], run["state"]["state_details"]["pause_key"]) == ("PAUSED", waiting)  # nothing moved
+
+
+def _approval_table(api: httpx.Client, run_id: str, playbook: str) -> dict:
+    tables = api.post("/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run_id]},
+                                                               "key": {"any_": [f"{playbook}-validation-approval"]}}})
+    return tables.json()[0]
 
 
 def _next_link(api: httpx.Client, run_id: str, notices: Path, seen: set[Path], log: Path,
