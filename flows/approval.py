@@ -63,11 +63,12 @@ Decision = Literal["approve", "reject", "request_changes"]
 MAX_COMMENT = 4000  # characters: a reason, not a document
 
 
-def decision_form(names: list[str]) -> type[RunInput]:
-    """The Resume form of one stage: its people as a choice, never a free-text name or role."""
+def decision_form(names: list[str], lead: str = "") -> type[RunInput]:
+    """The Resume form of one stage: its people as a choice, never a free-text name or role. `lead` (a refusal,
+    who decides by when) heads the first field's help too: the UI gives the form's description no room at 768 px."""
     fields: dict[str, Any] = {
-        "decision": (Decision, Field(description="approve: the pack may be released as shown · reject: it must "
-                                     "not · request_changes: edit the fact sheet or templates and try again")),
+        "decision": (Decision, Field(description=f"{lead}approve: the pack may be released as shown · reject: it "
+                                     "must not · request_changes: edit the fact sheet or templates and try again")),
         "name": (Literal[tuple(names)], Field(description="Who you are: one of the people who decide at this "
                                               "stage (the audit trail records this choice and the path it came by).",
                                               json_schema_extra=_as_choice(names))),
@@ -153,8 +154,10 @@ def request_approval(step: MessageApprove, playbook: Playbook, context: StepCont
                 try:
                     pack_record = rerender(current.edits)  # new texts, new hash: the chain starts again
                 except CrisisError as exc:  # the edits broke the pack (too long, placeholder …): nobody is asked
+                    why = f"the pack could not be re-rendered with these edits, the approval ended: {exc}"[:500]
+                    store.record_answer(current.run_id, _pause_key(step.id, len(decisions) - 1), "refused", why)
                     decisions.append({"stage": 0, "decision": "rerender_failed", "name": "", "role": "",
-                                      "comment": str(exc)[:500], "via": "flow", "at": decisions[-1]["at"]})
+                                      "comment": why, "via": "flow", "at": decisions[-1]["at"]})
                     return _record(outcome, current, pack_record, priority)
                 get_run_logger().info("pack re-rendered with the approver's edits: %s", pack_record["hash"][:16])
                 number += 1
@@ -239,8 +242,11 @@ def view_link(key: bytes, record: StageRecord) -> str:
 def _wait(current: _Round, record: StageRecord, approved: list[str], refused: str, key: str) -> dict[str, Any] | None:
     """The answer given at this pause, or None when the pause timed out (a run that waits in its process)."""
     current.store.waiting_on(record.stage_id, key, current.decisions)
-    form = decision_form([a["name"] for a in record.approvers if a["name"] not in approved]).with_initial_data(
-        description=_ask(current, record, approved, refused))
+    people = [a["name"] for a in record.approvers if a["name"] not in approved]
+    lead = (f"REFUSED: {refused} — " if refused else "") + (
+        f"Stage {record.number}/{record.of}: {', '.join(people)}, before "
+        f"{messages.spoken_time(record.deadline_at, 'en')}. ")
+    form = decision_form(people, lead).with_initial_data(description=_ask(current, record, approved, refused))
     if current.durable:  # the process exits here; the run resumes from the top and this returns the answer
         answer = suspend_flow_run(wait_for_input=form, key=key, timeout=None)
         return answer.model_dump() if answer is not None else None

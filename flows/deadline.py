@@ -8,6 +8,8 @@ is resumed with a signed deadline receipt in place of an answer; the flow then j
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -35,6 +37,10 @@ def approval_deadline(flow_run_id: str, stage_id: str) -> str:
         logger.info("stage %s is %s: nothing to do", stage_id, found[2] if found else "unknown")
         return "closed"
     record, pause_key, _ = found
+    early = (record.deadline_at - datetime.now(UTC)).total_seconds()
+    if early > 0:  # workers pick scheduled runs up a little ahead of time (PREFECT_WORKER_PREFETCH_SECONDS)
+        time.sleep(early + 1)
+        return approval_deadline.fn(flow_run_id, stage_id)
     with get_client(sync_client=True) as client:
         run_state = client.read_flow_run(flow_run_id).state
         if run_state is None or not run_state.is_paused() or run_state.state_details.pause_key != pause_key:

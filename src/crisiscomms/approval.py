@@ -135,7 +135,8 @@ def judge(stage: StageRecord, answer: dict[str, Any], approved: list[str], autho
     entry = _entry(stage.number, answer["decision"], answer["name"], person.role if person else "",
                    answer.get("comment", ""), via, now)
     edits, wrong = parse_edits(answer)
-    reason = problem or refusal(stage, answer["name"], {who(n) for n in approved}, author, via) or wrong
+    late = f"the stage's deadline ({stage.deadline}) has passed: it timed out" if now > stage.deadline_at else ""
+    reason = problem or late or refusal(stage, answer["name"], {who(n) for n in approved}, author, via) or wrong
     if reason:
         return Verdict({**entry, "refused": reason}, refused=reason)
     entry = {**entry, "edits": edits} if edits else entry

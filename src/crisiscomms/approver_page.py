@@ -26,10 +26,13 @@ from starlette.concurrency import run_in_threadpool
 
 from crisiscomms import approval, page_html, signing
 from crisiscomms.approval import ApprovalStore, StageRecord
+from crisiscomms.errors import CrisisError
 from crisiscomms.release import approved_variants
 
 MAX_BODY = 64 * 1024  # bytes of a POST: a decision and a comment of at most 4,000 characters
 MAX_COMMENT = 4000
+# Bidirectional overrides and isolates reorder how a comment is displayed, not what is stored: refused.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 DECISIONS = {"approve": "approve", "reject": "reject", "request_changes": "request changes"}
 
 
@@ -37,6 +40,10 @@ class RunControl(Protocol):
     """What the page needs of Prefect: which pause a run waits on, and resuming it with an answer."""
 
     def pause_key(self, run_id: str) -> str | None: ...
+
+    def ended(self, run_id: str) -> str | None:
+        """How the run ended ("Released", "Cancelled: halted by …"), or None while it goes on."""
+        ...
 
     def resume(self, run_id: str, run_input: dict[str, Any]) -> str | None:
         """None when the run took the input, else why not (in words a person can act on)."""
@@ -59,8 +66,8 @@ def create_app(state: Path, runs: RunControl, verdict_wait: float = 20.0,
         return _guarded(lambda: _view(state, key, token))
 
     @app.get("/approve/{token}")
-    def show(token: str) -> HTMLResponse:
-        return _guarded(lambda: _show(state, key, token))
+    def show(token: str) -> HTMLResponse:  # a sync endpoint: FastAPI runs it in a thread (it calls the API)
+        return _guarded(lambda: _show(state, key, token, runs))
 
     @app.post("/approve/{token}")
     async def decide(token: str, request: Request) -> HTMLResponse:
@@ -111,8 +118,13 @@ def _stage(state: Path, stage_id: str) -> tuple[StageRecord, str, str]:
 def _pack(stage: StageRecord) -> dict[str, Any]:
     import json
 
-    pack = json.loads(Path(stage.pack_path).read_text(encoding="utf-8"))
-    approved_variants(pack, stage.hash)  # refuses a pack whose texts no longer hash to what is being approved
+    try:
+        pack = json.loads(Path(stage.pack_path).read_text(encoding="utf-8"))
+        approved_variants(pack, stage.hash)  # refuses a pack whose texts no longer hash to what is being approved
+    except (OSError, ValueError, CrisisError):
+        raise PageError(409, "Pack changed", "the pack's file no longer holds the texts this stage is about (it was "
+                        "changed or removed after it was checked): nothing can be approved from it. Tell the "
+                        "crisis team.") from None
     return pack
 
 
@@ -125,9 +137,10 @@ def _view(state: Path, key: bytes, token: str) -> tuple[int, str]:
     return 200, page_html.pack_page(stage, _pack(stage), None, status, form=None)
 
 
-def _show(state: Path, key: bytes, token: str) -> tuple[int, str]:
+def _show(state: Path, key: bytes, token: str, runs: RunControl) -> tuple[int, str]:
     fields = _link(key, token)
     stage, _, status = _stage(state, fields["s"])
+    status = _run_ended(runs, stage, status)
     person = _person(stage, fields)
     store = ApprovalStore(state)
     try:
@@ -164,6 +177,7 @@ def _decide(state: Path, key: bytes, token: str, body: bytes | None, runs: RunCo
     stage, _, status = _stage(state, fields["s"])
     person = _person(stage, fields)
     _not_used(state, fields["i"])
+    status = _run_ended(runs, stage, status)
     if status != "open":
         raise PageError(409, "Stage closed", f"this stage is over ({status}): nothing was recorded")
     pause_key = _waits_on(state, runs, stage, wait, sleep)
@@ -171,6 +185,15 @@ def _decide(state: Path, key: bytes, token: str, body: bytes | None, runs: RunCo
         raise PageError(409, "Not ready", "the run is not waiting for this stage's answer right now (it may be "
                         "taking another one): try again in a few seconds. Nothing was recorded")
     return _submit(state, key, stage, person, fields["i"], pause_key, decision, comment, runs, wait, sleep)
+
+
+def _run_ended(runs: RunControl, stage: StageRecord, status: str) -> str:
+    """The stage's status, or how its run ended when the run stopped while the stage was open (cancelled by the
+    kill switch, failed, crashed): nothing can be decided there any more."""
+    if status != "open":
+        return status
+    ended = runs.ended(stage.run_id)
+    return f"the run ended: {ended}" if ended else status
 
 
 def _waits_on(state: Path, runs: RunControl, stage: StageRecord, wait: float,
@@ -214,14 +237,15 @@ def _answer(form: dict[str, str]) -> tuple[str, str]:
     decision, comment = form.get("decision", ""), form.get("comment", "")
     if decision not in DECISIONS:
         raise PageError(400, "No decision", "choose approve, reject or request changes: nothing was recorded")
+    comment = comment.replace("\r\n", "\n")  # a browser sends line breaks as CRLF: count them as typed
     if len(comment) > MAX_COMMENT:
         raise PageError(413, "Comment too long", f"at most {MAX_COMMENT} characters: nothing was recorded")
-    controls = {c for c in comment if unicodedata.category(c) == "Cc" and c not in "\n\r\t"}
+    controls = {c for c in comment if (unicodedata.category(c) == "Cc" and c not in "\n\r\t") or c in _BIDI}
     if controls:
         shown = ", ".join(sorted(f"U+{ord(c):04X}" for c in controls))
         raise PageError(400, "Comment not accepted", f"it holds control characters ({shown}): remove them. "
                         "Nothing was recorded")
-    return decision, comment.replace("\r\n", "\n")
+    return decision, comment
 
 
 def _submit(state: Path, key: bytes, stage: StageRecord, person: approval.Approver, link_id: str, pause_key: str,

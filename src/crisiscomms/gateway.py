@@ -11,6 +11,7 @@ over loopback with the stack's credential, like any other client.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,15 @@ class PrefectRuns:
             return None
         state = response.json().get("state") or {}
         return (state.get("state_details") or {}).get("pause_key") if state.get("type") == "PAUSED" else None
+
+    def ended(self, run_id: str) -> str | None:
+        response = self._client.get(f"/flow_runs/{run_id}")
+        if response.status_code != 200:
+            return None
+        state = response.json().get("state") or {}
+        if state.get("type") not in {"COMPLETED", "FAILED", "CANCELLED", "CRASHED", "CANCELLING"}:
+            return None
+        return f"{state.get('name')}" + (f" ({state['message']})" if state.get("message") else "")
 
     def resume(self, run_id: str, run_input: dict[str, Any]) -> str | None:
         for _ in range(4):  # a 503 is SQLite's lock timeout, rolled back: the same request is safe to send again
@@ -99,6 +109,17 @@ def create_gateway(root: Path, host: str) -> ASGIApp:
     return TrustedHostMiddleware(dispatch, allowed_hosts=allowed_hosts(host))
 
 
+class HideLinks(logging.Filter):
+    """The access log never keeps an approver's personal link: `/approve/<token>` is written `/approve/…`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 3 and "/approve/" in str(record.args[2]):
+            path = str(record.args[2])
+            record.args = (*record.args[:2], path[: path.index("/approve/") + len("/approve/")] + "…",
+                           *record.args[3:])
+        return True
+
+
 def main() -> None:
     import uvicorn
 
@@ -107,6 +128,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4200)
     args = parser.parse_args()
+    logging.getLogger("uvicorn.access").addFilter(HideLinks())
     uvicorn.run(create_gateway(args.root, args.host), host=args.host, port=args.port, timeout_keep_alive=5,
                 log_level=os.environ.get("PREFECT_SERVER_LOGGING_LEVEL", "info").lower())
 

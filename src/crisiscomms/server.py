@@ -130,7 +130,16 @@ def rotate_credential(stack: Stack) -> None:
     stack.credential_file.unlink(missing_ok=True)
 
 
+def private_state(stack: Stack) -> None:
+    """`.crisis/` (and `$CRISIS_STATE_DIR`) for the stack's user only: it holds the drill's approval requests (with
+    their links), packs not yet approved, run results and the audit database."""
+    for folder in {stack.state_dir, Path(stack.env().get("CRISIS_STATE_DIR") or stack.state_dir)}:
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+
+
 def up(stack: Stack, say: Callable[[str], None], deploy: bool = True) -> None:
+    private_state(stack)
     for folder in ("logs", "prefect"):  # SQLite does not create the folder of its database
         (stack.state_dir / folder).mkdir(parents=True, exist_ok=True)
     ensure_credential(stack, say)
@@ -181,8 +190,9 @@ def down_one(stack: Stack, name: str) -> bool:
 
 def spawn(stack: Stack, name: str, command: list[str]) -> None:
     log = (stack.state_dir / "logs" / f"{name}.log").open("ab")
+    # umask 077: whatever the server, the worker and its flow runs write is for the stack's user only.
     process = subprocess.Popen(command, cwd=stack.root, env=stack.env(), stdout=log, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, start_new_session=True)
+                               stdin=subprocess.DEVNULL, start_new_session=True, umask=0o077)
     stack.pid_file(name).write_text(str(process.pid))
 
 

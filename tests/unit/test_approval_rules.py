@@ -93,3 +93,9 @@ def test_a_deadline_receipt_times_the_stage_out_only_once_the_deadline_has_passe
     assert "for another stage" in judge(stage, _answer(receipt=other), [], "", KEY, OPENED + timedelta(hours=1)).refused
     forged = signing.sign(b"z" * 32, "deadline", {"s": stage.stage_id})
     assert "not valid" in judge(stage, _answer(receipt=forged), [], "", KEY, OPENED + timedelta(hours=1)).refused
+
+
+def test_an_answer_given_after_the_deadline_does_not_count() -> None:
+    stage = _stage()
+    late = judge(stage, _answer(), [], "", KEY, OPENED + timedelta(minutes=31))
+    assert "deadline" in late.refused and "has passed" in late.refused and not late.approved_by

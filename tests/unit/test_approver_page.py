@@ -27,9 +27,14 @@ class FakeRuns:
 
     def __init__(self, state: Path, verdict: tuple[str, str] = ("accepted", "")) -> None:
         self.state, self.verdict, self.key, self.resumed = state, verdict, "approval-0", []
+        self.end: str | None = None
 
     def pause_key(self, run_id: str) -> str | None:
         return self.key
+
+    def ended(self, run_id: str) -> str | None:
+        return self.end
+
 
     def resume(self, run_id: str, run_input: dict[str, Any]) -> str | None:
         self.resumed.append(run_input)
@@ -181,6 +186,7 @@ def test_a_refused_answer_is_said_as_a_refusal(page: Any, tmp_path: Path) -> Non
     ({"decision": "approve", "comment": "a\x1bb\x00"}, 400, "control characters (U+0000, U+001B)"),
     ({"decision": "approve", "comment": "x" * 4001}, 413, "at most 4000 characters"),
     ({"decision": "approve", "comment": "x" * 1_000_000}, 413, "at most 4000 characters"),
+    ({"decision": "approve", "comment": "ok \u202egnp.exe"}, 400, "control characters (U+202E)"),
 ])
 def test_bad_posts_get_a_clear_page_and_record_nothing(page: Any, data: dict[str, str], status: int,
                                                        says: str) -> None:
@@ -209,3 +215,25 @@ def test_the_view_link_shows_the_pack_read_only(page: Any) -> None:
     parser.feed(response.text)
     assert parser.texts == [v["text"] for v in pack["variants"]] and "<form" not in response.text
     assert client.get(f"/approve/view/{_link(key, stage)}").status_code == 403  # a link is not a view token
+
+
+def test_line_breaks_count_as_typed_and_a_run_that_ended_takes_nothing(page: Any) -> None:
+    client, runs, key, stage, _ = page
+    comment = "ligne\r\n" * 660  # 4,620 characters as sent by a browser, 3,960 as typed
+    response = client.post(f"/approve/{_link(key, stage)}", data={"decision": "approve", "comment": comment,
+                                                                  "csrf": _csrf(key)})
+    assert response.status_code == 200 and runs.resumed[0]["comment"] == "ligne\n" * 660
+    runs.end = "Cancelled (halted by Claire Martin: lot mal identifié)"
+    other = _link(key, stage, link_id="L2")
+    shown = client.get(f"/approve/{other}")
+    assert "the run ended: Cancelled (halted by Claire Martin" in shown.text and 'name="csrf"' not in shown.text
+    posted = client.post(f"/approve/{other}", data={"decision": "approve", "csrf": _csrf(key, "L2")})
+    assert posted.status_code == 409 and "the run ended: Cancelled" in posted.text
+    assert len(runs.resumed) == 1
+
+
+def test_a_pack_file_changed_after_its_check_is_a_clear_page_not_a_server_error(page: Any) -> None:
+    client, _, key, stage, pack = page
+    Path(stage.pack_path).write_text(json.dumps({**pack, "variants": pack["variants"][:1]}), encoding="utf-8")
+    response = client.get(f"/approve/{_link(key, stage)}")
+    assert response.status_code == 409 and "no longer holds the texts this stage is about" in response.text
