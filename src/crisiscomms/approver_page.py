@@ -149,7 +149,7 @@ def _show(state: Path, key: bytes, token: str, runs: RunControl) -> tuple[int, s
     finally:
         store.close()
     form = None if used or status != "open" else _form_token(key, fields["i"])
-    return 200, page_html.pack_page(stage, _pack(stage), person, status, form, used, outcome)
+    return 200, page_html.pack_page(stage, _pack(stage), person, status, form, used, outcome, f"/approve/{token}")
 
 
 def _person(stage: StageRecord, fields: dict[str, Any]) -> approval.Approver:
@@ -184,7 +184,8 @@ def _decide(state: Path, key: bytes, token: str, body: bytes | None, runs: RunCo
     if not pause_key:
         raise PageError(409, "Not ready", "the run is not waiting for this stage's answer right now (it may be "
                         "taking another one): try again in a few seconds. Nothing was recorded")
-    return _submit(state, key, stage, person, fields["i"], pause_key, decision, comment, runs, wait, sleep)
+    return _submit(state, key, stage, person, fields["i"], pause_key, decision, comment, runs, wait, sleep,
+                   f"/approve/{token}")
 
 
 def _run_ended(runs: RunControl, stage: StageRecord, status: str) -> str:
@@ -250,7 +251,7 @@ def _answer(form: dict[str, str]) -> tuple[str, str]:
 
 def _submit(state: Path, key: bytes, stage: StageRecord, person: approval.Approver, link_id: str, pause_key: str,
             decision: str, comment: str, runs: RunControl, wait: float,
-            sleep: Callable[[float], None]) -> tuple[int, str]:
+            sleep: Callable[[float], None], self_url: str) -> tuple[int, str]:
     store = ApprovalStore(state)
     try:
         if not store.use_link(link_id, stage.stage_id, person.name, decision, pause_key):  # a double click
@@ -266,7 +267,7 @@ def _submit(state: Path, key: bytes, stage: StageRecord, person: approval.Approv
     finally:
         store.close()
     used = {"used_at": approval.now_iso(), "decision": decision, "pause_key": pause_key}
-    return 200, page_html.pack_page(stage, _pack(stage), person, "open", None, used, outcome)
+    return 200, page_html.pack_page(stage, _pack(stage), person, "open", None, used, outcome, self_url)
 
 
 def _verdict(store: ApprovalStore, run_id: str, pause_key: str, wait: float,

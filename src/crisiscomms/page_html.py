@@ -41,8 +41,10 @@ width:100%;margin-top:.6rem}
 """
 
 
-def _doc(title: str, body: str) -> str:
-    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+def _doc(title: str, body: str, refresh: str = "") -> str:
+    # A page waiting for the run's verdict reloads itself (by GET: a decision is never posted again).
+    again = f"<meta http-equiv=\"refresh\" content=\"3; url={escape(refresh)}\">" if refresh else ""
+    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">{again}"
             f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{escape(title)}</title>"
             f"<style>{_STYLE}</style></head><body><main>{body}</main></body></html>")
 
@@ -52,7 +54,7 @@ def problem(title: str, detail: str) -> str:
 
 
 def pack_page(stage: StageRecord, pack: dict[str, Any], person: Approver | None, status: str, form: str | None,
-              used: dict[str, str] | None = None, outcome: tuple[str, str] | None = None) -> str:
+              used: dict[str, str] | None = None, outcome: tuple[str, str] | None = None, self_url: str = "") -> str:
     """The stage, what was decided so far, every message as it will leave, and the form (or its outcome)."""
     parts = [_header(stage, person, status), _result(used, outcome)]
     if form:
@@ -60,7 +62,8 @@ def pack_page(stage: StageRecord, pack: dict[str, Any], person: Approver | None,
     parts += [_history(stage), _messages(pack)]
     if form:
         parts.append(_form(form))
-    return _doc(f"Approval — {stage.title}", "".join(parts))
+    waiting = self_url if used and outcome is None else ""
+    return _doc(f"Approval — {stage.title}", "".join(parts), waiting)
 
 
 def _header(stage: StageRecord, person: Approver | None, status: str) -> str:
@@ -78,7 +81,8 @@ def _result(used: dict[str, str] | None, outcome: tuple[str, str] | None) -> str
         return ""
     said = f"You answered <b>{escape(used['decision'])}</b> at {escape(used['used_at'])}."
     if outcome is None:
-        return f"<div class=\"card\">{said} The run has not confirmed it yet: reload this page in a moment.</div>"
+        return (f"<div class=\"card\">{said} The run has not confirmed it yet: this page looks again every few "
+                "seconds.</div>")
     verdict, reason = outcome
     if verdict == "refused":
         return f"<div class=\"card bad\"><b>Refused: {escape(reason)}</b><br>{said}</div>"

@@ -28,6 +28,7 @@ from tests.sent import as_sent
 from .browser import chromium
 from .conftest import LiveStack, free_port
 from .helpers import deployment, reap, task_runs, ui_run, wait_final
+from .test_ui_approval import wait_paused
 
 pytestmark = pytest.mark.server
 PLAYBOOK = "rappel-produit"
@@ -132,7 +133,8 @@ def test_the_demo_chain_approved_through_the_personal_links_on_a_phone(live_stac
             if link is None:
                 break
             stage += 1
-            if stage == 1:
+            if stage == 1:  # the request leaves just before the run suspends: wait until it does
+                wait_paused(api, run_id, "validation-0", live_stack.worker_log, timeout=120)
                 _forged_links_change_nothing(api, run_id, link, state)
             page.goto(link)
             texts = page.locator("pre.text").all_text_contents()
@@ -143,7 +145,8 @@ def test_the_demo_chain_approved_through_the_personal_links_on_a_phone(live_stac
             page.check("input[value=approve]")
             page.fill("#comment", f"Vu sur téléphone, étape {stage}. {{{{ 7*7 }}}} <b>ok</b>")
             page.click("button[type=submit]")
-            page.get_by_text("Recorded.").wait_for()
+            # The run was suspended: a worker picks it up and replays it before it can say; the page looks again.
+            page.get_by_text("Recorded.").wait_for(timeout=180_000)
             again = httpx.post(link, data={"decision": "reject", "csrf": csrf}, timeout=30)  # the form sent again
             assert again.status_code == 409 and "a link decides once" in again.text  # a decision posted twice
     run = wait_final(api, run_id, live_stack.worker_log)

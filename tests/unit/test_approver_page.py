@@ -25,7 +25,7 @@ HOSTILE = ("Communiqué <script>alert(1)</script> fin.\n<!-- caché --> visible\
 class FakeRuns:
     """The Prefect side: the run waits on one pause; resuming records the input and the flow's verdict."""
 
-    def __init__(self, state: Path, verdict: tuple[str, str] = ("accepted", "")) -> None:
+    def __init__(self, state: Path, verdict: tuple[str, str] | None = ("accepted", "")) -> None:
         self.state, self.verdict, self.key, self.resumed = state, verdict, "approval-0", []
         self.end: str | None = None
 
@@ -38,9 +38,10 @@ class FakeRuns:
 
     def resume(self, run_id: str, run_input: dict[str, Any]) -> str | None:
         self.resumed.append(run_input)
-        store = ApprovalStore(self.state)
-        store.record_answer(run_id, self.key, *self.verdict)
-        store.close()
+        if self.verdict is not None:  # None: the run has not taken it yet (a worker still has to pick it up)
+            store = ApprovalStore(self.state)
+            store.record_answer(run_id, self.key, *self.verdict)
+            store.close()
         self.key = None  # the run moves on
         return None
 
@@ -237,3 +238,13 @@ def test_a_pack_file_changed_after_its_check_is_a_clear_page_not_a_server_error(
     Path(stage.pack_path).write_text(json.dumps({**pack, "variants": pack["variants"][:1]}), encoding="utf-8")
     response = client.get(f"/approve/{_link(key, stage)}")
     assert response.status_code == 409 and "no longer holds the texts this stage is about" in response.text
+
+
+def test_a_decision_not_yet_confirmed_says_so_and_the_page_looks_again_by_get(page: Any) -> None:
+    client, runs, key, stage, _ = page
+    runs.verdict = None
+    token = _link(key, stage)
+    response = client.post(f"/approve/{token}", data={"decision": "approve", "csrf": _csrf(key)})
+    assert response.status_code == 200 and "has not confirmed it yet" in response.text
+    assert f'http-equiv="refresh" content="3; url=/approve/{token}"' in response.text  # a GET: never posted again
+    assert len(runs.resumed) == 1
