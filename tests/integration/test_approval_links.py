@@ -245,7 +245,8 @@ def test_an_approval_survives_a_killed_worker_and_a_restarted_server_and_release
     created = ui_run(api, deployment(api, "phase-communication", "communication")["id"], {"playbook": PLAYBOOK})
     run_id = created.json()["id"]
     link = _next_link(api, run_id, notices, seen, live_stack.worker_log)
-    assert api.get(f"/flow_runs/{run_id}").json()["state_name"] == "Suspended"  # no process keeps it
+    waiting = wait_paused(api, run_id, "validation-0", live_stack.worker_log, timeout=120)  # the request leaves first
+    assert waiting["state_name"] == "Suspended"  # no process keeps it
     worker = int(stack.pid_file("worker").read_text())
     os.killpg(worker, signal.SIGKILL)  # the machine's worker dies while the run waits …
     server_pid = int(stack.pid_file("server").read_text())
