@@ -49,7 +49,7 @@ from prefect.states import Running
 from pydantic import Field, create_model
 
 from crisiscomms import messages, signing
-from crisiscomms.approval import ApprovalStore, StageRecord
+from crisiscomms.approval import MAX_COMMENT, ApprovalStore, StageRecord
 from crisiscomms.approval import approvers as stage_approvers
 from crisiscomms.errors import EMBEDDED, CrisisError
 from crisiscomms.playbook.communication import Stage
@@ -60,7 +60,6 @@ from crisiscomms.store import state_dir
 from tasks.approval import approver_url, judge_answer, open_stage
 
 Decision = Literal["approve", "reject", "request_changes"]
-MAX_COMMENT = 4000  # characters: a reason, not a document
 
 
 def decision_form(names: list[str], lead: str = "") -> type[RunInput]:
@@ -189,8 +188,8 @@ def _chain(chain: list[Stage], current: _Round) -> str:
 
 
 def _stage(number: int, stages: int, stage: Stage, current: _Round) -> str:
-    record, escalated, approved, refused = _open(current, number, stages, list(stage.roles), stage.timeout, ""), \
-        False, list[str](), ""
+    record = _open(current, number, stages, list(stage.roles), stage.timeout, "")
+    escalated, approved, refused = False, list[str](), ""
     while len(approved) < stage.quorum:
         key = _pause_key(current.step_id, len(current.decisions))
         answer = _wait(current, record, approved, refused, key)
@@ -243,10 +242,10 @@ def _wait(current: _Round, record: StageRecord, approved: list[str], refused: st
     """The answer given at this pause, or None when the pause timed out (a run that waits in its process)."""
     current.store.waiting_on(record.stage_id, key, current.decisions)
     people = [a["name"] for a in record.approvers if a["name"] not in approved]
+    before = messages.spoken_time(record.deadline_at, "en")
     lead = (f"REFUSED: {refused} — " if refused else "") + (
-        f"Stage {record.number}/{record.of}: {', '.join(people)}, before "
-        f"{messages.spoken_time(record.deadline_at, 'en')}. ")
-    form = decision_form(people, lead).with_initial_data(description=_ask(current, record, approved, refused))
+        f"Stage {record.number}/{record.of}: {', '.join(people)}, before {before}. ")
+    form = decision_form(people, lead).with_initial_data(description=_ask(current, record, people, before, refused))
     if current.durable:  # the process exits here; the run resumes from the top and this returns the answer
         answer = suspend_flow_run(wait_for_input=form, key=key, timeout=None)
         return answer.model_dump() if answer is not None else None
@@ -259,12 +258,11 @@ def _wait(current: _Round, record: StageRecord, approved: list[str], refused: st
         return None
 
 
-def _ask(current: _Round, record: StageRecord, approved: list[str], refused: str) -> str:
+def _ask(current: _Round, record: StageRecord, people: list[str], before: str, refused: str) -> str:
     """The form's text: short (the UI gives it ~35 px at 900 px): who, by when, what changed, where to read."""
     lines = [f"**Refused:** {refused}", ""] if refused else []
-    people = ", ".join(a["name"] for a in record.approvers if a["name"] not in approved)
-    lines += [f"**Stage {record.number}/{record.of} ({', '.join(record.roles)}): {people}** — decide before "
-              f"{messages.spoken_time(record.deadline_at, 'en')}"]
+    lines += [f"**Stage {record.number}/{record.of} ({', '.join(record.roles)}): {', '.join(people)}** — decide "
+              f"before {before}"]
     if current.changed:
         lines.append(f"New version of the pack: {current.changed}.")
     lines.append(f"Pack `{record.hash}` · {len(current.pack['variants'])} message(s) · "

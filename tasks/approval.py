@@ -39,7 +39,7 @@ def open_stage(playbook: Playbook, stage: dict[str, Any], timeout: int, state: s
         store.close()
     key = signing.load_key(Path(state))
     links = {a["name"]: personal_link(key, record, a["name"]) for a in record.approvers}
-    notices = notify_approvers.fn(playbook, record, links, str(Path(state) / "outbox"))
+    notices = _notify(playbook, record, links, Path(state) / "outbox")
     if durable:
         _schedule_deadline(record)
     return {"record": asdict(record), "notices": notices}
@@ -86,15 +86,12 @@ def judge_answer(stage: dict[str, Any], answer: dict[str, Any] | None, approved:
     return asdict(verdict)
 
 
-@task(name="approval.notify")
-def notify_approvers(playbook: Playbook, stage: StageRecord, links: dict[str, str], outbox: str
-                     ) -> list[dict[str, Any]]:
+def _notify(playbook: Playbook, stage: StageRecord, links: dict[str, str], outbox: Path) -> list[dict[str, Any]]:
     """Each person of a stage that opens is told, with their own link (the links themselves are never logged)."""
     logger = get_run_logger()
     notices = []
     for person in stage.approvers:
-        notice = notify.send_request(playbook, stage, Approver(**person), links[person["name"]], Path(outbox),
-                                     read_secret)
+        notice = notify.send_request(playbook, stage, Approver(**person), links[person["name"]], outbox, read_secret)
         (logger.info if notice.status == "sent" else logger.warning)(
             "stage %d: approval request to %s: %s (%s)", stage.number, notice.person, notice.status, notice.detail)
         notices.append({"stage": stage.number, "person": notice.person, "status": notice.status,

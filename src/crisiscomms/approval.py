@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS answers (
     PRIMARY KEY (run_id, pause_key));
 """
 DB_FILE = "approvals.db"
+MAX_COMMENT = 4000  # characters of a comment or of edits: a reason, not a document
 
 
 @dataclass(frozen=True)

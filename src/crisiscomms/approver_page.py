@@ -30,7 +30,7 @@ from crisiscomms.errors import CrisisError
 from crisiscomms.release import approved_variants
 
 MAX_BODY = 64 * 1024  # bytes of a POST: a decision and a comment of at most 4,000 characters
-MAX_COMMENT = 4000
+MAX_COMMENT = approval.MAX_COMMENT
 # Bidirectional overrides and isolates reorder how a comment is displayed, not what is stored: refused.
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 DECISIONS = {"approve": "approve", "reject": "reject", "request_changes": "request changes"}

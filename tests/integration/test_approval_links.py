@@ -219,21 +219,16 @@ def _next_link(api: httpx.Client, run_id: str, notices: Path, seen: set[Path], l
 
 
 def _released_pack(api: httpx.Client, run_id: str, state: Path, playbook: str = PLAYBOOK) -> dict:
-    tables = api.post("/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run_id]},
-                                                               "key": {"any_": [f"{playbook}-validation-approval"]}}})
-    description = tables.json()[0]["description"]
+    description = _approval_table(api, run_id, playbook)["description"]
     digest = description.split("pack ")[1].split()[0]
     return json.loads((state / "packs" / f"{playbook}-{digest[:16]}.json").read_text(encoding="utf-8"))
 
 
 def _decide(link: str, decision: str = "approve") -> str:
     """What an approver's browser does on their page: read the form's anti-forgery token, post the decision."""
-    page = httpx.get(link, timeout=30)
-    assert page.status_code == 200, page.text
-    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert token, page.text[-1000:]
-    posted = httpx.post(link, data={"decision": decision, "comment": "", "csrf": html.unescape(token.group(1))},
-                        timeout=60)
+    token = _csrf_of(link)
+    assert token, f"no decision form at {link}"
+    posted = httpx.post(link, data={"decision": decision, "comment": "", "csrf": token}, timeout=60)
     assert posted.status_code == 200, posted.text
     return posted.text
 
