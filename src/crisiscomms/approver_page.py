@@ -170,7 +170,8 @@ def _decide(state: Path, key: bytes, token: str, body: bytes | None, runs: RunCo
         raise PageError(413, "Too long", f"a decision and a comment of at most {MAX_COMMENT} characters: nothing "
                         "was recorded")
     form = _form(body)
-    if not hmac.compare_digest(form.get("csrf", ""), _form_token(key, fields["i"])):
+    # As bytes: compare_digest refuses str with non-ASCII characters, and a forged token may hold any.
+    if not hmac.compare_digest(form.get("csrf", "").encode(), _form_token(key, fields["i"]).encode()):
         raise PageError(403, "Decision not accepted", "this form did not come from your approval page (missing or "
                         "wrong anti-forgery token): open your link again. Nothing was recorded")
     decision, comment = _answer(form)

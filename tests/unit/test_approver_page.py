@@ -183,6 +183,7 @@ def test_a_refused_answer_is_said_as_a_refusal(page: Any, tmp_path: Path) -> Non
 @pytest.mark.parametrize(("data", "status", "says"), [
     ({"decision": "approve"}, 403, "anti-forgery token"),
     ({"decision": "approve", "csrf": "x.y"}, 403, "anti-forgery token"),
+    ({"decision": "approve", "csrf": "é€𝄞"}, 403, "anti-forgery token"),  # any text, never a server error
     ({"decision": "publish"}, 400, "choose approve, reject or request changes"),
     ({"decision": "approve", "comment": "a\x1bb\x00"}, 400, "control characters (U+0000, U+001B)"),
     ({"decision": "approve", "comment": "x" * 4001}, 413, "at most 4000 characters"),
