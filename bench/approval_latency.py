@@ -44,8 +44,8 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 import httpx  # noqa: E402
 
-from crisiscomms import server  # noqa: E402
-from crisiscomms.server import Stack  # noqa: E402
+from crisiscomms.stack import server  # noqa: E402
+from crisiscomms.stack.server import Stack  # noqa: E402
 from tests.unit.receivers import SmtpReceiver  # noqa: E402
 
 PLAYBOOK_ID = "bench-approval"

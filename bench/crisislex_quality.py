@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT / "src"))
 import yaml  # noqa: E402
 
 from crisiscomms.mention import EnrichedMention, Mention  # noqa: E402
-from crisiscomms.monitor import Enricher  # noqa: E402
+from crisiscomms.monitoring.monitor import Enricher  # noqa: E402
+from crisiscomms.monitoring.watchlist import fold  # noqa: E402
 from crisiscomms.playbook.models import Playbook  # noqa: E402
-from crisiscomms.watchlist import fold  # noqa: E402
 
 DATA = ROOT / "data" / "crisislex"
 PLAYBOOK = Path(__file__).resolve().with_name("crisislex.yaml")

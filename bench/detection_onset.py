@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without installing
 
-from crisiscomms.detection import Detector, WindowStats, _Finding, _Series  # noqa: E402
 from crisiscomms.mention import Alert  # noqa: E402
+from crisiscomms.monitoring.detection import Detector, WindowStats, _Finding, _Series  # noqa: E402
 from crisiscomms.playbook.monitoring import Detection, Thresholds  # noqa: E402
 
 DATA = ROOT / "data" / "crisislex"

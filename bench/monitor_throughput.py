@@ -24,9 +24,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src")]
 
-from crisiscomms import language, monitor, quality, sentiment, watchlist  # noqa: E402
-from crisiscomms.offline import batches  # noqa: E402
-from crisiscomms.project import Project  # noqa: E402
+from crisiscomms.monitoring import (  # noqa: E402
+    language,
+    monitor,
+    quality,
+    sentiment,
+    watchlist,
+)
+from crisiscomms.monitoring.offline import batches  # noqa: E402
+from crisiscomms.stack.project import Project  # noqa: E402
 
 
 def crisislex() -> list[dict[str, str]]:

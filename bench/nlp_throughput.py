@@ -8,9 +8,9 @@
    run NER on exactly the same texts): the raw reference, `spacy.load(model, exclude=<all NER does not need>)`
    then `list(nlp.pipe(texts, batch_size=256))`, against `Enricher(playbook).enrich(mentions)` (language,
    watchlist, sentiment, entities, segment, relevance). Ours runs NER's matrix products through numpy's BLAS
-   on one thread (crisiscomms.nlp._numpy_products): a second reference, raw spaCy with that same change, shows
-   what everything else costs. Rounds rotate which side runs first; best of the rounds, wall clock and CPU time
-   (CPU time is what a shared machine disturbs least).
+   on one thread (crisiscomms.monitoring.nlp._numpy_products): a second reference, raw spaCy with that same
+   change, shows what everything else costs. Rounds rotate which side runs first; best of the rounds, wall clock
+   and CPU time (CPU time is what a shared machine disturbs least).
 2. `pool` — `PoolEnricher(playbook, 2)` (warm) against `Enricher` on the French and English mentions together,
    wall clock, best of the rounds.
 3. `e2e` — `crisis monitor rappel-produit --input <count mentions> --processes N` in a fresh process: mentions/s
@@ -42,11 +42,14 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "bench")]
 
 from monitor_throughput import crisislex  # noqa: E402
 
-from crisiscomms import language, nlp  # noqa: E402
 from crisiscomms.mention import Mention  # noqa: E402
-from crisiscomms.monitor import Enricher  # noqa: E402
+from crisiscomms.monitoring import (  # noqa: E402
+    language,
+    nlp,
+)
+from crisiscomms.monitoring.monitor import Enricher  # noqa: E402
 from crisiscomms.playbook.models import Playbook  # noqa: E402
-from crisiscomms.project import Project  # noqa: E402
+from crisiscomms.stack.project import Project  # noqa: E402
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -126,7 +129,7 @@ def pool_part(playbook: Playbook, data: dict[str, list[Mention]], rounds: int) -
     """Wall clock, and where the CPU goes: a loaded machine moves the first, hardly the second."""
     import multiprocessing
 
-    from crisiscomms.parallel import PoolEnricher
+    from crisiscomms.monitoring.parallel import PoolEnricher
 
     french, english = data["fr"], data["en"]
     mixed = [m for k, mention in enumerate(english) for m in (mention, french[k % len(french)])]

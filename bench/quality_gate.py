@@ -22,8 +22,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from crisiscomms.monitoring.quality import gate  # noqa: E402
 from crisiscomms.playbook.monitoring import Gate  # noqa: E402
-from crisiscomms.quality import gate  # noqa: E402
 
 NOW = datetime(2014, 1, 1, tzinfo=UTC)
 

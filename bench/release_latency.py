@@ -13,7 +13,7 @@ cycles, each the way the engine runs the approve → release steps (flows/engine
            resumer thread: sees the run PAUSED with its form, waits a random "think" time, then
            t_resume ─▶ prefect.flow_runs.resume_flow_run(run_id, run_input=Decision)   (what the Resume form does)
       ─▶ the pause returns: t_continue
-      ─▶ task message.approve (the record) ─▶ task message.release (crisiscomms.release.release: SMTP + webhook)
+      ─▶ task message.approve (the record) ─▶ task message.release (communication.release: SMTP + webhook)
       ─▶ t_delivered: when the later of the two receivers had its message (receiver side)
 
     (a) resume → continue   = t_continue − t_resume    bounded by the poll interval (target: ≤ pause_poll, 5 s max)
@@ -47,14 +47,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]  # run from a checkout; flows/, tasks/ and tests/ import from the root
 
-from crisiscomms import server  # noqa: E402
-from crisiscomms.messages import PackContext, render_pack  # noqa: E402
+from crisiscomms.communication.messages import PackContext, render_pack  # noqa: E402
+from crisiscomms.communication.release import idempotency_key  # noqa: E402
+from crisiscomms.monitoring.store import state_dir  # noqa: E402
 from crisiscomms.playbook.models import Playbook  # noqa: E402
 from crisiscomms.playbook.steps import PackRecord  # noqa: E402
-from crisiscomms.project import Project  # noqa: E402
-from crisiscomms.release import idempotency_key  # noqa: E402
-from crisiscomms.server import Stack  # noqa: E402
-from crisiscomms.store import state_dir  # noqa: E402
+from crisiscomms.stack import server  # noqa: E402
+from crisiscomms.stack.project import Project  # noqa: E402
+from crisiscomms.stack.server import Stack  # noqa: E402
 from tests.unit.receivers import HttpReceiver, SmtpReceiver  # noqa: E402
 
 PLAYBOOK_ID = "bench-release"

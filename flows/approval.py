@@ -3,7 +3,7 @@
 A wait belongs to the flow, not to a task, so the engine calls `request_approval` from the flow; opening a stage
 (its deadline, its notifications), judging each answer and the decision are task runs (`approval.open`,
 `approval.judge`, `message.approve`) in the run's audit trail. The rules (who may decide, what refuses an answer)
-are `crisiscomms.approval`; this module waits and records.
+are `crisiscomms.communication.approval`; this module waits and records.
 
 - A deployment's top-level run waits **suspended**: no process is kept; a decision reschedules it, and any worker
   runs it again from the top: finished steps, opened stages and judged answers come back Cached (persisted
@@ -11,9 +11,9 @@ are `crisiscomms.approval`; this module waits and records.
   deadline is kept by a run of `approval-deadline` scheduled for it (flows/deadline.py). Any other run (a
   sub-flow, `crisis run`, the flow tests) waits in its process (`pause_flow_run`), until the deadline.
 
-- When a stage opens, each person who may decide gets their own signed link (`crisiscomms.signing`), bound to
+- When a stage opens, each person who may decide gets their own signed link (`communication.signing`), bound to
   this run, stage, person and pack hash, expiring with the stage, by the channel the playbook gives them. The
-  page it opens (`crisiscomms.approver_page`) shows the pack exactly as it will leave and posts the decision; the
+  page it opens (`communication.approver_page`) shows the pack exactly as it will leave and posts the decision; the
   identity comes from the link. Its answer carries a signed receipt the flow checks.
 - The Prefect UI's Resume form (and `crisis approve`) offer the stage's people as a choice; anyone holding the
   server credential can pick any name there, so a playbook can accept links only (`approval.via: [link]`).
@@ -48,15 +48,15 @@ from prefect.input import RunInput
 from prefect.states import Running
 from pydantic import Field, create_model
 
-from crisiscomms import messages, signing
-from crisiscomms.approval import MAX_COMMENT, ApprovalStore, StageRecord
-from crisiscomms.approval import approvers as stage_approvers
+from crisiscomms.communication import messages, signing
+from crisiscomms.communication.approval import MAX_COMMENT, ApprovalStore, StageRecord
+from crisiscomms.communication.approval import approvers as stage_approvers
 from crisiscomms.errors import EMBEDDED, CrisisError
+from crisiscomms.monitoring.store import state_dir
 from crisiscomms.playbook.communication import Stage
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import ApprovalRecord, MessageApprove
-from crisiscomms.store import state_dir
 from tasks.approval import approver_url, judge_answer, open_stage
 
 Decision = Literal["approve", "reject", "request_changes"]

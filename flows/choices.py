@@ -9,7 +9,7 @@ from typing import Any
 from crisiscomms.errors import PlaybookError
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.parameters import inputs_model, playbook_choice
-from crisiscomms.project import Project
+from crisiscomms.stack.project import Project
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = Project(ROOT)

@@ -16,9 +16,9 @@ from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.flow_runs import resume_flow_run
 
-from crisiscomms import signing
-from crisiscomms.approval import ApprovalStore
-from crisiscomms.store import state_dir
+from crisiscomms.communication import signing
+from crisiscomms.communication.approval import ApprovalStore
+from crisiscomms.monitoring.store import state_dir
 from flows.choices import ROOT
 
 

@@ -20,14 +20,14 @@ from prefect.exceptions import Pause
 from prefect.states import Completed, State
 
 from crisiscomms.errors import CrisisError
+from crisiscomms.monitoring.store import open_store
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.inspect import Catalog, condition_holds
 from crisiscomms.playbook.loader import LoadedPlaybook
 from crisiscomms.playbook.models import PHASES
 from crisiscomms.playbook.plan import PlannedStep
 from crisiscomms.playbook.steps import AssessmentRun, MessageApprove, MessageRelease
-from crisiscomms.project import Project
-from crisiscomms.store import open_store
+from crisiscomms.stack.project import Project
 from flows.approval import request_approval
 from tasks.registry import task_for
 

@@ -23,9 +23,9 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.states import Cancelled, Cancelling
 
-from crisiscomms import killswitch
-from crisiscomms.killswitch import Halt
-from crisiscomms.project import Project
+from crisiscomms.communication import killswitch
+from crisiscomms.communication.killswitch import Halt
+from crisiscomms.stack.project import Project
 from flows.choices import PROJECT, ROOT
 from tasks.updates import REMINDER_FLOW
 

@@ -16,7 +16,7 @@ from prefect.runtime import flow_run
 
 from crisiscomms.errors import CrisisError
 from crisiscomms.playbook.loader import LoadedPlaybook
-from crisiscomms.project import git_revision
+from crisiscomms.stack.project import git_revision
 
 
 def pin_provenance(loaded: LoadedPlaybook, values: dict[str, Any]) -> dict[str, str]:

@@ -15,9 +15,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from crisiscomms import cadence, killswitch
+from crisiscomms.communication import cadence, killswitch
 from crisiscomms.playbook.models import Playbook
-from crisiscomms.project import Project
+from crisiscomms.stack.project import Project
 from flows.choices import ROOT, PlaybookChoice
 
 

@@ -16,8 +16,8 @@ from prefect.artifacts import create_table_artifact
 from prefect.deployments import run_deployment
 from prefect.runtime import task_run
 
-from crisiscomms import approval, notify, signing
-from crisiscomms.approval import ApprovalStore, Approver, StageRecord
+from crisiscomms.communication import approval, notify, signing
+from crisiscomms.communication.approval import ApprovalStore, Approver, StageRecord
 from crisiscomms.playbook.models import Playbook
 from tasks.release import read_secret
 

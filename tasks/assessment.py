@@ -10,17 +10,19 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from crisiscomms import assessment, charts, rendering, reporting
+from crisiscomms.assessment import scoring
 from crisiscomms.errors import CrisisError
 from crisiscomms.mention import Alert
+from crisiscomms.monitoring.store import open_store
+from crisiscomms.playbook import rendering
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import AssessmentRecord, AssessmentRun
-from crisiscomms.project import Project
-from crisiscomms.store import open_store
+from crisiscomms.report import charts, reporting
+from crisiscomms.stack.project import Project
 
 
-def gather(step: AssessmentRun, playbook: Playbook, context: StepContext) -> tuple[assessment.Gathered, float | None]:
+def gather(step: AssessmentRun, playbook: Playbook, context: StepContext) -> tuple[scoring.Gathered, float | None]:
     """The mentions to assess (a file, or the monitoring store) and the usual volume of a window, if known."""
     root = Path(context.root)
     given = rendering.render_text(step.mentions, context.namespace()).strip() if step.mentions else ""
@@ -29,13 +31,13 @@ def gather(step: AssessmentRun, playbook: Playbook, context: StepContext) -> tup
         if not path.is_file():
             raise CrisisError(f"step '{step.id}': mentions file '{given}' not found")
         logger = get_run_logger()
-        gathered = assessment.tally_file(playbook, path, progress=lambda n: logger.info("assessed %d records", n))
+        gathered = scoring.tally_file(playbook, path, progress=lambda n: logger.info("assessed %d records", n))
         return gathered, None
     alert = Alert.model_validate(context.alert) if context.alert else None
     end = alert.window_end if alert else datetime.now(UTC)
     store = open_store(root)
     try:
-        gathered = assessment.tally_store(playbook, store, end - timedelta(seconds=step.period), end)
+        gathered = scoring.tally_store(playbook, store, end - timedelta(seconds=step.period), end)
     finally:
         store.close()
     return gathered, alert.baseline if alert else None
@@ -66,7 +68,7 @@ def publish(playbook: Playbook, record: AssessmentRecord, origin: str) -> None:
 def run_assessment(step: AssessmentRun, context: StepContext) -> dict[str, Any]:
     playbook = Project(Path(context.root)).load(context.playbook_id).playbook
     gathered, usual = gather(step, playbook, context)
-    record = assessment.assess(gathered.tally, playbook, usual)
+    record = scoring.assess(gathered.tally, playbook, usual)
     logger = get_run_logger()
     logger.info("read %d = assessed %d + quarantined %d (%s)", gathered.read, record.mentions, gathered.quarantined,
                 gathered.origin)

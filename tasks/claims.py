@@ -10,13 +10,15 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_image_artifact, create_markdown_artifact
 from prefect.runtime import flow_run
 
-from crisiscomms import charts, claims, rendering
+from crisiscomms.communication import claims
 from crisiscomms.errors import CrisisError
+from crisiscomms.monitoring.store import open_store
+from crisiscomms.playbook import rendering
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import ClaimSpread, ClaimSpreadRecord, ClaimTrack, ClaimTrackRecord
-from crisiscomms.project import Project
-from crisiscomms.store import open_store
+from crisiscomms.report import charts
+from crisiscomms.stack.project import Project
 
 DELIVERED = ("sent", "already_sent")
 

@@ -8,13 +8,15 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from crisiscomms import messages, rendering, reporting
+from crisiscomms.communication import messages
 from crisiscomms.errors import CrisisError
+from crisiscomms.monitoring.store import state_dir
+from crisiscomms.playbook import rendering
 from crisiscomms.playbook.communication import FactSheet
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.steps import MessagePack, PackRecord
-from crisiscomms.project import Project
-from crisiscomms.store import state_dir
+from crisiscomms.report import reporting
+from crisiscomms.stack.project import Project
 
 _TRUE = {"true", "1", "yes", "oui", "vrai"}
 

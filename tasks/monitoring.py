@@ -9,12 +9,14 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 
-from crisiscomms import charts, claims, monitor, reporting
+from crisiscomms.communication import claims
 from crisiscomms.mention import Alert
+from crisiscomms.monitoring import monitor
+from crisiscomms.monitoring.sources import build_source
+from crisiscomms.monitoring.store import Store, open_store
 from crisiscomms.playbook.monitoring import Monitoring
-from crisiscomms.project import Project
-from crisiscomms.sources import build_source
-from crisiscomms.store import Store, open_store
+from crisiscomms.report import charts, reporting
+from crisiscomms.stack.project import Project
 
 
 def _store(root: str) -> Store:

@@ -20,12 +20,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.blocks.system import Secret
 from prefect.runtime import flow_run
 
-from crisiscomms import cadence, killswitch, release
+from crisiscomms.communication import cadence, killswitch, release
+from crisiscomms.monitoring.store import state_dir
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import MessageRelease, ReleaseRecord
-from crisiscomms.project import Project
-from crisiscomms.store import state_dir
+from crisiscomms.stack.project import Project
 from tasks.updates import publish_cadence, schedule_reminder
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from prefect import task
 
-from crisiscomms import rendering
+from crisiscomms.playbook import rendering
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.steps import PlaybookCall
 

@@ -15,8 +15,8 @@ from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 
-from crisiscomms import cadence
-from crisiscomms.cadence import Promise
+from crisiscomms.communication import cadence
+from crisiscomms.communication.cadence import Promise
 
 REMINDER_FLOW = "update-reminder"
 REMINDER_DEPLOYMENT = f"{REMINDER_FLOW}/update-reminder"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from crisiscomms import release
-from crisiscomms.messages import NEXT_UPDATE_MARKER, fill_next_update
+from crisiscomms.communication import release
+from crisiscomms.communication.messages import NEXT_UPDATE_MARKER, fill_next_update
 
 
 def as_sent(state: Path, pack: dict[str, Any], variant: dict[str, Any]) -> str:

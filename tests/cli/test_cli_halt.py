@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from crisiscomms import killswitch
-from crisiscomms.cli import app
+from crisiscomms.communication import killswitch
+from crisiscomms.stack.cli import app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "steps"
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from crisiscomms.project import Project
+from crisiscomms.stack.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 AUDIENCES = ROOT / "tests" / "fixtures" / "audiences"  # a playbook with audience rules and a default audience

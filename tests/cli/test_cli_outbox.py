@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from crisiscomms import release
-from crisiscomms.cli import app
+from crisiscomms.communication import release
+from crisiscomms.stack.cli import app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "steps"
 

@@ -18,8 +18,8 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, Fl
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 
-from crisiscomms import signing
-from crisiscomms.approval import ApprovalStore
+from crisiscomms.communication import signing
+from crisiscomms.communication.approval import ApprovalStore
 from flows.engine import walk_phase
 from tests.sent import as_sent
 
@@ -253,7 +253,7 @@ def test_unusable_edits_are_refused_and_the_stage_asks_again() -> None:
 def test_release_refuses_anything_not_approved() -> None:
     import pytest
 
-    from crisiscomms import release
+    from crisiscomms.communication import release
     from crisiscomms.playbook.context import StepContext
     from crisiscomms.playbook.steps import MessageRelease
     from tasks.release import release_pack
@@ -271,7 +271,7 @@ def test_crisis_pending_and_approve_answer_from_the_terminal(monkeypatch: Any) -
     from prefect.settings import PREFECT_API_URL
     from typer.testing import CliRunner
 
-    from crisiscomms.cli import app
+    from crisiscomms.stack.cli import app
 
     monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
     monkeypatch.chdir(FIXTURES)

@@ -18,11 +18,11 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
 from prefect.deployments import run_deployment
 
-from crisiscomms import cadence, killswitch, messages, release
+from crisiscomms.communication import cadence, killswitch, messages, release
+from crisiscomms.monitoring.store import state_dir
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.steps import MessageRelease
-from crisiscomms.project import Project
-from crisiscomms.store import state_dir
+from crisiscomms.stack.project import Project
 from flows.killswitch import kill_switch
 from flows.updates import update_reminder
 from tasks.release import release_pack
@@ -210,7 +210,7 @@ def test_crisis_halt_cancels_on_the_server_it_finds(deployments: dict[str, Any],
     from prefect.settings import PREFECT_API_URL
     from typer.testing import CliRunner
 
-    from crisiscomms.cli import app
+    from crisiscomms.stack.cli import app
 
     monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
     monkeypatch.chdir(FIXTURES)

@@ -19,9 +19,9 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, Fl
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 
-from crisiscomms import claims
+from crisiscomms.communication import claims
 from crisiscomms.mention import EnrichedMention
-from crisiscomms.store import open_store
+from crisiscomms.monitoring.store import open_store
 from flows.engine import walk_phase
 from tasks.monitoring import emit_spreading_claims, publish_claim_tracking
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crisiscomms import cadence, messages
+from crisiscomms.communication import cadence, messages
 from tests.flows.test_cadence_killswitch import FIXTURES, PLAYBOOK, _approved_pack, _outbox_files, _release
 
 

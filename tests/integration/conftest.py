@@ -1,6 +1,6 @@
 """One real local stack for the integration tests: `prefect server start` on SQLite, the
 `crisis-pool` work pool, the deployments of prefect.yaml and a worker — started by
-`crisiscomms.server.up` on a copy of the project (so `.crisis/` never touches the checkout), and
+`crisiscomms.stack.server.up` on a copy of the project (so `.crisis/` never touches the checkout), and
 stopped at the end by `crisis down`, checking that nothing is left running.
 """
 
@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from crisiscomms import server
-from crisiscomms.server import Stack
+from crisiscomms.stack import server
+from crisiscomms.stack.server import Stack
 
 from .helpers import ResubmitUnavailable, deployment, is_running, processes_using, reap, tail
 
@@ -137,7 +137,7 @@ def _crisis_down(stack: Stack, pids: dict[str, int]) -> None:
     """`crisis down` in the project copy; then nothing of the stack may still run."""
     started = time.monotonic()
     try:
-        done = subprocess.run([sys.executable, "-m", "crisiscomms.cli", "down"], cwd=stack.root,
+        done = subprocess.run([sys.executable, "-m", "crisiscomms.stack.cli", "down"], cwd=stack.root,
                               capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     finally:
         elapsed = time.monotonic() - started

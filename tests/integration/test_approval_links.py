@@ -20,9 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from crisiscomms import server, signing
-from crisiscomms.release import idempotency_key
-from crisiscomms.store import state_dir
+from crisiscomms.communication import signing
+from crisiscomms.communication.release import idempotency_key
+from crisiscomms.monitoring.store import state_dir
+from crisiscomms.stack import server
 from tests.sent import as_sent
 
 from .browser import chromium

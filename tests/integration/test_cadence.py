@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from crisiscomms import killswitch
+from crisiscomms.communication import killswitch
 
 from .conftest import LiveStack
 from .helpers import deployment, tail, ui_run, wait_final
@@ -25,7 +25,7 @@ def _crisis(stack: LiveStack, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_crisis_halt_cancels_the_run_awaiting_approval_and_the_scheduled_reminder(live_stack: LiveStack) -> None:
     api, root = live_stack.api, live_stack.root
-    from crisiscomms.store import state_dir
+    from crisiscomms.monitoring.store import state_dir
 
     before = outbox_files(state_dir(root))
     created = ui_run(api, deployment(api, "crisis-playbook", "playbook")["id"], {"playbook": PLAYBOOK})

@@ -24,12 +24,12 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
-from crisiscomms.messages import read_variants
+from crisiscomms.communication.messages import read_variants
+from crisiscomms.communication.release import idempotency_key
+from crisiscomms.monitoring.store import open_store, state_dir
 from crisiscomms.playbook.communication import Stage
 from crisiscomms.playbook.models import Playbook
-from crisiscomms.project import Project
-from crisiscomms.release import idempotency_key
-from crisiscomms.store import open_store, state_dir
+from crisiscomms.stack.project import Project
 from tests.sent import as_sent
 
 from .browser import Answer, chromium, open_run, read_prompt, resume_with

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crisiscomms.messages import Variant, content_hash
+from crisiscomms.communication.messages import Variant, content_hash
 from crisiscomms.playbook.models import Playbook
 
 # Accents, a line starting with a dot (SMTP dot-stuffing), a long line (quoted-printable soft breaks).

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crisiscomms import signing
-from crisiscomms.approval import StageRecord, approvers, judge
+from crisiscomms.communication import signing
+from crisiscomms.communication.approval import StageRecord, approvers, judge
 from crisiscomms.playbook.models import Playbook
 
 KEY = b"k" * 32

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from crisiscomms import signing
-from crisiscomms.approval import ApprovalStore, StageRecord
-from crisiscomms.approver_page import create_app
-from crisiscomms.messages import Variant, content_hash
+from crisiscomms.communication import signing
+from crisiscomms.communication.approval import ApprovalStore, StageRecord
+from crisiscomms.communication.approver_page import create_app
+from crisiscomms.communication.messages import Variant, content_hash
 
 HOSTILE = ("Communiqué <script>alert(1)</script> fin.\n<!-- caché --> visible\n__gras__ et **étoiles**\n"
            "![img](https://attacker.example/pixel.png) {{ 7*7 }} {% if x %}\n  indenté\n")

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from crisiscomms import assessment, charts, reporting
+from crisiscomms.assessment import scoring
 from crisiscomms.mention import EnrichedMention
 from crisiscomms.playbook.models import Playbook
+from crisiscomms.report import charts, reporting
 
 T0 = datetime(2026, 3, 12, 6, 0, tzinfo=UTC)
 
@@ -44,7 +45,7 @@ def entity(text: str, label: str, within: str) -> dict[str, Any]:
 
 
 def assess(pb: Playbook, mentions: list[EnrichedMention], usual: float | None = None) -> Any:
-    return assessment.assess(assessment.Tally.for_playbook(pb).add_all(mentions), pb, usual)
+    return scoring.assess(scoring.Tally.for_playbook(pb).add_all(mentions), pb, usual)
 
 
 def test_spellings_and_playbook_aliases_merge_into_one_entity() -> None:
@@ -55,7 +56,7 @@ def test_spellings_and_playbook_aliases_merge_into_one_entity() -> None:
     record = assess(playbook(), [mention(i, t, entities=e) for i, (t, e) in enumerate(zip(texts, found, strict=True))])
     assert record.entities[0]["text"] == "Lac-Mégantic"  # the playbook's spelling
     assert (record.entities[0]["count"], record.entities[0]["label"]) == (4, "LOC")
-    assert len(record.entities[0]["examples"]) == assessment.EXAMPLES
+    assert len(record.entities[0]["examples"]) == scoring.EXAMPLES
 
 
 def test_without_an_alias_case_and_accents_still_merge() -> None:
@@ -143,7 +144,7 @@ def test_the_weights_of_the_playbook_decide() -> None:
     (0.9, 0.6, "p1"), (0.6, 0.3, "p2"), (0.3, 0.9, "p2"), (0.59, 0.59, "p3"), (0.3, 0.0, "p3"), (0.29, 0.29, "p4"),
 ])
 def test_priority_crosses_severity_and_urgency(severity: float, urgency: float, expected: str) -> None:
-    assert assessment.priority(severity, urgency, high=0.6, medium=0.3)[0] == expected
+    assert scoring.priority(severity, urgency, high=0.6, medium=0.3)[0] == expected
 
 
 def test_nothing_to_assess_is_p4_not_an_error() -> None:
@@ -156,7 +157,7 @@ def test_the_timeline_has_every_window_and_merges_beyond_the_limit() -> None:
     record = assess(playbook(), [mention(1, "a", minutes=0), mention(2, "b", minutes=14, sentiment=-0.9)])
     assert [(p["volume"], p["negative_share"]) for p in record.timeline] == [(1, 0.0), (0, None), (1, 1.0)]
     long = assess(playbook(), [mention(i, "x", minutes=5 * i) for i in range(500)]).timeline
-    assert len(long) <= assessment.MAX_POINTS and sum(p["volume"] for p in long) == 500
+    assert len(long) <= scoring.MAX_POINTS and sum(p["volume"] for p in long) == 500
 
 
 def test_the_markdown_puts_the_verdict_first_and_escapes_cells() -> None:

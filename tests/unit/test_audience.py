@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from crisiscomms.audience import UNASSIGNED, Segment, Segmenter, speaker
+from crisiscomms.monitoring.audience import UNASSIGNED, Segment, Segmenter, speaker
 from crisiscomms.playbook.models import Audience
 
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from crisiscomms import claims
+from crisiscomms.communication import claims
+from crisiscomms.communication.messages import PackContext, render_pack
 from crisiscomms.mention import EnrichedMention
-from crisiscomms.messages import PackContext, render_pack
+from crisiscomms.monitoring.store import Store
 from crisiscomms.playbook.models import Playbook
-from crisiscomms.project import Project
-from crisiscomms.store import Store
+from crisiscomms.stack.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 12, 8, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ import yaml
 
 from crisiscomms.playbook.schema import SCHEMA_FILE, schema_text
 from crisiscomms.playbook.steps import STEP_TYPES, step_type_name
-from crisiscomms.project import Project, validate
+from crisiscomms.stack.project import Project, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 STEP_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "steps"

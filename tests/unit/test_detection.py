@@ -26,7 +26,8 @@ from bench.detection_onset import (
     replay,
     windows,
 )
-from crisiscomms.detection import (
+from crisiscomms.mention import Alert, EnrichedMention
+from crisiscomms.monitoring.detection import (
     LEVELS,
     NEGATIVE_CUT,
     SAMPLE_CHARS,
@@ -36,7 +37,6 @@ from crisiscomms.detection import (
     detect,
     tail_z,
 )
-from crisiscomms.mention import Alert, EnrichedMention
 from crisiscomms.playbook.monitoring import Detection, Thresholds
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

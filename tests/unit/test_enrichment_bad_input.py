@@ -23,13 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from crisiscomms import monitor, nlp
 from crisiscomms.mention import EnrichedMention, Mention
+from crisiscomms.monitoring import monitor, nlp
+from crisiscomms.monitoring.sources import Batch
+from crisiscomms.monitoring.sources.base import RawRecord
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.monitoring import Gate, Monitoring
-from crisiscomms.project import Project
-from crisiscomms.sources import Batch
-from crisiscomms.sources.base import RawRecord
+from crisiscomms.stack.project import Project
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "audiences"
 CRISIS = str(Path(sys.executable).parent / "crisis")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crisiscomms import cadence, killswitch
+from crisiscomms.communication import cadence, killswitch
 from crisiscomms.errors import CrisisError
 
 T0 = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)

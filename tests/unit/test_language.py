@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from crisiscomms import language
-from crisiscomms.language import identify, strip_markup
+from crisiscomms.monitoring import language
+from crisiscomms.monitoring.language import identify, strip_markup
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests/data"
@@ -135,7 +135,7 @@ def test_every_french_post_is_french() -> None:
 
 
 def test_analysis_modules_do_not_import_prefect() -> None:
-    code = ("import sys; import crisiscomms.language, crisiscomms.watchlist, crisiscomms.sentiment; "
+    code = ("import sys; import crisiscomms.monitoring.language, crisiscomms.monitoring.watchlist, crisiscomms.monitoring.sentiment; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""})

@@ -1,6 +1,6 @@
 """The batched language identification equals py3langid's own, to the bit.
 
-`crisiscomms.language` walks py3langid's automaton over many texts at once and re-does its `_decide` steps; an
+`crisiscomms.monitoring.language` walks py3langid's automaton over many texts at once and re-does its `_decide` steps; an
 upgrade of py3langid that changes either must fail here, not silently shift languages. The reference below is
 how `identify` decided before, one text at a time through `LanguageIdentifier.rank`.
 """
@@ -16,8 +16,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from crisiscomms import language
-from crisiscomms.language import MIN_CONFIDENCE, PREFERRED_SHARE, UNDETERMINED, has_letters, identify, strip_markup
+from crisiscomms.monitoring import language
+from crisiscomms.monitoring.language import (
+    MIN_CONFIDENCE,
+    PREFERRED_SHARE,
+    UNDETERMINED,
+    has_letters,
+    identify,
+    strip_markup,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 

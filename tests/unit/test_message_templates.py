@@ -18,14 +18,14 @@ from zoneinfo import ZoneInfo
 import jinja2
 import pytest
 
-from crisiscomms.messages import (
+from crisiscomms.communication.messages import (
     NEXT_UPDATE_MARKER,
     TIMEZONE,
     check_text,
     fill_next_update,
     longest_next_update,
 )
-from crisiscomms.rendering import check_source, environment, render_file
+from crisiscomms.playbook.rendering import check_source, environment, render_file
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from crisiscomms import messages
-from crisiscomms.messages import PackContext, render_pack
+from crisiscomms.communication import messages
+from crisiscomms.communication.messages import PackContext, render_pack
 from crisiscomms.playbook.communication import FactSheet
 from crisiscomms.playbook.models import Playbook
-from crisiscomms.project import Project
+from crisiscomms.stack.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"

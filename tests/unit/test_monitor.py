@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from crisiscomms import monitor
-from crisiscomms.project import Project
-from crisiscomms.sources import MemorySource
-from crisiscomms.store import Store
+from crisiscomms.monitoring import monitor
+from crisiscomms.monitoring.sources import MemorySource
+from crisiscomms.monitoring.store import Store
+from crisiscomms.stack.project import Project
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "monitoring"
 CRISISLEX = Path(__file__).resolve().parents[2] / "data" / "crisislex"
@@ -116,8 +116,8 @@ def test_enriched_mentions_carry_language_matches_sentiment_and_relevance(projec
 @pytest.mark.parametrize("reply", ["timeout", "garbage"])
 def test_an_rss_or_http_source_that_times_out_or_returns_garbage_raises_a_data_gap(
         reply: str, project: Project, tmp_path: Path) -> None:
+    from crisiscomms.monitoring.sources import build_source
     from crisiscomms.playbook.monitoring import HttpSource, RssSource
-    from crisiscomms.sources import build_source
 
     from .sources_servers import LocalServer, Reply
 
@@ -156,8 +156,8 @@ def test_a_source_whose_volume_collapses_or_goes_silent_raises_a_data_gap(projec
 
 
 def test_a_drill_replays_a_past_crisis_as_a_live_stream_each_mention_once(project: Project, tmp_path: Path) -> None:
-    from crisiscomms.sources import FileReader
-    from crisiscomms.sources.drill import ReplaySource
+    from crisiscomms.monitoring.sources import FileReader
+    from crisiscomms.monitoring.sources.drill import ReplaySource
 
     feed = project.root / "spain.jsonl"
     _append(feed, _tweets(1000))
@@ -180,9 +180,9 @@ def test_a_drill_replays_a_past_crisis_as_a_live_stream_each_mention_once(projec
 
 
 def test_a_file_source_with_replay_speed_is_built_as_a_drill(project: Project) -> None:
+    from crisiscomms.monitoring.sources import build_source
+    from crisiscomms.monitoring.sources.drill import ReplaySource
     from crisiscomms.playbook.monitoring import FileSource
-    from crisiscomms.sources import build_source
-    from crisiscomms.sources.drill import ReplaySource
 
     source = build_source(FileSource(id="d", type="file", path="x.jsonl", replay_speed=60), project.root)
     assert isinstance(source, ReplaySource) and source.speed == 60

@@ -11,11 +11,12 @@ from html import unescape
 from pathlib import Path
 from typing import Any
 
-from crisiscomms import messages, page_html, reporting
-from crisiscomms.messages import NEXT_UPDATE_MARKER, PackContext, check_text, render_pack
+from crisiscomms.communication import messages, page_html
+from crisiscomms.communication.messages import NEXT_UPDATE_MARKER, PackContext, check_text, render_pack
 from crisiscomms.playbook.communication import FactSheet
 from crisiscomms.playbook.models import Playbook
-from crisiscomms.project import Project
+from crisiscomms.report import reporting
+from crisiscomms.stack.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 12, 9, 30, tzinfo=UTC)

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from crisiscomms import release
-from crisiscomms.messages import NEXT_UPDATE_MARKER, PackContext, fill_next_update, render_pack
+from crisiscomms.communication import release
+from crisiscomms.communication.messages import NEXT_UPDATE_MARKER, PackContext, fill_next_update, render_pack
 from crisiscomms.playbook.communication import FactSheet
 from crisiscomms.playbook.models import Playbook
-from crisiscomms.project import Project
+from crisiscomms.stack.project import Project
 from tests.unit.receivers import Answer, HttpReceiver, SmtpReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -227,7 +227,7 @@ def test_the_hash_check_still_refuses_a_tampered_pack(tmp_path: Path, channels: 
 
 def test_a_marked_pack_that_promises_nothing_is_refused_before_anything_leaves(
         tmp_path: Path, channels: Channels) -> None:
-    from crisiscomms.messages import Variant, content_hash
+    from crisiscomms.communication.messages import Variant, content_hash
 
     variants = [Variant.model_validate(v) for v in approved(playbook())["variants"]]
     pack = {"variants": [v.model_dump() for v in variants], "hash": content_hash(variants)}  # no delay, no time

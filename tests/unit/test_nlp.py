@@ -1,4 +1,4 @@
-"""Named entities with spaCy (crisiscomms.nlp): brands, tags and URLs, offsets, language routing, bad input."""
+"""Named entities with spaCy (crisiscomms.monitoring.nlp): brands, tags and URLs, offsets, language routing, bad input."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from crisiscomms import nlp, watchlist
-from crisiscomms.nlp import EntityExtractor
+from crisiscomms.monitoring import nlp, watchlist
+from crisiscomms.monitoring.nlp import EntityExtractor
 from crisiscomms.playbook.monitoring import Watchlist
 
 DATA = Path(__file__).parents[1] / "data" / "fr_entities.jsonl"

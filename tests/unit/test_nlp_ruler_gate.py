@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crisiscomms import language, nlp
+from crisiscomms.monitoring import language, nlp
 from crisiscomms.playbook.monitoring import Watchlist
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from crisiscomms import detection, monitor
 from crisiscomms.mention import EnrichedMention, Mention
-from crisiscomms.parallel import PoolEnricher, WorkerError, split
+from crisiscomms.monitoring import detection, monitor
+from crisiscomms.monitoring.parallel import PoolEnricher, WorkerError, split
+from crisiscomms.monitoring.sources import Batch, FileReader
 from crisiscomms.playbook.models import Playbook
-from crisiscomms.project import Project
-from crisiscomms.sources import Batch, FileReader
+from crisiscomms.stack.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 CRISISLEX = ROOT / "data" / "crisislex"

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from crisiscomms.errors import InputError
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.parameters import inputs_model, playbook_choice, resolve_inputs
-from crisiscomms.project import Project
+from crisiscomms.stack.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from crisiscomms import quality
+from crisiscomms.monitoring import quality
+from crisiscomms.monitoring.quality import GateResult, gate
 from crisiscomms.playbook.monitoring import Gate
-from crisiscomms.quality import GateResult, gate
 
 ROOT = Path(__file__).resolve().parents[2]
 SPAIN = ROOT / "data" / "crisislex" / "2013_Spain_train_crash.jsonl"
@@ -305,7 +305,7 @@ def test_concurrent_batches_do_not_mix() -> None:
 
 
 def test_great_expectations_is_imported_lazily() -> None:
-    code = ("import sys, crisiscomms.quality; "
+    code = ("import sys, crisiscomms.monitoring.quality; "
             "print(sorted(m for m in ('great_expectations', 'pandas') if m in sys.modules))")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)

@@ -12,10 +12,10 @@ from typing import Any, ClassVar
 
 import pytest
 
-from crisiscomms import release
-from crisiscomms.messages import PackContext, fill_next_update, render_pack
+from crisiscomms.communication import release
+from crisiscomms.communication.messages import PackContext, fill_next_update, render_pack
 from crisiscomms.playbook.models import Playbook
-from crisiscomms.project import Project
+from crisiscomms.stack.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 12, 9, 30, tzinfo=UTC)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from crisiscomms import channels, release
-from crisiscomms.messages import Variant
+from crisiscomms.communication import channels, release
+from crisiscomms.communication.messages import Variant
 from crisiscomms.playbook.models import Channel
 from tests.unit.receivers import Answer, HttpReceiver
 from tests.unit.release_packs import TEXT, pack, playbook, variant

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from crisiscomms import channels, release
+from crisiscomms.communication import channels, release
 from tests.unit.receivers import Answer, Delivery, HttpReceiver, SmtpReceiver, free_port
 from tests.unit.release_packs import TEXT, pack, playbook, variant
 

@@ -12,7 +12,7 @@ from prefect.blocks.system import Secret
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 
-from crisiscomms import release
+from crisiscomms.communication import release
 from tests.unit.receivers import HttpReceiver, SmtpReceiver
 from tests.unit.release_packs import TEXT, pack, playbook, variant
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crisiscomms import channels, release
+from crisiscomms.communication import channels, release
 from tests.unit.receivers import Answer, SmtpReceiver
 from tests.unit.release_packs import TEXT, pack, playbook, variant
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crisiscomms.reporting import monitoring_markdown, sparkline
+from crisiscomms.report.reporting import monitoring_markdown, sparkline
 
 
 def test_sparkline_scales_to_the_highest_value() -> None:

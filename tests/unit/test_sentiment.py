@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from crisiscomms import sentiment
-from crisiscomms.sentiment import NEUTRAL_BAND, french, label, score
+from crisiscomms.monitoring import sentiment
+from crisiscomms.monitoring.sentiment import NEUTRAL_BAND, french, label, score
 
 ROOT = Path(__file__).resolve().parents[2]
 

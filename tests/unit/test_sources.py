@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from crisiscomms.mention import Mention
-from crisiscomms.playbook.monitoring import Monitoring
-from crisiscomms.sources import (
+from crisiscomms.monitoring.sources import (
     Batch,
     FileReader,
     HttpReader,
@@ -24,6 +23,7 @@ from crisiscomms.sources import (
     build_source,
     replay,
 )
+from crisiscomms.playbook.monitoring import Monitoring
 from tests.unit.sources_servers import Entry, LocalServer, Reply, Request, atom, closed_port_url, rss
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crisiscomms.detection import WindowAccumulator, aggregate, detect, detect_windows
 from crisiscomms.mention import EnrichedMention
+from crisiscomms.monitoring.detection import WindowAccumulator, aggregate, detect, detect_windows
 from crisiscomms.playbook.monitoring import Detection, Thresholds
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from crisiscomms.messages import PackContext, render_pack
-from crisiscomms.rendering import MAX_OUTPUT_CHARS, render_text
+from crisiscomms.communication.messages import PackContext, render_pack
+from crisiscomms.playbook.rendering import MAX_OUTPUT_CHARS, render_text
 
 from .test_messages import NOW, demo, with_messages
 

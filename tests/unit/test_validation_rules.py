@@ -18,7 +18,7 @@ import pytest
 
 from crisiscomms.errors import PlaybookError, PlaybookFileError
 from crisiscomms.playbook import inspect as inspect_module
-from crisiscomms.project import Project, playbook_files, validate
+from crisiscomms.stack.project import Project, playbook_files, validate
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "invalid"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from crisiscomms.monitoring.watchlist import Match, compile_watchlist, fold, relevance
 from crisiscomms.playbook.monitoring import Watchlist
-from crisiscomms.watchlist import Match, compile_watchlist, fold, relevance
 
 ROOT = Path(__file__).resolve().parents[2]
 

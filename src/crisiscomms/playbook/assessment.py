@@ -4,7 +4,7 @@
       journalistes:
         title: Journalistes
         kind: media                        # scoring reads media / government involvement from kinds
-        match:                             # rules; the strongest kind of evidence wins (see crisiscomms.audience)
+        match:                             # rules; the strongest kind of evidence wins (monitoring.audience)
           authors: ["@afpfr", "@BFMTV"]    # exact handles of the author (or of the retweeted author)
           author_contains: [info, news]    # parts of the handle
           channels: [presse]               # mention channel or source id

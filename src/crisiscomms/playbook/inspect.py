@@ -16,10 +16,9 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
-from crisiscomms import rendering
 from crisiscomms.errors import ExpressionError, Issue
 from crisiscomms.mention import Alert
-from crisiscomms.playbook import expression
+from crisiscomms.playbook import expression, rendering
 from crisiscomms.playbook.communication import MESSAGE_KINDS
 from crisiscomms.playbook.loader import LoadedPlaybook
 from crisiscomms.playbook.models import PHASES, Person, Playbook
@@ -40,7 +39,7 @@ from crisiscomms.playbook.yamlfile import Loc
 
 GLOBAL_NAMES = frozenset({"inputs", "playbook", "team", "audiences", "channels", "alert"})
 PLAYBOOK_FIELDS = frozenset({"id", "version", "title", "language"})
-# What a message template sees (crisiscomms.messages).
+# What a message template sees (crisiscomms.communication.messages).
 MESSAGE_NAMES = frozenset({"org", "facts", "audience", "channel", "message", "assessment", "claim", "inputs",
                            "playbook"})
 

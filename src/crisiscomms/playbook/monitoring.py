@@ -93,7 +93,7 @@ class HttpSource(_Source):
 Source = Annotated[Union[FileSource, RssSource, HttpSource], Field(discriminator="type")]  # noqa: UP007
 
 SENSITIVITY_PRESETS: dict[str, dict[str, float]] = {
-    # Tail z-scores (see crisiscomms.detection): z 6 ≈ a one-in-a-billion count if nothing were happening.
+    # Tail z-scores (see crisiscomms.monitoring.detection): z 6 ≈ a one-in-a-billion count if nothing were happening.
     # Measured on five real crisis curves and 100 synthetic quiet streams (bench/README.md, "Detection").
     "low": {"watch": 7.0, "alert": 10.0, "crisis": 16.0},
     "medium": {"watch": 6.0, "alert": 9.0, "crisis": 14.0},

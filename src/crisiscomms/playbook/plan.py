@@ -12,9 +12,8 @@ import graphlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from crisiscomms import rendering
 from crisiscomms.errors import ExpressionError
-from crisiscomms.playbook import expression
+from crisiscomms.playbook import expression, rendering
 from crisiscomms.playbook.models import PHASES, Playbook
 from crisiscomms.playbook.steps import NoteLog, PlaybookCall, StepBase
 

@@ -1,0 +1,1 @@
+"""Assessment: how grave and urgent a crisis is, who it touches, from its mentions."""

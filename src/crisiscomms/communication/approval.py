@@ -1,0 +1,286 @@
+"""Approval chains, as rules and as a record: who may decide at a stage, what refuses an answer, and where each
+stage stands (`.crisis/approvals.db`), so the approver page, `crisis approve` and the flow agree.
+
+- The people who may decide are the members of the stage's roles, the pack's author excepted; names compare
+  case-, accent- and spacing-blind ("claire  MARTIN" is Claire Martin).
+- An answer is refused when it comes from outside the stage, from someone who already approved at this stage,
+  from the author, or by a path the playbook does not accept (`approval.via`).
+- A stage has one deadline, fixed when it opens: a refused answer asks again without moving it.
+- Each answer the flow took or refused is recorded against its pause key, so whoever submitted it (the
+  approver page, the CLI) can tell the person what became of it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from crisiscomms.communication import signing
+from crisiscomms.monitoring.store import connect, transaction
+from crisiscomms.monitoring.watchlist import fold
+from crisiscomms.playbook.communication import FactSheet
+from crisiscomms.playbook.models import Playbook
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stages (
+    stage_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, body TEXT NOT NULL, pause_key TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'open');
+CREATE TABLE IF NOT EXISTS links (
+    link_id TEXT PRIMARY KEY, stage_id TEXT NOT NULL, person TEXT NOT NULL, used_at TEXT NOT NULL,
+    decision TEXT NOT NULL, pause_key TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS answers (
+    run_id TEXT NOT NULL, pause_key TEXT NOT NULL, verdict TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (run_id, pause_key));
+"""
+DB_FILE = "approvals.db"
+MAX_COMMENT = 4000  # characters of a comment or of edits: a reason, not a document
+
+
+@dataclass(frozen=True)
+class Approver:
+    name: str
+    role: str
+    email: str | None = None
+    notify: str | None = None  # a playbook channel (`email` = their address over SMTP)
+
+
+@dataclass
+class StageRecord:
+    """One stage of one approval round, as the approver page shows it."""
+
+    stage_id: str  # "<run>/<step>/<round>/<stage>[e]" (e: escalated)
+    run_id: str
+    playbook: str
+    title: str
+    step: str
+    number: int
+    of: int
+    roles: list[str]
+    approvers: list[dict[str, Any]]
+    hash: str
+    pack_path: str
+    opened_at: str
+    deadline: str
+    via: list[str]
+    drill: bool = False
+    decisions: list[dict[str, Any]] = field(default_factory=list)  # the whole chain so far
+
+    @property
+    def deadline_at(self) -> datetime:
+        return datetime.fromisoformat(self.deadline)
+
+    def approver(self, name: str) -> Approver | None:
+        wanted = who(name)
+        found = next((a for a in self.approvers if who(a["name"]) == wanted), None)
+        return Approver(**found) if found else None
+
+
+def who(name: str) -> str:
+    """A name as compared: case, accents and spacing aside."""
+    return fold(" ".join(name.split()))
+
+
+def approvers(playbook: Playbook, roles: list[str], author: str = "") -> list[Approver]:
+    """Who may decide at a stage of these roles: every member once, the pack's author never."""
+    found: dict[str, Approver] = {}
+    for role in roles:
+        for person in playbook.team[role].members if role in playbook.team else []:
+            if who(person.name) not in found and not (author and who(person.name) == who(author)):
+                found[who(person.name)] = Approver(person.name, role, person.email, person.notify)
+    return list(found.values())
+
+
+def refusal(stage: StageRecord, name: str, approved: set[str], author: str, via: str) -> str | None:
+    """Why this answer cannot count at this stage, or None."""
+    if via not in stage.via:
+        paths = " or ".join("the personal link sent to each approver" if v == "link" else "the Prefect UI / "
+                            "`crisis approve`" for v in stage.via)
+        return f"this playbook takes decisions through {paths} only"
+    if author and who(name) == who(author):
+        return f"{name!r} prepared this pack: its author cannot approve it"
+    if stage.approver(name) is None:
+        return f"{name!r} is not one of the people who decide at this stage ({', '.join(stage.roles)})"
+    if who(name) in approved:
+        return f"{name!r} already approved at this stage: a quorum needs different people"
+    return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one answer does at a stage: its audit entry, and the stage's outcome if it ends it."""
+
+    entry: dict[str, Any]
+    refused: str = ""  # why the answer does not count (the stage asks again)
+    outcome: str | None = None  # rejected, changes_requested, timed_out; None: the stage goes on
+    approved_by: str = ""  # the name that now counts towards the quorum
+    edits: dict[str, Any] | None = None
+
+
+def judge(stage: StageRecord, answer: dict[str, Any], approved: list[str], author: str, key: bytes,
+          now: datetime | None = None) -> Verdict:
+    """Take or refuse one answer given at a stage. `answer` is the form's fields; a `link_receipt` is either the
+    approver page's (an answer through a personal link) or the deadline's (no answer came in time)."""
+    now = now or datetime.now(UTC)
+    receipt = answer.get("link_receipt", "")
+    if receipt and _purpose(receipt) == "deadline":
+        return _deadline(stage, receipt, key, now)
+    via, problem = answer_path(stage, answer, key)
+    person = stage.approver(answer["name"])
+    entry = _entry(stage.number, answer["decision"], answer["name"], person.role if person else "",
+                   answer.get("comment", ""), via, now)
+    edits, wrong = parse_edits(answer)
+    late = f"the stage's deadline ({stage.deadline}) has passed: it timed out" if now > stage.deadline_at else ""
+    reason = problem or late or refusal(stage, answer["name"], {who(n) for n in approved}, author, via) or wrong
+    if reason:
+        return Verdict({**entry, "refused": reason}, refused=reason)
+    entry = {**entry, "edits": edits} if edits else entry
+    if answer["decision"] == "approve":
+        return Verdict(entry, approved_by=answer["name"])
+    return Verdict(entry, outcome="rejected" if answer["decision"] == "reject" else "changes_requested", edits=edits)
+
+
+def timed_out(stage: StageRecord, timeout: int, now: datetime | None = None) -> Verdict:
+    entry = _entry(stage.number, "timed_out", "", ", ".join(stage.roles), f"no answer in {timeout} s", "flow",
+                   now or datetime.now(UTC))
+    return Verdict(entry, outcome="timed_out")
+
+
+def _deadline(stage: StageRecord, receipt: str, key: bytes, now: datetime) -> Verdict:
+    try:
+        fields = signing.verify(key, "deadline", receipt)
+    except signing.TokenError as exc:
+        fields, problem = {}, f"the deadline receipt is not valid ({exc})"
+    else:
+        problem = "" if fields.get("s") == stage.stage_id else "the deadline receipt is for another stage"
+    if not problem and now < stage.deadline_at:
+        problem = f"the stage's deadline ({stage.deadline}) has not passed"
+    if problem:
+        entry = _entry(stage.number, "timed_out", "", "", "", "deadline", now)
+        return Verdict({**entry, "refused": f"{problem}: nothing was decided"}, refused=f"{problem}: nothing was "
+                       "decided")
+    return timed_out(stage, int((stage.deadline_at - datetime.fromisoformat(stage.opened_at)).total_seconds()), now)
+
+
+def _purpose(token: str) -> str:
+    try:
+        return str(signing.peek(token).get("k", ""))
+    except signing.TokenError:
+        return ""
+
+
+def answer_path(stage: StageRecord, answer: dict[str, Any], key: bytes) -> tuple[str, str | None]:
+    """How the answer came ("link" with a valid receipt for exactly this answer, else "ui"), or why it is void."""
+    receipt = answer.get("link_receipt", "")
+    if not receipt:
+        return "ui", None
+    try:
+        fields = signing.verify(key, "receipt", receipt)
+    except signing.TokenError as exc:
+        return "link", f"the link receipt is not valid ({exc}): nothing was decided"
+    expected = {"s": stage.stage_id, "p": answer["name"], "h": stage.hash, "d": answer["decision"],
+                "c": signing.digest(answer.get("comment", ""))}
+    if any(fields.get(k) != v for k, v in expected.items()):
+        return "link", "the link receipt does not match this answer, stage or pack: nothing was decided"
+    return "link", None
+
+
+def parse_edits(answer: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """The fact-sheet edits of a request for changes, or why they cannot be used (the stage asks again)."""
+    text = answer.get("edits", "") or ""
+    if not text.strip():
+        return None, None
+    if answer["decision"] != "request_changes":
+        return None, "edits come with request_changes only: nothing was decided, answer again"
+    try:
+        edits = yaml.safe_load(text)
+        if not isinstance(edits, dict):
+            raise ValueError("write fact-sheet fields as `field: value` lines")
+        FactSheet.model_validate(edits)
+    except ValidationError as exc:
+        wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return None, f"edits not usable, nothing was decided: {wrong[:300]}"
+    except (yaml.YAMLError, ValueError) as exc:
+        return None, f"edits not usable, nothing was decided: {str(exc).splitlines()[0][:300]}"
+    return edits, None
+
+
+def _entry(stage: int, decision: str, name: str, role: str, comment: str, via: str, at: datetime) -> dict[str, Any]:
+    return {"stage": stage, "decision": decision, "name": name, "role": role, "comment": comment, "via": via,
+            "at": at.isoformat(timespec="seconds")}
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class ApprovalStore:
+    """The stages, the links used and the verdict on each answer, in the project's state folder."""
+
+    def __init__(self, state: Path) -> None:
+        self._db = connect(state / DB_FILE, _SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def open_stage(self, stage: StageRecord) -> None:
+        self._db.execute("INSERT OR REPLACE INTO stages (stage_id, run_id, body) VALUES (?, ?, ?)",
+                         (stage.stage_id, stage.run_id, json.dumps(asdict(stage), ensure_ascii=False)))
+
+    def stage(self, stage_id: str) -> tuple[StageRecord, str, str] | None:
+        """The stage, its current pause key and its status ('open', or how it ended)."""
+        row = self._db.execute("SELECT body, pause_key, status FROM stages WHERE stage_id = ?",
+                               (stage_id,)).fetchone()
+        return (StageRecord(**json.loads(row[0])), row[1], row[2]) if row else None
+
+    def waiting_stage(self, run_id: str, pause_key: str | None) -> StageRecord | None:
+        """The open stage a run waits on at this pause, if this project recorded it."""
+        row = self._db.execute("SELECT body FROM stages WHERE run_id = ? AND pause_key = ? AND status = 'open'",
+                               (run_id, pause_key or "")).fetchone()
+        return StageRecord(**json.loads(row[0])) if row else None
+
+    def waiting_on(self, stage_id: str, pause_key: str, decisions: list[dict[str, Any]]) -> None:
+        row = self.stage(stage_id)
+        if row is None:
+            return
+        row[0].decisions = decisions
+        self._db.execute("UPDATE stages SET pause_key = ?, body = ? WHERE stage_id = ?",
+                         (pause_key, json.dumps(asdict(row[0]), ensure_ascii=False), stage_id))
+
+    def close_stage(self, stage_id: str, status: str) -> None:
+        self._db.execute("UPDATE stages SET status = ?, pause_key = '' WHERE stage_id = ?", (status, stage_id))
+
+    def use_link(self, link_id: str, stage_id: str, person: str, decision: str, pause_key: str) -> bool:
+        """Mark a link used; False if it already was (a decision is taken once per link)."""
+        try:
+            with transaction(self._db):
+                self._db.execute("INSERT INTO links VALUES (?, ?, ?, ?, ?, ?)",
+                                 (link_id, stage_id, person, now_iso(), decision, pause_key))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def link_use(self, link_id: str) -> dict[str, str] | None:
+        row = self._db.execute("SELECT used_at, decision, pause_key FROM links WHERE link_id = ?",
+                               (link_id,)).fetchone()
+        return {"used_at": row[0], "decision": row[1], "pause_key": row[2]} if row else None
+
+    def forget_link(self, link_id: str) -> None:
+        """The submission did not reach the run: the link may be used again."""
+        self._db.execute("DELETE FROM links WHERE link_id = ?", (link_id,))
+
+    def record_answer(self, run_id: str, pause_key: str, verdict: str, reason: str = "") -> None:
+        self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?)",
+                         (run_id, pause_key, verdict, reason, now_iso()))
+
+    def answer(self, run_id: str, pause_key: str) -> tuple[str, str] | None:
+        """('accepted' | 'refused', reason) once the flow has taken the answer given at this pause."""
+        row = self._db.execute("SELECT verdict, reason FROM answers WHERE run_id = ? AND pause_key = ?",
+                               (run_id, pause_key)).fetchone()
+        return (row[0], row[1]) if row else None

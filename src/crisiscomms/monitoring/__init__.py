@@ -1,0 +1,2 @@
+"""Monitoring: sources, the data-quality gate, language, sentiment, watchlist, entities, audiences, detection
+and the mention store."""

@@ -1,0 +1,1 @@
+"""What people look at: Markdown artifacts and charts for the Prefect UI."""
