@@ -1,9 +1,10 @@
 """message.approve: the run waits until the approval chain has decided on the message pack.
 
-A wait belongs to the flow, not to a task, so the engine calls `request_approval` from the flow; opening a stage
-(its deadline, its notifications), judging each answer and the decision are task runs (`approval.open`,
-`approval.judge`, `message.approve`) in the run's audit trail. The rules (who may decide, what refuses an answer)
-are `crisiscomms.communication.approval`; this module waits and records.
+A wait belongs to the flow, not to a task, so the engine calls `request_approval` from the flow. Every rule (which
+stages, who may decide, quorum, the author, timeouts and escalation, what the answers decide) is the library's
+`ApprovalChain` (communication/chain.py), walked by `decide`; this module is its Prefect `Approver`: it opens
+stages, waits with the stage's form, reads answers (their receipts checked) and records, each as a task run
+(`approval.open`, `approval.answer`, `approval.verdict`, then `message.approve`) in the run's audit trail.
 
 - A deployment's top-level run waits **suspended**: no process is kept; a decision reschedules it, and any worker
   runs it again from the top: finished steps, opened stages and judged answers come back Cached (persisted
@@ -33,7 +34,7 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -49,15 +50,15 @@ from prefect.states import Running
 from pydantic import Field, create_model
 
 from crisiscomms.communication import messages, signing
-from crisiscomms.communication.approval import MAX_COMMENT, ApprovalStore, StageRecord
-from crisiscomms.communication.approval import approvers as stage_approvers
+from crisiscomms.communication.answer import Answer, Timeout
+from crisiscomms.communication.approval import MAX_COMMENT, ApprovalStore, StageRecord, Verdict
+from crisiscomms.communication.chain import ApprovalChain, Ask, Prompt, Rerender, decide
 from crisiscomms.errors import EMBEDDED, CrisisError
 from crisiscomms.monitoring.store import state_dir
-from crisiscomms.playbook.communication import Stage
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import ApprovalRecord, MessageApprove
-from tasks.approval import approver_url, judge_answer, open_stage
+from tasks.approval import approver_url, open_stage, read_answer, record_verdict
 
 Decision = Literal["approve", "reject", "request_changes"]
 
@@ -98,31 +99,6 @@ def load_pack(record: dict[str, Any]) -> dict[str, Any]:
     return pack
 
 
-Rerender = Callable[[dict[str, Any]], dict[str, Any]]  # fact-sheet edits → the new pack's record
-
-
-@dataclass
-class _Round:
-    """One pass of the chain over one version of the pack."""
-
-    step_id: str
-    playbook: Playbook
-    pack: dict[str, Any]
-    author: str
-    poll: int
-    decisions: list[dict[str, Any]]
-    run_id: str
-    number: int
-    store: ApprovalStore
-    key: bytes
-    state: Path
-    pack_path: str
-    durable: bool
-    changed: str = ""  # what is new in this version of the pack, for the form
-    edits: dict[str, Any] | None = None  # set by a request for changes that carries edits
-    notices: list[dict[str, Any]] = field(default_factory=list)
-
-
 def request_approval(step: MessageApprove, playbook: Playbook, context: StepContext, poll: int,
                      rerender: Rerender | None = None) -> ApprovalRecord:
     pack_record = context.results.get(step.pack)
@@ -133,38 +109,26 @@ def request_approval(step: MessageApprove, playbook: Playbook, context: StepCont
                           "run is on the embedded API of `crisis run`. Start one with `crisis up` and run again (or "
                           "from the UI); or run without submitting the pack (the demo: --param soumettre=false)")
     priority = (context.results.get(step.assessment or "", {}) or {}).get("priority")
-    chain = playbook.communication.approval.chain(priority)
-    if not chain:
-        raise CrisisError(f"no approval chain for priority {priority or '(none)'}: "
-                          "declare communication.approval.chains or .default")
-    state = state_dir(Path(context.root))
-    store, decisions, number, changed = ApprovalStore(state), [], 0, ""
+    chain = ApprovalChain.for_pack(playbook, pack_record, priority)
     durable = suspendable()
     if not durable:
         get_run_logger().info("this run waits for its approval in its process (not a deployment's top-level run): "
                               "a worker restart during the wait ends it")
+    approver = PrefectApprover(step.id, playbook, state_dir(Path(context.root)), poll, durable)
     try:
-        while True:
-            current = _Round(step.id, playbook, load_pack(pack_record), pack_record.get("author", ""), poll,
-                             decisions, str(get_run_context().flow_run.id), number, store,  # type: ignore[union-attr]
-                             signing.load_key(state), state, pack_record["path"], durable, changed)
-            outcome = _chain(chain, current)
-            if outcome == "changes_requested" and current.edits and rerender is not None:
-                try:
-                    pack_record = rerender(current.edits)  # new texts, new hash: the chain starts again
-                except CrisisError as exc:  # the edits broke the pack (too long, placeholder …): nobody is asked
-                    why = f"the pack could not be re-rendered with these edits, the approval ended: {exc}"[:500]
-                    store.record_answer(current.run_id, _pause_key(step.id, len(decisions) - 1), "refused", why)
-                    decisions.append({"stage": 0, "decision": "rerender_failed", "name": "", "role": "",
-                                      "comment": why, "via": "flow", "at": decisions[-1]["at"]})
-                    return _record(outcome, current, pack_record, priority)
-                get_run_logger().info("pack re-rendered with the approver's edits: %s", pack_record["hash"][:16])
-                number += 1
-                changed = f"re-rendered with the edits of {decisions[-1]['name']}: {', '.join(sorted(current.edits))}"
-                continue
-            return _record(outcome, current, pack_record, priority)
+        decision = decide(chain, approver, _logged(rerender) if rerender else None)
     finally:
-        store.close()
+        approver.close()
+    return ApprovalRecord(decision=decision, hash=chain.pack["hash"], path=chain.pack["path"], priority=priority,
+                          decisions=chain.decisions, notices=approver.notices)
+
+
+def _logged(rerender: Rerender) -> Rerender:
+    def run(edits: dict[str, Any]) -> Any:
+        record = rerender(edits)
+        get_run_logger().info("pack re-rendered with the approver's edits: %s", record["hash"][:16])
+        return record
+    return run
 
 
 def suspendable() -> bool:
@@ -174,101 +138,88 @@ def suspendable() -> bool:
     return bool(run.deployment_id) and run.parent_task_run_id is None
 
 
-def _record(outcome: str, current: _Round, pack_record: dict[str, Any], priority: str | None) -> ApprovalRecord:
-    return ApprovalRecord(decision=outcome, hash=current.pack["hash"], path=pack_record["path"],  # type: ignore[arg-type]
-                          priority=priority, decisions=current.decisions, notices=current.notices)
+class PrefectApprover:
+    """The chain's `Approver` in a flow run. A resumed run (suspended, then run again from the top) replays:
+    stages opened, answers read and verdicts recorded come back Cached, each pause returns its recorded input."""
 
+    def __init__(self, step_id: str, playbook: Playbook, state: Path, poll: int, durable: bool) -> None:
+        self.step_id, self.playbook, self.state, self.poll, self.durable = step_id, playbook, state, poll, durable
+        self.run_id = str(get_run_context().flow_run.id)  # type: ignore[union-attr]
+        self.store, self.key = ApprovalStore(state), signing.load_key(state)
+        self.notices: list[dict[str, Any]] = []
+        self._pack: dict[str, Any] = {}  # the pack file being approved, its hash checked
+        self._stage: StageRecord | None = None
+        self._pause = ""
 
-def _chain(chain: list[Stage], current: _Round) -> str:
-    for number, stage in enumerate(chain, start=1):
-        outcome = _stage(number, len(chain), stage, current)
-        if outcome != "approved":
-            return outcome
-    return "approved"
+    def close(self) -> None:
+        self.store.close()
 
+    def open(self, ask: Ask) -> StageRecord:
+        """The stage (or its escalation) as its task opened it: one deadline, each of its people told."""
+        if self._pack.get("hash") != ask.hash:
+            self._pack = load_pack({"path": ask.pack_path, "hash": ask.hash})
+        if ask.escalated:
+            get_run_logger().warning("approval stage %d timed out: escalated to %s", ask.number, ", ".join(ask.roles))
+        stage = ask.fields(f"{self.run_id}/{self.step_id}/{ask.key}", self.run_id, self.playbook.id,
+                           self.playbook.title, self.step_id, bool(self._pack.get("drill")))
+        suffix = "e" if ask.escalated else ""
+        opened = open_stage.with_options(task_run_name=f"{self.playbook.id}:{self.step_id}:open-{ask.number}{suffix}")(
+            self.playbook, stage, ask.timeout, str(self.state), self.durable)
+        self.notices += opened["notices"]
+        return StageRecord(**opened["record"])
 
-def _stage(number: int, stages: int, stage: Stage, current: _Round) -> str:
-    record = _open(current, number, stages, list(stage.roles), stage.timeout, "")
-    escalated, approved, refused = False, list[str](), ""
-    while len(approved) < stage.quorum:
-        key = _pause_key(current.step_id, len(current.decisions))
-        answer = _wait(current, record, approved, refused, key)
-        verdict = judge_answer.with_options(task_run_name=f"{current.playbook.id}:{current.step_id}:{key}")(
-            asdict(record), answer, approved, current.author, str(current.state), key, stage.timeout)
-        current.decisions.append(verdict["entry"])
-        refused = verdict["refused"]
-        if refused:
-            continue
-        if verdict["outcome"] == "timed_out":
-            current.store.close_stage(record.stage_id, "timed_out")
-            if stage.escalate_to and not escalated:
-                get_run_logger().warning("approval stage %d timed out: escalated to %s", number, stage.escalate_to)
-                record, escalated = _open(current, number, stages, [stage.escalate_to], stage.timeout, "e"), True
-                continue
-            return "timed_out"
-        if verdict["outcome"]:
-            current.store.close_stage(record.stage_id, verdict["outcome"])
-            current.edits = verdict["edits"]
-            return str(verdict["outcome"])
-        approved.append(verdict["approved_by"])
-    current.store.close_stage(record.stage_id, "approved")
-    return "approved"
+    def answer(self, prompt: Prompt) -> Answer | Timeout:
+        """The stage's form, waited on (suspended or paused); what came back, read by its task."""
+        self._stage, self._pause = prompt.stage, _pause_key(self.step_id, len(prompt.decisions))
+        self.store.waiting_on(prompt.stage.stage_id, self._pause, prompt.decisions)
+        form = self._wait(prompt)
+        return read_answer.with_options(task_run_name=f"{self.playbook.id}:{self.step_id}:{self._pause}")(
+            asdict(prompt.stage), form, str(self.state), self._pause)
 
+    def told(self, verdict: Verdict) -> None:
+        if self._stage is None:
+            raise RuntimeError("a verdict before any answer")
+        record_verdict.with_options(task_run_name=f"{self.playbook.id}:{self.step_id}:{self._pause}-verdict")(
+            self.run_id, self._pause, self._stage.number, verdict.refused, str(self.state))
+        if verdict.closes:
+            self.store.close_stage(self._stage.stage_id, verdict.closes)
 
-def _open(current: _Round, number: int, stages: int, roles: list[str], timeout: int, suffix: str) -> StageRecord:
-    """The stage (or its escalation) as its task opened it: one deadline, each of its people told."""
-    people = stage_approvers(current.playbook, roles, current.author)
-    if not people:
-        raise CrisisError(f"approval stage {number}: nobody but the pack's author holds {', '.join(roles)}")
-    stage = {"stage_id": f"{current.run_id}/{current.step_id}/{current.number}/{number}{suffix}",
-             "run_id": current.run_id, "playbook": current.playbook.id, "title": current.playbook.title,
-             "step": current.step_id, "number": number, "of": stages, "roles": roles,
-             "approvers": [vars(p) for p in people], "hash": current.pack["hash"], "pack_path": current.pack_path,
-             "via": list(current.playbook.communication.approval.via), "drill": bool(current.pack.get("drill")),
-             "decisions": list(current.decisions)}
-    opened = open_stage.with_options(task_run_name=f"{current.playbook.id}:{current.step_id}:open-{number}{suffix}")(
-        current.playbook, stage, timeout, str(current.state), current.durable)
-    current.notices += opened["notices"]
-    return StageRecord(**opened["record"])
+    def _wait(self, prompt: Prompt) -> dict[str, Any] | None:
+        """The form as submitted at this pause, or None when the pause timed out (a run that waits in its process)."""
+        record = prompt.stage
+        before = messages.spoken_time(record.deadline_at, "en")
+        lead = (f"REFUSED: {prompt.refused} — " if prompt.refused else "") + (
+            f"Stage {record.number}/{record.of}: {', '.join(prompt.people)}, before {before}. ")
+        form = decision_form(prompt.people, lead).with_initial_data(description=self._text(prompt, before))
+        if self.durable:  # the process exits here; the run resumes from the top and this returns the answer
+            given = suspend_flow_run(wait_for_input=form, key=self._pause, timeout=None)
+            return given.model_dump() if given is not None else None
+        left = (record.deadline_at - datetime.now(UTC)).total_seconds()
+        try:
+            return pause_flow_run(wait_for_input=form, timeout=max(1, math.ceil(left)), poll_interval=self.poll,
+                                  key=self._pause).model_dump()
+        except FlowPauseTimeout:
+            resume_after_timeout()
+            return None
+
+    def _text(self, prompt: Prompt, before: str) -> str:
+        """The form's text: short (the UI gives it ~35 px at 900 px): who, by when, what changed, where to read."""
+        record = prompt.stage
+        lines = [f"**Refused:** {prompt.refused}", ""] if prompt.refused else []
+        lines += [f"**Stage {record.number}/{record.of} ({', '.join(record.roles)}): {', '.join(prompt.people)}** "
+                  f"— decide before {before}"]
+        if prompt.changed:
+            lines.append(f"New version of the pack: {prompt.changed}.")
+        lines.append(f"Pack `{record.hash}` · {len(self._pack['variants'])} message(s) · "
+                     f"[read it in full, exactly as it will leave]({view_link(self.key, record)}) (also the run's "
+                     "*message-pack* artifact).")
+        return "\n\n".join(lines)
 
 
 def view_link(key: bytes, record: StageRecord) -> str:
     token = signing.sign(key, "view", {"s": record.stage_id, "h": record.hash,
                                        "x": int(record.deadline_at.timestamp()) + 7 * 86400})
     return f"{approver_url()}/approve/view/{token}"
-
-
-def _wait(current: _Round, record: StageRecord, approved: list[str], refused: str, key: str) -> dict[str, Any] | None:
-    """The answer given at this pause, or None when the pause timed out (a run that waits in its process)."""
-    current.store.waiting_on(record.stage_id, key, current.decisions)
-    people = [a["name"] for a in record.approvers if a["name"] not in approved]
-    before = messages.spoken_time(record.deadline_at, "en")
-    lead = (f"REFUSED: {refused} — " if refused else "") + (
-        f"Stage {record.number}/{record.of}: {', '.join(people)}, before {before}. ")
-    form = decision_form(people, lead).with_initial_data(description=_ask(current, record, people, before, refused))
-    if current.durable:  # the process exits here; the run resumes from the top and this returns the answer
-        answer = suspend_flow_run(wait_for_input=form, key=key, timeout=None)
-        return answer.model_dump() if answer is not None else None
-    left = (record.deadline_at - datetime.now(UTC)).total_seconds()
-    try:
-        return pause_flow_run(wait_for_input=form, timeout=max(1, math.ceil(left)), poll_interval=current.poll,
-                              key=key).model_dump()
-    except FlowPauseTimeout:
-        resume_after_timeout()
-        return None
-
-
-def _ask(current: _Round, record: StageRecord, people: list[str], before: str, refused: str) -> str:
-    """The form's text: short (the UI gives it ~35 px at 900 px): who, by when, what changed, where to read."""
-    lines = [f"**Refused:** {refused}", ""] if refused else []
-    lines += [f"**Stage {record.number}/{record.of} ({', '.join(record.roles)}): {', '.join(people)}** — decide "
-              f"before {before}"]
-    if current.changed:
-        lines.append(f"New version of the pack: {current.changed}.")
-    lines.append(f"Pack `{record.hash}` · {len(current.pack['variants'])} message(s) · "
-                 f"[read it in full, exactly as it will leave]({view_link(current.key, record)}) (also the run's "
-                 "*message-pack* artifact).")
-    return "\n\n".join(lines)
 
 
 def _pause_key(step_id: str, answers: int) -> str:

@@ -1,13 +1,16 @@
-"""message.approve, its audit half: the outcome of the approval chain recorded as the step's task run.
+"""message.approve, its recorded half: each stage opened, each answer read, each verdict kept, and the outcome of
+the approval chain, as task runs of the step.
 
-The pause itself belongs to the phase flow (flows/approval.py): a task cannot pause its flow.
+The pause itself belongs to the phase flow (flows/approval.py): a task cannot pause its flow. The rules are the
+library's (`communication.chain`); these tasks persist what the flow must find again when a suspended run resumes
+from the top: the same stage, deadline, answer and time.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +19,10 @@ from prefect.artifacts import create_table_artifact
 from prefect.deployments import run_deployment
 from prefect.runtime import task_run
 
-from crisiscomms.communication import approval, notify, signing
-from crisiscomms.communication.approval import ApprovalStore, Approver, StageRecord
+from crisiscomms.communication import answer as answers
+from crisiscomms.communication import notify, signing
+from crisiscomms.communication.answer import Answer, Timeout
+from crisiscomms.communication.approval import ApprovalStore, Member, StageRecord
 from crisiscomms.playbook.models import Playbook
 from tasks.release import read_secret
 
@@ -29,9 +34,7 @@ def open_stage(playbook: Playbook, stage: dict[str, Any], timeout: int, state: s
                ) -> dict[str, Any]:
     """A stage opens once: its deadline fixed, its record kept, each of its people told with their own link, and
     (durable runs) a deadline run scheduled. Persisted: a run that resumes from the top gets this same record."""
-    opened = datetime.now(UTC)
-    record = StageRecord(**stage, opened_at=opened.isoformat(timespec="seconds"),
-                         deadline=(opened + timedelta(seconds=timeout)).isoformat(timespec="seconds"))
+    record = StageRecord.opening(stage, timeout, datetime.now(UTC))
     store = ApprovalStore(Path(state))
     try:
         store.open_stage(record)
@@ -65,25 +68,26 @@ def _schedule_deadline(record: StageRecord) -> None:
     get_run_logger().info("stage %d: deadline %s (deadline run %s)", record.number, record.deadline, run.id)
 
 
-@task(name="approval.judge", persist_result=True)
-def judge_answer(stage: dict[str, Any], answer: dict[str, Any] | None, approved: list[str], author: str,
-                 state: str, pause_key: str, timeout: int) -> dict[str, Any]:
-    """Take or refuse one answer (None: the pause timed out). Persisted: a resumed run replays the same verdict,
-    with the same time, and never judges an answer twice. The verdict is kept against the pause key, where the
-    approver page and `crisis approve` read it."""
+@task(name="approval.answer", persist_result=True)
+def read_answer(stage: dict[str, Any], form: dict[str, Any] | None, state: str, pause_key: str) -> Answer | Timeout:
+    """The answer given at a pause (None: the wait ended without one), its receipt checked and its time taken.
+    Persisted, one per pause key: a resumed run reads the same answer at the same time, so the chain judges it
+    as it did (a receipt that expired since still counts as it did)."""
     record = StageRecord(**stage)
-    if answer is None:
-        verdict = approval.timed_out(record, timeout)
-    else:
-        verdict = approval.judge(record, answer, approved, author, signing.load_key(Path(state)))
+    return answers.read(record.stage_id, record.hash, form, signing.load_key(Path(state)), datetime.now(UTC))
+
+
+@task(name="approval.verdict", persist_result=True)
+def record_verdict(run_id: str, pause_key: str, number: int, refused: str, state: str) -> None:
+    """The chain's verdict on the answer given at this pause, kept where the approver page and `crisis approve`
+    read it. Persisted: a resumed run does not write it again."""
     store = ApprovalStore(Path(state))
     try:
-        store.record_answer(record.run_id, pause_key, "refused" if verdict.refused else "accepted", verdict.refused)
+        store.record_answer(run_id, pause_key, "refused" if refused else "accepted", refused)
     finally:
         store.close()
-    if verdict.refused:
-        get_run_logger().warning("stage %d: answer refused: %s", record.number, verdict.refused)
-    return asdict(verdict)
+    if refused:
+        get_run_logger().warning("stage %d: answer refused: %s", number, refused)
 
 
 def _notify(playbook: Playbook, stage: StageRecord, links: dict[str, str], outbox: Path) -> list[dict[str, Any]]:
@@ -91,7 +95,7 @@ def _notify(playbook: Playbook, stage: StageRecord, links: dict[str, str], outbo
     logger = get_run_logger()
     notices = []
     for person in stage.approvers:
-        notice = notify.send_request(playbook, stage, Approver(**person), links[person["name"]], outbox, read_secret)
+        notice = notify.send_request(playbook, stage, Member(**person), links[person["name"]], outbox, read_secret)
         (logger.info if notice.status == "sent" else logger.warning)(
             "stage %d: approval request to %s: %s (%s)", stage.number, notice.person, notice.status, notice.detail)
         notices.append({"stage": stage.number, "person": notice.person, "status": notice.status,

@@ -1,10 +1,13 @@
-"""Approval chains, as rules and as a record: who may decide at a stage, what refuses an answer, and where each
-stage stands (`.crisis/approvals.db`), so the approver page, `crisis approve` and the flow agree.
+"""One answer at one approval stage, as rules and as a record: who may decide, what refuses an answer, and where
+each stage stands (`.crisis/approvals.db`), so the approver page, `crisis approve` and the flow agree. How the
+stages of a chain follow one another, and what their answers decide, is `chain.py`.
 
 - The people who may decide are the members of the stage's roles, the pack's author excepted; names compare
   case-, accent- and spacing-blind ("claire  MARTIN" is Claire Martin).
 - An answer is refused when it comes from outside the stage, from someone who already approved at this stage,
-  from the author, or by a path the playbook does not accept (`approval.via`).
+  from the author, by a path the playbook does not accept (`approval.via`), with a receipt that fails, after the
+  stage's deadline, or with edits that cannot be used.
+- A timeout counts only once the deadline has passed, and only on a receipt that holds.
 - A stage has one deadline, fixed when it opens: a refused answer asks again without moving it.
 - Each answer the flow took or refused is recorded against its pause key, so whoever submitted it (the
   approver page, the CLI) can tell the person what became of it.
@@ -14,19 +17,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
-from crisiscomms.communication import signing
+from crisiscomms.communication import answer as answers
+from crisiscomms.communication.answer import Answer, Timeout
 from crisiscomms.monitoring.store import connect, transaction
 from crisiscomms.monitoring.watchlist import fold
-from crisiscomms.playbook.communication import FactSheet
-from crisiscomms.playbook.models import Playbook
+from crisiscomms.playbook.models import Playbook, Role
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stages (
@@ -44,7 +45,9 @@ MAX_COMMENT = 4000  # characters of a comment or of edits: a reason, not a docum
 
 
 @dataclass(frozen=True)
-class Approver:
+class Member:
+    """A team member as they decide at a stage: under which role, and how they are told."""
+
     name: str
     role: str
     email: str | None = None
@@ -72,14 +75,20 @@ class StageRecord:
     drill: bool = False
     decisions: list[dict[str, Any]] = field(default_factory=list)  # the whole chain so far
 
+    @classmethod
+    def opening(cls, fields: Mapping[str, Any], timeout: int, now: datetime) -> StageRecord:
+        """The stage as it opens now: its one deadline, `timeout` seconds on (to the second, as it is shown)."""
+        return cls(**fields, opened_at=now.isoformat(timespec="seconds"),
+                   deadline=(now + timedelta(seconds=timeout)).isoformat(timespec="seconds"))
+
     @property
     def deadline_at(self) -> datetime:
         return datetime.fromisoformat(self.deadline)
 
-    def approver(self, name: str) -> Approver | None:
+    def approver(self, name: str) -> Member | None:
         wanted = who(name)
         found = next((a for a in self.approvers if who(a["name"]) == wanted), None)
-        return Approver(**found) if found else None
+        return Member(**found) if found else None
 
 
 def who(name: str) -> str:
@@ -87,13 +96,17 @@ def who(name: str) -> str:
     return fold(" ".join(name.split()))
 
 
-def approvers(playbook: Playbook, roles: list[str], author: str = "") -> list[Approver]:
+def approvers(playbook: Playbook, roles: list[str], author: str = "") -> list[Member]:
     """Who may decide at a stage of these roles: every member once, the pack's author never."""
-    found: dict[str, Approver] = {}
+    return members(playbook.team, roles, author)
+
+
+def members(team: Mapping[str, Role], roles: Iterable[str], author: str = "") -> list[Member]:
+    found: dict[str, Member] = {}
     for role in roles:
-        for person in playbook.team[role].members if role in playbook.team else []:
+        for person in team[role].members if role in team else []:
             if who(person.name) not in found and not (author and who(person.name) == who(author)):
-                found[who(person.name)] = Approver(person.name, role, person.email, person.notify)
+                found[who(person.name)] = Member(person.name, role, person.email, person.notify)
     return list(found.values())
 
 
@@ -121,94 +134,45 @@ class Verdict:
     outcome: str | None = None  # rejected, changes_requested, timed_out; None: the stage goes on
     approved_by: str = ""  # the name that now counts towards the quorum
     edits: dict[str, Any] | None = None
+    closes: str = ""  # set by the chain: how the stage ended with this answer (approved, rejected …), if it did
 
 
-def judge(stage: StageRecord, answer: dict[str, Any], approved: list[str], author: str, key: bytes,
-          now: datetime | None = None) -> Verdict:
-    """Take or refuse one answer given at a stage. `answer` is the form's fields; a `link_receipt` is either the
-    approver page's (an answer through a personal link) or the deadline's (no answer came in time)."""
-    now = now or datetime.now(UTC)
-    receipt = answer.get("link_receipt", "")
-    if receipt and _purpose(receipt) == "deadline":
-        return _deadline(stage, receipt, key, now)
-    via, problem = answer_path(stage, answer, key)
-    person = stage.approver(answer["name"])
-    entry = _entry(stage.number, answer["decision"], answer["name"], person.role if person else "",
-                   answer.get("comment", ""), via, now)
-    edits, wrong = parse_edits(answer)
-    late = f"the stage's deadline ({stage.deadline}) has passed: it timed out" if now > stage.deadline_at else ""
-    reason = problem or late or refusal(stage, answer["name"], {who(n) for n in approved}, author, via) or wrong
+def verdict(stage: StageRecord, given: Answer, approved: Iterable[str], author: str) -> Verdict:
+    """Take or refuse one answer given at a stage where `approved` already approved."""
+    person = stage.approver(given.name)
+    entry = _entry(stage.number, given.decision, given.name, person.role if person else "", given.comment,
+                   given.via, given.at)
+    edits, wrong = answers.parse_edits(given.decision, given.edits)
+    late = f"the stage's deadline ({stage.deadline}) has passed: it timed out" if given.at > stage.deadline_at else ""
+    reason = (given.void or late or refusal(stage, given.name, {who(n) for n in approved}, author, given.via)
+              or wrong)
     if reason:
         return Verdict({**entry, "refused": reason}, refused=reason)
     entry = {**entry, "edits": edits} if edits else entry
-    if answer["decision"] == "approve":
-        return Verdict(entry, approved_by=answer["name"])
-    return Verdict(entry, outcome="rejected" if answer["decision"] == "reject" else "changes_requested", edits=edits)
+    if given.decision == "approve":
+        return Verdict(entry, approved_by=given.name)
+    return Verdict(entry, outcome="rejected" if given.decision == "reject" else "changes_requested", edits=edits)
 
 
-def timed_out(stage: StageRecord, timeout: int, now: datetime | None = None) -> Verdict:
-    entry = _entry(stage.number, "timed_out", "", ", ".join(stage.roles), f"no answer in {timeout} s", "flow",
-                   now or datetime.now(UTC))
+def timed_out(stage: StageRecord, timeout: Timeout) -> Verdict:
+    """Nobody answered in time: the stage times out, unless the deadline has not passed or the receipt fails."""
+    problem = timeout.void or (f"the stage's deadline ({stage.deadline}) has not passed"
+                               if timeout.at < stage.deadline_at else "")
+    if problem:
+        entry = _entry(stage.number, "timed_out", "", "", "", timeout.via, timeout.at)
+        return Verdict({**entry, "refused": f"{problem}: nothing was decided"}, refused=f"{problem}: nothing was "
+                       "decided")
+    seconds = int((stage.deadline_at - datetime.fromisoformat(stage.opened_at)).total_seconds())
+    entry = _entry(stage.number, "timed_out", "", ", ".join(stage.roles), f"no answer in {seconds} s", "flow",
+                   timeout.at)
     return Verdict(entry, outcome="timed_out")
 
 
-def _deadline(stage: StageRecord, receipt: str, key: bytes, now: datetime) -> Verdict:
-    try:
-        fields = signing.verify(key, "deadline", receipt)
-    except signing.TokenError as exc:
-        fields, problem = {}, f"the deadline receipt is not valid ({exc})"
-    else:
-        problem = "" if fields.get("s") == stage.stage_id else "the deadline receipt is for another stage"
-    if not problem and now < stage.deadline_at:
-        problem = f"the stage's deadline ({stage.deadline}) has not passed"
-    if problem:
-        entry = _entry(stage.number, "timed_out", "", "", "", "deadline", now)
-        return Verdict({**entry, "refused": f"{problem}: nothing was decided"}, refused=f"{problem}: nothing was "
-                       "decided")
-    return timed_out(stage, int((stage.deadline_at - datetime.fromisoformat(stage.opened_at)).total_seconds()), now)
-
-
-def _purpose(token: str) -> str:
-    try:
-        return str(signing.peek(token).get("k", ""))
-    except signing.TokenError:
-        return ""
-
-
-def answer_path(stage: StageRecord, answer: dict[str, Any], key: bytes) -> tuple[str, str | None]:
-    """How the answer came ("link" with a valid receipt for exactly this answer, else "ui"), or why it is void."""
-    receipt = answer.get("link_receipt", "")
-    if not receipt:
-        return "ui", None
-    try:
-        fields = signing.verify(key, "receipt", receipt)
-    except signing.TokenError as exc:
-        return "link", f"the link receipt is not valid ({exc}): nothing was decided"
-    expected = {"s": stage.stage_id, "p": answer["name"], "h": stage.hash, "d": answer["decision"],
-                "c": signing.digest(answer.get("comment", ""))}
-    if any(fields.get(k) != v for k, v in expected.items()):
-        return "link", "the link receipt does not match this answer, stage or pack: nothing was decided"
-    return "link", None
-
-
-def parse_edits(answer: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
-    """The fact-sheet edits of a request for changes, or why they cannot be used (the stage asks again)."""
-    text = answer.get("edits", "") or ""
-    if not text.strip():
-        return None, None
-    if answer["decision"] != "request_changes":
-        return None, "edits come with request_changes only: nothing was decided, answer again"
-    try:
-        edits = yaml.safe_load(text)
-        if not isinstance(edits, dict):
-            raise ValueError("write fact-sheet fields as `field: value` lines")
-        FactSheet.model_validate(edits)
-    except ValidationError as exc:
-        wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return None, f"edits not usable, nothing was decided: {wrong[:300]}"
-    except (yaml.YAMLError, ValueError) as exc:
-        return None, f"edits not usable, nothing was decided: {str(exc).splitlines()[0][:300]}"
-    return edits, None
+def judge(stage: StageRecord, form: dict[str, Any], approved: list[str], author: str, key: bytes,
+          now: datetime | None = None) -> Verdict:
+    """Take or refuse one form given at a stage (its receipt checked): one answer, outside any chain."""
+    given = answers.read(stage.stage_id, stage.hash, form, key, now or datetime.now(UTC))
+    return timed_out(stage, given) if isinstance(given, Timeout) else verdict(stage, given, approved, author)
 
 
 def _entry(stage: int, decision: str, name: str, role: str, comment: str, via: str, at: datetime) -> dict[str, Any]:

@@ -152,7 +152,7 @@ def _show(state: Path, key: bytes, token: str, runs: RunControl) -> tuple[int, s
     return 200, page_html.pack_page(stage, _pack(stage), person, status, form, used, outcome, f"/approve/{token}")
 
 
-def _person(stage: StageRecord, fields: dict[str, Any]) -> approval.Approver:
+def _person(stage: StageRecord, fields: dict[str, Any]) -> approval.Member:
     person = stage.approver(fields["p"])
     if person is None or fields["h"] != stage.hash:
         raise PageError(403, "This link cannot be used", "it was not made for this stage or this version of the pack")
@@ -250,7 +250,7 @@ def _answer(form: dict[str, str]) -> tuple[str, str]:
     return decision, comment
 
 
-def _submit(state: Path, key: bytes, stage: StageRecord, person: approval.Approver, link_id: str, pause_key: str,
+def _submit(state: Path, key: bytes, stage: StageRecord, person: approval.Member, link_id: str, pause_key: str,
             decision: str, comment: str, runs: RunControl, wait: float,
             sleep: Callable[[float], None], self_url: str) -> tuple[int, str]:
     store = ApprovalStore(state)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crisiscomms.communication import channels
-from crisiscomms.communication.approval import Approver, StageRecord
+from crisiscomms.communication.approval import Member, StageRecord
 from crisiscomms.communication.messages import Variant, spoken_time
 from crisiscomms.errors import CrisisError
 from crisiscomms.playbook.models import Channel, Playbook
@@ -43,7 +43,7 @@ _TEXT = {
 }
 
 
-def request_message(stage: StageRecord, approver: Approver, link: str, language: str) -> tuple[str, str]:
+def request_message(stage: StageRecord, approver: Member, link: str, language: str) -> tuple[str, str]:
     """(subject, text) of the approval request, in the playbook's language (French or English)."""
     subject, text = _TEXT.get(language, _TEXT["en"])
     drill = ("[EXERCICE] " if language == "fr" else "[DRILL] ") if stage.drill else ""
@@ -58,14 +58,14 @@ def notice_key(stage_id: str, person: str) -> str:
     return "approval-" + hashlib.sha256(f"{stage_id}\n{person}".encode()).hexdigest()[:32]
 
 
-def route(playbook: Playbook, approver: Approver) -> Channel | None:
+def route(playbook: Playbook, approver: Member) -> Channel | None:
     """The channel that reaches this person, or None when the playbook gives none."""
     if approver.notify in (None, "email"):
         return Channel(kind="email", to=[approver.email]) if approver.email else None
     return playbook.channels.get(approver.notify)
 
 
-def send_request(playbook: Playbook, stage: StageRecord, approver: Approver, link: str, outbox: Path,
+def send_request(playbook: Playbook, stage: StageRecord, approver: Member, link: str, outbox: Path,
                  secrets: channels.SecretReader | None = None) -> Notice:
     subject, text = request_message(stage, approver, link, playbook.language)
     key = notice_key(stage.stage_id, approver.name)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
-from crisiscomms.communication.approval import Approver, StageRecord
+from crisiscomms.communication.approval import Member, StageRecord
 from crisiscomms.communication.messages import NEXT_UPDATE_MARKER, parse_moment, spoken_delay, spoken_time
 
 HEADERS = {
@@ -53,7 +53,7 @@ def problem(title: str, detail: str) -> str:
     return _doc(title, f"<h1>{escape(title)}</h1><div class=\"card bad\"><p>{escape(detail)}</p></div>")
 
 
-def pack_page(stage: StageRecord, pack: dict[str, Any], person: Approver | None, status: str, form: str | None,
+def pack_page(stage: StageRecord, pack: dict[str, Any], person: Member | None, status: str, form: str | None,
               used: dict[str, str] | None = None, outcome: tuple[str, str] | None = None, self_url: str = "") -> str:
     """The stage, what was decided so far, every message as it will leave, and the form (or its outcome)."""
     parts = [_header(stage, person, status), _result(used, outcome)]
@@ -66,7 +66,7 @@ def pack_page(stage: StageRecord, pack: dict[str, Any], person: Approver | None,
     return _doc(f"Approval — {stage.title}", "".join(parts), waiting)
 
 
-def _header(stage: StageRecord, person: Approver | None, status: str) -> str:
+def _header(stage: StageRecord, person: Member | None, status: str) -> str:
     drill = "<p class=\"drill\">EXERCICE / DRILL — nothing leaves the company</p>" if stage.drill else ""
     you = f"<p>You: <b>{escape(person.name)}</b> ({escape(person.role)})</p>" if person else ""
     state = "" if status == "open" else f"<div class=\"card\"><b>This stage is over: {escape(status)}.</b></div>"
