@@ -254,15 +254,15 @@ def test_release_refuses_anything_not_approved() -> None:
     import pytest
 
     from crisiscomms.communication import release
-    from crisiscomms.playbook.context import StepContext
     from crisiscomms.playbook.steps import MessageRelease
+    from crisiscomms.stack.project import Project
     from tasks.release import release_pack
 
     step = MessageRelease(id="release", type="message.release", approval="approval", pack="pack")
+    frozen = Project(FIXTURES).freeze("message-release")
     for decision in ("rejected", "changes_requested", "timed_out"):
-        context = StepContext(playbook_id="message-release", playbook_version="1.0.0", phase="communication",
-                              root=str(FIXTURES), inputs={},
-                              results={"approval": {"decision": decision, "hash": "x"}, "pack": {"path": "/nope"}})
+        approval = {"decision": decision, "hash": "x", "priority": None, "decisions": []}
+        context = frozen.context("communication", {}, {"approval": approval, "pack": {"path": "/nope"}})
         with pytest.raises(release.ReleaseRefused, match=f"not approved \\({decision}\\): nothing released"):
             release_pack.fn(step, context)
 
