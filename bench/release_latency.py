@@ -283,22 +283,20 @@ def run_cycles(root: Path, releases: int, resumer: Resumer,
     from prefect import flow
     from prefect.context import get_run_context
 
-    from crisiscomms.playbook.context import StepContext
     from crisiscomms.playbook.steps import MessageApprove, MessageRelease
     from flows.approval import request_approval
     from tasks.approval import record_approval
     from tasks.release import release_pack
 
     project = Project(root)
-    playbook = project.load(PLAYBOOK_ID).playbook
-    team = {name: role.model_dump() for name, role in playbook.team.items()}
+    frozen = project.freeze(PLAYBOOK_ID)
+    playbook = frozen.playbook
     nonce = f"{time.time_ns():x}"  # packs never repeat across bench runs sharing one server
 
     def cycle(number: int) -> dict[str, float]:
         pack_id, release_id = f"pack_{number:04d}", f"release_{number:04d}"
         record, keys = write_pack(project, playbook, number, nonce)
-        context = StepContext(playbook_id=playbook.id, playbook_version=playbook.version, phase="communication",
-                              root=str(root), inputs={}, results={pack_id: record}, team=team)
+        context = frozen.context("communication", {}, {pack_id: record})
         approve = MessageApprove(id=approval_id(number), type="message.approve", pack=pack_id)
         call = time.monotonic()
         decision = request_approval(approve, playbook, context, playbook.communication.pause_poll)

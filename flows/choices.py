@@ -29,3 +29,8 @@ def _valid_playbooks() -> list[Playbook]:
 
 PlaybookChoice: Any = playbook_choice(PROJECT.playbook_ids())
 CrisisInputs: Any = inputs_model(_valid_playbooks())
+
+
+def given_inputs(inputs: Any) -> dict[str, Any]:
+    """The Run form's inputs as a plain dict (a model from the form, a dict from an automation or the CLI)."""
+    return inputs.model_dump() if hasattr(inputs, "model_dump") else dict(inputs)

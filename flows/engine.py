@@ -6,11 +6,12 @@ Semantics a playbook author relies on:
 - `when:` is evaluated just before the step, on inputs and the results so far; missing data is null
   and a comparison with null is false, so the step is skipped, with the reason on its task run.
 - on_failure: stop fails the phase (and the playbook run); continue records the failure and goes on.
+
+A run walks the plan it froze when it started (`FrozenPlaybook`): no step reads the YAML again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +20,19 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import Pause
 from prefect.states import Completed, State
 
-from crisiscomms.errors import CrisisError
 from crisiscomms.monitoring.store import open_store
 from crisiscomms.playbook.context import StepContext
-from crisiscomms.playbook.inspect import Catalog, condition_holds
-from crisiscomms.playbook.loader import LoadedPlaybook
+from crisiscomms.playbook.frozen import FrozenPlaybook
+from crisiscomms.playbook.inspect import condition_holds
 from crisiscomms.playbook.models import PHASES
 from crisiscomms.playbook.plan import PlannedStep
-from crisiscomms.playbook.steps import AssessmentRun, MessageApprove, MessageRelease
+from crisiscomms.playbook.steps import AssessmentRecord, AssessmentRun, MessageApprove, MessageRelease
 from crisiscomms.stack.project import Project
-from flows.approval import request_approval
+from flows.history import History, StepFailed, empty_history
+from flows.steps import FLOW_STEPS, Walker
 from tasks.registry import task_for
 
-History = dict[str, dict[str, Any]]  # {"results": {step_id: record}, "statuses": {step_id: status}}
-
-
-class StepFailed(RuntimeError):
-    """A step with `on_failure: stop` failed: the phase stops here."""
+__all__ = ["History", "StepFailed", "empty_history", "outcome", "walk", "walk_phase"]
 
 
 @task(name="step.skipped", persist_result=True)
@@ -43,34 +40,35 @@ def skip_step(step_id: str, reason: str) -> State:
     return Completed(name="Skipped", message=reason)
 
 
-def empty_history() -> History:
-    return {"results": {}, "statuses": {}}
-
-
 def walk_phase(root: str, playbook_id: str, phase: str, inputs: dict[str, Any], history: History,
                alert: dict[str, Any] | None = None) -> History:
-    """Run one phase; return the history extended with its steps' statuses and results."""
+    """One phase of a playbook read from `root` now (tests, one-off calls); a run uses `walk` on its frozen plan."""
     project = Project(Path(root))
-    loaded = project.load(playbook_id)
+    return walk(project.freeze(playbook_id), phase, inputs, history, alert, project)
+
+
+def walk(frozen: FrozenPlaybook, phase: str, inputs: dict[str, Any], history: History,
+         alert: dict[str, Any] | None = None, project: Project | None = None) -> History:
+    """Run one phase of the run's frozen playbook; return the history extended with its steps' outcomes."""
     history = {"results": dict(history["results"]), "statuses": dict(history["statuses"])}
-    rows: list[tuple[PlannedStep, str, str]] = _earlier_assessments(loaded, phase, root, history)
-    context = _context(loaded, phase, root, inputs, history).model_copy(update={"alert": alert})
+    rows: list[tuple[PlannedStep, str, str]] = _earlier_assessments(frozen, phase, history)
+    context = frozen.context(phase, inputs, history["results"], alert)
+    walker = Walker(frozen, project or Project(frozen.root), walk)
     try:
-        for planned in project.plan(loaded).phase(phase):
-            status, detail = _run_step(planned, loaded, project.catalog, context, history)
+        for planned in frozen.plan.phase(phase):
+            status, detail = _run_step(planned, walker, context, history)
             rows.append((planned, status, detail))
             context = context.model_copy(update={"results": history["results"]})
     except Pause:  # suspended for an approval: the run goes on from the top later, and writes the table then
         raise
     except BaseException:
-        _phase_artifact(loaded, phase, rows)
+        _phase_artifact(frozen, phase, rows)
         raise
-    _phase_artifact(loaded, phase, rows)
+    _phase_artifact(frozen, phase, rows)
     return history
 
 
-def _earlier_assessments(loaded: LoadedPlaybook, phase: str, root: str,
-                         history: History) -> list[tuple[PlannedStep, str, str]]:
+def _earlier_assessments(frozen: FrozenPlaybook, phase: str, history: History) -> list[tuple[PlannedStep, str, str]]:
     """A phase run on its own (communication started from the UI) reads the playbook's latest assessment.
 
     Only for `assessment.run` steps of earlier phases that this run did not execute; the phase artifact says
@@ -78,12 +76,12 @@ def _earlier_assessments(loaded: LoadedPlaybook, phase: str, root: str,
     persisted task: a run that resumes hours later (an approval) keeps the assessment it started with.
     """
     earlier = PHASES[: PHASES.index(phase)]
-    wanted = [(p, s) for p, _, s in loaded.playbook.steps()
+    wanted = [(p, s) for p, _, s in frozen.playbook.steps()
               if p in earlier and isinstance(s, AssessmentRun) and s.id not in history["statuses"]]
     if not wanted:
         return []
-    found = latest_assessments.with_options(task_run_name=f"{loaded.playbook.id}:latest-assessments")(
-        loaded.playbook.id, root, [s.id for _, s in wanted])
+    found = latest_assessments.with_options(task_run_name=f"{frozen.playbook.id}:latest-assessments")(
+        frozen.playbook.id, str(frozen.root), [s.id for _, s in wanted])
     rows = []
     for step_phase, step in wanted:
         if step.id not in found:
@@ -91,7 +89,8 @@ def _earlier_assessments(loaded: LoadedPlaybook, phase: str, root: str,
         record, made_at, run_id = found[step.id]
         history["results"][step.id] = record
         history["statuses"][step.id] = "completed"
-        detail = f"latest assessment {record['priority']}, made {made_at[:19]} (flow run {run_id or '?'})"
+        priority = AssessmentRecord.model_validate(record).priority
+        detail = f"latest assessment {priority}, made {made_at[:19]} (flow run {run_id or '?'})"
         rows.append((PlannedStep(step_phase, step, ()), "reused", detail))
         get_run_logger().info("%s: %s", step.id, detail)
     return rows
@@ -107,31 +106,18 @@ def latest_assessments(playbook_id: str, root: str, step_ids: list[str]) -> dict
         store.close()
 
 
-def _context(loaded: LoadedPlaybook, phase: str, root: str, inputs: dict[str, Any],
-             history: History) -> StepContext:
-    pb = loaded.playbook
-    team = {name: role.model_dump() for name, role in pb.team.items()}
-    return StepContext(playbook_id=pb.id, playbook_version=pb.version, phase=phase, root=root,
-                       inputs=inputs, results=history["results"], team=team)
-
-
-def _run_step(planned: PlannedStep, loaded: LoadedPlaybook, catalog: Catalog, context: StepContext,
-              history: History) -> tuple[str, str]:
+def _run_step(planned: PlannedStep, walker: Walker, context: StepContext, history: History) -> tuple[str, str]:
     step = planned.step
     run_name = f"{context.playbook_id}:{step.id}"
-    skipped = _why_not_run(planned, loaded, catalog, context, history)
+    skipped = _why_not_run(planned, walker.frozen, context, history)
     if skipped:
         status, reason = skipped
         skip_step.with_options(task_run_name=run_name)(step.id, reason)
         history["statuses"][step.id] = status
         return status, reason
-    if isinstance(step, MessageApprove):  # a pause belongs to the flow: decide here, record in a task run
-        record = request_approval(step, loaded.playbook, context, loaded.playbook.communication.pause_poll,
-                                  _rerender(loaded, step.pack, context, history))
-        state = task_for(step).with_options(task_run_name=run_name)(record.model_dump(), return_state=True)
-        history["results"][step.id] = state.result()
-        history["statuses"][step.id] = "completed"
-        return "completed", f"{record.decision} ({len(record.decisions)} answer(s))"
+    in_flow = FLOW_STEPS.get(type(step))
+    if in_flow is not None:  # a pause, or a nested walk, belongs to the flow: it runs here and records a task run
+        return in_flow(walker, step, context, history, run_name)
     # Results persisted: a run suspended for an approval resumes from the top, and its steps come back Cached.
     runnable = task_for(step).with_options(
         task_run_name=run_name, retries=step.retries, retry_delay_seconds=2, timeout_seconds=step.timeout,
@@ -148,31 +134,14 @@ def _run_step(planned: PlannedStep, loaded: LoadedPlaybook, catalog: Catalog, co
     return "failed", str(state.message)
 
 
-def _rerender(loaded: LoadedPlaybook, pack_id: str, context: StepContext,
-              history: History) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """Run the pack step again with an approver's fact-sheet edits; its new record replaces the old one."""
-    pack_step = next(s for _, _, s in loaded.playbook.steps() if s.id == pack_id)
-
-    def rerender(edits: dict[str, Any]) -> dict[str, Any]:
-        runnable = task_for(pack_step).with_options(task_run_name=f"{context.playbook_id}:{pack_id}",
-                                                    persist_result=True)
-        state = runnable(pack_step, context, edits, return_state=True)
-        if not state.is_completed():
-            raise CrisisError(f"the edited pack was refused: {state.message}")
-        history["results"][pack_id] = state.result()
-        return history["results"][pack_id]
-
-    return rerender
-
-
-def _why_not_run(planned: PlannedStep, loaded: LoadedPlaybook, catalog: Catalog, context: StepContext,
+def _why_not_run(planned: PlannedStep, frozen: FrozenPlaybook, context: StepContext,
                  history: History) -> tuple[str, str] | None:
     """("blocked" | "skipped", reason) when the step must not run, else None."""
     step = planned.step
     blocked = [d for d in (*planned.waits_for, *step.after) if history["statuses"].get(d) in {"failed", "blocked"}]
     if blocked:
         return "blocked", f"not run: it waits for {', '.join(sorted(set(blocked)))}, which did not succeed"
-    if condition_holds(loaded, catalog, planned.phase, step, context.namespace()):
+    if condition_holds(frozen.loaded, frozen.catalog, planned.phase, step, context.namespace()):
         return None
     return "skipped", f"condition false: {step.when}"
 
@@ -181,20 +150,19 @@ _DECIDED = {"rejected": "Rejected", "timed_out": "Timed out", "changes_requested
 _RELEASED = {"released": "Released", "partly_failed": "Partly released", "halted": "Halted"}
 
 
-def outcome(loaded: LoadedPlaybook, history: History, phases: tuple[str, ...] = PHASES) -> str | None:
+def outcome(frozen: FrozenPlaybook, history: History, phases: tuple[str, ...] = PHASES) -> str | None:
     """The state name a run ends in, from its last approval (and its release) in these phases: seen in the runs
     list as is. None when no approval ran there."""
     results = history["results"]
-    approvals = [s for p, _, s in loaded.playbook.steps()
-                 if p in phases and isinstance(s, MessageApprove) and s.id in results]
+    steps = [s for p, _, s in frozen.playbook.steps() if p in phases and s.id in results]
+    approvals = [s for s in steps if isinstance(s, MessageApprove)]
     if not approvals:
         return None
     last = approvals[-1]
     decision = results[last.id]["decision"]
     if decision != "approved":
         return _DECIDED[decision]
-    releases = [s for _, _, s in loaded.playbook.steps()
-                if isinstance(s, MessageRelease) and s.approval == last.id and s.id in results]
+    releases = [s for s in steps if isinstance(s, MessageRelease) and s.approval == last.id]
     return _RELEASED.get(results[releases[-1].id]["status"], "Approved") if releases else "Approved"
 
 
@@ -205,8 +173,8 @@ def _summary(record: dict[str, Any]) -> str:
     return ""
 
 
-def _phase_artifact(loaded: LoadedPlaybook, phase: str, rows: list[tuple[PlannedStep, str, str]]) -> None:
-    pb = loaded.playbook
+def _phase_artifact(frozen: FrozenPlaybook, phase: str, rows: list[tuple[PlannedStep, str, str]]) -> None:
+    pb = frozen.playbook
     icons = {"completed": "✅", "skipped": "⏭️", "failed": "❌", "blocked": "⛔", "reused": "♻️"}
     lines = [f"### {pb.title} — {phase} (v{pb.version})", "", "| step | type | status | detail |",
              "|---|---|---|---|"]

@@ -7,13 +7,13 @@ from typing import Any
 from prefect import Flow, flow, tags
 from prefect.states import Completed, State
 
+from crisiscomms.playbook.frozen import FrozenPlaybook
 from crisiscomms.playbook.models import PHASES
 from crisiscomms.playbook.parameters import resolve_inputs
-from crisiscomms.playbook.steps import CallRecord
-from flows.choices import PROJECT, ROOT, CrisisInputs, PlaybookChoice
-from flows.engine import History, empty_history, outcome, walk_phase
+from crisiscomms.stack.project import Project
+from flows.choices import ROOT, CrisisInputs, PlaybookChoice, given_inputs
+from flows.engine import History, empty_history, outcome, walk
 from flows.provenance import pin_provenance
-from tasks.subplaybook import register_runner
 
 
 def _phase_flow(phase: str) -> Flow[..., History]:
@@ -26,20 +26,21 @@ def _phase_flow(phase: str) -> Flow[..., History]:
         alert: dict[str, Any] | None = None,
     ) -> History:
         """`history`: results of earlier phases; `alert`: the monitoring alert that started the run."""
-        loaded = PROJECT.load(playbook)
-        given = inputs.model_dump() if hasattr(inputs, "model_dump") else dict(inputs)
-        values = resolve_inputs(loaded.playbook, given)
+        project = Project(ROOT)
+        frozen = project.freeze(playbook)
+        values = resolve_inputs(frozen.playbook, given_inputs(inputs))
         if history is None:  # started on its own (the UI, an automation): it may wait suspended, so pin the playbook
-            pin_provenance(loaded, values)
-        return named(loaded, walk_phase(str(ROOT), playbook, phase, values, history or empty_history(), alert),
-                     (phase,))
+            pin_provenance(frozen.loaded, values)
+        with tags(f"playbook:{playbook}", f"playbook-version:{frozen.playbook.version}", f"phase:{phase}"):
+            done = walk(frozen, phase, values, history or empty_history(), alert, project)
+        return named(frozen, done, (phase,))
 
     return run_phase
 
 
-def named(loaded: Any, history: History, phases: tuple[str, ...] = PHASES) -> History | State:
+def named(frozen: FrozenPlaybook, history: History, phases: tuple[str, ...] = PHASES) -> History | State:
     """A run that asked for an approval ends in a state named for the outcome (Released, Rejected, Timed out …)."""
-    name = outcome(loaded, history, phases)
+    name = outcome(frozen, history, phases)
     return Completed(name=name, message=f"approval outcome: {name}", data=history) if name else history
 
 
@@ -51,26 +52,3 @@ PHASE_FLOWS: dict[str, Flow[..., History]] = {
     "preparation": preparation, "assessment": assessment,
     "communication": communication, "post_crisis": post_crisis,
 }
-
-
-def run_called_playbook(playbook_id: str, phases: list[str] | None, inputs: dict[str, Any]) -> dict[str, Any]:
-    """The `playbook.call` step: the callee's phases as nested phase runs, in phase order."""
-    loaded = PROJECT.load(playbook_id)
-    resolve_inputs(loaded.playbook, inputs)  # refuse bad inputs before any nested run starts
-    history = empty_history()
-    # Phases without steps are not run: a call shows only the work it does.
-    wanted = [p for p in PHASES if (phases is None or p in phases) and getattr(loaded.playbook.phases, p).steps]
-    with tags(f"playbook:{playbook_id}", f"playbook-version:{loaded.playbook.version}"):
-        for phase in wanted:
-            # The run's return value, not `return_state=True` then `state.result()`: when the server is slow to
-            # accept the final state (a locked SQLite file, seen under CI load), the state handed back is the
-            # API's copy, without its data, and `result()` raises MissingResult for a run that completed.
-            try:
-                history = PHASE_FLOWS[phase](playbook=playbook_id, inputs=inputs, history=history)
-            except Exception as exc:
-                raise RuntimeError(f"called playbook '{playbook_id}' failed in {phase}: {exc}") from exc
-    return CallRecord(playbook=playbook_id, version=loaded.playbook.version, phases=wanted,
-                      status="completed", steps=history["statuses"]).model_dump()
-
-
-register_runner(run_called_playbook)

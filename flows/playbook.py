@@ -6,8 +6,9 @@ sub-flow), and the run then resumes from the top on any worker, its finished ste
 
 Its record in Prefect is the audit trail: run name and tags carry the playbook id and version,
 the flow version and labels carry the playbook's content hash and git revision, and an artifact
-lists what ran with which inputs. The hash is pinned at the start: a run that resumes after the playbook
-file changed stops and names both hashes instead of going on with another playbook.
+lists what ran with which inputs. The playbook is read, checked and planned once, when the run starts, and its
+hash pinned: a run that resumes after the playbook file changed stops and names both hashes instead of going on
+with another playbook.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from prefect import flow, get_run_logger, tags
 
 from crisiscomms.playbook.models import PHASES
 from crisiscomms.playbook.parameters import PhaseChoice, resolve_inputs
-from flows.choices import PROJECT, ROOT, CrisisInputs, PlaybookChoice
-from flows.engine import empty_history, walk_phase
+from crisiscomms.stack.project import Project
+from flows.choices import ROOT, CrisisInputs, PlaybookChoice, given_inputs
+from flows.engine import empty_history, walk
 from flows.phases import named
 from flows.provenance import pin_provenance
 
@@ -32,14 +34,14 @@ def run_playbook(
     inputs: CrisisInputs = CrisisInputs(),  # type: ignore[valid-type]  # noqa: B008
     alert: dict[str, Any] | None = None,
 ) -> Any:
-    loaded = PROJECT.load(playbook)
-    given = inputs.model_dump() if hasattr(inputs, "model_dump") else dict(inputs)
-    values = resolve_inputs(loaded.playbook, given)
-    provenance = pin_provenance(loaded, values)
-    get_run_logger().info("playbook %s v%s (%s)", playbook, loaded.playbook.version, provenance["sha256"][:12])
+    project = Project(ROOT)
+    frozen = project.freeze(playbook)
+    values = resolve_inputs(frozen.playbook, given_inputs(inputs))
+    provenance = pin_provenance(frozen.loaded, values)
+    get_run_logger().info("playbook %s v%s (%s)", playbook, frozen.playbook.version, provenance["sha256"][:12])
     history = empty_history()
-    with tags(f"playbook:{playbook}", f"playbook-version:{loaded.playbook.version}"):
+    with tags(f"playbook:{playbook}", f"playbook-version:{frozen.playbook.version}"):
         for name in PHASES if phase == "all" else [phase]:
             with tags(f"phase:{name}"):
-                history = walk_phase(str(ROOT), playbook, name, values, history, alert)
-    return named(loaded, history)  # type: ignore[return-value]
+                history = walk(frozen, name, values, history, alert, project)
+    return named(frozen, history)  # type: ignore[return-value]

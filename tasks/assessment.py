@@ -19,7 +19,6 @@ from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import AssessmentRecord, AssessmentRun
 from crisiscomms.report import charts, reporting
-from crisiscomms.stack.project import Project
 
 
 def gather(step: AssessmentRun, playbook: Playbook, context: StepContext) -> tuple[scoring.Gathered, float | None]:
@@ -66,7 +65,7 @@ def publish(playbook: Playbook, record: AssessmentRecord, origin: str) -> None:
 
 @task(name="assessment.run")
 def run_assessment(step: AssessmentRun, context: StepContext) -> dict[str, Any]:
-    playbook = Project(Path(context.root)).load(context.playbook_id).playbook
+    playbook = context.playbook
     gathered, usual = gather(step, playbook, context)
     record = scoring.assess(gathered.tally, playbook, usual)
     logger = get_run_logger()

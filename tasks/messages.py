@@ -16,7 +16,6 @@ from crisiscomms.playbook.communication import FactSheet
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.steps import MessagePack, PackRecord
 from crisiscomms.report import reporting
-from crisiscomms.stack.project import Project
 
 _TRUE = {"true", "1", "yes", "oui", "vrai"}
 
@@ -72,20 +71,19 @@ def _nothing_to_send(step: MessagePack, spread: dict[str, Any] | None, note: str
 def render_message_pack(step: MessagePack, context: StepContext, edits: dict[str, Any] | None = None
                         ) -> dict[str, Any]:
     """`edits`: fact-sheet fields an approver changed (a re-render asked from the approval step)."""
-    project = Project(Path(context.root))
-    playbook = project.load(context.playbook_id).playbook
+    playbook, root = context.playbook, Path(context.root)
     settings = pack_context(step, context)
     if edits:
         settings.facts = FactSheet.model_validate({**playbook.communication.facts.model_dump(), **edits})
         get_run_logger().info("re-rendered with edited fact-sheet fields: %s", ", ".join(sorted(edits)))
-    pack = messages.render_pack(playbook, project.templates_dir, settings)
+    pack = messages.render_pack(playbook, root / "templates", settings)
     spread = _spread(step, context)
     note = _left_out(spread, pack)
     if not pack.variants:
         return _nothing_to_send(step, spread, note)
     if note:
         get_run_logger().warning("%s: %s", step.id, note)
-    folder = state_dir(project.root) / "packs"
+    folder = state_dir(root) / "packs"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{playbook.id}-{pack.hash[:16]}.json"
     path.write_text(pack.model_dump_json(indent=1), encoding="utf-8")

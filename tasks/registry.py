@@ -25,12 +25,12 @@ from tasks.claims import measure_claim_spread, track_correction
 from tasks.messages import render_message_pack
 from tasks.note import log_note
 from tasks.release import release_pack
-from tasks.subplaybook import call_playbook
+from tasks.subplaybook import record_call
 
 REGISTRY: dict[type[StepBase], Task[..., dict[str, Any]]] = {
     ChecklistItem: record_checklist_item,
     NoteLog: log_note,
-    PlaybookCall: call_playbook,
+    PlaybookCall: record_call,  # after flows/steps.py walked the callee in the run
     AssessmentRun: run_assessment,
     MessagePack: render_message_pack,
     MessageRelease: release_pack,

@@ -24,8 +24,7 @@ from crisiscomms.communication import cadence, killswitch, release
 from crisiscomms.monitoring.store import state_dir
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
-from crisiscomms.playbook.steps import MessageRelease, ReleaseRecord
-from crisiscomms.stack.project import Project
+from crisiscomms.playbook.steps import ApprovalRecord, MessageRelease, PackRecord, ReleaseRecord
 from tasks.updates import publish_cadence, schedule_reminder
 
 
@@ -35,14 +34,17 @@ def read_secret(name: str) -> str:
 
 @task(name="message.release")
 def release_pack(step: MessageRelease, context: StepContext) -> dict[str, Any]:
-    approval = context.results.get(step.approval) or {}
-    if approval.get("decision") != "approved":
-        raise release.ReleaseRefused(f"not approved ({approval.get('decision', 'no decision')}): nothing released")
-    project = Project(Path(context.root))
-    playbook = project.load(context.playbook_id).playbook
-    pack_path = approval.get("path") or context.results[step.pack]["path"]  # edits make a new pack file
+    if not context.has_result(step.approval):
+        raise release.ReleaseRefused("not approved (no decision): nothing released")
+    decision = context.result(step.approval, ApprovalRecord)
+    if decision.decision != "approved":
+        raise release.ReleaseRefused(f"not approved ({decision.decision}): nothing released")
+    context.ensure_unchanged("release its pack")  # the recipients and channels approved are the ones sent to
+    playbook, root = context.playbook, Path(context.root)
+    approval = decision.model_dump()
+    pack_path = decision.path or context.result(step.pack, PackRecord).path  # edits make a new pack file
     pack = json.loads(Path(pack_path).read_text(encoding="utf-8"))
-    receipts, promised = _send(project.root, playbook, pack, approval["hash"])
+    receipts, promised = _send(root, playbook, pack, decision.hash)
     approvers = approved_by(approval)
     rows = [{**asdict(r), "pack": approval["hash"], "approved_by": "; ".join(approvers)} for r in receipts]
     status = _status(rows)
@@ -50,9 +52,9 @@ def release_pack(step: MessageRelease, context: StepContext) -> dict[str, Any]:
                           description=f"{playbook.id}: release receipts ({status}) of pack {approval['hash']}")
     _log(rows)
     if status == "halted":
-        _report_halt(project.root, playbook, rows)
+        _report_halt(root, playbook, rows)
     if any(r["status"] == "sent" for r in rows) and promised is not None:
-        _keep_cadence(project.root, playbook, pack, approval, promised)
+        _keep_cadence(root, playbook, pack, approval, promised)
     return ReleaseRecord(hash=approval["hash"], status=status, receipts=rows, approved_by=approvers).model_dump()
 
 

@@ -1,35 +1,23 @@
-"""playbook.call: run another playbook's phases as nested runs under this step's task run.
+"""playbook.call: the inputs a call passes down, and the task run that records what the call did.
 
-The phase engine lives in `flows/` (it composes tasks); it registers itself here at import so that
-this module does not import upward (layers: flows → tasks → crisiscomms).
+The callee's phases are walked by the flow (flows/steps.py), in the caller's run, on the callee's own frozen plan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from prefect import task
 
 from crisiscomms.playbook import rendering
 from crisiscomms.playbook.context import StepContext
-from crisiscomms.playbook.steps import PlaybookCall
-
-# (playbook_id, phases or None, inputs) -> CallRecord as a dict; the callee comes from the same project
-PlaybookRunner = Callable[[str, list[str] | None, dict[str, Any]], dict[str, Any]]
-_runner: list[PlaybookRunner] = []
+from crisiscomms.playbook.steps import CallRecord, PlaybookCall
 
 
-def register_runner(runner: PlaybookRunner) -> None:
-    _runner[:] = [runner]
-
-
-@task(name="playbook.call")
-def call_playbook(step: PlaybookCall, context: StepContext) -> dict[str, Any]:
-    if not _runner:
-        raise RuntimeError("no playbook runner registered: import flows.engine before running steps")
-    phases = list(step.phases) if step.phases else None
-    return _runner[0](step.playbook, phases, call_inputs(step, context))
+@task(name="playbook.call", persist_result=True)
+def record_call(record: dict[str, Any]) -> dict[str, Any]:
+    """The call's outcome (the callee, its version and hash, each of its steps' status) in the audit trail."""
+    return CallRecord.model_validate(record).model_dump()
 
 
 def call_inputs(step: PlaybookCall, context: StepContext) -> dict[str, Any]:

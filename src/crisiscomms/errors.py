@@ -3,6 +3,7 @@
     CrisisError
     ├── PlaybookError            a playbook cannot be used; carries every Issue found
     │   └── PlaybookFileError    the file itself is unreadable (encoding, size, YAML syntax, tags)
+    ├── PlaybookChangedError     the playbook file changed while a run was using it: the run refuses to go on
     ├── ProjectError             no crisiscomms project (playbooks/, prefect.yaml) where one is expected
     ├── InputError               crisis inputs given to a run do not fit the playbook's `inputs:`
     ├── ExpressionError          a `when:` expression cannot be parsed or evaluated
@@ -41,6 +42,10 @@ class PlaybookError(CrisisError):
 
 class PlaybookFileError(PlaybookError):
     pass
+
+
+class PlaybookChangedError(CrisisError):
+    """The playbook file no longer has the hash the run started with; the message names both hashes."""
 
 
 class ProjectError(CrisisError):

@@ -20,7 +20,6 @@ from prefect.deployments import run_deployment
 
 from crisiscomms.communication import cadence, killswitch, messages, release
 from crisiscomms.monitoring.store import state_dir
-from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.steps import MessageRelease
 from crisiscomms.stack.project import Project
 from flows.killswitch import kill_switch
@@ -65,8 +64,8 @@ def _first_attempted(approval: dict[str, Any], at: datetime) -> None:
 
 @flow(name="release-under-test")
 def _release(approval: dict[str, Any]) -> dict[str, Any]:
-    context = StepContext(playbook_id=PLAYBOOK, playbook_version="1.0.0", phase="communication", root=str(FIXTURES),
-                          inputs={}, results={"approval": approval, "pack": {"path": approval["path"]}})
+    context = Project(FIXTURES).freeze(PLAYBOOK).context(
+        "communication", {}, {"approval": approval, "pack": {"path": approval["path"]}})
     return release_pack(STEP, context)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +99,9 @@ def test_the_phases_run_in_the_playbook_run_and_each_step_is_a_named_task_run_ta
         demo_run: tuple[Any, dict[str, Any]]) -> None:
     state, _ = demo_run
     parent_id = state.state_details.flow_run_id
-    # Not sub-flows: a run waiting for approval must be able to suspend (Prefect cannot suspend a sub-flow).
-    assert [r.name for r in _subflows_of(parent_id)] == ["cellule-de-crise/preparation"]  # only playbook.call's
+    # Not sub-flows, not even a called playbook's: a run waiting for approval must be able to suspend (Prefect
+    # cannot suspend a sub-flow).
+    assert _subflows_of(parent_id) == []
     with get_client(sync_client=True) as client:
         steps = [t for t in client.read_task_runs() if t.flow_run_id == parent_id]
     names = {t.name: set(t.tags) for t in steps}
@@ -108,12 +110,18 @@ def test_the_phases_run_in_the_playbook_run_and_each_step_is_a_named_task_run_ta
     assert "phase:communication" in names["rappel-produit:messages"]
 
 
-def test_sub_playbook_call_runs_the_callee_phases_as_nested_runs(demo_run: tuple[Any, dict[str, Any]]) -> None:
+def test_a_called_playbook_runs_its_phases_in_the_callers_run_on_its_own_frozen_plan(
+        demo_run: tuple[Any, dict[str, Any]]) -> None:
+    state, history = demo_run
     with get_client(sync_client=True) as client:
-        names = {t.name for t in client.read_task_runs()}
-        nested = [r for r in client.read_flow_runs() if r.name == "cellule-de-crise/preparation"]
-    assert {"cellule-de-crise:convocation", "cellule-de-crise:journal"} <= names
-    assert nested and all(r.state.is_completed() for r in nested)
+        steps = {t.name: t for t in client.read_task_runs() if t.flow_run_id == state.state_details.flow_run_id}
+    called = steps["cellule-de-crise:convocation"]
+    assert {"playbook:cellule-de-crise", "phase:preparation", "called-by:rappel-produit:cellule"} <= set(called.tags)
+    assert "playbook:rappel-produit" not in called.tags  # the callee's steps are tagged as the callee's
+    record = history["results"]["cellule"]
+    callee = ROOT / "playbooks" / "cellule-de-crise.yaml"
+    assert record["sha256"] == hashlib.sha256(callee.read_bytes()).hexdigest()
+    assert record["status"] == "completed" and record["phases"] == ["preparation"]
 
 
 def test_phase_artifacts_list_the_steps_and_outcomes(demo_run: tuple[Any, dict[str, Any]]) -> None:
@@ -192,12 +200,14 @@ def test_note_log_renders_inline_text_and_templates_with_earlier_results() -> No
         "text": "Suivi : Crise Marque X (note-log v1.0.0)", "level": "warning"}
 
 
-def test_nested_runs_of_a_called_playbook_carry_its_own_identity(demo_run: tuple[Any, dict[str, Any]]) -> None:
+def test_the_steps_of_a_called_playbook_carry_its_own_identity(demo_run: tuple[Any, dict[str, Any]]) -> None:
+    state, _ = demo_run
     with get_client(sync_client=True) as client:
-        nested = [r for r in client.read_flow_runs() if r.name.startswith("cellule-de-crise/")]
-    assert {r.name for r in nested} == {"cellule-de-crise/preparation"}  # its empty phases are not run
-    assert all({"playbook:cellule-de-crise", "playbook-version:1.0.0"} <= set(r.tags) for r in nested)
-
+        called = [t for t in client.read_task_runs()
+                  if t.flow_run_id == state.state_details.flow_run_id and t.name.startswith("cellule-de-crise:")]
+    assert called and all({"playbook:cellule-de-crise", "playbook-version:1.0.0"} <= set(t.tags) for t in called)
+    assert {tag for t in called for tag in t.tags if tag.startswith("phase:")} == {"phase:preparation"}  # its
+    # empty phases are not walked
 
 
 def test_a_communication_run_on_its_own_reads_the_latest_assessment(demo_run: tuple[Any, dict[str, Any]]) -> None:

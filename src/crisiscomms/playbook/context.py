@@ -1,17 +1,32 @@
-"""What a running step can see: the crisis inputs and the results of earlier steps."""
+"""What a running step can see: the run's frozen playbook, the crisis inputs and the results of earlier steps."""
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from pathlib import Path
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from crisiscomms.errors import PlaybookChangedError
+from crisiscomms.playbook.models import Playbook
+from crisiscomms.playbook.steps import Record
+
+R = TypeVar("R", bound=Record)
+
 
 class StepContext(BaseModel):
-    """Serialisable (it is a task input); the bulk of data lives in files, referenced by path."""
+    """Serialisable (it is a task input); the bulk of data lives in files, referenced by path.
+
+    `playbook` is the run's own copy, loaded and checked once when the run started: a step never reads the YAML
+    again, so a release hours after the approval sends to the recipients and channels that were approved.
+    """
 
     model_config = ConfigDict(frozen=True)
 
+    playbook: Playbook
+    sha256: str  # of the playbook file when the run loaded it
+    source: str  # the playbook file
     playbook_id: str
     playbook_version: str
     phase: str
@@ -26,3 +41,20 @@ class StepContext(BaseModel):
         playbook = {"id": self.playbook_id, "version": self.playbook_version}
         return {**self.results, "inputs": self.inputs, "playbook": playbook, "team": self.team,
                 "alert": self.alert}
+
+    def result(self, step_id: str, record: type[R]) -> R:
+        """An earlier step's result as its typed record (`context.result(step.pack, PackRecord).path`)."""
+        return record.model_validate(self.results[step_id])
+
+    def has_result(self, step_id: str | None) -> bool:
+        return bool(step_id) and step_id in self.results
+
+    def ensure_unchanged(self, doing: str) -> None:
+        """Refuse to `doing` when the playbook file no longer is the one the run started with."""
+        path = Path(self.source)
+        now = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "(file missing)"
+        if now != self.sha256:
+            raise PlaybookChangedError(
+                f"playbook {self.playbook_id} changed since this run started (sha256 {self.sha256} when the run "
+                f"started, {now} now): refusing to {doing} with another playbook than the one approved and "
+                "planned. Nothing was done; start a new run to use the edited playbook.")

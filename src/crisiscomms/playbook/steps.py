@@ -122,6 +122,7 @@ class NoteLog(StepBase):
 class CallRecord(Record):
     playbook: str
     version: str
+    sha256: str = Field("", description="The called playbook's content hash, as the call read it once.")
     phases: list[str]
     status: Literal["completed", "failed"]
     steps: dict[str, str]

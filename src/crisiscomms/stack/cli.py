@@ -144,17 +144,16 @@ def _use_server_or_embedded(project: Project) -> None:
     err.print("Prefect API: embedded (ephemeral server on SQLite, for this command only)")
 
 
-def _entrypoint(project: Project, entrypoint: str) -> Any:
-    """A function of the project's flows/, loaded by its entrypoint as the worker loads a deployment's flow: the
-    library runs flows, it does not import them."""
+def _entrypoint(entrypoint: str) -> Any:
+    """A function of the installed flows, loaded by its entrypoint as Prefect loads a deployment's flow: the library
+    runs flows, it does not import them (the import contracts keep `flows` above the library)."""
     from prefect.utilities.importtools import import_object
 
-    path, name = entrypoint.split(":")
-    return import_object(f"{project.root / path}:{name}")
+    return import_object(entrypoint)
 
 
 def _run_flow(project: Project, playbook: str, phase: str, params: dict[str, Any]) -> dict[str, Any]:
-    run_playbook = _entrypoint(project, "flows/playbook.py:run_playbook")  # late: Prefect settings come from the env
+    run_playbook = _entrypoint("flows.playbook.run_playbook")  # late: Prefect settings come from the env
 
     # The run's return value, not `return_state=True` then `state.result()`: when the server is slow to accept the
     # final state (a locked SQLite file), the state handed back is the API's copy, without its data.
@@ -447,8 +446,8 @@ def _cancel_on_server(project: Project, halt: Any) -> None:
         out.print("no Prefect server reachable: only the switch is set (nothing scheduled was cancelled); releases "
                   "check it anyway")
         return
-    cancel_waiting_runs = _entrypoint(project, "flows/killswitch.py:cancel_waiting_runs")
-    describe = _entrypoint(project, "flows/killswitch.py:describe")
+    cancel_waiting_runs = _entrypoint("flows.killswitch.cancel_waiting_runs")
+    describe = _entrypoint("flows.killswitch.describe")
 
     try:
         cancelled = describe(cancel_waiting_runs(halt))

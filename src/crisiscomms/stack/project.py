@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 
 from crisiscomms.errors import Issue, PlaybookError, ProjectError
+from crisiscomms.playbook.frozen import FrozenPlaybook
 from crisiscomms.playbook.inspect import Catalog, inspect_playbook
 from crisiscomms.playbook.loader import LoadedPlaybook, load_playbook
 from crisiscomms.playbook.plan import Plan, build_plan
@@ -33,6 +34,7 @@ def find_root(start: Path | None = None) -> Path:
 class Project:
     root: Path
     _cache: dict[Path, LoadedPlaybook | PlaybookError] = field(default_factory=dict, repr=False)
+    _checked: dict[Path, list[Issue]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def find(cls, start: Path | None = None) -> Project:
@@ -68,13 +70,20 @@ class Project:
     def plan(self, loaded: LoadedPlaybook) -> Plan:
         return build_plan(loaded.playbook, self.templates_dir)
 
+    def freeze(self, playbook_id: str) -> FrozenPlaybook:
+        """What a run uses from start to end: the playbook read, checked and planned once."""
+        loaded = self.load(playbook_id)
+        return FrozenPlaybook(loaded, self.plan(loaded), self.catalog, self.root)
+
     def check(self, path: Path) -> LoadedPlaybook:
+        """The file parsed and inspected, once per Project: a run makes one Project and reads each file once."""
         loaded = self._parse(path)
         if isinstance(loaded, PlaybookError):
             raise loaded
-        issues = inspect_playbook(loaded, self.catalog)
-        if issues:
-            raise PlaybookError(issues)
+        if loaded.path not in self._checked:
+            self._checked[loaded.path] = inspect_playbook(loaded, self.catalog)
+        if self._checked[loaded.path]:
+            raise PlaybookError(self._checked[loaded.path])
         return loaded
 
     def _parse(self, path: Path) -> LoadedPlaybook | PlaybookError:
