@@ -19,6 +19,7 @@ import pytest
 from crisiscomms.errors import PlaybookError, PlaybookFileError
 from crisiscomms.playbook import inspect as inspect_module
 from crisiscomms.stack.project import Project, playbook_files, validate
+from tests.unit.test_validation_crashes import CRASHES  # the files that crashed validate, one per kind
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "invalid"
@@ -36,6 +37,11 @@ SEMANTIC: dict[str, Expected] = {
         (19, 13, "phases.communication.steps[0].id",
          "duplicate step id 'convocation' (first defined at line 13)"),
     ],
+    "reserved-id": [
+        (14, 13, "phases.preparation.steps[0].id",
+         "step id 'inputs' is reserved: texts and conditions read alert, inputs, playbook, team as such, never as a "
+         "step"),
+    ],
     "unknown-after": [
         (21, 29, "phases.communication.steps[1].after[1]",
          "unknown step 'legal_ok' (known: publication, validation)"),
@@ -45,9 +51,18 @@ SEMANTIC: dict[str, Expected] = {
          "step 'publication' is in phase 'communication', which runs after 'preparation': "
          "a step can only follow steps of its own phase or of an earlier one"),
     ],
+    # Was (17, 16) on `after` with "redaction → validation → publication → redaction": now at the link, with the
+    # field of each link named, in the direction "waits for".
     "cycle": [
-        (17, 16, "phases.communication.steps[0].after",
-         "steps wait for each other: redaction → validation → publication → redaction"),
+        (17, 17, "phases.communication.steps[0].after[0]",
+         "steps wait for each other: redaction waits for publication (after), publication waits for validation "
+         "(after), validation waits for redaction (after)"),
+    ],
+    # Linked by typed references and a condition, not by `after`: the same rule, each link named.
+    "reference-cycle": [
+        (10, 15, "phases.communication.steps[0].when",
+         "steps wait for each other: messages waits for diffusion (condition reads diffusion.status), diffusion "
+         "waits for messages (reference: pack)"),
     ],
     "unknown-role": [
         (20, 16, "phases.communication.steps[0].owner",
@@ -80,6 +95,31 @@ SEMANTIC: dict[str, Expected] = {
         (15, 19, "phases.communication.steps[0].template",
          "template syntax error: unexpected '}' (template line 3)"),
     ],
+    # Validation reads nothing outside templates/: not /etc/hostname, not ../playbooks/…, not through a link.
+    "template-outside": [
+        (11, 19, "phases.communication.steps[0].template",
+         "template '/etc/hostname' must be a path under templates/, not an absolute path"),
+        (14, 19, "phases.communication.steps[1].template",
+         "template '../playbooks/callee.yaml' leaves templates/ ('..' and '\\' are not allowed in template paths)"),
+        (17, 19, "phases.communication.steps[2].template",
+         "template 'notes/lien.fr.md.j2' is a link leading outside templates/"),
+    ],
+    "template-encoding": [
+        (10, 19, "phases.communication.steps[0].template",
+         "template 'notes/binaire.fr.md.j2' is binary, not text (NUL byte at template line 2, column 1)"),
+        (13, 19, "phases.communication.steps[1].template",
+         "template 'notes/latin1.fr.md.j2' is not UTF-8 (byte 0xe9 at template line 2, column 4): save it as UTF-8"),
+    ],
+    # Every template a pack could render is checked: here the one for journalists only, found by its audience.
+    "message-template": [
+        (13, 50, "communication.messages[0].audiences[1]",
+         "messages/press_release.journalistes.fr.md.j2: template syntax error: unexpected '}' (template line 3)"),
+    ],
+    "message-unknown-name": [
+        (12, 14, "communication.messages[0].kind",
+         "messages/holding_statement.fr.md.j2 uses unknown name(s) audiences (known: assessment, audience, channel, "
+         "claim, facts, inputs, message, org, playbook)"),
+    ],
     "bad-when": [
         (21, 15, "phases.assessment.steps[0].when",
          "cannot parse condition 'inputs.gravite >= = haute': invalid syntax at column 19"),
@@ -87,6 +127,21 @@ SEMANTIC: dict[str, Expected] = {
     "unknown-name": [
         (12, 15, "phases.communication.steps[0].text",
          "template uses unknown name 'responsable': unknown step 'responsable' (known: journal)"),
+    ],
+    "unknown-field": [
+        (13, 15, "phases.communication.steps[1].text",
+         "text reads 'pack.nope': step 'pack' (message.pack) has no result field 'nope' (fields: hash, variants, "
+         "problems, path, next_update, author, status, note) (template line 1)"),
+        (13, 15, "phases.communication.steps[1].text",
+         "text reads 'playbook.title': playbook has no field 'title' (fields: id, version) (template line 1)"),
+    ],
+    # The run would fail on each (a text) or silently read null (the condition).
+    "input-removed": [
+        (21, 24, "phases.preparation.steps[0].with.marque",
+         "text reads 'inputs.marque': unknown input 'marque' (known: gravite) (template line 1)"),
+        (24, 15, "phases.preparation.steps[1].text",
+         "text reads 'inputs.produit': unknown input 'produit' (known: gravite) (template line 1)"),
+        (29, 15, "phases.preparation.steps[2].when", "unknown input 'produit' (known: gravite)"),
     ],
     "unknown-name-when": [
         (19, 15, "phases.assessment.steps[0].when",
@@ -219,13 +274,13 @@ def test_a_model_mistake_is_reported_at_its_line_and_column(project: Project, na
 def test_every_rule_listed_in_inspect_has_its_fixture() -> None:
     listing = inspect_module.__doc__.split("Rules", 1)[1].split(":", 1)[1].split(".\n", 1)[0]
     rules = re.findall(r"[a-z]+(?:-[a-z]+)*", listing)
-    assert len(rules) == 17
+    assert len(rules) == 23
     assert [r for r in rules if r not in SEMANTIC] == []
 
 
 def test_every_fixture_file_is_in_a_table() -> None:
     on_disk = {p.stem for p in playbook_files(PLAYBOOKS)}
-    assert on_disk == {*SEMANTIC, *MODEL, "ten-mistakes", *VALID}
+    assert on_disk == {*SEMANTIC, *MODEL, "ten-mistakes", *VALID, *CRASHES}
 
 
 def test_the_called_playbook_fixture_is_valid(project: Project) -> None:

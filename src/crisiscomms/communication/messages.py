@@ -35,7 +35,9 @@ from pydantic import BaseModel, ConfigDict
 from crisiscomms.playbook import rendering
 from crisiscomms.playbook.communication import MESSAGE_KINDS, FactSheet, MessageSpec
 from crisiscomms.playbook.models import Playbook
+from crisiscomms.playbook.namespace import MessageNamespace
 from crisiscomms.playbook.steps import parse_duration
+from crisiscomms.playbook.template_files import message_template
 
 TIMEZONE = "Europe/Paris"
 NEXT_UPDATE_MARKER = "⟦next-update⟧"  # replaced by the promised time when the pack is released
@@ -215,10 +217,8 @@ def selected_variants(playbook: Playbook, context: PackContext) -> list[tuple[Me
 
 
 def template_for(templates_dir: Path, spec: MessageSpec, audience: str, language: str) -> str:
-    if spec.template:
-        return spec.template
-    specific = f"messages/{spec.kind}.{audience}.{language}.md.j2"
-    return specific if (templates_dir / specific).is_file() else f"messages/{spec.kind}.{language}.md.j2"
+    """The same resolution `crisis validate` checks every audience × language with (playbook.template_files)."""
+    return message_template(templates_dir, spec, audience, language)
 
 
 def render_pack(playbook: Playbook, templates_dir: Path, context: PackContext) -> Pack:
@@ -262,22 +262,23 @@ def _failed(ident: str, spec: MessageSpec, audience: str, channel: str, language
 
 def _values(playbook: Playbook, context: PackContext, facts: FactSheet, when: datetime | None, spec: MessageSpec,
             audience: str, channel: str, language: str) -> dict[str, Any]:
+    """The names a message template reads: exactly MessageNamespace's, which validation checks templates against.
+    Built without validation: the assessment and the inputs are data from the run, passed on as they are."""
     org = playbook.communication.organisation
     target = playbook.audiences[audience]
     route = playbook.channels[channel]
     promise = spoken_time(when, language) if when else NEXT_UPDATE_MARKER
     # A template that fits a short post to its channel counts the promise as the longest it can be once sent.
     longest = len(promise) if when else longest_next_update(language)
-    return {
-        "org": org.model_dump() if org else {"name": playbook.title, "spokesperson": "", "website": "", "contact": ""},
-        "facts": {**facts.model_dump(), "next_update": promise},
-        "audience": {"name": audience, "title": target.title, "kind": target.kind, "language": target.language},
-        "channel": {"name": channel, "title": route.title or channel, "kind": route.kind, "max_length": route.limit},
-        "message": {"kind": spec.kind, "language": language, "drill": context.drill,
-                    "next_update_longest": longest},
-        "assessment": context.assessment, "claim": context.claim, "inputs": context.inputs,
-        "playbook": {"id": playbook.id, "version": playbook.version, "title": playbook.title},
-    }
+    return MessageNamespace.model_construct(
+        org=org.model_dump() if org else {"name": playbook.title, "spokesperson": "", "website": "", "contact": ""},
+        facts={**facts.model_dump(), "next_update": promise},
+        audience={"name": audience, "title": target.title, "kind": target.kind, "language": target.language},
+        channel={"name": channel, "title": route.title or channel, "kind": route.kind, "max_length": route.limit},
+        message={"kind": spec.kind, "language": language, "drill": context.drill, "next_update_longest": longest},
+        assessment=context.assessment, claim=context.claim, inputs=context.inputs,
+        playbook={"id": playbook.id, "version": playbook.version, "title": playbook.title},
+    ).values()
 
 
 def _subject(kind: str, text: str) -> str:

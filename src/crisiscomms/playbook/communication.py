@@ -29,7 +29,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from crisiscomms.playbook.steps import Duration, Name, Spec, StepId
+from crisiscomms.playbook.markers import TemplateFile
+from crisiscomms.playbook.steps import AudienceName, ChannelName, Duration, RoleName, Spec, StepId
 
 MessageKind = Literal[
     "holding_statement", "press_release", "social_post", "internal_memo", "faq", "update", "correction", "all_clear"
@@ -63,10 +64,11 @@ class FactSheet(Spec):
 
 class MessageSpec(Spec):
     kind: MessageKind
-    audiences: list[Name] = Field(min_length=1)
-    channels: list[Name] = Field(min_length=1)
+    audiences: list[AudienceName] = Field(min_length=1)
+    channels: list[ChannelName] = Field(min_length=1)
     languages: list[str] | None = Field(None, description="Default: each audience's language.")
-    template: str | None = Field(None, description="A template under templates/ instead of messages/<kind>.")
+    template: Annotated[str, TemplateFile("message")] | None = Field(
+        None, description="A template under templates/ instead of messages/<kind>.")
 
 
 Priority = Literal["p4", "p3", "p2", "p1"]
@@ -75,10 +77,10 @@ Priority = Literal["p4", "p3", "p2", "p1"]
 class Stage(Spec):
     """One step of an approval chain: `quorum` different members of `roles` must approve within `timeout`."""
 
-    roles: list[Name] = Field(min_length=1, description="Team roles whose members may approve at this stage.")
+    roles: list[RoleName] = Field(min_length=1, description="Team roles whose members may approve at this stage.")
     quorum: int = Field(1, ge=1, le=10, description="How many different people must approve.")
     timeout: Duration = Field(1800, description="How long to wait (`30m`); then escalate, or stop — never publish.")
-    escalate_to: Name | None = Field(None, description="Role asked instead when this stage times out.")
+    escalate_to: RoleName | None = Field(None, description="Role asked instead when this stage times out.")
 
 
 class Approval(Spec):

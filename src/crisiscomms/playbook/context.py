@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from crisiscomms.errors import PlaybookChangedError
 from crisiscomms.playbook.models import Playbook
+from crisiscomms.playbook.namespace import StepNamespace
 from crisiscomms.playbook.steps import Record
 
 R = TypeVar("R", bound=Record)
@@ -37,10 +38,12 @@ class StepContext(BaseModel):
     alert: dict[str, Any] | None = None  # the monitoring alert that started this run, if any
 
     def namespace(self) -> dict[str, Any]:
-        """Names readable from `when:` and templates: inputs, playbook, team, and step ids."""
-        playbook = {"id": self.playbook_id, "version": self.playbook_version}
-        return {**self.results, "inputs": self.inputs, "playbook": playbook, "team": self.team,
-                "alert": self.alert}
+        """Names readable from `when:` and templates: each earlier step's result by its id, and the names of
+        StepNamespace (inputs, playbook, team, alert) — the model validation checks texts and conditions against."""
+        names = StepNamespace.model_construct(
+            inputs=self.inputs, playbook={"id": self.playbook_id, "version": self.playbook_version},
+            team=self.team, alert=self.alert)
+        return {**self.results, **names.values()}
 
     def result(self, step_id: str, record: type[R]) -> R:
         """An earlier step's result as its typed record (`context.result(step.pack, PackRecord).path`)."""

@@ -4,6 +4,10 @@ Each step type declares the record it produces (`Result`), so that `when:` condi
 that read `<step_id>.<field>` are checked before anything runs. Execution lives elsewhere: the
 top-level `tasks/registry.py` maps every model here to exactly one Prefect task.
 
+A field that names another step is typed `Annotated[StepId, Ref(StepType)]`; fields naming roles, channels,
+playbooks and template files, Jinja texts and `when:` conditions carry their marker too (markers.py). The walker
+(walker.py) finds them all from these annotations, for validation and for the plan's order alike.
+
 To add a step type: write its model (a `type: Literal["domain.verb"]` field and a `Result`), append
 it to STEP_TYPES, add its task to the registry and a fixture under tests/fixtures/steps/ — the
 completeness tests fail until all three exist.
@@ -16,9 +20,15 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
+from crisiscomms.playbook.markers import Condition, Names, Ref, TemplateFile, Text
+
 StepId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 PlaybookId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
+RoleName = Annotated[Name, Names("role")]
+ChannelName = Annotated[Name, Names("channel")]
+AudienceName = Annotated[Name, Names("audience")]
+StepText = Annotated[str, Text("step")]  # Jinja, rendered with inputs, team, alert and earlier results
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -55,8 +65,8 @@ class Record(BaseModel):
 class StepBase(Spec):
     id: StepId = Field(description="Unique id of the step in the playbook (a noun for its outcome).")
     title: str = Field("", description="What the step is for, in the playbook's language.")
-    after: list[StepId] = Field(default_factory=list, description="Steps that must finish first.")
-    when: str | None = Field(
+    after: list[Annotated[StepId, Ref()]] = Field(default_factory=list, description="Steps that must finish first.")
+    when: Annotated[str, Condition()] | None = Field(
         None, description="Condition on inputs or earlier results, e.g. `inputs.gravite >= haute`."
     )
     on_failure: Literal["stop", "continue"] = Field(
@@ -66,10 +76,6 @@ class StepBase(Spec):
     timeout: Duration | None = Field(None, description="Time limit of one attempt: `90s`, `15m`, `2h`.")
 
     Result: ClassVar[type[Record]] = Record
-
-    def references(self) -> dict[str, list[str]]:
-        """Names this step points to, by kind (`role`, `audience`, `channel`, `playbook`, `template`)."""
-        return {}
 
 
 class ChecklistRecord(Record):
@@ -85,13 +91,10 @@ class ChecklistItem(StepBase):
 
     type: Literal["checklist.item"]
     item: str = Field(min_length=1, description="The action, as the team reads it.")
-    owner: Name = Field(description="The team role responsible (a key of `team`).")
-    channel: Name | None = Field(None, description="Channel through which the owner is reached.")
+    owner: RoleName = Field(description="The team role responsible (a key of `team`).")
+    channel: ChannelName | None = Field(None, description="Channel through which the owner is reached.")
 
     Result: ClassVar[type[Record]] = ChecklistRecord
-
-    def references(self) -> dict[str, list[str]]:
-        return {"role": [self.owner], "channel": [self.channel] if self.channel else []}
 
 
 class NoteRecord(Record):
@@ -103,8 +106,9 @@ class NoteLog(StepBase):
     """A log-book entry: inline Jinja text or a template file, rendered with inputs and results."""
 
     type: Literal["note.log"]
-    text: str | None = Field(None, description="Inline text (Jinja: `{{ inputs.produit }}`).")
-    template: str | None = Field(None, description="A template under templates/, e.g. `notes/x.fr.md.j2`.")
+    text: StepText | None = Field(None, description="Inline text (Jinja: `{{ inputs.produit }}`).")
+    template: Annotated[str, TemplateFile("step")] | None = Field(
+        None, description="A template under templates/, e.g. `notes/x.fr.md.j2`.")
     level: Literal["info", "warning"] = "info"
 
     Result: ClassVar[type[Record]] = NoteRecord
@@ -114,9 +118,6 @@ class NoteLog(StepBase):
         if (self.text is None) == (self.template is None):
             raise ValueError("give exactly one of `text` or `template`")
         return self
-
-    def references(self) -> dict[str, list[str]]:
-        return {"template": [self.template] if self.template else []}
 
 
 class CallRecord(Record):
@@ -132,18 +133,16 @@ class PlaybookCall(StepBase):
     """Run another playbook (all phases, or some) as a sub-run, with inputs passed down."""
 
     type: Literal["playbook.call"]
-    playbook: PlaybookId = Field(description="Id of the playbook to run (file name without .yaml).")
+    playbook: Annotated[PlaybookId, Names("playbook")] = Field(
+        description="Id of the playbook to run (file name without .yaml).")
     phases: list[Literal["preparation", "assessment", "communication", "post_crisis"]] | None = Field(
         None, description="Phases to run; all by default."
     )
-    with_: dict[str, str | int | float | bool] = Field(
+    with_: dict[str, StepText | int | float | bool] = Field(
         default_factory=dict, alias="with", description="Inputs of the called playbook."
     )
 
     Result: ClassVar[type[Record]] = CallRecord
-
-    def references(self) -> dict[str, list[str]]:
-        return {"playbook": [self.playbook]}
 
 
 Priority = Literal["p4", "p3", "p2", "p1"]  # increasing urgency: `assessment.priority >= p2` means p2 or p1
@@ -182,94 +181,10 @@ class AssessmentRun(StepBase):
     """
 
     type: Literal["assessment.run"]
-    mentions: str | None = Field(None, description="File of mentions (Jinja allowed: `{{ inputs.mentions }}`).")
+    mentions: StepText | None = Field(None, description="File of mentions (Jinja allowed: `{{ inputs.mentions }}`).")
     period: Duration = Field(86400, description="Without `mentions`: how far back to read the store (`24h`).")
 
     Result: ClassVar[type[Record]] = AssessmentRecord
-
-
-class PackRecord(Record):
-    hash: str = Field(description="SHA-256 of every text of the pack: what an approval approves.")
-    variants: list[str] = Field(description="kind/audience/channel/language of each message.")
-    problems: list[str]
-    path: str = Field(description="The pack (texts and metadata) as JSON, in the project's state directory.")
-    next_update: str
-    author: str = Field("", description="Who prepared the pack: barred from approving it.")
-    status: Literal["ready", "nothing_to_send"] = Field(
-        "ready", description="`nothing_to_send`: no message was left for the pack (a claim that spreads in no "
-        "audience with a correction): no pack was kept, nothing to approve.")
-    note: str = Field("", description="Why messages were left out, when some were.")
-
-
-class MessagePack(StepBase):
-    """Render every message the playbook's `communication.messages` declares, check them, and keep the pack.
-
-    Any problem (missing variable, text too long for its channel, empty section, placeholder) fails the step,
-    so nobody is ever asked to approve a broken pack.
-    """
-
-    type: Literal["message.pack"]
-    assessment: StepId | None = Field(None, description="The assessment.run step whose result messages may use.")
-    claim: str | None = Field(None, description="For corrections: the false claim (Jinja allowed).")
-    truth: str | None = Field(None, description="For corrections: what is true (Jinja allowed).")
-    drill: str | bool = Field(False, description="An exercise: every message is marked [EXERCICE] "
-                              "(`{{ inputs.exercice }}`).")
-    author: str | None = Field(None, description="Who prepared the pack (Jinja: `{{ inputs.auteur }}`): "
-                               "they may not approve it themselves.")
-    kinds: list[Name] | None = Field(None, description="Only the playbook's messages of these kinds "
-                                     "(`[correction]`). Default: every kind, `correction` only in a pack about a "
-                                     "claim.")
-    audiences_from: StepId | None = Field(None, description="A claim.spread step: only the audiences where the "
-                                          "claim spreads, and the claim and its truth from it.")
-
-    Result: ClassVar[type[Record]] = PackRecord
-
-
-class ApprovalRecord(Record):
-    decision: Literal["approved", "rejected", "changes_requested", "timed_out"]
-    hash: str = Field(description="The pack hash the decision is about: only these texts may be released.")
-    path: str = Field("", description="The approved pack file (a new one when the approvers' edits re-rendered it).")
-    priority: str | None
-    decisions: list[dict[str, Any]] = Field(description="Each answer: stage, decision, name, role, comment, via "
-                                            "(link, ui), at; a refused one with `refused` (why).")
-    notices: list[dict[str, Any]] = Field(default_factory=list, description="Each approval request sent: person, "
-                                          "stage, status (sent, failed, skipped), detail.")
-
-
-class MessageApprove(StepBase):
-    """Pause the run until the approval chain decides on a message pack (Resume form in the Prefect UI).
-
-    The chain comes from `communication.approval` by the assessment's priority. A rejection, a request for
-    changes or a timeout ends the step with that decision: nothing is released without `approved`.
-    """
-
-    type: Literal["message.approve"]
-    pack: StepId = Field(description="The message.pack step whose pack is to be approved.")
-    assessment: StepId | None = Field(None, description="The assessment.run step whose priority picks the chain.")
-
-    Result: ClassVar[type[Record]] = ApprovalRecord
-
-
-class ReleaseRecord(Record):
-    hash: str
-    status: Literal["released", "partly_failed", "halted"]
-    receipts: list[dict[str, Any]] = Field(description="Per message and channel: status, detail, key, time, the "
-                                           "pack's full SHA-256 and who approved it.")
-    approved_by: list[str] = Field(default_factory=list, description="Who approved the released pack: name, role, "
-                                   "stage, path (link or ui), time.")
-
-
-class MessageRelease(StepBase):
-    """Send the approved pack to its channels, each message exactly once (outbox + idempotency key).
-
-    Refuses anything but `approved`, and any pack whose texts no longer hash to the approved hash.
-    """
-
-    type: Literal["message.release"]
-    approval: StepId = Field(description="The message.approve step whose approved pack is released.")
-    pack: StepId = Field(description="The message.pack step that produced it.")
-
-    Result: ClassVar[type[Record]] = ReleaseRecord
 
 
 class ClaimSpreadRecord(Record):
@@ -310,17 +225,106 @@ class ClaimSpread(StepBase):
     """
 
     type: Literal["claim.spread"]
-    claim: str = Field(min_length=1, description="A claim id of `communication.claims`, or a text (Jinja: "
+    claim: StepText = Field(min_length=1, description="A claim id of `communication.claims`, or a text (Jinja: "
                        "`{{ inputs.rumeur }}`).")
-    truth: str | None = Field(None, description="What is true, for a claim entered by hand (Jinja allowed).")
-    match: list[str] = Field(default_factory=list, description="For a claim entered by hand: phrases that carry "
+    truth: StepText | None = Field(None, description="What is true, for a claim entered by hand (Jinja allowed).")
+    match: list[StepText] = Field(default_factory=list, description="For a claim entered by hand: phrases that carry "
                              "it (Jinja allowed; commas separate phrases). Default: its significant words.")
-    mentions: str | None = Field(None, description="File of mentions (Jinja allowed); empty: the monitoring store.")
+    mentions: StepText | None = Field(
+        None, description="File of mentions (Jinja allowed); empty: the monitoring store.")
     period: Duration = Field(86400, description="Without `mentions`: how far back to read the store (`24h`).")
     min_count: int = Field(2, ge=1, description="Mentions an audience needs for the claim to spread in it.")
     min_share: float = Field(0.1, ge=0, le=1, description="Share of the claim's mentions an audience needs.")
 
     Result: ClassVar[type[Record]] = ClaimSpreadRecord
+
+
+class PackRecord(Record):
+    hash: str = Field(description="SHA-256 of every text of the pack: what an approval approves.")
+    variants: list[str] = Field(description="kind/audience/channel/language of each message.")
+    problems: list[str]
+    path: str = Field(description="The pack (texts and metadata) as JSON, in the project's state directory.")
+    next_update: str
+    author: str = Field("", description="Who prepared the pack: barred from approving it.")
+    status: Literal["ready", "nothing_to_send"] = Field(
+        "ready", description="`nothing_to_send`: no message was left for the pack (a claim that spreads in no "
+        "audience with a correction): no pack was kept, nothing to approve.")
+    note: str = Field("", description="Why messages were left out, when some were.")
+
+
+class MessagePack(StepBase):
+    """Render every message the playbook's `communication.messages` declares, check them, and keep the pack.
+
+    Any problem (missing variable, text too long for its channel, empty section, placeholder) fails the step,
+    so nobody is ever asked to approve a broken pack.
+    """
+
+    type: Literal["message.pack"]
+    assessment: Annotated[StepId, Ref(AssessmentRun)] | None = Field(
+        None, description="The assessment.run step whose result messages may use.")
+    claim: StepText | None = Field(None, description="For corrections: the false claim (Jinja allowed).")
+    truth: StepText | None = Field(None, description="For corrections: what is true (Jinja allowed).")
+    drill: StepText | bool = Field(False, description="An exercise: every message is marked [EXERCICE] "
+                              "(`{{ inputs.exercice }}`).")
+    author: StepText | None = Field(None, description="Who prepared the pack (Jinja: `{{ inputs.auteur }}`): "
+                               "they may not approve it themselves.")
+    kinds: list[Name] | None = Field(None, description="Only the playbook's messages of these kinds "
+                                     "(`[correction]`). Default: every kind, `correction` only in a pack about a "
+                                     "claim.")
+    audiences_from: Annotated[StepId, Ref(ClaimSpread)] | None = Field(
+        None, description="A claim.spread step: only the audiences where the claim spreads, and the claim and its "
+        "truth from it.")
+
+    Result: ClassVar[type[Record]] = PackRecord
+
+
+class ApprovalRecord(Record):
+    decision: Literal["approved", "rejected", "changes_requested", "timed_out"]
+    hash: str = Field(description="The pack hash the decision is about: only these texts may be released.")
+    path: str = Field("", description="The approved pack file (a new one when the approvers' edits re-rendered it).")
+    priority: str | None
+    decisions: list[dict[str, Any]] = Field(description="Each answer: stage, decision, name, role, comment, via "
+                                            "(link, ui), at; a refused one with `refused` (why).")
+    notices: list[dict[str, Any]] = Field(default_factory=list, description="Each approval request sent: person, "
+                                          "stage, status (sent, failed, skipped), detail.")
+
+
+class MessageApprove(StepBase):
+    """Pause the run until the approval chain decides on a message pack (Resume form in the Prefect UI).
+
+    The chain comes from `communication.approval` by the assessment's priority. A rejection, a request for
+    changes or a timeout ends the step with that decision: nothing is released without `approved`.
+    """
+
+    type: Literal["message.approve"]
+    pack: Annotated[StepId, Ref(MessagePack)] = Field(description="The message.pack step whose pack is to be approved.")
+    assessment: Annotated[StepId, Ref(AssessmentRun)] | None = Field(
+        None, description="The assessment.run step whose priority picks the chain.")
+
+    Result: ClassVar[type[Record]] = ApprovalRecord
+
+
+class ReleaseRecord(Record):
+    hash: str
+    status: Literal["released", "partly_failed", "halted"]
+    receipts: list[dict[str, Any]] = Field(description="Per message and channel: status, detail, key, time, the "
+                                           "pack's full SHA-256 and who approved it.")
+    approved_by: list[str] = Field(default_factory=list, description="Who approved the released pack: name, role, "
+                                   "stage, path (link or ui), time.")
+
+
+class MessageRelease(StepBase):
+    """Send the approved pack to its channels, each message exactly once (outbox + idempotency key).
+
+    Refuses anything but `approved`, and any pack whose texts no longer hash to the approved hash.
+    """
+
+    type: Literal["message.release"]
+    approval: Annotated[StepId, Ref(MessageApprove)] = Field(
+        description="The message.approve step whose approved pack is released.")
+    pack: Annotated[StepId, Ref(MessagePack)] = Field(description="The message.pack step that produced it.")
+
+    Result: ClassVar[type[Record]] = ReleaseRecord
 
 
 class ClaimTrackRecord(Record):
@@ -339,8 +343,9 @@ class ClaimTrack(StepBase):
     """Record a released correction so that every monitoring run tracks the claim's spread before and since it."""
 
     type: Literal["claim.track"]
-    spread: StepId = Field(description="The claim.spread step whose claim was corrected.")
-    release: StepId = Field(description="The message.release step that sent the correction.")
+    spread: Annotated[StepId, Ref(ClaimSpread)] = Field(description="The claim.spread step whose claim was corrected.")
+    release: Annotated[StepId, Ref(MessageRelease)] = Field(
+        description="The message.release step that sent the correction.")
 
     Result: ClassVar[type[Record]] = ClaimTrackRecord
 

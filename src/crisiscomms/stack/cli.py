@@ -82,6 +82,38 @@ def list_command() -> None:
         out.print(f"{pb.id:24} v{pb.version:8} {pb.title}  [dim]{counts}[/dim]")
 
 
+@app.command("plan")
+def plan_command(
+    playbook: Annotated[str, typer.Argument(help="Playbook id, or a playbook file (.yaml).")],
+    phase: Annotated[str | None, typer.Option(help="Only this phase.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The plan as JSON, for tools and tests.")] = False,
+) -> None:
+    """What will run, in order, per phase: each step, the steps it waits for, and why."""
+    from crisiscomms.playbook.models import PHASES  # imported here: the CLI starts without the playbook models
+
+    project = _project()
+    if phase is not None and phase not in PHASES:
+        err.print(f"[red]unknown phase '{phase}' (phases: {', '.join(PHASES)})[/red]")
+        raise typer.Exit(2)
+    try:
+        path = Path(playbook)
+        loaded = project.check(path) if path.suffix in (".yaml", ".yml") else project.load(playbook)
+    except PlaybookError as exc:
+        for issue in exc.issues:
+            print(issue)
+        err.print(f"[red]{len(exc.issues)} problem(s): `crisis validate` must pass before a plan[/red]")
+        raise typer.Exit(1) from None
+    except CrisisError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    plan = project.plan(loaded)
+    phases = (phase,) if phase else PHASES
+    if as_json:
+        print(json.dumps(plan.as_data(phases), indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(plan.lines(phases)))
+
+
 def parse_params(pairs: list[str]) -> dict[str, Any]:
     """`k=v` pairs; a value that reads as JSON (number, true, list …) is taken as such."""
     params: dict[str, Any] = {}
