@@ -12,6 +12,9 @@ from prefect.runtime import flow_run
 
 from crisiscomms.communication import claims
 from crisiscomms.errors import CrisisError
+from crisiscomms.monitoring import claimwatch, monitor
+from crisiscomms.monitoring.claim import Rule, rule_for, rule_of_record
+from crisiscomms.monitoring.correction import Correction, open_corrections
 from crisiscomms.monitoring.store import open_store
 from crisiscomms.playbook import rendering
 from crisiscomms.playbook.context import StepContext
@@ -31,14 +34,14 @@ def _window(playbook: Playbook) -> int:
     return playbook.monitoring.detection.window if playbook.monitoring else 300
 
 
-def claim_rule(step: ClaimSpread, playbook: Playbook, context: StepContext) -> claims.Rule:
+def claim_rule(step: ClaimSpread, playbook: Playbook, context: StepContext) -> Rule:
     text = _text(step.claim, context)
     if not text:
         raise CrisisError(f"step '{step.id}': no claim given (`claim: {step.claim}` renders empty)")
-    return claims.rule_for(playbook, text, _text(step.truth, context), [_text(m, context) for m in step.match])
+    return rule_for(playbook, text, _text(step.truth, context), [_text(m, context) for m in step.match])
 
 
-def measure(step: ClaimSpread, playbook: Playbook, rule: claims.Rule, context: StepContext) -> ClaimSpreadRecord:
+def measure(step: ClaimSpread, playbook: Playbook, rule: Rule, context: StepContext) -> ClaimSpreadRecord:
     """The claim's spread in the mentions file, or in the monitoring store over `period` before now."""
     root = Path(context.root)
     spread = claims.Spread(rule, _window(playbook))
@@ -47,7 +50,7 @@ def measure(step: ClaimSpread, playbook: Playbook, rule: claims.Rule, context: S
         path = Path(given) if Path(given).is_absolute() else root / given
         if not path.is_file():
             raise CrisisError(f"step '{step.id}': mentions file '{given}' not found")
-        spread.add_all(claims.mentions_of_file(playbook, path))
+        monitor.read_file(playbook, path, lambda outcome: spread.add_all(outcome.mentions))
         return spread.record(playbook, step.min_count, step.min_share, f"file {given}")
     end = datetime.now(UTC)
     start = end - timedelta(seconds=step.period)
@@ -113,15 +116,15 @@ def track_correction(step: ClaimTrack, context: StepContext) -> dict[str, Any]:
     release = context.results.get(step.release)
     sent = _delivered(step, release)
     measured = next(s for _, _, s in playbook.steps() if s.id == step.spread)
-    correction = claims.Correction(
-        playbook.id, claims.rule_of_record(spread, playbook), release["hash"],  # type: ignore[index]
+    correction = Correction(
+        playbook.id, rule_of_record(spread, playbook), release["hash"],  # type: ignore[index]
         max(datetime.fromisoformat(r["at"]) for r in sent), sorted({r["message"].split("/")[1] for r in sent}),
         str(flow_run.get_id() or ""), getattr(measured, "period", 86400))
-    book = claims.open_corrections(root)
+    book = open_corrections(root)
     store = open_store(root)
     try:
         new = book.record(correction)
-        (since,) = claims.track([correction], store, _window(playbook), datetime.now(UTC))
+        (since,) = claimwatch.track([correction], store, _window(playbook), datetime.now(UTC))
     finally:
         book.close()
         store.close()

@@ -1,4 +1,7 @@
-"""Monitoring tasks: one per source pass (read → gate → enrich → store), detection, alert events."""
+"""Monitoring tasks: one per source pass (read → gate → enrich → store), detection, alert events, claims.
+
+Each takes the playbook the flow loaded (never re-reads its YAML) and the project root, where the state is.
+"""
 
 from __future__ import annotations
 
@@ -9,30 +12,30 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 
-from crisiscomms.communication import claims
 from crisiscomms.mention import Alert
-from crisiscomms.monitoring import monitor
+from crisiscomms.monitoring import claimwatch, monitor
+from crisiscomms.monitoring.correction import open_corrections
+from crisiscomms.monitoring.enrich import Enricher
+from crisiscomms.monitoring.ledger import StoreLedger
 from crisiscomms.monitoring.sources import build_source
-from crisiscomms.monitoring.store import Store, open_store
+from crisiscomms.monitoring.store import open_store
+from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.monitoring import Monitoring
 from crisiscomms.report import charts, reporting
-from crisiscomms.stack.project import Project
 
 
-def _store(root: str) -> Store:
-    return open_store(Path(root))
+def _monitoring(playbook: Playbook) -> Monitoring:
+    return playbook.monitoring or Monitoring()
 
 
 @task(name="monitor.source", retries=0)
-def pass_source(root: str, playbook_id: str, source_id: str, run_id: str) -> dict[str, Any]:
+def pass_source(playbook: Playbook, root: str, source_id: str, run_id: str) -> dict[str, Any]:
     """Read one source since its watermark and commit what was read; a failure becomes a data gap."""
-    playbook = Project(Path(root)).load(playbook_id).playbook
-    monitoring = playbook.monitoring or Monitoring()
-    spec = next(s for s in monitoring.sources if s.id == source_id)
-    store = _store(root)
+    spec = next(s for s in _monitoring(playbook).sources if s.id == source_id)
+    store = open_store(Path(root))
     try:
-        done = monitor.pass_source(playbook_id, build_source(spec, Path(root)), monitoring, store, run_id,
-                                   monitor.utc_now(), monitor.Enricher(playbook))
+        done = monitor.MonitoringPass(playbook, StoreLedger(store, playbook.id, run_id),
+                                      Enricher(playbook)).read(build_source(spec, Path(root)))
     finally:
         store.close()
     logger = get_run_logger()
@@ -47,12 +50,12 @@ def pass_source(root: str, playbook_id: str, source_id: str, run_id: str) -> dic
 
 
 @task(name="monitor.detect")
-def detect(root: str, playbook_id: str) -> dict[str, Any]:
-    pb = Project(Path(root)).load(playbook_id).playbook
-    store = _store(root)
-    windows, alerts = monitor.detect_new_windows(playbook_id, pb.monitoring or Monitoring(), store,
-                                                 monitor.utc_now())
-    store.close()
+def detect(playbook: Playbook, root: str) -> dict[str, Any]:
+    store = open_store(Path(root))
+    try:
+        windows, alerts = monitor.detect_new_windows(playbook.id, _monitoring(playbook), store, monitor.utc_now())
+    finally:
+        store.close()
     return {"windows": [reporting.window_row(w) for w in windows],
             "alerts": [a.model_dump(mode="json") for a in alerts]}
 
@@ -85,20 +88,19 @@ def _claim_resource(playbook_id: str, title: str, claim_id: str) -> dict[str, st
 
 
 @task(name="monitor.claims")
-def emit_spreading_claims(root: str, playbook_id: str, run_id: str) -> list[dict[str, Any]]:
+def emit_spreading_claims(playbook: Playbook, root: str, run_id: str) -> list[dict[str, Any]]:
     """One `crisis.claim.spreading` event per declared claim above its threshold in a window this run read."""
-    pb = Project(Path(root)).load(playbook_id).playbook
-    if not pb.communication.claims:
+    if not playbook.communication.claims:
         return []
-    store, book = _store(root), claims.open_corrections(Path(root))
+    store, book = open_store(Path(root)), open_corrections(Path(root))
     try:
-        events = claims.spreading(pb, store, book, run_id, (pb.monitoring or Monitoring()).detection.window)
+        events = claimwatch.spreading(playbook, store, book, run_id, _monitoring(playbook).detection.window)
     finally:
         store.close()
         book.close()
     for payload in events:
         emit_event(event="crisis.claim.spreading", payload=payload,
-                   resource=_claim_resource(playbook_id, pb.title, payload["claim_id"]))
+                   resource=_claim_resource(playbook.id, playbook.title, payload["claim_id"]))
         get_run_logger().warning("crisis.claim.spreading: %s — %d mention(s) in the window of %s (threshold %d)",
                                  payload["claim_id"], payload["mentions"], payload["window_start"],
                                  payload["threshold"])
@@ -106,30 +108,33 @@ def emit_spreading_claims(root: str, playbook_id: str, run_id: str) -> list[dict
 
 
 @task(name="monitor.claims-tracking")
-def publish_claim_tracking(root: str, playbook_id: str) -> list[dict[str, Any]]:
+def publish_claim_tracking(playbook: Playbook, root: str) -> list[dict[str, Any]]:
     """Every recorded correction, tracked: mentions before / since, per audience, still spreading (table + charts)."""
-    pb = Project(Path(root)).load(playbook_id).playbook
-    book = claims.open_corrections(Path(root))
+    book = open_corrections(Path(root))
     try:
-        corrections = book.all(playbook_id)
+        corrections = book.all(playbook.id)
     finally:
         book.close()
     if not corrections:
         return []
-    window = (pb.monitoring or Monitoring()).detection.window
-    store = _store(root)
+    window = _monitoring(playbook).detection.window
+    store = open_store(Path(root))
     try:
-        tracked = claims.track(corrections, store, window, monitor.utc_now())
+        tracked = claimwatch.track(corrections, store, window, monitor.utc_now())
     finally:
         store.close()
     rows = [t.row() for t in tracked]
-    create_table_artifact(rows, key=f"{playbook_id}-claims", description=f"{playbook_id}: corrected claims, "
+    create_table_artifact(rows, key=f"{playbook.id}-claims", description=f"{playbook.id}: corrected claims, "
                           "mentions before and since each correction")
     for claim_id in dict.fromkeys(t.correction.rule.id for t in tracked):
-        mine = [t for t in tracked if t.correction.rule.id == claim_id]
-        labels, values, marks = claims.chart_series(mine, window)
-        svg = charts.counts(f"{pb.title}: « {mine[0].correction.rule.text[:60]} »", labels, values, marks,
-                            legend="mentions carrying the claim")
-        create_image_artifact(charts.data_url(svg), key=f"{playbook_id}-claims-{claim_id.replace('_', '-')}",
-                              description=f"{playbook_id}: {claim_id} per window, corrections marked")
+        _publish_claim_chart(playbook, [t for t in tracked if t.correction.rule.id == claim_id], window)
     return rows
+
+
+def _publish_claim_chart(playbook: Playbook, tracked: list[claimwatch.Tracked], window: int) -> None:
+    rule = tracked[0].correction.rule
+    labels, values, marks = charts.claim_series(tracked, window)
+    svg = charts.counts(f"{playbook.title}: « {rule.text[:60]} »", labels, values, marks,
+                        legend="mentions carrying the claim")
+    create_image_artifact(charts.data_url(svg), key=f"{playbook.id}-claims-{rule.id.replace('_', '-')}",
+                          description=f"{playbook.id}: {rule.id} per window, corrections marked")

@@ -19,9 +19,10 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, Fl
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 
-from crisiscomms.communication import claims
 from crisiscomms.mention import EnrichedMention
+from crisiscomms.monitoring.correction import open_corrections
 from crisiscomms.monitoring.store import open_store
+from crisiscomms.stack.project import Project
 from flows.engine import walk_phase
 from tasks.monitoring import emit_spreading_claims, publish_claim_tracking
 
@@ -59,8 +60,9 @@ def _communication(inputs: dict[str, Any]) -> dict[str, Any]:
 
 @flow
 def _monitoring_claims(run_id: str) -> dict[str, Any]:
-    return {"events": emit_spreading_claims(str(ROOT), "rumeur", run_id),
-            "rows": publish_claim_tracking(str(ROOT), "rumeur")}
+    playbook = Project(ROOT).load("rumeur").playbook  # loaded once, as flows/monitor.py does
+    return {"events": emit_spreading_claims(playbook, str(ROOT), run_id),
+            "rows": publish_claim_tracking(playbook, str(ROOT))}
 
 
 def _approve_when_paused(name: str) -> None:
@@ -156,7 +158,7 @@ def test_monitoring_emits_an_event_when_a_declared_claim_spreads(state_dir: Path
             time.sleep(0.2)
     assert found and found[0]["payload"]["claim_id"] == "enfants"
     assert found[0]["resource"]["crisiscomms.claim.id"] == "enfants"
-    book = claims.open_corrections(ROOT)
+    book = open_corrections(ROOT)
     try:
         assert book.last_event("rumeur", "enfants") is not None
     finally:

@@ -12,8 +12,11 @@ import pytest
 from crisiscomms.communication import claims
 from crisiscomms.communication.messages import PackContext, render_pack
 from crisiscomms.mention import EnrichedMention
+from crisiscomms.monitoring import claimwatch, correction
+from crisiscomms.monitoring.claim import Rule, manual_rule, rule_for
 from crisiscomms.monitoring.store import Store
 from crisiscomms.playbook.models import Playbook
+from crisiscomms.report import charts
 from crisiscomms.stack.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +35,7 @@ def mention(ident: str, text: str, segment: str = "clients", minutes: float = 0,
 
 
 def test_a_declared_claim_matches_its_phrases_case_and_accents_aside_in_any_language() -> None:
-    rule = claims.rule_for(demo(), "toute_la_production")
+    rule = rule_for(demo(), "toute_la_production")
     assert rule.id == "toute_la_production" and rule.phrases
     assert rule.verdict("TOUTE LA PRODUCTION Duval est contaminee !!", "fr") == "claim"
     assert rule.verdict("toute-la-production part à la benne", "und") == "claim"
@@ -48,24 +51,24 @@ def test_a_declared_claim_matches_its_phrases_case_and_accents_aside_in_any_lang
 ])
 def test_a_claim_entered_by_hand_without_match_uses_its_own_significant_words(claim: str, carries: str,
                                                                               not_carrying: str) -> None:
-    rule = claims.rule_for(demo(), claim)
+    rule = rule_for(demo(), claim)
     assert rule.id.startswith("manual-") and not rule.phrases and len(rule.words) == 3
     assert rule.verdict(carries) == "claim"
     assert rule.verdict(not_carrying) is None
-    assert claims.rule_for(demo(), claim).id == rule.id  # the same text is the same claim (tracking meets it)
+    assert rule_for(demo(), claim).id == rule.id  # the same text is the same claim (tracking meets it)
 
 
 def test_a_long_claim_needs_two_thirds_of_its_words_and_a_typed_match_splits_on_commas() -> None:
-    rule = claims.manual_rule("La Laiterie Duval cache une contamination à la listeria")
+    rule = manual_rule("La Laiterie Duval cache une contamination à la listeria")
     assert rule.words == ("laiteri", "duval", "cach", "contamination", "listeria") and rule.needed == 4  # stems
     assert rule.verdict("Duval cache la listeria, contamination confirmée") == "claim"
     assert rule.verdict("Laiterie Duval : contamination ?") is None
-    typed = claims.manual_rule("peu importe", match=["listeria, salmonelle", "", "usine fermée"])
+    typed = manual_rule("peu importe", match=["listeria, salmonelle", "", "usine fermée"])
     assert typed.phrases == ("listeria", "salmonelle", "usine fermée")
 
 
 def test_a_claim_quoting_template_syntax_stays_inert_data() -> None:
-    rule = claims.rule_for(demo(), JINJA_CLAIM)
+    rule = rule_for(demo(), JINJA_CLAIM)
     assert rule.text == JINJA_CLAIM and "enfant" in rule.words
     assert rule.verdict(f"Vu sur Facebook : {JINJA_CLAIM}") == "claim"
     pack = render_pack(demo(), ROOT / "templates", PackContext(
@@ -76,13 +79,13 @@ def test_a_claim_quoting_template_syntax_stays_inert_data() -> None:
     assert pack.problems == []  # the template syntax is the claim's, not a placeholder left by the template
 
 
-def spread_of(rule: claims.Rule, mentions: list[EnrichedMention], min_count: int = 2,
+def spread_of(rule: Rule, mentions: list[EnrichedMention], min_count: int = 2,
               min_share: float = 0.1) -> dict[str, Any]:
     return claims.Spread(rule, 300).add_all(mentions).record(demo(), min_count, min_share, "test").model_dump()
 
 
 def test_the_spread_counts_per_audience_and_says_where_it_spreads_denials_apart() -> None:
-    rule = claims.rule_for(demo(), "toute_la_production")
+    rule = rule_for(demo(), "toute_la_production")
     texts = [("c1", "toute la production est contaminée", "clients", 0),
              ("c2", "RT @c1: toute la production est contaminée", "clients", 1),
              ("c3", "Toute la production Duval contaminée !", "clients", 7),
@@ -132,30 +135,30 @@ def stored(store: Store, run: str, mentions: list[EnrichedMention]) -> None:
 
 
 def test_monitoring_raises_a_spreading_claim_once_per_cooldown(store: Store, tmp_path: Path) -> None:
-    book = claims.Corrections(tmp_path / "monitoring.db")
+    book = correction.Corrections(tmp_path / "monitoring.db")
     pb = demo()
     stored(store, "r1", [mention("a", "toute la production contaminée", "clients", 1),
                          mention("b", "Toute la production ? Ces rumeurs sont fausses", "clients", 2),
                          mention("c", "rien à voir", "clients", 3)])
-    assert claims.spreading(pb, store, book, "r1", 300) == []  # one mention carries it (threshold 2)
+    assert claimwatch.spreading(pb, store, book, "r1", 300) == []  # one mention carries it (threshold 2)
     stored(store, "r2", [mention("d", "TOUTE la production contaminée", "salaries", 4)])
-    (event,) = claims.spreading(pb, store, book, "r2", 300)  # the window counts the earlier run's mention too
+    (event,) = claimwatch.spreading(pb, store, book, "r2", 300)  # the window counts the earlier run's mention too
     assert (event["claim_id"], event["mentions"], event["audiences"]) == ("toute_la_production", 2,
                                                                        {"clients": 1, "salaries": 1})
     assert event["window_start"] == T0.isoformat()
     stored(store, "r3", [mention(f"e{i}", "toute la production contaminée", "clients", 60 + i) for i in range(3)])
-    assert claims.spreading(pb, store, book, "r3", 300) == []  # within the 2 h cooldown of the last event
+    assert claimwatch.spreading(pb, store, book, "r3", 300) == []  # within the 2 h cooldown of the last event
     stored(store, "r4", [mention(f"f{i}", "toute la production contaminée", "clients", 121 + i) for i in range(2)])
-    assert [e["window_start"] for e in claims.spreading(pb, store, book, "r4", 300)] == [
+    assert [e["window_start"] for e in claimwatch.spreading(pb, store, book, "r4", 300)] == [
         (T0 + timedelta(hours=2)).isoformat()]
 
 
 def test_a_correction_is_recorded_once_and_tracked_before_and_since(store: Store, tmp_path: Path) -> None:
-    book = claims.Corrections(tmp_path / "monitoring.db")
-    rule = claims.rule_for(demo(), "toute_la_production")
+    book = correction.Corrections(tmp_path / "monitoring.db")
+    rule = rule_for(demo(), "toute_la_production")
     at = T0 + timedelta(minutes=30)
-    correction = claims.Correction("rappel-produit", rule, "ab" * 32, at, ["clients", "salaries"], "run-1", 3600)
-    assert book.record(correction) is True and book.record(correction) is False
+    made = correction.Correction("rappel-produit", rule, "ab" * 32, at, ["clients", "salaries"], "run-1", 3600)
+    assert book.record(made) is True and book.record(made) is False
     (kept,) = book.all("rappel-produit")
     assert (kept.rule, kept.corrected_at, kept.audiences) == (rule, at, ["clients", "salaries"])
     stored(store, "r1", [mention("a", "toute la production contaminée", "clients", 5),
@@ -163,10 +166,10 @@ def test_a_correction_is_recorded_once_and_tracked_before_and_since(store: Store
                          mention("c", "toute la production contaminée", "clients", 40),
                          mention("d", "toute la production n'est pas contaminée", "journalistes", 45),
                          mention("old", "toute la production contaminée", "clients", -120)])  # before the period
-    (tracked,) = claims.track([kept], store, 300, at + timedelta(minutes=20))
+    (tracked,) = claimwatch.track([kept], store, 300, at + timedelta(minutes=20))
     row = tracked.row()
     assert (row["mentions_before"], row["mentions_since"], row["denials_since"]) == (2, 1, 1)
     assert row["per_audience_before_since"] == "clients 1→1, salaries 1→0"
     assert row["still_spreading"] is False  # one mention a window since, the threshold is 2
-    labels, values, marks = claims.chart_series([tracked], 300)
+    labels, values, marks = charts.claim_series([tracked], 300)
     assert sum(values) == 3 and labels[0] == "2026-03-12 08:05" and marks == [(5.0, "08:30")]

@@ -1,4 +1,4 @@
-"""Spike detection: windows (aggregate), the streaming detector, its state, and its behaviour on the five real
+"""Spike detection: windows (WindowAccumulator), the streaming detector, its state, and its behaviour on the five real
 CrisisLex volume curves (data/crisislex/*-volume_per_minute.csv, MIT; Olteanu, Vieweg, Castillo, CSCW 2015).
 
 Real curves are replayed one minute at a time with the `ONE_MINUTE` settings of bench/detection_onset.py,
@@ -32,8 +32,8 @@ from crisiscomms.monitoring.detection import (
     NEGATIVE_CUT,
     SAMPLE_CHARS,
     Detector,
+    WindowAccumulator,
     WindowStats,
-    aggregate,
     detect,
     tail_z,
 )
@@ -58,6 +58,13 @@ def replays(curves: dict[str, Curve]) -> dict[str, list[Alert]]:
 def mention(at: datetime, sentiment: float | None = None, text: str = "hello", **fields: object) -> EnrichedMention:
     return EnrichedMention(id=f"m{at.timestamp()}-{sentiment}-{text[:8]}", created_at=at, text=text, lang="en",
                            analysed=sentiment is not None, sentiment=sentiment, relevance=1.0, **fields)
+
+
+def windows_of(mentions: list[EnrichedMention], seconds: int, start: datetime | None = None,
+               end: datetime | None = None) -> list[WindowStats]:
+    accumulator = WindowAccumulator(seconds)
+    accumulator.add(mentions)
+    return list(accumulator.windows(start, end))
 
 
 def stream(counts: list[int], negative: list[int] | None = None, analysed: list[int] | None = None,
@@ -248,7 +255,7 @@ def test_state_round_trip_keeps_negative_episodes_and_terms() -> None:
                 for i in range(600) for j in range(3)]
     mentions += [mention(T0 + (600 + i) * MINUTE + j * timedelta(seconds=5), -0.8, f"rappel {i} {j}",
                          keywords=["rappel"], hashtags=["#boycott"]) for i in range(30) for j in range(9)]
-    stats = aggregate(mentions, 60)
+    stats = windows_of(mentions, 60)
     whole = run(ONE_MINUTE, stats)
     assert {a.kind for a in whole} == {"volume", "negative"}
     for at in (300, 605, 615):
@@ -265,46 +272,46 @@ def test_a_state_of_another_window_is_refused() -> None:
     assert Detector.from_state(ONE_MINUTE, state).state() == state
 
 
-# --- aggregate ---------------------------------------------------------------------------------------------
+# --- windows -----------------------------------------------------------------------------------------------
 
 
-def test_aggregate_fills_empty_windows_between_the_first_and_the_last() -> None:
+def test_windows_fills_empty_windows_between_the_first_and_the_last() -> None:
     at = datetime(2024, 3, 1, 10, 3, 20, tzinfo=UTC)
-    result = aggregate([mention(at), mention(at + timedelta(minutes=21))], 300)
+    result = windows_of([mention(at), mention(at + timedelta(minutes=21))], 300)
     assert [(w.window_start.strftime("%H:%M"), w.volume) for w in result] == [
         ("10:00", 1), ("10:05", 0), ("10:10", 0), ("10:15", 0), ("10:20", 1)]
     assert all(w.window_end - w.window_start == timedelta(minutes=5) for w in result)
 
 
-def test_aggregate_aligns_windows_to_the_epoch_and_honours_start_and_end() -> None:
+def test_windows_aligns_windows_to_the_epoch_and_honours_start_and_end() -> None:
     at = datetime(2024, 3, 1, 10, 7, tzinfo=UTC)
-    result = aggregate([mention(at)], 900, start=at - timedelta(minutes=30), end=at + timedelta(minutes=8))
+    result = windows_of([mention(at)], 900, start=at - timedelta(minutes=30), end=at + timedelta(minutes=8))
     assert [w.window_start.strftime("%H:%M") for w in result] == ["09:30", "09:45", "10:00"]
     assert [w.volume for w in result] == [0, 0, 1]
     assert all(w.window_start.timestamp() % 900 == 0 for w in result)
-    assert aggregate([mention(at)], 900, start=at + timedelta(hours=1), end=at + timedelta(hours=2))[0].volume == 0
-    assert aggregate([], 60) == []
+    assert windows_of([mention(at)], 900, start=at + timedelta(hours=1), end=at + timedelta(hours=2))[0].volume == 0
+    assert windows_of([], 60) == []
 
 
-def test_aggregate_counts_negative_and_analysed_mentions() -> None:
+def test_windows_counts_negative_and_analysed_mentions() -> None:
     at = datetime(2024, 3, 1, 10, 0, 5, tzinfo=UTC)
     sentiments = [-0.9, -0.06, NEGATIVE_CUT, 0.0, 0.7, None, None]
-    [window] = aggregate([mention(at, s, text=f"t{i}") for i, s in enumerate(sentiments)], 60)
+    [window] = windows_of([mention(at, s, text=f"t{i}") for i, s in enumerate(sentiments)], 60)
     assert (window.volume, window.analysed, window.negative) == (7, 5, 2)
 
 
-def test_aggregate_counts_terms_once_a_mention_and_keeps_short_samples() -> None:
+def test_windows_counts_terms_once_a_mention_and_keeps_short_samples() -> None:
     at = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
     mentions = [mention(at + timedelta(seconds=i), -0.1 * i, text="x" * 400 + str(i),
                         keywords=["rappel", "rappel", "lait"], hashtags=["#lait"]) for i in range(5)]
-    [window] = aggregate(mentions, 60)
+    [window] = windows_of(mentions, 60)
     assert window.keywords == {"rappel": 5, "lait": 5} and window.hashtags == {"#lait": 5}
     assert len(window.samples) == 3 and all(len(s.text) == SAMPLE_CHARS for s in window.samples)
     assert [s.sentiment for s in window.samples] == [-0.4, -0.30000000000000004, -0.2]  # most negative first
 
 
-def test_aggregate_reads_naive_timestamps_as_utc() -> None:
-    [window] = aggregate([mention(datetime(2024, 3, 1, 10, 0, 30))], 60)
+def test_windows_reads_naive_timestamps_as_utc() -> None:
+    [window] = windows_of([mention(datetime(2024, 3, 1, 10, 0, 30))], 60)
     assert window.window_start == datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
 
 

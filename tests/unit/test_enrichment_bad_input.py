@@ -63,7 +63,7 @@ FRENCH_ODDITIES = {
     "bidi": "La Laiterie Duval rappelle ses yaourts à Lyon, selon son porte-parole (شركة دوفال)",
     "decomposed-accents": "La Laiterie Duval rappelle les yaourts vendus a\u0300 Lyon, c'est inquie\u0301tant",
     "crlf": "La Laiterie Duval rappelle ses yaourts.\r\nLes magasins de Lyon sont vides.\r\n",
-    "one-control": "Rappel\x07 des yaourts Laiterie Duval à Lyon",  # one stray control is text noise (quality.py)
+    "one-control": "Rappel\x07 des yaourts Laiterie Duval à Lyon",  # one stray control is text noise (record.py)
 }
 LONG = {"long-french": LONG_FRENCH, "long-unbroken": "x" * 50_000}
 # What the gate sets aside, and the words of its reason.
@@ -140,7 +140,7 @@ def test_every_bad_record_is_processed_or_quarantined_with_its_reason(outcome: m
 
 
 def test_the_gate_quarantines_an_empty_text_by_default(outcome: monitor.BatchOutcome) -> None:
-    # Gate.min_text_length defaults to 1: "" is a text that is too short, not a missing one (quality._add_text).
+    # Gate.min_text_length defaults to 1: "" is a text that is too short, not a missing one (record.ReadMention).
     assert Gate().min_text_length == 1
     [empty] = [q for q in outcome.quarantined if '"id": "empty"' in q.raw]
     assert empty.reasons == ["text is empty"]

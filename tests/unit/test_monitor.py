@@ -1,18 +1,26 @@
-"""The monitoring pass end to end in the library: exactly once across runs, nothing lost, gaps raised."""
+"""The monitoring pass end to end in the library, composed as the scheduled flow composes it (one
+`MonitoringPass.read` per source into the store, then detection): exactly once across runs, nothing lost, gaps
+raised."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from crisiscomms.mention import Alert
 from crisiscomms.monitoring import monitor
-from crisiscomms.monitoring.sources import MemorySource
-from crisiscomms.monitoring.store import Store
+from crisiscomms.monitoring.enrich import Enricher
+from crisiscomms.monitoring.ledger import StoreLedger
+from crisiscomms.monitoring.sources import MemorySource, Source, build_source
+from crisiscomms.monitoring.store import Store, Totals
+from crisiscomms.playbook.models import Playbook
 from crisiscomms.stack.project import Project
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "monitoring"
@@ -44,9 +52,26 @@ def _append(path: Path, records: list[dict[str, Any]], raw: list[str] = ()) -> N
             handle.write(line + "\n")
 
 
-def _run(project: Project, store: Store, run_id: str) -> monitor.RunReport:
-    playbook = project.load("veille").playbook
-    return monitor.run_monitoring(playbook, project.root, store, run_id, clock=lambda: NOW)
+@dataclass
+class Run:
+    passes: list[monitor.SourcePass]
+    alerts: list[Alert]
+    totals: Totals
+
+
+def scheduled(playbook: Playbook, root: Path, store: Store, run_id: str, clock: monitor.Clock = lambda: NOW,
+              sources: Sequence[Source] | None = None) -> Run:
+    """A scheduled run as flows/monitor.py makes it: every source through the pass into the store, then detection."""
+    assert playbook.monitoring is not None
+    chosen = sources if sources is not None else [build_source(s, root) for s in playbook.monitoring.sources]
+    run = monitor.MonitoringPass(playbook, StoreLedger(store, playbook.id, run_id), Enricher(playbook), clock)
+    passes = [run.read(source) for source in chosen]
+    _, detected = monitor.detect_new_windows(playbook.id, playbook.monitoring, store, clock())
+    return Run(passes, [a for p in passes for a in p.alerts] + detected, store.totals(playbook.id, run_id))
+
+
+def _run(project: Project, store: Store, run_id: str) -> Run:
+    return scheduled(project.load("veille").playbook, project.root, store, run_id)
 
 
 def test_consecutive_scheduled_runs_process_every_mention_exactly_once(project: Project, tmp_path: Path) -> None:
@@ -78,7 +103,7 @@ def test_a_run_that_dies_mid_batch_commits_nothing_and_the_next_run_reads_it_onc
         raise RuntimeError("worker killed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(monitor.Enricher, "enrich", die)
+        patch.setattr(Enricher, "enrich", die)
         with pytest.raises(RuntimeError):
             _run(project, store, "run-2")
     _run(project, store, "run-3")
@@ -92,14 +117,14 @@ def test_a_failing_source_raises_a_data_gap_alert_and_the_others_still_run(proje
     down = MemorySource("collector")
     down.fail("connection refused", times=10)
     up = MemorySource("backup", _tweets(20))
-    report = monitor.run_monitoring(playbook, project.root, store, "run-1", clock=lambda: NOW, sources=[down, up])
+    report = scheduled(playbook, project.root, store, "run-1", sources=[down, up])
     gaps = [a for a in report.alerts if a.kind == "data_gap"]
     assert len(gaps) == 1 and "collector" in gaps[0].reason and "connection refused" in gaps[0].reason
     assert report.totals.processed == 20
 
 
 def test_enriched_mentions_carry_language_matches_sentiment_and_relevance(project: Project) -> None:
-    enricher = monitor.Enricher(project.load("veille").playbook)
+    enricher = Enricher(project.load("veille").playbook)
     from crisiscomms.mention import Mention
 
     texts = ["Rappel de yaourts Laiterie Duval : mon fils est malade #RappelConso",
@@ -116,7 +141,6 @@ def test_enriched_mentions_carry_language_matches_sentiment_and_relevance(projec
 @pytest.mark.parametrize("reply", ["timeout", "garbage"])
 def test_an_rss_or_http_source_that_times_out_or_returns_garbage_raises_a_data_gap(
         reply: str, project: Project, tmp_path: Path) -> None:
-    from crisiscomms.monitoring.sources import build_source
     from crisiscomms.playbook.monitoring import HttpSource, RssSource
 
     from .sources_servers import LocalServer, Reply
@@ -129,8 +153,7 @@ def test_an_rss_or_http_source_that_times_out_or_returns_garbage_raises_a_data_g
         server.route("/api", answer)
         specs = [RssSource(id="presse", type="rss", url=server.url("/feed"), timeout=1, retries=1),
                  HttpSource(id="api", type="http", url=server.url("/api"), timeout=1, retries=1)]
-        report = monitor.run_monitoring(playbook, project.root, store, "run-1", clock=lambda: NOW,
-                                        sources=[build_source(s, project.root) for s in specs])
+        report = scheduled(playbook, project.root, store, "run-1", sources=[build_source(s, project.root) for s in specs])
     gaps = {a.reason.split("'")[1]: a for a in report.alerts if a.kind == "data_gap"}
     assert set(gaps) == {"presse", "api"}
     assert all(a.level == "alert" and a.volume == 0 for a in gaps.values())
@@ -144,11 +167,11 @@ def test_a_source_whose_volume_collapses_or_goes_silent_raises_a_data_gap(projec
     tweets = _tweets(420)
     for run in range(4):  # a steady 100 mentions per run makes the baseline
         source.append(*tweets[run * 100:(run + 1) * 100])
-        report = monitor.run_monitoring(playbook, project.root, store, f"run-{run}", clock=lambda: NOW, sources=[source])
+        report = scheduled(playbook, project.root, store, f"run-{run}", sources=[source])
         assert not [a for a in report.alerts if a.kind == "data_gap"]
     source.append(*tweets[400:403])  # 3 instead of ~100
-    collapsed = monitor.run_monitoring(playbook, project.root, store, "run-4", clock=lambda: NOW, sources=[source])
-    silent = monitor.run_monitoring(playbook, project.root, store, "run-5", clock=lambda: NOW, sources=[source])
+    collapsed = scheduled(playbook, project.root, store, "run-4", sources=[source])
+    silent = scheduled(playbook, project.root, store, "run-5", sources=[source])
     for report in (collapsed, silent):
         gaps = [a for a in report.alerts if a.kind == "data_gap"]
         assert len(gaps) == 1 and "collecteur" in gaps[0].reason, [a.reason for a in report.alerts]
@@ -167,8 +190,7 @@ def test_a_drill_replays_a_past_crisis_as_a_live_stream_each_mention_once(projec
     playbook = project.load("veille").playbook
     start, released = wall[0], []
     for _ in range(48):  # a scheduled run every 30 minutes of wall time: 24 h, i.e. 60 days of stream
-        report = monitor.run_monitoring(playbook, project.root, store, f"run-{len(released)}",
-                                        clock=lambda: wall[0], sources=[source])
+        report = scheduled(playbook, project.root, store, f"run-{len(released)}", clock=lambda: wall[0], sources=[source])
         assert report.totals.read == report.totals.processed + report.totals.quarantined
         released.append(report.totals.read)
         stored = store.mentions_between("veille", start - timedelta(days=1), wall[0] + timedelta(days=1))
@@ -180,7 +202,6 @@ def test_a_drill_replays_a_past_crisis_as_a_live_stream_each_mention_once(projec
 
 
 def test_a_file_source_with_replay_speed_is_built_as_a_drill(project: Project) -> None:
-    from crisiscomms.monitoring.sources import build_source
     from crisiscomms.monitoring.sources.drill import ReplaySource
     from crisiscomms.playbook.monitoring import FileSource
 

@@ -16,8 +16,8 @@ import pytest
 
 from crisiscomms.mention import EnrichedMention, Mention
 from crisiscomms.monitoring import detection, monitor
+from crisiscomms.monitoring.enrich import Enricher
 from crisiscomms.monitoring.parallel import PoolEnricher, WorkerError, split
-from crisiscomms.monitoring.sources import Batch, FileReader
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.stack.project import Project
 
@@ -65,7 +65,7 @@ def pool(playbook: Playbook) -> Iterator[PoolEnricher]:
 
 def test_two_processes_give_exactly_what_one_gives_in_the_same_order(
         playbook: Playbook, mentions: list[Mention], pool: PoolEnricher) -> None:
-    alone = monitor.Enricher(playbook).enrich(mentions)
+    alone = Enricher(playbook).enrich(mentions)
     pooled = pool.enrich(mentions)
     assert [m.id for m in pooled] == [m.id for m in mentions]
     assert [m.model_dump() for m in pooled] == [m.model_dump() for m in alone]
@@ -93,13 +93,6 @@ def test_one_process_is_not_a_pool(playbook: Playbook) -> None:
         PoolEnricher(playbook, processes=1)
 
 
-def _file_batches(path: Path, size: int) -> Iterator[Batch]:
-    source, cursor = FileReader("input", path), None
-    while (batch := source.read(cursor, limit=size)).read:
-        cursor = batch.cursor
-        yield batch
-
-
 @pytest.mark.parametrize("processes", [1, 2])
 def test_monitor_file_on_processes_writes_the_same_mentions_and_alerts_and_counts_reconcile(
         playbook: Playbook, tmp_path: Path, processes: int) -> None:
@@ -113,13 +106,13 @@ def test_monitor_file_on_processes_writes_the_same_mentions_and_alerts_and_count
     written: list[EnrichedMention] = []
     now = lambda: datetime(2030, 1, 1, tzinfo=UTC)  # noqa: E731
 
-    report = monitor.monitor_file(light, _file_batches(path, 300), lambda o: written.extend(o.mentions),
-                                  clock=now, processes=processes)
+    report = monitor.monitor_file(light, path, lambda o: written.extend(o.mentions), clock=now, processes=processes,
+                                  chunk=300)  # several batches: ids and windows carry across them
     assert report.processes == processes
     assert report.read == len(lines) == report.processed + report.quarantined
     assert (report.processed, report.quarantined) == (len(lines) - 3, 3)
     assert [m.id for m in written] == [str(r["id"]) for r in day]
-    expected = monitor.Enricher(light).enrich([Mention.model_validate(r) for r in day])
+    expected = Enricher(light).enrich([Mention.model_validate(r) for r in day])
     assert [m.model_dump(exclude={"source"}) for m in written] == [m.model_dump(exclude={"source"}) for m in expected]
     assert report.alerts == detection.detect(written, light.monitoring.detection)  # type: ignore[union-attr]
 

@@ -1,6 +1,7 @@
-"""The Great Expectations gate: every record read comes out as a mention or quarantined with all its reasons,
-in words a communications officer understands; batch-level gaps (silence, collapse, mapping, encoding) are
-batch issues; GE is only imported when a batch is gated."""
+"""The data-quality gate: every record read comes out as a mention or quarantined with all its reasons, in words a
+communications officer understands, from one validation of the mention model; Great Expectations checks each batch
+(volume, null rates, timestamp range, text lengths, duplicate ids, encoding) and its result is the gate's report;
+batch-level gaps (silence, collapse, mapping, encoding) are batch issues; GE is only imported when a batch is gated."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from crisiscomms.monitoring import quality
+from crisiscomms.monitoring import expectations, record
 from crisiscomms.monitoring.quality import GateResult, gate
 from crisiscomms.playbook.monitoring import Gate
 
@@ -134,11 +135,17 @@ def test_matrix_counts_reconcile(matrix: tuple[list[Any], GateResult]) -> None:
     assert (summary["rows_read"], summary["valid"], summary["quarantined"]) == (len(records), len(result.mentions),
                                                                                 expected_bad)
     assert summary["success"] is False and summary["ge_success"] is False
+    # GE describes the batch as read, quarantined records included
     checks = summary["expectations"]
-    assert checks["text_length"]["unexpected"] == 2 and checks["text_length"]["quarantined"] == 2
-    # GE flags every occurrence of a duplicate; only the later ones are quarantined
-    assert checks["id_unique"]["unexpected"] == 4 and checks["id_unique"]["quarantined"] == 2
-    assert checks["id_present"]["success"] is False and checks["schema_text"]["success"] is True
+    assert checks["volume"] == {**checks["volume"], "success": True, "observed": len(records)}
+    assert checks["text_length"]["unexpected"] == 2 and checks["text_length"]["success"] is False
+    assert checks["created_at_range"]["unexpected"] == 1  # the one in 2031
+    # GE counts every occurrence of a duplicate id ("dup" twice, 42 and "42"); only the later ones are quarantined
+    assert checks["id_unique"]["unexpected"] == 4
+    assert [q.position for q in result.quarantined if q.reasons[0].startswith("duplicate id")] == [
+        "bad.jsonl:10", "bad.jsonl:12"]
+    # null rates: 37 of 47 records have a usable id (text or a whole number)
+    assert checks["id_present"]["success"] is True and checks["id_present"]["observed"] == pytest.approx(37 / 47)
     # 2 garbled texts of 40: GE flags the share, but too few for a batch issue (an alert)
     assert checks["text_encoding"]["unexpected"] == 2 and checks["text_encoding"]["success"] is False
     assert result.batch_issues == []
@@ -274,7 +281,7 @@ def test_report_markdown_and_json(matrix: tuple[list[Any], GateResult]) -> None:
     report = result.report_markdown()
     assert report.startswith(f"**Data-quality gate — source `demo`**: {len(MATRIX)} read, ")
     assert "| Check | Expectation | Unexpected (or observed) | Result |" in report
-    assert "| id is unique in the batch | `expect_column_values_to_be_unique` on `id` | 4 | ❌ |" in report
+    assert "| ids are unique in the batch | `expect_column_values_to_be_unique` on `id` | 4 | ❌ |" in report
     assert report.count("\n| ") == len(result.summary["expectations"]) + 1  # header, one row each
     assert "- `bad.jsonl:3`: missing id" in report
     payload = json.loads(result.to_json())
@@ -285,9 +292,9 @@ def test_report_markdown_and_json(matrix: tuple[list[Any], GateResult]) -> None:
 
 def test_context_is_built_once_and_keeps_no_results(capfd: pytest.CaptureFixture[str]) -> None:
     gate([("a:1", ok())], "demo", Gate(), NOW)
-    engine = quality._ENGINE
+    engine = expectations._ENGINE
     gate([("a:1", ok())], "demo", Gate(), NOW, window=(NOW - timedelta(days=30), NOW))
-    assert quality._ENGINE is engine
+    assert expectations._ENGINE is engine
     assert engine is not None and engine.context.validation_results_store.list_keys() == []
     assert "Calculating Metrics" not in capfd.readouterr().err  # progress bars are off
 
@@ -321,3 +328,39 @@ def test_reach_is_kept_when_it_is_a_count_and_set_aside_otherwise() -> None:
         ["reach is text, not a whole number"],
         ["could not be read as a mention: Input should be greater than or equal to 0"],
     ]
+
+
+def test_each_record_is_validated_once_by_the_mention_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    validated: list[Any] = []
+    original = record.ReadMention.model_validate
+
+    def counted(data: Any, **kwargs: Any) -> Any:
+        validated.append(data.get("id"))
+        return original(data, **kwargs)
+
+    monkeypatch.setattr(record.ReadMention, "model_validate", counted)
+    records = [("o:1", ok(id="a")), ("o:2", ok(id="b", text=None)), ("o:3", "not a record"), ("o:4", ok(id="c"))]
+    result = gate(records, "demo", Gate(), NOW)
+    assert validated == ["a", "b", None, "c"]
+    assert [m.id for m in result.mentions] == ["a", "c"]
+    assert all(isinstance(m, record.ReadMention) for m in result.mentions)  # the validated model itself, no copy
+
+
+def test_great_expectations_reports_null_rates_and_timestamp_range_of_the_batch() -> None:
+    records = [("n:1", ok(id="a", author="@x", lang="es")), ("n:2", ok(id="b", author="@y")),
+               ("n:3", ok(id="c", created_at=0)), ("n:4", ok(id="d", created_at="2031-01-01T00:00:00Z"))]
+    result = gate(records, "demo", Gate(), NOW)
+    checks = result.summary["expectations"]
+    assert checks["author_filled"]["observed"] == 0.5 and checks["lang_filled"]["observed"] == 0.25
+    assert checks["channel_filled"]["observed"] == 0.0 and checks["channel_filled"]["success"] is True
+    assert checks["text_present"]["observed"] == 1.0
+    # the far future is a record's fault (quarantined); 1970 is kept, but GE reports the batch's range as off
+    assert checks["created_at_range"]["unexpected"] == 2 and checks["created_at_range"]["success"] is False
+    assert [q.position for q in result.quarantined] == ["n:4"] and len(result.mentions) == 3
+    assert result.summary["ge_success"] is False and result.batch_issues == []
+
+
+def test_the_summary_of_an_empty_batch_is_strict_json() -> None:
+    result = gate([], "demo", Gate(), NOW)
+    assert result.summary["expectations"]["volume"]["observed"] == 0
+    json.loads(json.dumps(result.summary, allow_nan=False))  # an artifact and a task result must carry it

@@ -28,13 +28,14 @@ from typing import Any
 
 from crisiscomms.mention import EnrichedMention
 from crisiscomms.monitoring.detection import NEGATIVE_CUT
-from crisiscomms.monitoring.monitor import Enricher, process_batch, utc_now
-from crisiscomms.monitoring.offline import batches
+from crisiscomms.monitoring.enrich import Enricher
+from crisiscomms.monitoring.ledger import BatchOutcome
+from crisiscomms.monitoring.monitor import read_file
 from crisiscomms.monitoring.store import Store
 from crisiscomms.monitoring.watchlist import TAG, compile_watchlist, fold
 from crisiscomms.playbook.assessment import FACTOR_HELP, AssessmentSettings, Weight
 from crisiscomms.playbook.models import Playbook
-from crisiscomms.playbook.monitoring import Monitoring, Watchlist
+from crisiscomms.playbook.monitoring import Watchlist
 from crisiscomms.playbook.steps import AssessmentRecord, Priority
 
 EXAMPLES = 3  # example texts kept per entity
@@ -196,20 +197,19 @@ class Gathered:
 
 def tally_file(playbook: Playbook, path: Path, enricher: Enricher | None = None,
                progress: Callable[[int], None] | None = None) -> Gathered:
-    """A JSONL/CSV file of mentions through the monitoring gate and analysis, tallied batch by batch."""
-    enricher = enricher or Enricher(playbook)
-    monitoring = playbook.monitoring or Monitoring()
+    """A JSONL file of mentions through the monitoring pass (gate and analysis), tallied batch by batch."""
     tally = Tally.for_playbook(playbook)
-    seen: set[str] = set()
-    read = quarantined = 0
-    for batch in batches(path):
-        outcome = process_batch(batch, "input", monitoring, enricher, utc_now(), seen_ids=seen)
-        seen |= {m.id for m in outcome.mentions}
+    read = 0
+
+    def add(outcome: BatchOutcome) -> None:
+        nonlocal read
         tally.add_all(outcome.mentions)
-        read, quarantined = read + outcome.read, quarantined + len(outcome.quarantined)
+        read += outcome.read
         if progress:
             progress(read)
-    return Gathered(tally, read, quarantined, f"file {path}")
+
+    totals = read_file(playbook, path, add, enricher)
+    return Gathered(tally, totals.read, totals.quarantined, f"file {path}")
 
 
 def tally_store(playbook: Playbook, store: Store, start: datetime, end: datetime) -> Gathered:

@@ -1,2 +1,3 @@
-"""Monitoring: sources, the data-quality gate, language, sentiment, watchlist, entities, audiences, detection
-and the mention store."""
+"""Monitoring: sources, the data-quality gate, language, sentiment, watchlist, entities, audiences, detection,
+the mention store, the one monitoring pass (monitor.py) and the claims it watches for (claim, claimwatch,
+correction)."""

@@ -91,53 +91,13 @@ class WindowStats(BaseModel):
     samples: list[Sample] = Field(default_factory=list, max_length=SAMPLES)
 
 
-def aggregate(
-    mentions: Iterable[EnrichedMention], window_seconds: int, start: datetime | None = None, end: datetime | None = None
-) -> list[WindowStats]:
-    """Mentions → consecutive windows aligned to the epoch, empty ones included (zeros are baseline too).
-
-    Windows run from the one holding `start` (else the first mention's) to the one holding the instant before
-    `end` (else the last mention's). Mentions outside that range are left out: the neighbouring run counts them.
-    Naive timestamps are read as UTC.
-    """
-    if window_seconds <= 0:
-        raise ValueError("window_seconds must be positive")
-    buckets: dict[int, list[EnrichedMention]] = {}
-    for mention in mentions:
-        buckets.setdefault(_index(mention.created_at, window_seconds), []).append(mention)
-    first = _index(start, window_seconds) if start is not None else min(buckets, default=None)
-    last = _index(end - timedelta(microseconds=1), window_seconds) if end is not None else max(buckets, default=None)
-    if first is None or last is None:
-        return []
-    return [_window(index, window_seconds, buckets.get(index, [])) for index in range(first, last + 1)]
-
-
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _index(moment: datetime, window_seconds: int) -> int:
+def window_index(moment: datetime, window_seconds: int) -> int:
+    """Which window of `window_seconds`, counted from the epoch, holds `moment` (naive: UTC)."""
     return int(_utc(moment).timestamp() // window_seconds)
-
-
-def _window(index: int, window_seconds: int, mentions: list[EnrichedMention]) -> WindowStats:
-    start = datetime.fromtimestamp(index * window_seconds, UTC)
-    sentiments = [m.sentiment for m in mentions if m.sentiment is not None]
-    return WindowStats(
-        window_start=start,
-        window_end=start + timedelta(seconds=window_seconds),
-        volume=len(mentions),
-        negative=sum(s < NEGATIVE_CUT for s in sentiments),
-        analysed=len(sentiments),
-        keywords=_count(m.keywords for m in mentions),
-        hashtags=_count(m.hashtags for m in mentions),
-        samples=sorted((_sample(m) for m in mentions), key=_sample_order)[:SAMPLES],
-    )
-
-
-def _count(term_lists: Iterable[list[str]]) -> dict[str, int]:
-    # a term repeated within one mention counts once; dict.fromkeys keeps the order, hence stable ties
-    return dict(Counter(term for terms in term_lists for term in dict.fromkeys(terms)))
 
 
 def _sample(mention: EnrichedMention) -> Sample:
@@ -151,11 +111,12 @@ def _sample_order(sample: Sample) -> tuple[float, datetime, str]:
 
 
 class WindowAccumulator:
-    """`aggregate` fed mention by mention, in any order and in as many calls as wanted, without keeping the
-    mentions: per non-empty window a few counters and its SAMPLES best samples. Memory grows with the number
-    of windows, not of mentions, so a whole file can be detected on after its mentions were written out.
+    """Mentions → consecutive windows aligned to the epoch, empty ones included (zeros are baseline too).
 
-    `windows()` gives what `aggregate` gives for the same mentions in the same order (tested equal).
+    Fed mention by mention, in any order and in as many calls as wanted, without keeping the mentions: per
+    non-empty window a few counters and its SAMPLES best samples. Memory grows with the number of windows, not
+    of mentions, so a whole file (or a long span of the store) is detected on after its mentions were written
+    out. Naive timestamps are read as UTC.
     """
 
     def __init__(self, window_seconds: int) -> None:
@@ -166,27 +127,30 @@ class WindowAccumulator:
 
     def add(self, mentions: Iterable[EnrichedMention]) -> None:
         for mention in mentions:
-            index = _index(mention.created_at, self.window_seconds)
+            index = window_index(mention.created_at, self.window_seconds)
             tally = self._tallies.get(index)
             if tally is None:
                 tally = self._tallies[index] = _Tally()
             tally.add(mention)
 
     def windows(self, start: datetime | None = None, end: datetime | None = None) -> Iterator[WindowStats]:
-        """The windows `aggregate` would return for the mentions added (same `start`/`end` rules), one at a time."""
+        """The windows from the one holding `start` (else the first mention's) to the one holding the instant
+        before `end` (else the last mention's), one at a time. Mentions outside that range are left out: the
+        neighbouring run counts them."""
         seconds = self.window_seconds
-        first = _index(start, seconds) if start is not None else min(self._tallies, default=None)
-        last = _index(end - timedelta(microseconds=1), seconds) if end is not None else max(self._tallies, default=None)
+        first = window_index(start, seconds) if start is not None else min(self._tallies, default=None)
+        last = (window_index(end - timedelta(microseconds=1), seconds) if end is not None
+                else max(self._tallies, default=None))
         if first is None or last is None:
             return
         for index in range(first, last + 1):
             tally = self._tallies.get(index)
-            yield tally.stats(index, seconds) if tally else _window(index, seconds, [])
+            yield (tally or _Tally()).stats(index, seconds)
 
 
 @dataclass
 class _Tally:
-    """What `_window` computes from a window's mentions, updated one mention at a time."""
+    """What a window holds, updated one mention at a time."""
 
     volume: int = 0
     negative: int = 0
@@ -200,13 +164,13 @@ class _Tally:
         if mention.sentiment is not None:
             self.analysed += 1
             self.negative += mention.sentiment < NEGATIVE_CUT
-        # like `_count`: once per mention, in order of first appearance
+        # a term repeated within one mention counts once; in order of first appearance, hence stable ties
         self.keywords.update(list(dict.fromkeys(mention.keywords)))
         self.hashtags.update(list(dict.fromkeys(mention.hashtags)))
         self._offer(mention)
 
     def _offer(self, mention: EnrichedMention) -> None:
-        """Keep the SAMPLES first in `_sample_order`; ties keep arrival order, as the stable sort does."""
+        """Keep the SAMPLES first in `_sample_order`; on a tie the earlier arrival stays ahead."""
         sentiment = mention.sentiment if mention.sentiment is not None else 0.0
         key = (sentiment, _utc(mention.created_at), mention.id)
         place = bisect_right([kept for kept, _ in self.samples], key)
@@ -518,10 +482,12 @@ def _top(counters: Iterable[dict[str, int]]) -> list[tuple[str, int]]:
 
 def detect(mentions: Iterable[EnrichedMention], settings: Detection) -> list[Alert]:
     """All alerts of a whole stream, windows of `settings.window` from its first mention to its last."""
-    return detect_windows(aggregate(mentions, settings.window), settings)
+    windows = WindowAccumulator(settings.window)
+    windows.add(mentions)
+    return detect_windows(windows.windows(), settings)
 
 
 def detect_windows(windows: Iterable[WindowStats], settings: Detection) -> list[Alert]:
-    """All alerts of consecutive windows (from `aggregate` or `WindowAccumulator.windows`), in order."""
+    """All alerts of consecutive windows (from `WindowAccumulator.windows`), in order."""
     detector = Detector(settings)
     return [alert for stats in windows for alert in detector.observe(stats)]

@@ -1,27 +1,30 @@
-"""The monitoring pass: read sources since their watermark → quality gate → enrich → store → detect.
+"""The monitoring pass — the one both the scheduled flow and `crisis monitor` run:
 
-    read ─▶ gate (Great Expectations) ─▶ enrich (language, watchlist, sentiment, relevance) ─▶ store
-      │            └─▶ quarantine (with reasons)                                                │
-      └─ source error ─▶ data-gap alert                           windows ─▶ detector ─▶ alerts ◀┘
+    source ─▶ read since the ledger's cursor ─▶ gate (quality.py) ─▶ enrich ─▶ ledger (store, or a file)
+      │                                           └─▶ quarantine (with reasons)         │
+      └─ source error ─▶ data-gap alert                          windows ─▶ detector ─▶ alerts
 
-Invariant, per batch, per run and in total: read = processed + quarantined.
-Prefect-free: `flows/monitor.py` wraps these functions in tasks; `crisis monitor` calls them directly.
+`MonitoringPass.read` reads one source; what it keeps depends on its `Ledger`: the monitoring store for a
+scheduled run (one transaction a batch, exactly once across runs), or memory and a writer for a file
+(`read_file`, `monitor_file`). Invariant, per batch, per run and in total: read = processed + quarantined.
+Prefect-free: tasks/monitoring.py wraps these in tasks; offline.py (the CLI) calls them directly.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crisiscomms.mention import Alert, EnrichedMention, Quarantined
+from crisiscomms.mention import Alert
 from crisiscomms.monitoring import detection, quality
 from crisiscomms.monitoring.enrich import Enricher
-from crisiscomms.monitoring.sources import Batch, Source, SourceError, build_source
+from crisiscomms.monitoring.ledger import BatchOutcome, Ledger, MemoryLedger
+from crisiscomms.monitoring.sources import Batch, FileReader, Source, SourceError
 from crisiscomms.monitoring.store import Store, Totals
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.monitoring import Detection, Monitoring
@@ -31,31 +34,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+FILE_CHUNK = 5_000  # records a file is read by: memory stays flat however long the file
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass
-class BatchOutcome:
-    source: str
-    read: int
-    mentions: list[EnrichedMention]
-    quarantined: list[Quarantined]
-    gate: dict[str, Any]
-    issues: list[str]
-
-
-def process_batch(batch: Batch, source_id: str, monitoring: Monitoring, enricher: Enricher, now: datetime,
-                  seen_ids: Iterable[str] = (), baseline_volume: float | None = None) -> BatchOutcome:
+def process_batch(batch: Batch, source_id: str, monitoring: Monitoring, enricher: Enricher | PoolEnricher,
+                  now: datetime, seen_ids: Collection[str] = (), baseline_volume: float | None = None) -> BatchOutcome:
     """Gate and enrich one batch; every record read comes out processed or quarantined."""
     gated = quality.gate(batch.records, source_id, monitoring.gate, now, baseline_volume=baseline_volume,
-                         seen_ids=set(seen_ids))
-    stamped = [m.model_copy(update={"source": m.source or source_id}) for m in gated.mentions]
-    enriched = enricher.enrich(stamped)
-    outcome = BatchOutcome(source_id, batch.read, enriched, [*batch.quarantined, *gated.quarantined],
-                           gated.summary, list(gated.batch_issues))
+                         seen_ids=seen_ids)
+    outcome = BatchOutcome(source_id, batch.read, enricher.enrich(gated.mentions),
+                           [*batch.quarantined, *gated.quarantined], gated.summary, list(gated.batch_issues),
+                           batch.cursor)
     assert len(outcome.mentions) + len(outcome.quarantined) == outcome.read, "monitoring lost records"
     return outcome
 
@@ -72,46 +65,63 @@ class SourcePass:
     failure: str | None = None
 
 
-def pass_source(playbook: str, source: Source, monitoring: Monitoring, store: Store, run_id: str, now: datetime,
-                enricher: Enricher) -> SourcePass:
-    """Read → gate → enrich → commit (batch, quarantine and watermark in one transaction).
+class MonitoringPass:
+    """Sources of one playbook through the gate and the enrichment into a ledger."""
 
-    A source that fails, collapses or goes silent yields a data-gap alert, never "all quiet".
-    """
-    try:
-        batch = source.read(store.cursor(playbook, source.id))
-    except SourceError as exc:
-        gap = data_gap_alert(source.id, str(exc), now, monitoring)
-        return SourcePass(source.id, Totals(0, 0, 0), [gap], failure=str(exc))
-    outcome = process_batch(batch, source.id, monitoring, enricher, now,
-                            seen_ids=store.known_ids(playbook, [str(r.data.get("id")) for r in batch.records]),
-                            baseline_volume=store.typical_volume(playbook, source.id))
-    totals = store.commit_batch(playbook, source.id, run_id, outcome.mentions, outcome.quarantined,
-                                batch.cursor, batch.read)
-    gaps = [data_gap_alert(source.id, issue, now, monitoring) for issue in outcome.issues]
-    return SourcePass(source.id, totals, gaps, outcome.gate, list(batch.notes))
+    def __init__(self, playbook: Playbook, ledger: Ledger, enricher: Enricher | PoolEnricher,
+                 clock: Clock = utc_now) -> None:
+        self.monitoring = playbook.monitoring or Monitoring()
+        self.ledger = ledger
+        self.enricher = enricher
+        self.clock = clock
+
+    def outcomes(self, source: Source, chunk: int | None = None) -> Iterator[tuple[BatchOutcome, list[str]]]:
+        """Each batch since the ledger's cursor, committed as it comes, with the batch's source notes.
+
+        `chunk` None: one read of everything new, even nothing (an empty batch is how silence shows);
+        else `chunk` records a read until the source has no more. A SourceError propagates.
+        """
+        while True:
+            batch = source.read(self.ledger.cursor(source.id), limit=chunk)
+            if chunk is not None and batch.read == 0:
+                return
+            ids = [str(record.data.get("id")) for record in batch.records]
+            outcome = process_batch(batch, source.id, self.monitoring, self.enricher, self.clock(),
+                                    self.ledger.known_ids(source.id, ids), self.ledger.typical_volume(source.id))
+            self.ledger.commit(outcome)
+            yield outcome, batch.notes
+            if chunk is None:
+                return
+
+    def read(self, source: Source, chunk: int | None = None) -> SourcePass:
+        """Read → gate → enrich → commit. A source that fails, collapses or goes silent yields a data-gap
+        alert, never "all quiet"."""
+        passed = SourcePass(source.id, Totals(0, 0, 0), [])
+        try:
+            for outcome, notes in self.outcomes(source, chunk):
+                passed.totals = _add(passed.totals, outcome)
+                passed.alerts += [data_gap_alert(source.id, issue, self.clock(), self.monitoring)
+                                  for issue in outcome.issues]
+                passed.gate, passed.notes = outcome.gate, [*passed.notes, *notes]
+        except SourceError as exc:
+            passed.failure = str(exc)
+            passed.alerts.append(data_gap_alert(source.id, passed.failure, self.clock(), self.monitoring))
+        return passed
 
 
-@dataclass
-class RunReport:
-    """What one scheduled monitoring run did."""
-
-    passes: list[SourcePass]
-    alerts: list[Alert]
-    totals: Totals
+def _add(totals: Totals, outcome: BatchOutcome) -> Totals:
+    return Totals(totals.read + outcome.read, totals.processed + len(outcome.mentions),
+                  totals.quarantined + len(outcome.quarantined))
 
 
-def run_monitoring(playbook: Playbook, root: Path, store: Store, run_id: str, clock: Clock = utc_now,
-                   sources: Sequence[Source] | None = None) -> RunReport:
-    """A scheduled pass: every source since its watermark, then detection over the closed windows."""
-    monitoring = playbook.monitoring or Monitoring()
-    now = clock()
-    enricher = Enricher(playbook)
-    chosen = sources if sources is not None else [build_source(s, root) for s in monitoring.sources]
-    passes = [pass_source(playbook.id, source, monitoring, store, run_id, now, enricher) for source in chosen]
-    _, detected = detect_new_windows(playbook.id, monitoring, store, now)
-    alerts = [a for p in passes for a in p.alerts] + detected
-    return RunReport(passes, alerts, store.totals(playbook.id, run_id))
+def data_gap_alert(source_id: str, reason: str, now: datetime, monitoring: Monitoring) -> Alert:
+    """A source that fails or goes silent is a data gap — never "all quiet"."""
+    window = timedelta(seconds=monitoring.detection.window)
+    return Alert(kind="data_gap", level="alert", window_start=now - window, window_end=now, volume=0,
+                 baseline=0.0, score=0.0, reason=f"data gap / collector outage on '{source_id}': {reason}")
+
+
+# --- detection over the store: a scheduled run continues the previous run's detector -----------------------
 
 
 def detect_new_windows(playbook: str, monitoring: Monitoring, store: Store,
@@ -123,7 +133,9 @@ def detect_new_windows(playbook: str, monitoring: Monitoring, store: Store,
     start = last_end or end - timedelta(seconds=settings.window) * settings.baseline_windows
     if start >= end:
         return [], []
-    windows = detection.aggregate(store.mentions_between(playbook, start, end), settings.window, start, end)
+    accumulator = detection.WindowAccumulator(settings.window)
+    accumulator.add(store.iter_mentions_between(playbook, start, end))
+    windows = list(accumulator.windows(start, end))
     alerts = [alert for stats in windows for alert in detector.observe(stats)]
     store.save_detector_state(playbook, detector.state())
     return windows, alerts
@@ -147,11 +159,20 @@ def _floor(moment: datetime, seconds: int) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
 
 
-def data_gap_alert(source_id: str, reason: str, now: datetime, monitoring: Monitoring) -> Alert:
-    """A source that fails or goes silent is a data gap — never "all quiet"."""
-    window = timedelta(seconds=monitoring.detection.window)
-    return Alert(kind="data_gap", level="alert", window_start=now - window, window_end=now, volume=0,
-                 baseline=0.0, score=0.0, reason=f"data gap / collector outage on '{source_id}': {reason}")
+# --- a file: `crisis monitor --input`, and the files that claim and assessment steps read -------------------
+
+
+def read_file(playbook: Playbook, path: Path, write: Callable[[BatchOutcome], None],
+              enricher: Enricher | PoolEnricher | None = None, clock: Clock = utc_now,
+              chunk: int = FILE_CHUNK) -> Totals:
+    """A JSONL file of mentions through the monitoring pass, `chunk` records at a time, each batch's outcome
+    handed to `write` (and not kept). A file that cannot be read raises SourceError."""
+    source = FileReader("input", path, display=str(path))  # positions name the file as the user typed it
+    monitor = MonitoringPass(playbook, MemoryLedger(write), enricher or Enricher(playbook), clock)
+    totals = Totals(0, 0, 0)
+    for outcome, _ in monitor.outcomes(source, chunk):
+        totals = _add(totals, outcome)
+    return totals
 
 
 @dataclass
@@ -163,28 +184,26 @@ class OfflineReport:
     processes: int = 1
 
 
-def monitor_file(playbook: Playbook, batches: Iterable[Batch], write: Callable[[BatchOutcome], None],
-                 clock: Clock = utc_now, processes: int | None = None) -> OfflineReport:
-    """`crisis monitor --input`: batches of one file through gate and enrichment, then detection.
+def monitor_file(playbook: Playbook, path: Path, write: Callable[[BatchOutcome], None], clock: Clock = utc_now,
+                 processes: int | None = None, chunk: int = FILE_CHUNK) -> OfflineReport:
+    """`crisis monitor --input`: `read_file`, then detection over every window of the file.
 
-    Enriched mentions are written batch by batch and not kept: detection only needs their windows' counts and
-    samples (`detection.WindowAccumulator`), so memory stays flat however long the file. `processes` (default:
-    the playbook's `monitoring.processes`) above 1 enriches on that many worker processes.
+    Detection only needs the windows' counts and samples (`detection.WindowAccumulator`), so memory stays flat
+    however long the file. `processes` (default: the playbook's `monitoring.processes`) above 1 enriches on that
+    many worker processes.
     """
-    monitoring = playbook.monitoring or Monitoring()
-    report = OfflineReport(processes=processes or monitoring.processes)
-    seen: set[str] = set()
-    windows = detection.WindowAccumulator(monitoring.detection.window)
+    settings = (playbook.monitoring or Monitoring()).detection
+    report = OfflineReport(processes=processes or (playbook.monitoring or Monitoring()).processes)
+    windows = detection.WindowAccumulator(settings.window)
+
+    def keep(outcome: BatchOutcome) -> None:
+        windows.add(outcome.mentions)
+        write(outcome)
+
     with _enricher(playbook, report.processes) as enricher:
-        for batch in batches:
-            outcome = process_batch(batch, "input", monitoring, enricher, clock(), seen_ids=seen)  # type: ignore[arg-type]
-            seen |= {m.id for m in outcome.mentions}
-            windows.add(outcome.mentions)
-            report.read += outcome.read
-            report.processed += len(outcome.mentions)
-            report.quarantined += len(outcome.quarantined)
-            write(outcome)
-    report.alerts = detection.detect_windows(windows.windows(), monitoring.detection)
+        totals = read_file(playbook, path, keep, enricher, clock, chunk)
+    report.read, report.processed, report.quarantined = totals.read, totals.processed, totals.quarantined
+    report.alerts = detection.detect_windows(windows.windows(), settings)
     return report
 
 

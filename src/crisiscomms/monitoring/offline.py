@@ -12,25 +12,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, 
 
 from crisiscomms.errors import CrisisError
 from crisiscomms.monitoring import monitor
-from crisiscomms.monitoring.sources import Batch, FileReader
+from crisiscomms.monitoring.ledger import BatchOutcome
 from crisiscomms.playbook.models import Playbook
-
-CHUNK = 5_000
-
-
-def batches(path: Path, progress: Progress | None = None) -> Iterator[Batch]:
-    """The file in chunks of CHUNK records, resuming each read from the previous cursor."""
-    source = FileReader("input", path, display=str(path))  # positions name the file as the user typed it
-    task = progress.add_task("reading", total=path.stat().st_size) if progress else None
-    cursor = None
-    while True:
-        batch = source.read(cursor, limit=CHUNK)
-        if batch.read == 0:
-            return
-        cursor = batch.cursor
-        if progress and task is not None:
-            progress.update(task, completed=int(cursor.get("offset", 0)))
-        yield batch
 
 
 def run(playbook: Playbook, input: Path, out: Path, alerts: Path | None, quarantine: Path | None,
@@ -41,13 +24,15 @@ def run(playbook: Playbook, input: Path, out: Path, alerts: Path | None, quarant
     with ExitStack() as stack, Progress(*columns, console=console, transient=True) as progress:
         enriched = stack.enter_context(out.open("w", encoding="utf-8"))
         bad = stack.enter_context(quarantine.open("w", encoding="utf-8")) if quarantine else None
+        reading = progress.add_task("reading", total=input.stat().st_size)
 
-        def write(outcome: monitor.BatchOutcome) -> None:
+        def write(outcome: BatchOutcome) -> None:
             _write_lines(enriched, (m.model_dump_json() for m in outcome.mentions))
             if bad:
                 _write_lines(bad, (q.model_dump_json() for q in outcome.quarantined))
+            progress.update(reading, completed=int(outcome.cursor.get("offset", 0)))
 
-        report = monitor.monitor_file(playbook, batches(input, progress), write, processes=processes)
+        report = monitor.monitor_file(playbook, input, write, processes=processes)
     if alerts:
         with alerts.open("w", encoding="utf-8") as handle:
             _write_lines(handle, (a.model_dump_json() for a in report.alerts))

@@ -2,13 +2,20 @@
 
 No plotting library: two chart shapes are all the assessment needs, and an SVG of a few kilobytes renders in
 the UI, in a browser and in a Markdown viewer alike. Texts are XML-escaped (entity names come from the public).
+The series a chart draws are computed here too (`claim_series`), from the records of the domains.
 """
 
 from __future__ import annotations
 
 import base64
+from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from xml.sax.saxutils import escape
+
+from crisiscomms.assessment.scoring import MAX_POINTS
+from crisiscomms.monitoring.claimwatch import Tracked
+from crisiscomms.monitoring.detection import window_index
 
 WIDTH, HEIGHT = 720, 260
 _PAD_LEFT, _PAD_RIGHT, _PAD_TOP, _PAD_BOTTOM = 48, 48, 28, 36
@@ -104,3 +111,20 @@ def counts(title: str, labels: Sequence[str], values: Sequence[int], marks: Sequ
         key += f'  <tspan fill="{_LINE}">┆ correction</tspan>'
     body.append(f'<text x="{WIDTH / 2:.0f}" y="{HEIGHT - 12}" text-anchor="middle" {_FONT}>{key}</text>')
     return _frame(title, body)
+
+
+def claim_series(tracked: Sequence[Tracked], window: int) -> tuple[list[str], list[int], list[tuple[float, str]]]:
+    """Labels, mentions per point and the corrections' positions, for one claim's corrections (for `counts`)."""
+    indexes = [i for t in tracked for i in t.windows]
+    indexes += [window_index(t.correction.corrected_at, window) for t in tracked]
+    first, last = min(indexes), max(indexes)
+    step = max(1, -(-(last - first + 1) // MAX_POINTS))  # at most MAX_POINTS bars: windows merged by `step`
+    starts = list(range(first, last + 1, step))
+    total: Counter[int] = Counter()
+    for t in tracked:
+        total.update(t.windows)
+    values = [sum(total.get(i, 0) for i in range(s, s + step)) for s in starts]
+    labels = [datetime.fromtimestamp(s * window, UTC).strftime("%Y-%m-%d %H:%M") for s in starts]
+    marks = [((t.correction.corrected_at.timestamp() / window - first) / step,
+              t.correction.corrected_at.strftime("%H:%M")) for t in tracked]
+    return labels, values, marks
