@@ -161,3 +161,8 @@ def test_a_condition_may_not_read_past_a_value_a_template_may() -> None:
     assert scope.resolve(("inputs", "marque", "upper")) == Found()  # a text's method, in a template
     assert scope.resolve(("inputs", "marque", "upper"), leaf=True) == (
         "'inputs.marque.upper' reads past a value: inputs.marque has no fields")
+
+
+def test_a_text_too_long_a_chain_to_analyse_is_reported_not_a_crash(tmp_path: Path) -> None:
+    problems = reported(project_with(tmp_path, text="{{ inputs" + ".x" * 2000 + " }}"))
+    assert problems == ["template too complex to read: write it more simply (template line 1)"]

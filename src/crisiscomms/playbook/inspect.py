@@ -22,10 +22,11 @@ from crisiscomms.errors import Issue
 from crisiscomms.playbook import expression
 from crisiscomms.playbook.communication import MESSAGE_KINDS
 from crisiscomms.playbook.loader import LoadedPlaybook
-from crisiscomms.playbook.models import PHASES, Person, Playbook
+from crisiscomms.playbook.models import PHASES, Playbook
 from crisiscomms.playbook.namespace import STEP_NAMES, Found, unknown
 from crisiscomms.playbook.plan import cycles, phase_links
 from crisiscomms.playbook.rendering import is_template
+from crisiscomms.playbook.sections import section_findings
 from crisiscomms.playbook.steps import ClaimSpread, MessagePack, PlaybookCall, StepBase, step_type_name
 from crisiscomms.playbook.walker import Located, Reference, TextSite, Walk, walk_playbook
 from crisiscomms.playbook.yamlfile import Loc
@@ -66,10 +67,8 @@ class _Inspection:
 
     def run(self) -> list[Issue]:
         self._file_name()
-        self._team_and_channels()
-        self._monitoring()
-        self._approval()
-        self._claims()
+        for loc, message, at_key in section_findings(self.pb):
+            self.add(loc, message, at_key)
         for phase, index, step in self.pb.steps():
             self._identity(Located(phase, index, step))
         for reference in self.walk.references:
@@ -88,74 +87,6 @@ class _Inspection:
         stem = self.loaded.path.stem
         if self.pb.id != stem:
             self.add(("id",), f"id '{self.pb.id}' must equal the file name '{stem}'")
-
-    def _team_and_channels(self) -> None:
-        # Role.backup, Person.notify and Channel.audiences live in models.py, which carries no markers yet.
-        for name, role in self.pb.team.items():
-            if role.backup and role.backup not in self.pb.team:
-                self.add(("team", name, "backup"), unknown("role", role.backup, self.pb.team))
-            for i, person in enumerate(role.members):
-                self._notify(("team", name, "members", i, "notify"), person)
-        self._audience_default()
-        for name, channel in self.pb.channels.items():
-            for i, audience in enumerate(channel.audiences):
-                if audience not in self.pb.audiences:
-                    self.add(("channels", name, "audiences", i), unknown("audience", audience, self.pb.audiences))
-
-    def _notify(self, loc: tuple[str | int, ...], person: Person) -> None:
-        """Approval requests reach a person by e-mail (their address) or a channel that can carry a link."""
-        if person.notify is None or person.notify == "email":
-            if person.notify == "email" and not person.email:
-                self.add(loc, f"{person.name} is notified by `email` but has no `email` address")
-            return
-        channel = self.pb.channels.get(person.notify)
-        if channel is None:
-            self.add(loc, unknown("channel", person.notify, self.pb.channels) + " (or `email`)")
-        elif channel.kind not in ("email", "apprise", "webhook"):
-            self.add(loc, f"channel '{person.notify}' is of kind {channel.kind}: approval requests go by `email` "
-                     "or a channel of kind apprise or webhook")
-
-    def _audience_default(self) -> None:
-        defaults = [name for name, audience in self.pb.audiences.items() if audience.default]
-        for name in defaults[1:]:
-            self.add(("audiences", name, "default"),
-                     f"only one audience can be the default ('{defaults[0]}' already is)")
-        ruled = [name for name, audience in self.pb.audiences.items() if audience.match]
-        if ruled and not defaults:
-            self.add(("audiences", ruled[0]), "audiences have `match` rules but none is `default: true`: "
-                     "say which audience takes the mentions no rule claims", at_key=True)
-
-    def _approval(self) -> None:
-        """Enough people hold each stage's roles for its quorum (unknown roles are references: see _reference)."""
-        approval = self.pb.communication.approval
-        chains = [(("chains", p), stages) for p, stages in approval.chains.items()]
-        for where, stages in [*chains, (("default",), approval.default)]:
-            for i, stage in enumerate(stages):
-                people = {m.name for r in stage.roles if r in self.pb.team for m in self.pb.team[r].members}
-                if stage.quorum > len(people):
-                    self.add(("communication", "approval", *where, i, "quorum"), f"quorum {stage.quorum} but only "
-                             f"{len(people)} people hold {', '.join(stage.roles)}")
-
-    def _monitoring(self) -> None:
-        monitoring = self.pb.monitoring
-        if monitoring is None:
-            return
-        for language in monitoring.watch:
-            if language != "any" and language not in monitoring.languages:
-                self.add(("monitoring", "watch", language), f"watch language '{language}' is not analysed "
-                         f"(languages: {', '.join(monitoring.languages)}; or use `any`)", at_key=True)
-        seen: set[str] = set()
-        for i, source in enumerate(monitoring.sources):
-            if source.id in seen:
-                self.add(("monitoring", "sources", i, "id"), f"duplicate source id '{source.id}'")
-            seen.add(source.id)
-
-    def _claims(self) -> None:
-        seen: set[str] = set()
-        for i, claim in enumerate(self.pb.communication.claims):
-            if claim.id in seen:
-                self.add(("communication", "claims", i, "id"), f"duplicate claim id '{claim.id}'")
-            seen.add(claim.id)
 
     def _identity(self, here: Located) -> None:
         first = self.steps[here.step.id]

@@ -255,10 +255,12 @@ class _Walker:
     def parse(self, source: str, name: str | None) -> _Parsed:
         try:
             tree = self.env.parse(source)
+            names = frozenset(meta.find_undeclared_variables(tree)) - _JINJA_GLOBALS
+            parsed = _Parsed(None, names, _reads(tree, names, name))
         except jinja2.TemplateSyntaxError as exc:
             return _Parsed(f"template syntax error: {exc.message} (template line {exc.lineno})")
-        names = frozenset(meta.find_undeclared_variables(tree)) - _JINJA_GLOBALS
-        parsed = _Parsed(None, names, _reads(tree, names, name))
+        except (RecursionError, MemoryError):  # long chains (a.b.c…, 1+1+1…) that no bracket or block nests
+            return _Parsed("template too complex to read: write it more simply (template line 1)")
         for included in meta.find_referenced_templates(tree):
             parsed = _merge(parsed, included, self.file(included)) if isinstance(included, str) else parsed
         return parsed
