@@ -12,7 +12,41 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
+
+# Control characters (C0, DEL, C1), line separators and bidirectional overrides: printed raw, they would split an
+# issue over several lines, or let a playbook drive the terminal (ESC sequences) or reorder the text a person reads.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def printable(text: str) -> str:
+    """`text` with every unprintable character written as an escape (`\\x1b`, `\\u202e`)."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """A value for a message, as its author wrote it in YAML: 'text', 12, true, null, 2024-02-29, ["a", 1]."""
+    if isinstance(value, str):
+        return f"'{_shorten(value, limit)}'"
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, int) and value.bit_length() > 100:  # str() of a huge int is slow, beyond 4,300 digits refused
+        return f"a number of about {int(value.bit_length() * 0.30103) + 1:,} digits"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, date | datetime | time):
+        return value.isoformat()
+    if isinstance(value, list | tuple | dict):
+        return _shorten(json.dumps(value, ensure_ascii=False, default=lambda v: show(v, limit)), limit)
+    return _shorten(str(value), limit)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True, order=True)
@@ -26,8 +60,10 @@ class Issue:
     message: str
 
     def __str__(self) -> str:
+        """`file:line:column: path: message` on one line, whatever characters the playbook holds."""
         where = f"{self.file}:{self.line}:{self.column}"
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return printable(text)
 
 
 class CrisisError(Exception):

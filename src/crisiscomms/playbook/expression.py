@@ -25,6 +25,7 @@ from typing import Any
 from crisiscomms.errors import ExpressionError
 
 MAX_LENGTH = 500
+MAX_NESTING = 32  # a condition people read is a few levels deep; the checker and evaluator recurse on it
 _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
@@ -75,10 +76,27 @@ def parse(text: str) -> Condition:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"cannot parse condition {text!r}: {exc.msg} at column {exc.offset}") from exc
+        where = f" at column {exc.offset}" if exc.offset else ""
+        raise ExpressionError(f"cannot parse condition {text!r}: {exc.msg}{where}") from exc
+    except ValueError as exc:  # a NUL character (YAML's "\0" escape)
+        raise ExpressionError(f"cannot parse condition {text!r}: {exc}") from exc
+    except (RecursionError, MemoryError) as exc:
+        raise ExpressionError(f"condition nested more than {MAX_NESTING} levels deep: write it more simply") from exc
+    if _depth(tree) > MAX_NESTING:
+        raise ExpressionError(f"condition nested more than {MAX_NESTING} levels deep: write it more simply")
     for node in ast.walk(tree):
         _allow(node, text)
     return Condition(text, tree)
+
+
+def _depth(tree: ast.AST) -> int:
+    """How deep the tree goes, walked without recursion (the tree may be as deep as the parser allows)."""
+    deepest, todo = 0, [(tree, 0)]
+    while todo:
+        node, depth = todo.pop()
+        deepest = max(deepest, depth)
+        todo += [(child, depth + 1) for child in ast.iter_child_nodes(node)]
+    return deepest
 
 
 def _allow(node: ast.AST, text: str) -> None:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from crisiscomms.errors import Issue, PlaybookError
+from crisiscomms.errors import Issue, PlaybookError, show
 from crisiscomms.playbook.models import Phases, Playbook
 from crisiscomms.playbook.steps import STEP_TYPES, step_type_name
 from crisiscomms.playbook.yamlfile import Document, Loc, read_document
-
-_STEP_TYPE_NAMES = {step_type_name(model) for model in STEP_TYPES}
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,9 @@ def load_playbook(path: Path, display: str | None = None) -> LoadedPlaybook:
 def _issue(doc: Document, error: Any) -> Issue:
     located = _data_loc(doc.data, tuple(error["loc"]))
     loc = located.loc
-    if error["type"] in ("union_tag_invalid", "literal_error") and isinstance(error["input"], dict):
-        loc = (*loc, "type")
-    return doc.issue(loc, _message(error, located.missing), at_key=error["type"] == "extra_forbidden")
+    if error["type"] == "union_tag_invalid" and isinstance(error["input"], dict) and loc[-1:] != ("type",):
+        loc = (*loc, "type")  # the wrong word is the value of `type:`, not the whole step
+    return doc.issue(loc, _message(error, located), at_key=error["type"] == "extra_forbidden")
 
 
 @dataclass(frozen=True)
@@ -56,21 +56,20 @@ class _Located:
 def _has(container: Any, part: Any) -> bool:
     if isinstance(container, dict):
         return part in container
-    return isinstance(container, list) and isinstance(part, int) and part < len(container)
+    return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
 
 
 def _data_loc(data: Any, loc: tuple[Any, ...]) -> _Located:
-    """Keep the parts of a pydantic loc that exist in the data (drops union tags like 'note.log')."""
+    """Keep the parts of a pydantic loc that exist in the data. The others name a member of a union
+    (`checklist.item`, `file`, `str`, `[key]`), except the last part of a missing field, which is its name."""
     kept: list[Any] = []
     current = data
     for i, part in enumerate(loc):
         if _has(current, part):
             current = current[part]
-        elif part in _STEP_TYPE_NAMES or (isinstance(part, str) and "[" in part):
-            continue
-        else:
-            return _Located(tuple(kept), str(part) if i == len(loc) - 1 else None)
-        kept.append(part)
+            kept.append(part)
+        elif i == len(loc) - 1 and isinstance(part, str) and isinstance(current, dict):
+            return _Located(tuple(kept), part)
     return _Located(tuple(kept), None)
 
 
@@ -79,6 +78,16 @@ _PATTERNS = {
     r"^[a-z][a-z0-9-]{0,62}$": "is not a valid playbook id: lowercase letters, digits and -, starting with a letter",
     r"^[a-z]{2}$": "is not a language code: two lowercase letters (ISO 639-1: fr, en …)",
 }
+# What a value should have been, by pydantic error type: said in the words of YAML, not of Python.
+_EXPECTED = {
+    "model_type": "a mapping (key: value lines)", "model_attributes_type": "a mapping (key: value lines)",
+    "dict_type": "a mapping (key: value lines)", "list_type": "a list", "string_type": "a text",
+    "int_type": "a whole number", "int_parsing": "a whole number", "int_from_float": "a whole number",
+    "float_type": "a number", "float_parsing": "a number", "bool_type": "true or false",
+    "bool_parsing": "true or false",
+}
+# Which union a `type:` picks a member of, by the list holding it.
+_UNIONS = {"steps": ("step type", "e.g. checklist.item"), "sources": ("source type", "file, rss or http")}
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> str:
@@ -96,20 +105,45 @@ def _allowed_keys(loc: tuple[Any, ...]) -> str:
     return f" (allowed: {', '.join(names)})"
 
 
-def _message(error: Any, missing: str | None) -> str:
-    kind = error["type"]
+def _union(loc: tuple[Any, ...]) -> tuple[str, str]:
+    holder = next((part for part in reversed(loc) if part in _UNIONS), None)
+    return _UNIONS[holder] if holder else ("type", "")
+
+
+def _message(error: Any, located: _Located) -> str:
+    kind, value = error["type"], error.get("input")
     if kind == "missing":
-        return f"missing required field '{missing}'"
+        return f"missing required field {show(located.missing or str(error['loc'][-1]))}"
     if kind == "extra_forbidden":
-        return f"unknown key '{error['loc'][-1]}'{_allowed_keys(tuple(error['loc']))}"
+        return f"unknown key {show(str(error['loc'][-1]))}{_allowed_keys(tuple(error['loc']))}"
     if kind == "union_tag_invalid":
-        known = ", ".join(sorted(_STEP_TYPE_NAMES))
-        return f"unknown step type {error['input'].get('type')!r} (known: {known})"
+        known = ", ".join(sorted(re.findall(r"'([^']*)'", error["ctx"]["expected_tags"])))
+        tag = value.get("type") if isinstance(value, dict) else error["ctx"]["tag"]
+        return f"unknown {_union(error['loc'])[0]} {show(tag)} (known: {known})"
     if kind == "union_tag_not_found":
-        return "missing required field 'type' (the step type, e.g. checklist.item)"
+        noun, example = _union(error["loc"])
+        return f"missing required field 'type' (the {noun}{', ' if example.startswith('e.g') else ': '}{example})"
+    if kind == "literal_error" and isinstance(value, dict | list):
+        return f"should be {error['ctx']['expected']}, not {_described(value)}"
     if kind == "literal_error":
-        return f"{error['input']!r} is not allowed: expected {error['ctx']['expected']}"
+        return f"{show(value)} is not allowed: expected {error['ctx']['expected']}"
     if kind == "string_pattern_mismatch":
-        return f"{error['input']!r} {_PATTERNS.get(error['ctx']['pattern'], 'has the wrong form')}"
+        return f"{show(value)} {_PATTERNS.get(error['ctx']['pattern'], 'has the wrong form')}"
+    if kind in _EXPECTED:
+        return f"should be {_EXPECTED[kind]}, not {_described(value)}"
     message = error["msg"].removeprefix("Value error, ")
     return message[0].lower() + message[1:] if message else kind
+
+
+def _described(value: Any) -> str:
+    """What YAML made of a value, with a hint when YAML read a text as something else."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, bool | int | float | date):
+        what = "date" if isinstance(value, date) else "number" if not isinstance(value, bool) else "boolean"
+        return f"the {what} {show(value)} (put it in quotes to make it a text)"
+    return show(value)

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from crisiscomms.errors import show
 from crisiscomms.playbook.assessment import AssessmentSettings, AudienceKind, AudienceRules
 from crisiscomms.playbook.communication import Communication
 from crisiscomms.playbook.monitoring import Monitoring
@@ -57,11 +58,11 @@ class InputSpec(Spec):
         """Return `value` if it fits this input, else raise ValueError saying why."""
         allowed = _PYTHON_TYPES[self.type]
         if isinstance(value, bool) and bool not in allowed:
-            raise ValueError(f"{value!r} is not of type {self.type}")
+            raise ValueError(f"{show(value)} is not of type {self.type}")
         if not isinstance(value, allowed):
-            raise ValueError(f"{value!r} is not of type {self.type}")
+            raise ValueError(f"{show(value)} is not of type {self.type}")
         if self.choices and value not in self.choices:
-            raise ValueError(f"{value!r} is not one of {', '.join(self.choices)}")
+            raise ValueError(f"{show(value)} is not one of {', '.join(self.choices)}")
         return value
 
 
@@ -98,13 +99,15 @@ ChannelKind = Literal["email", "webhook", "apprise", "social", "press", "intrane
 URL_KINDS: tuple[str, ...] = ("webhook", "apprise")
 # Characters a message may have on a channel of this kind when the playbook does not say (a post, a text).
 DEFAULT_MAX_LENGTH: dict[str, int] = {"social": 280, "sms": 160}
+MAX_MESSAGE_LENGTH = 100_000  # a bound the renderer can honour (it stops at 200,000 characters)
 
 
 class Channel(Spec):
     kind: ChannelKind
     title: str = ""
     audiences: list[Name] = Field(default_factory=list, description="Audiences reached on this channel.")
-    max_length: int | None = Field(None, ge=1, description="Longest message allowed (social: 280, sms: 160).")
+    max_length: int | None = Field(None, ge=1, le=MAX_MESSAGE_LENGTH,
+                                   description="Longest message allowed (social: 280, sms: 160).")
     to: list[Email] = Field(default_factory=list, description="E-mail recipients (kind `email`).")
     url_env: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]*$",
                                 description="Environment variable holding the URL (kinds `webhook`, `apprise`): "

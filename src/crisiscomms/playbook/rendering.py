@@ -2,7 +2,9 @@
 
 Everything that reaches a template (inputs, mention texts, approver comments) is data. The
 environment is an ImmutableSandboxedEnvironment with StrictUndefined (a misspelt variable raises)
-and guarded binary operators, because the stock sandbox lets `'a' * 50_000_000` through.
+and guarded binary operators, because the stock sandbox lets `'a' * 50_000_000` through. Nesting is
+bounded too: Jinja's parser and Python's compiler recurse on it, and give up (RecursionError, "too many
+statically nested blocks") long before a person would stop reading.
 """
 
 from __future__ import annotations
@@ -17,10 +19,24 @@ from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_OUTPUT_CHARS = 200_000
+# Blocks within blocks, or brackets within brackets: CPython refuses 20 nested `for` loops, and Jinja's parser
+# spends about 15 frames of recursion per bracket.
+MAX_NESTING = 16
+_BLOCKS = frozenset({"if", "for", "macro", "call", "filter", "block", "with", "autoescape"})
+_BRACKETS = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
 
 
 class _GuardedEnvironment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+"})
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> jinja2.nodes.Template:
+        # Every template text goes through here (check at load, from_string and files at run time).
+        line = _too_deep(self, source)
+        if line is not None:
+            raise jinja2.TemplateSyntaxError(
+                f"nested more than {MAX_NESTING} levels deep ({{% if %}}, {{% for %}}, brackets): write it flatter",
+                line, name, filename)
+        return super()._parse(source, name, filename)
 
     def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
@@ -38,6 +54,25 @@ def _size(left: Any, right: Any, operator: str) -> int:
         return sum(len(x) for x in sized)
     count = next((x for x in (left, right) if isinstance(x, int) and not isinstance(x, bool)), 1)
     return len(sized[0]) * max(count, 0)
+
+
+def _too_deep(env: jinja2.Environment, source: str) -> int | None:
+    """The line where blocks or brackets nest deeper than MAX_NESTING, from the tokens (no recursion)."""
+    blocks = brackets = 0
+    opening = False
+    try:
+        for line, kind, value in env.lex(source):
+            if kind == "whitespace":
+                continue
+            if opening and kind == "name":
+                blocks += 1 if value in _BLOCKS else -1 if value[3:] in _BLOCKS and value[:3] == "end" else 0
+            opening = kind == "block_begin"
+            brackets += _BRACKETS.get(value, 0) if kind == "operator" else 0
+            if blocks > MAX_NESTING or brackets > MAX_NESTING:
+                return line
+    except jinja2.TemplateSyntaxError:
+        return None  # the parser reports it, with its line
+    return None
 
 
 def environment(templates_dir: Path | None = None) -> jinja2.Environment:
@@ -60,9 +95,12 @@ def check_source(source: str, env: jinja2.Environment | None = None) -> Template
     env = env or environment()
     try:
         ast = env.parse(source)
+        names = meta.find_undeclared_variables(ast)
     except jinja2.TemplateSyntaxError as exc:
         return TemplateCheck(frozenset(), f"template syntax error: {exc.message}", exc.lineno)
-    return TemplateCheck(frozenset(meta.find_undeclared_variables(ast)))
+    except (RecursionError, MemoryError):  # long chains (a.b.c…, 1+1+1…) that no bracket or block nests
+        return TemplateCheck(frozenset(), "template too complex to read: write it more simply", 1)
+    return TemplateCheck(frozenset(names))
 
 
 def is_template(value: object) -> bool:

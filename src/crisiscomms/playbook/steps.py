@@ -20,6 +20,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
+from crisiscomms.errors import show
 from crisiscomms.playbook.markers import Condition, Names, Ref, TemplateFile, Text
 
 StepId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
@@ -32,18 +33,32 @@ StepText = Annotated[str, Text("step")]  # Jinja, rendered with inputs, team, al
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# The longest duration a playbook may set: a year and a day. Longer is a typo, and the run would fail on it
+# (Python's timedelta, Prefect's timeouts and schedules all stop well before 10^17 days).
+MAX_DURATION_DAYS = 366
+MAX_DURATION = MAX_DURATION_DAYS * 86400
 
 
 def parse_duration(value: Any) -> int:
-    """`90`, `"45s"`, `"30m"`, `"2h"`, `"1d"` → seconds. The one place durations are parsed."""
+    """`90`, `"45s"`, `"30m"`, `"2h"`, `"1d"` → seconds, at most MAX_DURATION. The one place durations are parsed."""
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or a text like 30s, 15m, 2h, 1d")
-    if isinstance(value, int) and value > 0:
-        return value
-    match = _DURATION.match(str(value)) if isinstance(value, str) else None
-    if not match or int(match.group(1)) == 0:
-        raise ValueError(f"{value!r} is not a duration: write 30s, 15m, 2h or 1d")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    seconds = value if isinstance(value, int) else _seconds(value)
+    if seconds is None or seconds <= 0:
+        raise ValueError(f"{show(value)} is not a duration: write 30s, 15m, 2h or 1d")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"{show(value)} is longer than {MAX_DURATION_DAYS} days, the longest duration a playbook "
+                         "may set")
+    return seconds
+
+
+def _seconds(text: Any) -> int | None:
+    match = _DURATION.match(text) if isinstance(text, str) else None
+    if match is None:
+        return None
+    if len(match[1].lstrip("0")) > 12:  # far beyond the bound; and int() refuses texts of over 4,300 digits
+        return MAX_DURATION + 1
+    return int(match[1]) * _UNIT_SECONDS[match[2]]
 
 
 # A duration field of the playbook: `90`, `"45s"`, `"30m"`, `"2h"`, `"1d"` in YAML, seconds once validated.

@@ -1,36 +1,41 @@
 """Read a YAML file into plain data, keeping the line and column of every node.
 
 Playbooks are edited by people under stress, and come from people we do not control: the reader is
-strict (UTF-8 only, size and depth bounded, no tags, no aliases, no duplicate keys) and every refusal
-names the file and the line. Nothing here executes anything from the file: only PyYAML's safe
-composer is used, and scalars are resolved with the YAML 1.1 core types only.
+strict (UTF-8 only, printable characters only, size and depth bounded, no aliases, only the plain
+YAML types, numbers bounded, no duplicate keys) and every refusal names the file, the line and, inside
+the document, the path. Nothing here executes anything from the file: only PyYAML's safe composer is
+used, and scalars are resolved with the YAML 1.1 core types only. Problems inside the document are
+all reported at once; problems with the file as a whole (encoding, syntax, nesting) stop at the first.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.reader import Reader
 
-from crisiscomms.errors import Issue, PlaybookFileError
+from crisiscomms.errors import Issue, PlaybookFileError, show
 
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 32
+# The largest integer JSON (and so Prefect's parameters and its UI's JavaScript) carries exactly; checked on the
+# digits before any conversion, since CPython refuses to convert a decimal text of more than 4,300 digits.
+MAX_INT = 2**53 - 1
+_MAX_INT_DIGITS = len(str(MAX_INT))
 Pos = tuple[int, int]
 Loc = tuple[str | int, ...]
 
-_SAFE_TAGS = {
-    "tag:yaml.org,2002:str",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-    "tag:yaml.org,2002:map",
-    "tag:yaml.org,2002:seq",
-    "tag:yaml.org,2002:timestamp",
-}
+_CORE = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {f"{_CORE}{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")}
+_KIND_TAG = {yaml.MappingNode: f"{_CORE}map", yaml.SequenceNode: f"{_CORE}seq"}
+_SAFE_TAGS = {*_SCALAR_TAGS, *_KIND_TAG.values()}
+_WHAT = {"int": "a whole number", "float": "a number", "bool": "true or false", "timestamp": "a date or time",
+         "null": "null"}
 
 
 @dataclass
@@ -42,6 +47,7 @@ class Document:
     positions: dict[Loc, Pos] = field(default_factory=dict)
     key_positions: dict[Loc, Pos] = field(default_factory=dict)
     constructor: yaml.SafeLoader = field(default_factory=lambda: yaml.SafeLoader(""), repr=False)
+    problems: list[Issue] = field(default_factory=list, repr=False)
 
     def position(self, loc: Loc) -> Pos:
         """Line and column of `loc`, or of its nearest ancestor that exists in the file."""
@@ -53,6 +59,11 @@ class Document:
     def issue(self, loc: Loc, message: str, at_key: bool = False) -> Issue:
         line, column = self.key_positions.get(loc) if at_key and loc in self.key_positions else self.position(loc)
         return Issue(self.file, line, column, format_loc(loc), message)
+
+    def refuse(self, node: yaml.Node, loc: Loc, message: str) -> None:
+        """Note a problem at `node` and go on reading: every problem of the document is reported at once."""
+        mark = node.start_mark
+        self.problems.append(Issue(self.file, mark.line + 1, mark.column + 1, format_loc(loc), message))
 
 
 def format_loc(loc: Loc) -> str:
@@ -70,6 +81,8 @@ def read_document(path: Path, display: str | None = None) -> Document:
     root = _compose(text, name)
     doc = Document(name, None)
     doc.data = _build(root, (), doc)
+    if doc.problems:
+        raise PlaybookFileError(doc.problems)
     return doc
 
 
@@ -106,6 +119,7 @@ def _decode(raw: bytes, name: str) -> str:
         ) from exc
     if not text.strip():
         raise _fail(name, 1, 1, "file is empty: a playbook needs at least `id`, `version` and `phases`")
+    _check_printable(text, name)
     return text
 
 
@@ -114,6 +128,18 @@ def _looks_utf16(raw: bytes) -> bool:
     head = raw[:200]
     return len(head) >= 4 and (head[1::2].count(0) > 0.9 * len(head[1::2]) or
                                head[0::2].count(0) > 0.9 * len(head[0::2]))
+
+
+def _check_printable(text: str, name: str) -> None:
+    """Refuse the characters YAML forbids (ESC, DEL, most control characters) where they stand, before PyYAML's
+    reader refuses them with a position in characters rather than a line."""
+    found = Reader.NON_PRINTABLE.search(text)
+    if found is None:
+        return
+    line = text.count("\n", 0, found.start()) + 1
+    column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+    raise _fail(name, line, column, f"file contains the control character U+{ord(found[0]):04X}, which YAML does "
+                                    "not allow: delete it (it is often invisible in editors)")
 
 
 def _compose(text: str, name: str) -> yaml.Node:
@@ -134,7 +160,8 @@ def _compose(text: str, name: str) -> yaml.Node:
 
 
 def _check_depth(text: str, name: str) -> None:
-    """Refuse deep nesting from the event stream, before the recursive composer can blow the stack."""
+    """Refuse deep nesting and aliases from the event stream, before the recursive composer can blow the stack
+    or an alias bomb (billion laughs) can be expanded."""
     depth = documents = 0
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
@@ -167,29 +194,75 @@ def _check_depth(text: str, name: str) -> None:
 def _build(node: yaml.Node, loc: Loc, doc: Document) -> Any:
     doc.positions[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if node.tag not in _SAFE_TAGS:
-        line, column = doc.positions[loc]
-        raise _fail(doc.file, line, column, f"YAML tag {node.tag!r} is not allowed in playbooks")
+        doc.refuse(node, loc, f"YAML tag {node.tag!r} is not allowed in playbooks")
+        return None
+    fitting = {_KIND_TAG[type(node)]} if type(node) in _KIND_TAG else _SCALAR_TAGS
+    if node.tag not in fitting:  # `!!seq abc`, `!!str {a: 1}`: PyYAML would build something nobody wrote
+        doc.refuse(node, loc, f"YAML tag {_short(node.tag)} does not fit this value: remove the tag")
+        return None
     if isinstance(node, yaml.MappingNode):
         return _build_mapping(node, loc, doc)
     if isinstance(node, yaml.SequenceNode):
         return [_build(child, (*loc, i), doc) for i, child in enumerate(node.value)]
-    return doc.constructor.construct_object(node)
+    return _scalar(node, loc, doc)
+
+
+def _short(tag: str) -> str:
+    return tag.replace(_CORE, "!!")
+
+
+def _scalar(node: yaml.ScalarNode, loc: Loc, doc: Document) -> Any:
+    """The value of a plain scalar, or None with a located problem when it cannot be one."""
+    kind = node.tag.removeprefix(_CORE)
+    if kind == "int" and sum(c.isdigit() for c in node.value) > _MAX_INT_DIGITS:
+        digits = sum(c.isdigit() for c in node.value)
+        doc.refuse(node, loc, f"a number of {digits:,} digits is too large: a playbook number is at most "
+                              f"{MAX_INT:,}")
+        return None
+    try:
+        value = doc.constructor.construct_object(node)
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, yaml.YAMLError) as exc:
+        # PyYAML's constructors fail with whatever the conversion raised: `!!int abc`, `!!bool maybe`, 2024-02-30.
+        plain = kind == "timestamp" and isinstance(exc, ValueError) and re.fullmatch(r"[\w .]+", str(exc))
+        reason = f" ({exc})" if plain else ""  # "day is out of range for month"; not datetime's Python reprs
+        doc.refuse(node, loc, f"{show(node.value)} is not {_WHAT.get(kind, 'a valid value')}{reason}")
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        doc.refuse(node, loc, f"{show(node.value)} is too large: a playbook number is at most {MAX_INT:,}")
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        doc.refuse(node, loc, f"{show(node.value)} is not a finite number: a playbook number is at most "
+                              f"{MAX_INT:,}")
+        return None
+    return value
 
 
 def _build_mapping(node: yaml.MappingNode, loc: Loc, doc: Document) -> dict[Any, Any]:
     out: dict[Any, Any] = {}
     for key_node, value_node in node.value:
-        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-            mark = key_node.start_mark
-            raise _fail(doc.file, mark.line + 1, mark.column + 1, "keys must be plain words")
-        key = str(doc.constructor.construct_object(key_node))
+        key = _key(key_node, loc, doc)
+        if key is None:
+            continue
         if key in out:
-            mark = key_node.start_mark
-            raise _fail(
-                doc.file, mark.line + 1, mark.column + 1,
-                f"key {key!r} appears twice in the same mapping ({format_loc(loc) or 'top level'})",
-            )
+            doc.refuse(key_node, (*loc, key),
+                       f"key {show(key)} appears twice in the same mapping ({format_loc(loc) or 'top level'})")
+            continue
         doc.key_positions[(*loc, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
         out[key] = _build(value_node, (*loc, key), doc)
     return out
 
+
+def _key(node: yaml.Node, loc: Loc, doc: Document) -> str | None:
+    """A key as written (`on`, `1` and `null` are the words on, 1 and null), or None with a located problem."""
+    if not isinstance(node, yaml.ScalarNode) or node.tag == f"{_CORE}merge":
+        doc.refuse(node, loc, "keys must be plain words")
+        return None
+    written = doc.constructor.resolve(yaml.ScalarNode, node.value, (node.style is None, node.style is not None))
+    if node.tag != written and node.tag != f"{_CORE}str":
+        doc.refuse(node, (*loc, node.value), f"a key cannot carry a YAML tag ({_short(node.tag)}): write the "
+                                             "plain word")
+        return None
+    if not node.value.strip():
+        doc.refuse(node, loc, "empty key: write a name before the colon")
+        return None
+    return node.value
