@@ -166,3 +166,17 @@ def test_a_condition_may_not_read_past_a_value_a_template_may() -> None:
 def test_a_text_too_long_a_chain_to_analyse_is_reported_not_a_crash(tmp_path: Path) -> None:
     problems = reported(project_with(tmp_path, text="{{ inputs" + ".x" * 2000 + " }}"))
     assert problems == ["template too complex to read: write it more simply (template line 1)"]
+
+
+def test_what_an_included_template_reads_or_lacks_is_reported_on_the_text_that_includes_it(tmp_path: Path) -> None:
+    project = project_with(tmp_path, text="{% include 'notes/inc.j2' %}{% include '../prefect.yaml' %}")
+    (tmp_path / "templates" / "notes").mkdir()
+    (tmp_path / "templates" / "notes" / "inc.j2").write_text("\n{{ inputs.gone }}", encoding="utf-8")
+    assert reported(project) == [
+        "template '../prefect.yaml' leaves templates/ ('..' and '\\' are not allowed in template paths) (read through "
+        "{% include %})",
+    ]
+    (tmp_path / "playbooks" / "essai.yaml").write_text(
+        textwrap.dedent(PLAYBOOK).format(text="{% include 'notes/inc.j2' %}"), encoding="utf-8")
+    assert reported(Project(tmp_path)) == [
+        "text reads 'inputs.gone': unknown input 'gone' (known: gravite, marque) (notes/inc.j2 line 2)"]

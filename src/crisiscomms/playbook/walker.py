@@ -262,12 +262,13 @@ class _Walker:
         except (RecursionError, MemoryError):  # long chains (a.b.c…, 1+1+1…) that no bracket or block nests
             return _Parsed("template too complex to read: write it more simply (template line 1)")
         for included in meta.find_referenced_templates(tree):
-            parsed = _merge(parsed, included, self.file(included)) if isinstance(included, str) else parsed
+            parsed = _merge(parsed, self.file(included)) if isinstance(included, str) else parsed
         return parsed
 
 
-def _merge(parsed: _Parsed, included: str, other: _Parsed) -> _Parsed:
-    problem = parsed.problem or (f"{other.problem} (included as '{included}')" if other.problem else None)
+def _merge(parsed: _Parsed, other: _Parsed) -> _Parsed:
+    """A template with one it includes: the included one's names and problems are the including one's too."""
+    problem = parsed.problem or (f"{other.problem} (read through {{% include %}})" if other.problem else None)
     return _Parsed(problem, parsed.names | other.names, parsed.reads + other.reads)
 
 
