@@ -25,7 +25,10 @@ def test_the_monitoring_flow_reads_each_mention_once_and_publishes_its_report(st
     assert (state_dir / "monitoring.db").is_file()
     with get_client(sync_client=True) as client:
         versions = [a for a in client.read_artifacts() if a.key == "rappel-produit-monitoring"]
-    report = max(versions, key=lambda a: a.created)
-    assert len(versions) == 2
+    first_report, report = sorted(versions, key=lambda a: a.created)
     assert "| **total** | **0** | **0** | **0** |" in report.data  # the latest version: the second run
     assert "### Data quality (Great Expectations)" in report.data
+    # each batch's GE result, per expectation, with what it observed
+    assert "volume ✅ 12, id_present ✅ 100%, created_at_present ✅ 100%, text_present ✅ 100%" in first_report.data
+    assert "id_unique ✅, text_encoding ✅" in first_report.data
+    assert "volume ✅ 0\n" in report.data  # nothing read: no share to speak of

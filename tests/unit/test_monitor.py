@@ -207,3 +207,28 @@ def test_a_file_source_with_replay_speed_is_built_as_a_drill(project: Project) -
 
     source = build_source(FileSource(id="d", type="file", path="x.jsonl", replay_speed=60), project.root)
     assert isinstance(source, ReplaySource) and source.speed == 60
+
+
+def test_a_file_goes_through_the_same_pass_in_chunks_ids_carried_across_them(project: Project, tmp_path: Path) -> None:
+    path = tmp_path / "mentions.jsonl"
+    tweets = _tweets(250)
+    _append(path, tweets + tweets[:3], raw=["{not json"])  # the repeats fall in a later chunk than their first
+    written: list[monitor.BatchOutcome] = []
+    totals = monitor.read_file(project.load("veille").playbook, path, written.append, clock=lambda: NOW, chunk=100)
+    assert (totals.read, totals.processed, totals.quarantined) == (254, 250, 4)
+    assert [o.read for o in written] == [100, 100, 54]
+    repeats = [q.reasons for o in written for q in o.quarantined if "was already read" in q.reasons[0]]
+    assert len(repeats) == 3
+
+
+def test_an_unreadable_file_fails_the_file_pass_but_is_a_data_gap_for_a_scheduled_run(
+        project: Project, tmp_path: Path) -> None:
+    from crisiscomms.monitoring.sources import FileReader, SourceError
+
+    playbook = project.load("veille").playbook
+    with pytest.raises(SourceError, match="cannot read"):
+        monitor.read_file(playbook, tmp_path / "gone.jsonl", lambda outcome: None)
+    store = Store(tmp_path / "state.db")
+    missing = FileReader("gone", tmp_path / "gone.jsonl", retries=0)
+    report = scheduled(playbook, project.root, store, "run-1", sources=[missing])
+    assert [a.kind for a in report.alerts] == ["data_gap"] and "cannot read" in report.alerts[0].reason

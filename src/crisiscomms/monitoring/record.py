@@ -80,7 +80,7 @@ def _reason(text: str) -> PydanticCustomError:
 
 
 def _context(info: ValidationInfo) -> Reading:
-    if not isinstance(info.context, Reading):
+    if not isinstance(info.context, Reading):  # a TypeError, not an assert: pydantic would make that a reason
         raise TypeError("ReadMention is validated with a Reading context (see admit)")
     return info.context
 
@@ -99,7 +99,7 @@ class ReadMention(Mention):
     @field_validator("created_at", mode="before")
     @classmethod
     def _created_at(cls, value: Any, info: ValidationInfo) -> datetime:
-        if value is None or (isinstance(value, str) and not value.strip()) or kind(value) is None:
+        if kind(value) is None:
             raise _reason("missing created_at")
         moment = parse_time(value)
         if moment is None:
@@ -135,9 +135,9 @@ class ReadMention(Mention):
         if name == "reach":  # a count stays a number: the model's own bound (≥ 0) checks it
             return None if kind(value) is None else _typed("reach", value, (WHOLE,))
         canonical = _canonical(name, value, OPTIONAL_KINDS[name])
-        if name != "lang" or canonical is None:
-            return canonical if canonical is None else _no_binary(name, canonical)
-        return _language(canonical, _context(info))
+        if canonical is None:
+            return None
+        return _language(canonical, _context(info)) if name == "lang" else _no_binary(name, canonical)
 
 
 def _language(value: str, reading: Reading) -> str | None:

@@ -99,16 +99,28 @@ def _alerts_section(alerts: list[dict[str, Any]]) -> list[str]:
 
 
 def _quality_section(passes: list[dict[str, Any]]) -> list[str]:
+    """Each source's batch as Great Expectations saw it: every expectation, its result and what it observed."""
     out = ["### Data quality (Great Expectations)", ""]
     for p in passes:
         gate = p.get("gate") or {}
         checks = gate.get("expectations", {})
         if not checks:
             continue
-        marks = (f"{name} {'✅' if c.get('success') else '❌ ' + str(c.get('unexpected', ''))}"
-                 for name, c in checks.items())
+        if gate.get("rows_read") == 0:  # shares of no rows mean nothing: only the volume speaks
+            checks = {name: c for name, c in checks.items() if name == "volume"}
+        marks = (f"{name} {'✅' if c.get('success') else '❌'}{_observed(c)}" for name, c in checks.items())
         out.append(f"`{p['source']}`: " + ", ".join(marks))
     return [*out, ""]
+
+
+def _observed(check: dict[str, Any]) -> str:
+    """Rows that broke it (a per-row expectation), else the value measured (a share, a count), if any."""
+    if check.get("unexpected"):
+        return f" {check['unexpected']}"
+    observed = check.get("observed")
+    if isinstance(observed, float):
+        return f" {observed:.0%}"
+    return "" if observed is None or check.get("unexpected") == 0 else f" {_cell(observed)}"
 
 
 # --- assessment -------------------------------------------------------------------------------------------
