@@ -8,21 +8,26 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from crisiscomms.errors import EMBEDDED, CrisisError, PlaybookError
-from crisiscomms.playbook.schema import SCHEMA_FILE, schema_text
 from crisiscomms.stack.project import Project, validate
-from crisiscomms.stack.server import Stack, is_healthy, saved_stack
+
+if TYPE_CHECKING:
+    from crisiscomms.playbook.loader import LoadedPlaybook
+
+# Each command imports what it needs where it runs: `validate`, `list`, `schema` and `plan` start without Prefect,
+# httpx or the monitoring stack, and `pending` without the playbook models (bench/validate_speed.py measures it).
 
 app = typer.Typer(help="Crisis-communication playbooks on Prefect.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 PHASE_NAMES = ("all", "preparation", "assessment", "communication", "post_crisis")
+PLAYBOOK_HELP = "Playbook id (rappel-produit) or file in playbooks/ (playbooks/rappel-produit.yaml)."
 
 
 def _project() -> Project:
@@ -39,7 +44,7 @@ def validate_command(
 ) -> None:
     """Check playbooks and report every problem: file:line:column: path: message."""
     project = _project()
-    targets = paths or [project.playbooks_dir]
+    targets = [_file_or_id(project, p) for p in paths] if paths else [project.playbooks_dir]
     missing = [p for p in targets if not p.exists()]
     if missing:
         err.print(f"[red]no such file or folder: {', '.join(map(str, missing))}[/red]")
@@ -53,11 +58,20 @@ def validate_command(
     err.print(f"[green]{count} playbook file(s) OK[/green]")
 
 
+def _file_or_id(project: Project, given: Path) -> Path:
+    """A file or folder as given; a word that names no file but a playbook of the project, that playbook's file."""
+    if given.exists() or str(given) not in project.playbook_ids():
+        return given
+    return project.path_of(str(given))
+
+
 @app.command("schema")
 def schema_command(
     check: Annotated[bool, typer.Option(help="Exit 1 if the committed schema is stale.")] = False,
 ) -> None:
     """Write playbooks/playbook.schema.json from the models (editors use it for completion)."""
+    from crisiscomms.playbook.schema import SCHEMA_FILE, schema_text
+
     target = _project().playbooks_dir / SCHEMA_FILE
     text = schema_text()
     if check:
@@ -96,8 +110,7 @@ def plan_command(
         err.print(f"[red]unknown phase '{phase}' (phases: {', '.join(PHASES)})[/red]")
         raise typer.Exit(2)
     try:
-        path = Path(playbook)
-        loaded = project.check(path) if path.suffix in (".yaml", ".yml") else project.load(playbook)
+        loaded = project.check(project.playbook_file(playbook))
     except PlaybookError as exc:
         for issue in exc.issues:
             print(issue)
@@ -127,7 +140,7 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 
 @app.command("run")
 def run_command(
-    playbook: Annotated[str, typer.Argument(help="Playbook id (file name without .yaml).")],
+    playbook: Annotated[str, typer.Argument(help=PLAYBOOK_HELP)],
     phase: Annotated[str, typer.Option(help=f"One of {', '.join(PHASE_NAMES)}.")] = "all",
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Crisis input name=value.")] = None,
 ) -> None:
@@ -135,11 +148,7 @@ def run_command(
     project = _project()
     if phase not in PHASE_NAMES:
         raise typer.BadParameter(f"{phase!r} is not one of {', '.join(PHASE_NAMES)}", param_hint="--phase")
-    try:
-        loaded = project.load(playbook)
-    except CrisisError as exc:
-        err.print(str(exc), markup=False)
-        raise typer.Exit(1) from None
+    loaded = _checked(project, playbook)
     from crisiscomms.playbook.parameters import resolve_inputs
 
     params = parse_params(param or [])
@@ -149,12 +158,23 @@ def run_command(
         err.print(str(exc), markup=False)
         raise typer.Exit(1) from None
     _use_server_or_embedded(project)
-    history = _run_flow(project, playbook, phase, params)
+    history = _run_flow(project, loaded.playbook.id, phase, params)
     out.print_json(json.dumps(history["statuses"], ensure_ascii=False))
+
+
+def _checked(project: Project, reference: str) -> LoadedPlaybook:
+    """The playbook given by id or by path (in playbooks/), checked; exit 1 saying why when it cannot be used."""
+    try:
+        return project.check(project.playbook_file(reference))
+    except CrisisError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(1) from None
 
 
 def _use_server(project: Project) -> str | None:
     """Point Prefect at `PREFECT_API_URL`, else at the local server if it is up; what was chosen, or None."""
+    from crisiscomms.stack.server import is_healthy, saved_stack
+
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
     stack = saved_stack(project.root)
@@ -198,7 +218,7 @@ def _run_flow(project: Project, playbook: str, phase: str, params: dict[str, Any
 
 @app.command("monitor")
 def monitor_command(
-    playbook: Annotated[str, typer.Argument(help="Playbook id: its `monitoring:` says what to watch.")],
+    playbook: Annotated[str, typer.Argument(help=f"{PLAYBOOK_HELP} Its `monitoring:` says what to watch.")],
     input: Annotated[Path, typer.Option("--input", "-i", help="Mentions, JSONL (id, created_at, text …).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Enriched mentions, JSONL.")],
     alerts: Annotated[Path | None, typer.Option(help="Alerts, JSONL.")] = None,
@@ -210,8 +230,8 @@ def monitor_command(
     from crisiscomms.monitoring import offline
 
     project = _project()
+    loaded = _checked(project, playbook)
     try:
-        loaded = project.load(playbook)
         summary = offline.run(loaded.playbook, input, out, alerts, quarantine, err, processes)
     except CrisisError as exc:
         err.print(str(exc), markup=False)
@@ -233,8 +253,13 @@ def _paused_runs() -> list[Any]:
     from prefect.client.schemas.objects import StateType
 
     paused = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
-    with get_client(sync_client=True) as client:
-        return client.read_flow_runs(flow_run_filter=paused)
+    try:
+        with get_client(sync_client=True) as client:
+            return client.read_flow_runs(flow_run_filter=paused)
+    except Exception as exc:  # the API is down, or refuses the credential: say which, without a traceback
+        err.print(f"cannot read the paused runs from {os.environ.get('PREFECT_API_URL')}: {type(exc).__name__}: "
+                  f"{exc}", style="red", markup=False)
+        raise typer.Exit(2) from None
 
 
 @app.command("pending")
@@ -369,7 +394,8 @@ def _resume(run_id: Any, answer: dict[str, str], tries: int = 3) -> None:
 def halt_command(
     reason: Annotated[str, typer.Option(help="Why (kept in the history, shown on every halted release).")] = "",
     by: Annotated[str, typer.Option(help="Your name (kept in the history).")] = "",
-    playbook: Annotated[str | None, typer.Option(help="Halt one playbook only (default: every playbook).")] = None,
+    playbook: Annotated[str | None, typer.Option(help="Halt one playbook only, by id or file (default: every "
+                                                 "playbook).")] = None,
     status: Annotated[bool, typer.Option("--status", help="Only show the switch and its history.")] = False,
 ) -> None:
     """KILL SWITCH: stop every release not yet sent and cancel scheduled reminders and runs awaiting release."""
@@ -382,7 +408,7 @@ def halt_command(
     if not reason.strip() or not by.strip():
         err.print("[red]give --reason and --by: the halt is kept in the history with both[/red]")
         raise typer.Exit(2)
-    _known_playbook(project, playbook)
+    playbook = _playbook_id(project, playbook)
     halt = killswitch.halt(project.root, reason, by, playbook)
     out.print(halt.describe(), style="bold red", markup=False)
     out.print("Every release reads the switch before each message: nothing more is sent until `crisis unhalt`.")
@@ -392,13 +418,14 @@ def halt_command(
 @app.command("unhalt")
 def unhalt_command(
     by: Annotated[str, typer.Option(help="Your name (kept in the history).")],
-    playbook: Annotated[str | None, typer.Option(help="Lift the halt of one playbook (default: every one).")] = None,
+    playbook: Annotated[str | None, typer.Option(help="Lift the halt of one playbook, by id or file (default: every "
+                                                 "one).")] = None,
 ) -> None:
     """Lift the kill switch; re-run a halted release to send what it did not (nothing is sent twice)."""
     from crisiscomms.communication import killswitch
 
     project = _project()
-    _known_playbook(project, playbook)
+    playbook = _playbook_id(project, playbook)
     lifted = killswitch.lift(project.root, by, playbook)
     if lifted is None:
         out.print(f"the kill switch was not on for {playbook or 'every playbook'}")
@@ -455,10 +482,15 @@ def settle_command(
     out.print(f"{key}: settled as {'delivered' if delivered else 'to send again'} by {by.strip()}", markup=False)
 
 
-def _known_playbook(project: Project, playbook: str | None) -> None:
-    if playbook and playbook not in project.playbook_ids():
-        err.print(f"[red]no playbook {playbook!r} in {project.playbooks_dir}[/red]")
-        raise typer.Exit(2)
+def _playbook_id(project: Project, reference: str | None) -> str | None:
+    """The id of the playbook given by id or by path (None: every playbook); exit 2 naming the known ones."""
+    if reference is None:
+        return None
+    try:
+        return project.playbook_file(reference).stem
+    except CrisisError as exc:
+        err.print(str(exc), style="red", markup=False)
+        raise typer.Exit(2) from None
 
 
 def _halt_status(project: Project) -> None:
@@ -501,6 +533,7 @@ def up_command(
 ) -> None:
     """Start the local stack: Prefect server (SQLite, secured), work pool, deployments, worker — then the demo."""
     from crisiscomms.stack import server
+    from crisiscomms.stack.server import Stack, saved_stack
 
     project = _project()
     stack = Stack(project.root, port=port)
@@ -526,6 +559,7 @@ def up_command(
 def down_command() -> None:
     """Stop the worker and the server that `crisis up` started (run history is kept)."""
     from crisiscomms.stack import server
+    from crisiscomms.stack.server import Stack, saved_stack
 
     project = _project()
     stack = saved_stack(project.root) or Stack(project.root)

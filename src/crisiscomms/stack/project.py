@@ -11,12 +11,15 @@ import subprocess
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crisiscomms.errors import Issue, PlaybookError, ProjectError
-from crisiscomms.playbook.frozen import FrozenPlaybook
-from crisiscomms.playbook.inspect import Catalog, inspect_playbook
-from crisiscomms.playbook.loader import LoadedPlaybook, load_playbook
-from crisiscomms.playbook.plan import Plan, build_plan
+
+if TYPE_CHECKING:  # imported where used: `crisis pending`, `outbox`, `halt` … need the root, not the playbook models
+    from crisiscomms.playbook.frozen import FrozenPlaybook
+    from crisiscomms.playbook.inspect import Catalog
+    from crisiscomms.playbook.loader import LoadedPlaybook
+    from crisiscomms.playbook.plan import Plan
 
 log = logging.getLogger(__name__)
 PLAYBOOK_SUFFIXES = (".yaml", ".yml")
@@ -50,6 +53,8 @@ class Project:
 
     @cached_property
     def catalog(self) -> Catalog:
+        from crisiscomms.playbook.inspect import Catalog
+
         return Catalog(self.templates_dir, self._loaded_or_none)
 
     def playbook_ids(self) -> list[str]:
@@ -63,20 +68,43 @@ class Project:
         raise ProjectError(f"no playbook '{playbook_id}' in {self.playbooks_dir} "
                            f"(available: {', '.join(self.playbook_ids()) or 'none'})")
 
+    def playbook_file(self, reference: str) -> Path:
+        """The file of a playbook given by id (`rappel-produit`) or by path (`playbooks/rappel-produit.yaml`).
+
+        A path must lead into the project's playbooks/ folder: runs, deployments and `playbook.call` find a
+        playbook there by its id, so a file anywhere else could be checked but never run as itself.
+        """
+        if "/" not in reference and "\\" not in reference and not reference.endswith(PLAYBOOK_SUFFIXES):
+            return self.path_of(reference)
+        path = (Path.cwd() / Path(reference).expanduser()).resolve()
+        if path.parent != self.playbooks_dir.resolve():
+            raise ProjectError(f"{reference}: not in this project's playbooks/ folder ({self.playbooks_dir}): a "
+                               "playbook runs from there, by its id; move or copy the file there")
+        if path.suffix not in PLAYBOOK_SUFFIXES or not path.is_file():
+            raise ProjectError(f"{reference}: no such playbook file in {self.playbooks_dir} "
+                               f"(available: {', '.join(self.playbook_ids()) or 'none'})")
+        return path
+
     def load(self, playbook_id: str) -> LoadedPlaybook:
         """The playbook, checked: raises PlaybookError with every issue if it is not usable."""
         return self.check(self.path_of(playbook_id))
 
     def plan(self, loaded: LoadedPlaybook) -> Plan:
+        from crisiscomms.playbook.plan import build_plan
+
         return build_plan(loaded.playbook, self.templates_dir)
 
     def freeze(self, playbook_id: str) -> FrozenPlaybook:
         """What a run uses from start to end: the playbook read, checked and planned once."""
+        from crisiscomms.playbook.frozen import FrozenPlaybook
+
         loaded = self.load(playbook_id)
         return FrozenPlaybook(loaded, self.plan(loaded), self.catalog, self.root)
 
     def check(self, path: Path) -> LoadedPlaybook:
         """The file parsed and inspected, once per Project: a run makes one Project and reads each file once."""
+        from crisiscomms.playbook.inspect import inspect_playbook
+
         loaded = self._parse(path)
         if isinstance(loaded, PlaybookError):
             raise loaded
@@ -87,6 +115,8 @@ class Project:
         return loaded
 
     def _parse(self, path: Path) -> LoadedPlaybook | PlaybookError:
+        from crisiscomms.playbook.loader import load_playbook
+
         path = path.resolve()
         if path not in self._cache:
             try:
@@ -100,7 +130,7 @@ class Project:
             found = self._parse(self.path_of(playbook_id))
         except ProjectError:
             return None
-        return found if isinstance(found, LoadedPlaybook) else None
+        return None if isinstance(found, PlaybookError) else found
 
     def display(self, path: Path) -> str:
         try:
