@@ -18,7 +18,7 @@ chain through an approver until there is a decision.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, Protocol, cast
 
 from crisiscomms.communication.answer import Answer, Timeout
@@ -57,7 +57,7 @@ class Ask:
         """The stage's record but its times (`StageRecord.opening` adds them when it opens)."""
         return {"stage_id": stage_id, "run_id": run_id, "playbook": playbook, "title": title, "step": step,
                 "number": self.number, "of": self.of, "roles": list(self.roles),
-                "approvers": [vars(p) for p in self.people], "hash": self.hash, "pack_path": self.pack_path,
+                "approvers": [asdict(p) for p in self.people], "hash": self.hash, "pack_path": self.pack_path,
                 "via": list(self.via), "drill": drill, "decisions": list(self.decisions)}
 
 
