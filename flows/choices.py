@@ -16,7 +16,7 @@ PROJECT = Project(ROOT)
 log = logging.getLogger(__name__)
 
 
-def _valid_playbooks() -> list[Playbook]:
+def valid_playbooks() -> list[Playbook]:
     valid = []
     for playbook_id in PROJECT.playbook_ids():
         try:
@@ -28,7 +28,7 @@ def _valid_playbooks() -> list[Playbook]:
 
 
 PlaybookChoice: Any = playbook_choice(PROJECT.playbook_ids())
-CrisisInputs: Any = inputs_model(_valid_playbooks())
+CrisisInputs: Any = inputs_model(valid_playbooks())
 
 
 def given_inputs(inputs: Any) -> dict[str, Any]:

@@ -22,20 +22,27 @@ def _phase_flow(phase: str) -> Flow[..., History]:
     def run_phase(
         playbook: PlaybookChoice,  # type: ignore[valid-type]
         inputs: CrisisInputs = CrisisInputs(),  # type: ignore[valid-type]  # noqa: B008
-        history: dict[str, Any] | None = None,
-        alert: dict[str, Any] | None = None,
     ) -> History:
-        """`history`: results of earlier phases; `alert`: the monitoring alert that started the run."""
-        project = Project(ROOT)
-        frozen = project.freeze(playbook)
-        values = resolve_inputs(frozen.playbook, given_inputs(inputs))
-        if history is None:  # started on its own (the UI, an automation): it may wait suspended, so pin the playbook
-            pin_provenance(frozen.loaded, values)
-        with tags(f"playbook:{playbook}", f"playbook-version:{frozen.playbook.version}", f"phase:{phase}"):
-            done = walk(frozen, phase, values, history or empty_history(), alert, project)
-        return named(frozen, done, (phase,))
+        return run_one_phase(playbook, phase, given_inputs(inputs))
 
     return run_phase
+
+
+def run_one_phase(playbook: str, phase: str, given: dict[str, Any], alert: dict[str, Any] | None = None) -> Any:
+    """A phase started on its own (the UI, an automation): it may wait suspended, so it pins the playbook."""
+    project = Project(ROOT)
+    frozen = project.freeze(playbook)
+    values = resolve_inputs(frozen.playbook, given)
+    pin_provenance(frozen.loaded, values)
+    with tags(f"playbook:{playbook}", f"playbook-version:{frozen.playbook.version}", f"phase:{phase}"):
+        done = walk(frozen, phase, values, empty_history(), alert, project)
+    return named(frozen, done, (phase,))
+
+
+@flow(name="phase-assessment", flow_run_name="{playbook}/assessment", log_prints=True,
+      description="The assessment phase started by a monitoring alert (the automation fills `alert`).")
+def assessment_on_alert(playbook: PlaybookChoice, alert: dict[str, Any]) -> Any:  # type: ignore[valid-type]
+    return run_one_phase(playbook, "assessment", {}, alert)
 
 
 def named(frozen: FrozenPlaybook, history: History, phases: tuple[str, ...] = PHASES) -> History | State:

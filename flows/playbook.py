@@ -32,11 +32,17 @@ def run_playbook(
     playbook: PlaybookChoice,  # type: ignore[valid-type]
     phase: PhaseChoice = "all",
     inputs: CrisisInputs = CrisisInputs(),  # type: ignore[valid-type]  # noqa: B008
-    alert: dict[str, Any] | None = None,
 ) -> Any:
+    """Any playbook by id, its inputs in one model (the CLI, scripts); each playbook also has its own Run form
+    (flows/forms.py)."""
+    return play(playbook, phase, given_inputs(inputs))
+
+
+def play(playbook: str, phase: str, given: dict[str, Any], alert: dict[str, Any] | None = None) -> Any:
+    """The body of a playbook run, whichever flow started it: freeze the playbook, pin it, walk the phases."""
     project = Project(ROOT)
     frozen = project.freeze(playbook)
-    values = resolve_inputs(frozen.playbook, given_inputs(inputs))
+    values = resolve_inputs(frozen.playbook, given)
     provenance = pin_provenance(frozen.loaded, values)
     get_run_logger().info("playbook %s v%s (%s)", playbook, frozen.playbook.version, provenance["sha256"][:12])
     history = empty_history()
@@ -44,4 +50,4 @@ def run_playbook(
         for name in PHASES if phase == "all" else [phase]:
             with tags(f"phase:{name}"):
                 history = walk(frozen, name, values, history, alert, project)
-    return named(frozen, history)  # type: ignore[return-value]
+    return named(frozen, history)

@@ -14,8 +14,9 @@ import pytest
 from prefect import flow
 from prefect.flow_runs import resume_flow_run
 
+from crisiscomms.playbook import inspect as inspection
+from crisiscomms.playbook import loader
 from crisiscomms.playbook.loader import LoadedPlaybook
-from crisiscomms.stack import project as project_module
 from flows.engine import walk_phase
 from flows.playbook import run_playbook
 from tests.flows.test_approval import _paused_run, _wait_until_not_paused
@@ -28,7 +29,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> tuple[Counter[str], Counter[str]
     """How many times each playbook file is parsed, and each playbook inspected."""
     loads: Counter[str] = Counter()
     inspections: Counter[str] = Counter()
-    load, inspect = project_module.load_playbook, project_module.inspect_playbook
+    load, inspect = loader.load_playbook, inspection.inspect_playbook
 
     def counting_load(path: Path, display: str | None = None) -> LoadedPlaybook:
         loads[path.stem] += 1
@@ -38,8 +39,8 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> tuple[Counter[str], Counter[str]
         inspections[loaded.playbook.id] += 1
         return inspect(loaded, catalog)
 
-    monkeypatch.setattr(project_module, "load_playbook", counting_load)
-    monkeypatch.setattr(project_module, "inspect_playbook", counting_inspect)
+    monkeypatch.setattr(loader, "load_playbook", counting_load)
+    monkeypatch.setattr(inspection, "inspect_playbook", counting_inspect)
     return loads, inspections
 
 

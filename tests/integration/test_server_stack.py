@@ -68,37 +68,39 @@ def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: L
 
     schema = deployment(live_stack.api, "crisis-playbook", "playbook")["parameter_openapi_schema"]
     assert schema["required"] == ["playbook"]
+    assert set(schema["properties"]) == {"playbook", "phase", "inputs"}  # nothing internal (alert, history)
+    assert schema["properties"]["playbook"]["enum"] == PLAYBOOK_IDS
+
+
+def test_each_playbook_has_its_own_run_form_with_its_inputs_and_their_defaults(live_stack: LiveStack) -> None:
+    schema = deployment(live_stack.api, "crisis-playbook", "rappel-produit")["parameter_openapi_schema"]
     properties = schema["properties"]
-    assert properties["playbook"] == {"enum": PLAYBOOK_IDS, "position": 0, "title": "playbook",
-                                      "type": "string"}
-    assert properties["phase"]["enum"] == ["all", *PHASES]
-    assert properties["phase"]["default"] == "all"
-    assert properties["inputs"]["$ref"] == "#/definitions/CrisisInputs"
-    inputs = schema["definitions"]["CrisisInputs"]
-    assert inputs["additionalProperties"] is False
-    fields = inputs["properties"]
-    assert set(fields) == {"exercice", "gravite", "incident", "marque", "mentions", "produit", "redacteur", "rumeur",
-                           "soumettre", "verite"}
-    gravite = {"enum": ["faible", "moyenne", "haute", "critique"], "type": "string"}
-    assert gravite in fields["gravite"]["anyOf"]
-    assert {"type": "boolean"} in fields["exercice"]["anyOf"]
-    assert {"type": "string"} in fields["marque"]["anyOf"]
-    assert all(field["default"] is None for field in fields.values())  # empty: the playbook's default
+    assert list(properties) == ["phase", "marque", "produit", "incident", "gravite", "exercice", "mentions",
+                                "soumettre", "redacteur", "rumeur", "verite"]  # the playbook's order, no internals
+    assert schema.get("required", []) == []  # every input of the demo has a default: the form starts filled in
+    assert properties["phase"]["enum"] == ["all", *PHASES] and properties["phase"]["default"] == "all"
+    assert properties["gravite"]["enum"] == ["faible", "moyenne", "haute", "critique"]
+    assert properties["gravite"]["default"] == "haute"
+    assert (properties["exercice"]["type"], properties["exercice"]["default"]) == ("boolean", True)
+    assert properties["marque"]["default"] == "Laiterie Duval"
+    assert properties["gravite"]["description"].startswith("Gravité — ")
+    assert all("anyOf" not in field for field in properties.values())  # no "Property is type 'None'"
 
 
 def test_playbook_run_from_the_ui_form(live_stack: LiveStack) -> None:
     api = live_stack.api
-    dep = deployment(api, "crisis-playbook", "playbook")
-    parameters = {"playbook": "rappel-produit", "phase": "all",
-                  "inputs": {"gravite": "critique", "exercice": True, "soumettre": False}}
-    response = ui_run(api, dep["id"], parameters, validate=True)
+    dep = deployment(api, "crisis-playbook", "rappel-produit")
+    parameters = {"phase": "all", "gravite": "critique", "exercice": True, "soumettre": False}
+    response = api.post(f"/deployments/{dep['id']}/create_flow_run", json={
+        "state": {"type": "SCHEDULED", "message": "Run from the Prefect UI"}, "parameters": parameters,
+        "name": "Crise yaourts Auvergne", "enforce_parameter_schema": True})
     assert response.status_code == 201, response.text
     created = response.json()
     assert created["parameters"] == parameters
 
     run = wait_final(api, created["id"], live_stack.worker_log)
     assert run["state_type"] == "COMPLETED", run["state"]
-    assert run["name"] == "rappel-produit/all"
+    assert run["name"] == "Crise yaourts Auvergne"  # the name typed in the form is kept
     assert {"crisiscomms", "playbook:rappel-produit", "playbook-version:1.0.0"} <= set(run["tags"])
 
     playbook_file = live_stack.root / "playbooks" / "rappel-produit.yaml"
@@ -115,9 +117,8 @@ def test_playbook_run_from_the_ui_form(live_stack: LiveStack) -> None:
     assert run["flow_version"] == f"rappel-produit@1.0.0+sha256.{file_hash[:12]}"
 
     # The phases run in the run itself (an approval can then suspend it): their steps are its task runs, tagged
-    # with their phase; the only sub-flows are the called playbook's.
-    children = child_runs(api, run["id"])
-    assert [child["name"] for child in children] == ["cellule-de-crise/preparation"]
+    # with their phase; so do the called playbook's steps (no sub-flow at all).
+    assert child_runs(api, run["id"]) == []
     tasks = {t["name"]: t for t in task_runs(api, [run["id"]])}
     assert {f"phase:{p}" for p in PHASES} == {tag for t in tasks.values() for tag in t["tags"] if tag.startswith(
         "phase:")}
@@ -128,11 +129,9 @@ def test_playbook_run_from_the_ui_form(live_stack: LiveStack) -> None:
     # gravite critique >= haute: the escalation runs (with the default, haute, it runs too; faible skips it)
     assert tasks["rappel-produit:escalade"]["state_name"] == "Completed"
     assert all(t["state_type"] == "COMPLETED" for t in tasks.values())
-
-    # The called playbook ran as nested phase runs under the `cellule` step.
-    nested_tasks = {t["name"] for t in task_runs(api, [n["id"] for n in children])}
     called_steps = {"convocation", "salle", "journal"}
-    assert {f"cellule-de-crise:{step}" for step in called_steps} <= nested_tasks
+    assert {f"cellule-de-crise:{step}" for step in called_steps} <= set(tasks)
+    assert "called-by:rappel-produit:cellule" in tasks["cellule-de-crise:journal"]["tags"]
 
 
 @pytest.mark.parametrize(("parameters", "reason"), [
@@ -280,7 +279,7 @@ def _started_run(live_stack: LiveStack, deployment_id: str, before: set[str]) ->
 
 
 def test_a_crisis_alert_event_starts_the_assessment_phase_through_the_automation(live_stack: LiveStack) -> None:
-    assessment = deployment(live_stack.api, "phase-assessment", "assessment")
+    assessment = deployment(live_stack.api, "phase-assessment", "on-alert")
     before = run_ids_of(live_stack.api, assessment["id"])
     _emit_alert(live_stack, "crisis")
     run = wait_final(live_stack.api, _started_run(live_stack, assessment["id"], before), live_stack.worker_log)
@@ -336,7 +335,7 @@ def _answer(live_stack: LiveStack, run_id: str, answer: dict[str, str]) -> str |
 
 
 def test_a_watch_level_event_starts_nothing(live_stack: LiveStack) -> None:
-    assessment = deployment(live_stack.api, "phase-assessment", "assessment")
+    assessment = deployment(live_stack.api, "phase-assessment", "on-alert")
     before = run_ids_of(live_stack.api, assessment["id"])
     _emit_alert(live_stack, "watch")
     time.sleep(12)  # longer than the ~7 s the automation takes when it does fire

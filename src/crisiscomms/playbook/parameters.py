@@ -46,13 +46,20 @@ def _field(name: str, uses: list[tuple[Playbook, InputSpec]]) -> tuple[Any, Any]
         choices = list(dict.fromkeys(c for spec in specs for c in spec.choices or []))
         annotation: Any = Literal[tuple(choices)]  # type: ignore[valid-type]
     else:
-        annotation = _SIMPLE[first.type]
+        annotation = input_annotation(first)
     users = ", ".join(f"{pb.id}" + (f" = {spec.default}" if spec.default is not None else " (required)")
                       for pb, spec in uses)
     description = f"{first.description} — {users}. Empty: the playbook's default.".lstrip(" —")
     # No default here: a value is sent only when someone fills the field, so the chosen playbook's
     # own default applies otherwise, and a field meant for another playbook is never sent by accident.
     return (annotation | None, Field(None, title=first.title or name, description=description))
+
+
+def input_annotation(spec: InputSpec) -> Any:
+    """The Python type of one input in a form: a `Literal` of its choices (a select), or its simple type."""
+    if spec.type == "choice":
+        return Literal[tuple(spec.choices or ())]  # type: ignore[valid-type]
+    return _SIMPLE[spec.type]
 
 
 def resolve_inputs(playbook: Playbook, given: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,71 @@
+"""One Run form per playbook: *Deployments → crisis-playbook / <playbook id> → Run* shows that playbook's crisis
+inputs as the form's own fields — its defaults filled in, its choices as selects, its descriptions as help — and
+the phase to run. Nothing internal (an alert, a history) is a field.
+
+The flows are built here from the project's valid playbooks when the module is imported (by `prefect deploy`
+and by the worker alike); `prefect.yaml` has one deployment per playbook, and a completeness test checks that
+every shipped playbook has its form. A run name typed in the form is kept; otherwise the run is named
+`<playbook>/<phase>`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from coolname.data import config as _slug_words
+from prefect import Flow, flow
+from prefect.runtime import flow_run
+from pydantic import Field
+
+from crisiscomms.playbook.models import Playbook
+from crisiscomms.playbook.parameters import PhaseChoice, input_annotation
+from flows.choices import valid_playbooks
+from flows.playbook import play
+
+# Prefect names a run it was given no name for with two words of coolname's lists (`fancy-bear`).
+_GENERATED = {word for part in _slug_words.values() if isinstance(part, dict) for word in part.get("words", [])}
+
+
+def generated_name(name: str) -> bool:
+    words = name.split("-")
+    return len(words) == 2 and all(w in _GENERATED for w in words)
+
+
+def run_name(playbook_id: str) -> Callable[[], str]:
+    def name() -> str:
+        given = flow_run.get_name() or ""
+        phase = flow_run.get_parameters().get("phase", "all")
+        return given if given and not generated_name(given) else f"{playbook_id}/{phase}"
+
+    return name
+
+
+def _parameters(playbook: Playbook) -> list[inspect.Parameter]:
+    phase = inspect.Parameter("phase", inspect.Parameter.KEYWORD_ONLY, annotation=PhaseChoice, default=Field(
+        "all", description="The phase to run: all four in order (`all`), or one of them."))
+    inputs = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=input_annotation(spec),
+                                default=Field(... if spec.required else spec.default,
+                                              description=" — ".join(filter(None, [spec.title, spec.description]))))
+              for name, spec in playbook.inputs.items()]
+    return [phase, *inputs]
+
+
+def form_flow(playbook: Playbook) -> Flow[..., Any]:
+    """The playbook's own run flow: its inputs as top-level parameters, so Prefect builds its form from them."""
+    attribute = playbook.id.replace("-", "_")
+
+    def run(phase: str = "all", **inputs: Any) -> Any:
+        return play(playbook.id, phase, inputs)
+
+    run.__signature__ = inspect.Signature(_parameters(playbook))  # type: ignore[attr-defined]
+    run.__name__ = run.__qualname__ = attribute
+    run.__module__ = __name__
+    run.__doc__ = playbook.title
+    return flow(run, name="crisis-playbook", flow_run_name=run_name(playbook.id), log_prints=True,
+                description=f"{playbook.title} — run the playbook `{playbook.id}` (all phases, or one).")
+
+
+FORMS: dict[str, Flow[..., Any]] = {pb.id: form_flow(pb) for pb in valid_playbooks()}
+globals().update({pb_id.replace("-", "_"): form for pb_id, form in FORMS.items()})
