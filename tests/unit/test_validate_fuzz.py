@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from crisiscomms.errors import Issue
+from crisiscomms.errors import Issue, PlaybookError
+from crisiscomms.playbook.yamlfile import read_document
 from crisiscomms.stack.cli import app
 from crisiscomms.stack.project import Project, validate
 
@@ -360,6 +361,7 @@ class Outcome:
     issues: list[Issue]
     crash: str | None
     seconds: float
+    readable: bool = False  # the YAML reader accepted the file: the models and the checks saw it
 
 
 def run_case(project_root: Path, case: Case) -> Outcome:
@@ -372,11 +374,19 @@ def run_case(project_root: Path, case: Case) -> Outcome:
     started = time.perf_counter()
     try:
         _, issues = validate([target], Project(project_root))
-        return Outcome(case, issues, None, time.perf_counter() - started)
+        return Outcome(case, issues, None, time.perf_counter() - started, _readable(target))
     except Exception as exc:
         return Outcome(case, [], crash_summary(exc), time.perf_counter() - started)
     finally:
         target.write_bytes(original)
+
+
+def _readable(path: Path) -> bool:
+    try:
+        read_document(path)
+    except PlaybookError:
+        return False
+    return True
 
 
 def crash_summary(exc: BaseException) -> str:
@@ -412,8 +422,9 @@ def test_a_thousand_mutated_playbooks_never_crash_validate_and_every_issue_reads
     outcomes = [run_case(fuzz_project, make_case(rng, n)) for n in range(CASES)]
     elapsed = time.perf_counter() - started
     kinds = Counter(kind for o in outcomes for kind in o.case.kinds)
-    print(f"{len(outcomes)} cases in {elapsed:.1f} s; {sum(bool(o.issues) for o in outcomes)} with issues; "
-          f"kinds: {dict(sorted(kinds.items()))}")
+    deep = sum(o.readable for o in outcomes)
+    print(f"{len(outcomes)} cases in {elapsed:.1f} s; {sum(bool(o.issues) for o in outcomes)} with issues; {deep} "
+          f"read as YAML and checked by the models and the rules; kinds: {dict(sorted(kinds.items()))}")
     crashes = [f"case {o.case.number} {o.case.kinds} of {o.case.source.name}:\n{o.crash}" for o in outcomes if o.crash]
     unreadable = [f"case {o.case.number} {o.case.kinds}: {', '.join(p)}: {i}" for o in outcomes for i in o.issues
                   if (p := problems_with(i, o.case.source))]
@@ -421,6 +432,7 @@ def test_a_thousand_mutated_playbooks_never_crash_validate_and_every_issue_reads
     assert crashes == [], f"seed {SEED}: {len(crashes)} crash(es); first:\n{crashes[0]}"
     assert unreadable == [], f"seed {SEED}: {len(unreadable)} unreadable issue(s):\n" + "\n".join(unreadable[:20])
     assert set(kinds) == set(KINDS) and min(kinds.values()) >= CASES // (2 * len(KINDS))
+    assert deep >= CASES // 5  # not only the YAML reader: the models and the semantic checks get mutants too
     assert slowest.seconds < 5, f"case {slowest.case.number} {slowest.case.kinds} took {slowest.seconds:.1f} s"
 
 
