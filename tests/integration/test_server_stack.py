@@ -38,12 +38,16 @@ def _deployments_of_prefect_yaml(stack: LiveStack) -> list[tuple[str, str]]:
     flows["flows/updates.py:update_reminder"] = "update-reminder"
     flows["flows/killswitch.py:kill_switch"] = "kill-switch"
     flows["flows/deadline.py:approval_deadline"] = "approval-deadline"
+    flows["flows/phases.py:assessment_on_alert"] = "phase-assessment"
+    flows.update({f"flows/forms.py:{pb.replace('-', '_')}": "crisis-playbook" for pb in PLAYBOOK_IDS})
     return [(flows[d["entrypoint"]], d["name"]) for d in config["deployments"]]
 
 
 def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: LiveStack) -> None:
     expected = _deployments_of_prefect_yaml(live_stack)
-    assert len(expected) == 9  # 6 + update-reminder, kill-switch and approval-deadline
+    # the shared playbook form, one form per playbook, 4 phases, the alert's assessment, monitor, update-reminder,
+    # kill-switch and approval-deadline
+    assert len(expected) == 1 + len(PLAYBOOK_IDS) + 4 + 5
     for flow_name, name in expected:
         found = deployment(live_stack.api, flow_name, name)
         assert found["enforce_parameter_schema"] is True, name
@@ -54,6 +58,9 @@ def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: L
         ], name
         if name == "approval-deadline":  # scheduled by a stage for its own run: a run id and a stage id
             assert set(found["parameter_openapi_schema"]["required"]) == {"flow_run_id", "stage_id"}
+            continue
+        if name in PLAYBOOK_IDS:  # a playbook's own form: its inputs, no playbook to pick
+            assert "playbook" not in found["parameter_openapi_schema"]["properties"], name
             continue
         scope = ["all"] if name == "kill-switch" else []  # the kill switch halts every playbook by default
         assert found["parameter_openapi_schema"]["properties"]["playbook"]["enum"] == scope + PLAYBOOK_IDS, name
