@@ -11,6 +11,7 @@ every shipped playbook has its form. A run name typed in the form is kept; other
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,13 +25,21 @@ from crisiscomms.playbook.parameters import PhaseChoice, input_annotation
 from flows.choices import valid_playbooks
 from flows.playbook import play
 
-# Prefect names a run it was given no name for with two words of coolname's lists (`fancy-bear`).
-_GENERATED = {word for part in _slug_words.values() if isinstance(part, dict) for word in part.get("words", [])}
+# Names nobody typed: the server names a run created without one with two words of coolname's lists
+# (`fancy-bear`); the UI's Run form suggests a Greek letter, maybe numbered, then star names (`rho2-milika`,
+# `delta-cygni-vega`).
+_COOLNAME = {word for part in _slug_words.values() if isinstance(part, dict) for word in part.get("words", [])}
+_GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu",
+          "nu", "xi", "omicron", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega"}
 
 
 def generated_name(name: str) -> bool:
     words = name.split("-")
-    return len(words) == 2 and all(w in _GENERATED for w in words)
+    if len(words) == 2 and all(w in _COOLNAME for w in words):
+        return True
+    head = re.fullmatch(r"([a-z]+)\d*", words[0])
+    return len(words) >= 2 and bool(head) and head[1] in _GREEK and all(w.isalpha() and w.islower()
+                                                                         for w in words[1:])
 
 
 def run_name(playbook_id: str) -> Callable[[], str]:

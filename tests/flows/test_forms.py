@@ -54,7 +54,8 @@ def test_a_run_through_the_form_runs_the_chosen_phase_with_the_defaults() -> Non
 
 
 @pytest.mark.parametrize(("given", "kept"), [
-    ("Crise yaourts Auvergne", True), ("crise-lactalis", True), ("fancy-bear", False), ("", False),
+    ("Crise yaourts Auvergne", True), ("crise-lactalis", True), ("alpha centauri", True),
+    ("fancy-bear", False), ("rho2-milika", False), ("delta-cygni-vega", False), ("", False),
 ])
 def test_a_typed_run_name_is_kept_and_a_generated_one_replaced(monkeypatch: pytest.MonkeyPatch, given: str,
                                                               kept: bool) -> None:
