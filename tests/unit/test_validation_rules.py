@@ -214,6 +214,13 @@ MODEL: dict[str, Expected] = {
     "bad-duration": [
         (17, 18, "phases.preparation.steps[0].timeout", "'soon' is not a duration: write 30s, 15m, 2h or 1d"),
     ],
+    "next-update": [
+        (11, 44, "communication.facts.next_update",
+         "'bientôt' is neither a delay (30m, 2h, 1d) nor an ISO date and time (2026-03-12T18:00)"),
+    ],
+    "replay-speed": [
+        (14, 84, "monitoring.sources[0].replay_speed", "input should be greater than or equal to 0.001"),
+    ],
     "choice-without-choices": [
         (7, 5, "inputs.gravite", "`choices` goes with `type: choice`, and a choice needs choices"),
     ],

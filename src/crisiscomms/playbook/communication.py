@@ -25,12 +25,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from crisiscomms.errors import show
 from crisiscomms.playbook.markers import TemplateFile
-from crisiscomms.playbook.steps import AudienceName, ChannelName, Duration, RoleName, Spec, StepId
+from crisiscomms.playbook.steps import AudienceName, ChannelName, Duration, RoleName, Spec, StepId, parse_duration
 
 MessageKind = Literal[
     "holding_statement", "press_release", "social_post", "internal_memo", "faq", "update", "correction", "all_clear"
@@ -60,6 +62,22 @@ class FactSheet(Spec):
     advice: list[str] = Field(default_factory=list)
     faq: list[Question] = Field(default_factory=list)
     next_update: str = Field("2h", description="When we speak next: a delay (`2h`) or an ISO date and time.")
+
+    @field_validator("next_update")
+    @classmethod
+    def _a_delay_or_a_moment(cls, value: str) -> str:
+        """Checked when the playbook loads (and when an approver edits it), not when the pack renders."""
+        try:
+            parse_duration(value)
+            return value
+        except ValueError:
+            pass
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{show(value)} is neither a delay (30m, 2h, 1d) nor an ISO date and time "
+                             "(2026-03-12T18:00)") from None
+        return value
 
 
 class MessageSpec(Spec):

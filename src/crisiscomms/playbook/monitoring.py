@@ -60,8 +60,8 @@ class FileSource(_Source):
     path: str
     format: Literal["jsonl", "csv"] = "jsonl"
     mapping: dict[str, str] = Field(default_factory=dict, description="Our field → the file's column.")
-    replay_speed: float | None = Field(None, gt=0, description="Drill: replay the file as if it happened now, "
-                                       "this many times faster (60: an hour of the crisis a minute).")
+    replay_speed: float | None = Field(None, ge=0.001, le=100_000, description="Drill: replay the file as if it "
+                                       "happened now, this many times faster (60: an hour of the crisis a minute).")
 
     _mapping = field_validator("mapping")(classmethod(lambda cls, v: _check_mapping(v)))
 
