@@ -10,7 +10,7 @@ the communication phase through its deployment, as the UI's Run form does; the r
 process), so the figures include what durability costs: a worker picking the resumed run up and replaying it.
 
     (a) open → notified  = the e-mail's arrival at the SMTP server − the `approval.open` task run's start
-    (b) POST → continues = the `approval.judge` task run's start (the flow has the answer) − the POST being sent
+    (b) POST → continues = the `approval.answer` task run's start (the flow has the answer) − the POST being sent
     (c) POST → page says = the approver page's answer (Recorded / Refused) − the POST being sent
 
 Server times come from the Prefect API (wall clock, same machine).
