@@ -1,6 +1,6 @@
 """The scheduled monitoring run of a playbook: every source since its watermark, detection, alerts.
 
-An alert is a Prefect event `crisis.alert.<level>`; the automation declared on the assessment
+An alert is a Prefect event `crisis.alert.<level>`; the automation declared on the `on-alert`
 deployment in prefect.yaml starts the playbook's assessment phase with the alert as its input.
 A declared false claim above its threshold is an event `crisis.claim.spreading`, which starts the
 communication phase with the claim as `inputs.rumeur`; every recorded correction is tracked at each run.
@@ -14,7 +14,8 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run
 
-from flows.choices import PROJECT, ROOT, PlaybookChoice
+from crisiscomms.stack.project import Project
+from flows.choices import ROOT, PlaybookChoice
 from tasks.monitoring import (
     detect,
     emit_alerts,
@@ -28,7 +29,7 @@ from tasks.monitoring import (
 @flow(name="crisis-monitor", flow_run_name="{playbook}/monitor", log_prints=True,
       description="Read every source of the playbook since its watermark, gate, analyse, detect, alert.")
 def monitor(playbook: PlaybookChoice) -> dict[str, Any]:  # type: ignore[valid-type]
-    loaded = PROJECT.load(playbook).playbook
+    loaded = Project(ROOT).load(playbook).playbook  # read now, not the copy cached when the module loaded
     if loaded.monitoring is None or not loaded.monitoring.sources:
         raise ValueError(f"playbook '{playbook}' has no `monitoring.sources` to read")
     root, run_id = str(ROOT), str(flow_run.get_id() or "local")
