@@ -8,11 +8,11 @@ changes the form at the next `prefect deploy` — no code to touch.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
-from crisiscomms.errors import InputError
+from crisiscomms.errors import InputError, show
 from crisiscomms.playbook.models import InputSpec, Playbook
 
 _SIMPLE: dict[str, Any] = {"string": str, "text": str, "integer": int, "number": float, "boolean": bool,
@@ -62,30 +62,41 @@ def input_annotation(spec: InputSpec) -> Any:
     return _SIMPLE[spec.type]
 
 
+def playbook_inputs(playbook: Playbook) -> type[BaseModel]:
+    """The playbook's inputs as one strict model: typed fields, its defaults, required ones required, text from the
+    command line converted (`"7"`, `"oui"`) — the one place inputs are checked, whoever starts the run."""
+    fields: dict[str, Any] = {
+        name: (Annotated[input_annotation(spec), BeforeValidator(_checked(spec))],
+               Field(... if spec.required else spec.default, description=spec.description))
+        for name, spec in playbook.inputs.items()
+    }
+    config = ConfigDict(extra="forbid", title=f"Inputs of {playbook.id}")
+    return create_model(f"Inputs_{playbook.id.replace('-', '_')}", __config__=config, **fields)  # type: ignore[call-overload]
+
+
+def _checked(spec: InputSpec) -> Any:
+    return lambda value: spec.check_value(_coerce(spec, value))
+
+
 def resolve_inputs(playbook: Playbook, given: dict[str, Any]) -> dict[str, Any]:
-    """The playbook's inputs: given values checked, defaults filled, unknown or missing ones refused."""
-    problems: list[str] = []
-    values: dict[str, Any] = {}
-    for name, value in given.items():
-        if value is None:
-            continue
-        spec = playbook.inputs.get(name)
-        if spec is None:
-            problems.append(f"'{name}' is not an input of playbook '{playbook.id}'")
-            continue
-        try:
-            values[name] = spec.check_value(_coerce(spec, value))
-        except ValueError as exc:
-            problems.append(f"input '{name}': {exc}")
-    for name, spec in playbook.inputs.items():
-        if name not in values:
-            if spec.required:
-                problems.append(f"input '{name}' is required ({spec.description or spec.type})")
-            else:
-                values[name] = spec.default
-    if problems:
-        raise InputError(f"inputs of playbook '{playbook.id}':\n" + "\n".join(f"  - {p}" for p in problems))
-    return values
+    """The playbook's inputs: given values checked, defaults filled, unknown or missing ones refused (all at once).
+    An empty value (None) means "the playbook's default"."""
+    try:
+        values = playbook_inputs(playbook).model_validate({k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        problems = [_problem(playbook, error) for error in exc.errors()]
+        raise InputError(f"inputs of playbook '{playbook.id}':\n" + "\n".join(f"  - {p}" for p in problems)) from None
+    return values.model_dump(mode="json")  # what a flow parameter holds: dates as ISO text
+
+
+def _problem(playbook: Playbook, error: Any) -> str:
+    name = str(error["loc"][0]) if error["loc"] else "?"
+    if error["type"] == "extra_forbidden":
+        return f"'{name}' is not an input of playbook '{playbook.id}'"
+    if error["type"] == "missing":
+        spec = playbook.inputs[name]
+        return f"input '{name}' is required ({spec.description or spec.type})"
+    return f"input '{name}': {str(error['msg']).removeprefix('Value error, ')}"
 
 
 def _coerce(spec: InputSpec, value: Any) -> Any:
@@ -98,12 +109,12 @@ def _coerce(spec: InputSpec, value: Any) -> Any:
         if spec.type == "number":
             return float(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not of type {spec.type}") from None
+        raise ValueError(f"{show(value)} is not of type {spec.type}") from None
     if spec.type == "boolean":
         lowered = value.strip().lower()
         if lowered in {"true", "yes", "oui", "1", "vrai"}:
             return True
         if lowered in {"false", "no", "non", "0", "faux"}:
             return False
-        raise ValueError(f"{value!r} is not of type boolean (true/false)")
+        raise ValueError(f"{show(value)} is not of type boolean (true/false)")
     return value
