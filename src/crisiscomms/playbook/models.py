@@ -14,11 +14,9 @@ from crisiscomms.errors import show
 from crisiscomms.playbook.assessment import AssessmentSettings, AudienceKind, AudienceRules
 from crisiscomms.playbook.communication import Communication
 from crisiscomms.playbook.monitoring import Monitoring
-from crisiscomms.playbook.steps import Name, PlaybookId, Spec, Step
+from crisiscomms.playbook.steps import PHASES, Name, PlaybookId, Spec, Step
 
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-PHASES: tuple[str, ...] = ("preparation", "assessment", "communication", "post_crisis")
-PhaseName = Literal["preparation", "assessment", "communication", "post_crisis"]
 InputType = Literal["string", "text", "integer", "number", "boolean", "choice", "datetime"]
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),

@@ -13,11 +13,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from crisiscomms.errors import InputError, show
-from crisiscomms.playbook.models import InputSpec, Playbook
+from crisiscomms.playbook.models import PHASES, InputSpec, Playbook
 
 _SIMPLE: dict[str, Any] = {"string": str, "text": str, "integer": int, "number": float, "boolean": bool,
                            "datetime": datetime}
-PhaseChoice = Literal["all", "preparation", "assessment", "communication", "post_crisis"]
+PhaseChoice = Literal[("all", *PHASES)]  # type: ignore[valid-type]
 
 
 def playbook_choice(ids: list[str]) -> Any:

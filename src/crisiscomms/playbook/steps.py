@@ -16,7 +16,7 @@ completeness tests fail until all three exist.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
@@ -69,6 +69,11 @@ class Spec(BaseModel):
     """Base of every playbook model: strict, immutable, unknown keys rejected."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# The four phases, in the order a run walks them: the one place they are written.
+PhaseName = Literal["preparation", "assessment", "communication", "post_crisis"]
+PHASES: tuple[str, ...] = get_args(PhaseName)
 
 
 class Record(BaseModel):
@@ -150,7 +155,7 @@ class PlaybookCall(StepBase):
     type: Literal["playbook.call"]
     playbook: Annotated[PlaybookId, Names("playbook")] = Field(
         description="Id of the playbook to run (file name without .yaml).")
-    phases: list[Literal["preparation", "assessment", "communication", "post_crisis"]] | None = Field(
+    phases: list[PhaseName] | None = Field(
         None, description="Phases to run; all by default."
     )
     with_: dict[str, StepText | int | float | bool] = Field(
