@@ -305,16 +305,16 @@ def run_cycles(root: Path, releases: int, resumer: Resumer,
             raise RuntimeError(f"cycle {number + 1}: approval {decision.decision}, expected approved")
         # As flows/engine.py `_run_step`: the decision recorded in its task run, then the release task.
         recorded = record_approval.with_options(task_run_name=f"{playbook.id}:{approve.id}")(
-            decision.model_dump(), return_state=True)
+            decision, return_state=True)
         step = MessageRelease(id=release_id, type="message.release", approval=approve.id, pack=pack_id)
-        context = context.model_copy(update={"results": {pack_id: record, approve.id: recorded.result()}})
+        context = context.model_copy(update={"results": {pack_id: record, approve.id: recorded.result().model_dump()}})
         state = release_pack.with_options(task_run_name=f"{playbook.id}:{release_id}", retries=step.retries,
                                           retry_delay_seconds=2, timeout_seconds=step.timeout)(
             step, context, return_state=True)
         returned = time.monotonic()
         released = state.result()  # raises the task's error if it failed
-        if released["status"] != "released":
-            raise RuntimeError(f"cycle {number + 1}: release {released['status']}: {released['receipts']}")
+        if released.status != "released":
+            raise RuntimeError(f"cycle {number + 1}: release {released.status}: {released.receipts}")
         arrived = wait_for_deliveries(receivers, keys)
         return {"call": call, "continue": resumed, "returned": returned, "first": min(arrived.values()),
                 "delivered": max(arrived.values())}

@@ -26,13 +26,29 @@ from crisiscomms.playbook.frozen import FrozenPlaybook
 from crisiscomms.playbook.inspect import condition_holds
 from crisiscomms.playbook.models import PHASES
 from crisiscomms.playbook.plan import PlannedStep
-from crisiscomms.playbook.steps import AssessmentRecord, AssessmentRun, MessageApprove, MessageRelease
+from crisiscomms.playbook.steps import (
+    ApprovalRecord,
+    AssessmentRecord,
+    AssessmentRun,
+    CallRecord,
+    ChecklistRecord,
+    ClaimTrackRecord,
+    MessageApprove,
+    MessageRelease,
+    NoteRecord,
+    PackRecord,
+    Record,
+    ReleaseRecord,
+    StepStatus,
+)
 from crisiscomms.stack.project import Project
-from flows.history import History, StepFailed, empty_history
+from flows.history import RunHistory, StepFailed, returned_record
 from flows.steps import FLOW_STEPS, Walker
 from tasks.registry import task_for
 
-__all__ = ["History", "StepFailed", "empty_history", "outcome", "walk", "walk_phase"]
+__all__ = ["RunHistory", "StepFailed", "outcome", "walk", "walk_phase"]
+
+Row = tuple[PlannedStep, StepStatus, str]  # a line of the phase's table: the step, how it ended, a detail
 
 
 @task(name="step.skipped", persist_result=True)
@@ -40,25 +56,25 @@ def skip_step(step_id: str, reason: str) -> State:
     return Completed(name="Skipped", message=reason)
 
 
-def walk_phase(root: str, playbook_id: str, phase: str, inputs: dict[str, Any], history: History,
-               alert: dict[str, Any] | None = None) -> History:
+def walk_phase(root: str, playbook_id: str, phase: str, inputs: dict[str, Any], history: RunHistory | None = None,
+               alert: dict[str, Any] | None = None) -> RunHistory:
     """One phase of a playbook read from `root` now (tests, one-off calls); a run uses `walk` on its frozen plan."""
     project = Project(Path(root))
-    return walk(project.freeze(playbook_id), phase, inputs, history, alert, project)
+    return walk(project.freeze(playbook_id), phase, inputs, history or RunHistory(), alert, project)
 
 
-def walk(frozen: FrozenPlaybook, phase: str, inputs: dict[str, Any], history: History,
-         alert: dict[str, Any] | None = None, project: Project | None = None) -> History:
+def walk(frozen: FrozenPlaybook, phase: str, inputs: dict[str, Any], history: RunHistory,
+         alert: dict[str, Any] | None = None, project: Project | None = None) -> RunHistory:
     """Run one phase of the run's frozen playbook; return the history extended with its steps' outcomes."""
-    history = {"results": dict(history["results"]), "statuses": dict(history["statuses"])}
-    rows: list[tuple[PlannedStep, str, str]] = _earlier_assessments(frozen, phase, history)
-    context = frozen.context(phase, inputs, history["results"], alert)
+    history = history.extended()
+    rows = _earlier_assessments(frozen, phase, history)
+    context = frozen.context(phase, inputs, history.namespace(), alert)
     walker = Walker(frozen, project or Project(frozen.root), walk)
     try:
         for planned in frozen.plan.phase(phase):
             status, detail = _run_step(planned, walker, context, history)
             rows.append((planned, status, detail))
-            context = context.model_copy(update={"results": history["results"]})
+            context = context.model_copy(update={"results": history.namespace()})
     except Pause:  # suspended for an approval: the run goes on from the top later, and writes the table then
         raise
     except BaseException:
@@ -68,7 +84,7 @@ def walk(frozen: FrozenPlaybook, phase: str, inputs: dict[str, Any], history: Hi
     return history
 
 
-def _earlier_assessments(frozen: FrozenPlaybook, phase: str, history: History) -> list[tuple[PlannedStep, str, str]]:
+def _earlier_assessments(frozen: FrozenPlaybook, phase: str, history: RunHistory) -> list[Row]:
     """A phase run on its own (communication started from the UI) reads the playbook's latest assessment.
 
     Only for `assessment.run` steps of earlier phases that this run did not execute; the phase artifact says
@@ -77,43 +93,45 @@ def _earlier_assessments(frozen: FrozenPlaybook, phase: str, history: History) -
     """
     earlier = PHASES[: PHASES.index(phase)]
     wanted = [(p, s) for p, _, s in frozen.playbook.steps()
-              if p in earlier and isinstance(s, AssessmentRun) and s.id not in history["statuses"]]
+              if p in earlier and isinstance(s, AssessmentRun) and history.status(s.id) is None]
     if not wanted:
         return []
     found = latest_assessments.with_options(task_run_name=f"{frozen.playbook.id}:latest-assessments")(
         frozen.playbook.id, str(frozen.root), [s.id for _, s in wanted])
-    rows = []
+    rows: list[Row] = []
     for step_phase, step in wanted:
         if step.id not in found:
             continue
-        record, made_at, run_id = found[step.id]
-        history["results"][step.id] = record
-        history["statuses"][step.id] = "completed"
-        priority = AssessmentRecord.model_validate(record).priority
-        detail = f"latest assessment {priority}, made {made_at[:19]} (flow run {run_id or '?'})"
+        kept, made_at, run_id = found[step.id]
+        record = AssessmentRecord.model_validate(kept)  # a dict when Cached by a run of an earlier version
+        history.ran(step.id, "completed", record)
+        detail = f"latest assessment {record.priority}, made {made_at[:19]} (flow run {run_id or '?'})"
         rows.append((PlannedStep(step_phase, step, ()), "reused", detail))
         get_run_logger().info("%s: %s", step.id, detail)
     return rows
 
 
 @task(name="assessment.latest", persist_result=True)
-def latest_assessments(playbook_id: str, root: str, step_ids: list[str]) -> dict[str, Any]:
+def latest_assessments(playbook_id: str, root: str, step_ids: list[str]
+                       ) -> dict[str, tuple[AssessmentRecord, str, str | None]]:
+    """Each step's latest assessment (the store keeps it as JSON), when it was made and by which flow run."""
     store = open_store(Path(root))
     try:
-        return {step: latest for step in step_ids
+        return {step: (AssessmentRecord.model_validate(latest[0]), *latest[1:]) for step in step_ids
                 if (latest := store.latest_assessment(playbook_id, step)) is not None}
     finally:
         store.close()
 
 
-def _run_step(planned: PlannedStep, walker: Walker, context: StepContext, history: History) -> tuple[str, str]:
+def _run_step(planned: PlannedStep, walker: Walker, context: StepContext,
+              history: RunHistory) -> tuple[StepStatus, str]:
     step = planned.step
     run_name = f"{context.playbook_id}:{step.id}"
     skipped = _why_not_run(planned, walker.frozen, context, history)
     if skipped:
         status, reason = skipped
         skip_step.with_options(task_run_name=run_name)(step.id, reason)
-        history["statuses"][step.id] = status
+        history.ran(step.id, status)
         return status, reason
     in_flow = FLOW_STEPS.get(type(step))
     if in_flow is not None:  # a pause, or a nested walk, belongs to the flow: it runs here and records a task run
@@ -125,20 +143,20 @@ def _run_step(planned: PlannedStep, walker: Walker, context: StepContext, histor
     )
     state = runnable(step, context, return_state=True)
     if state.is_completed():
-        history["results"][step.id] = state.result()
-        history["statuses"][step.id] = "completed"
-        return "completed", _summary(history["results"][step.id])
-    history["statuses"][step.id] = "failed"
+        record = returned_record(step, state.result())
+        history.ran(step.id, "completed", record)
+        return "completed", _summary(record)
+    history.ran(step.id, "failed")
     if step.on_failure == "stop":
         raise StepFailed(f"step '{step.id}' failed: {state.message}")
     return "failed", str(state.message)
 
 
 def _why_not_run(planned: PlannedStep, frozen: FrozenPlaybook, context: StepContext,
-                 history: History) -> tuple[str, str] | None:
+                 history: RunHistory) -> tuple[StepStatus, str] | None:
     """("blocked" | "skipped", reason) when the step must not run, else None."""
     step = planned.step
-    blocked = [d for d in (*planned.waits_for, *step.after) if history["statuses"].get(d) in {"failed", "blocked"}]
+    blocked = [d for d in (*planned.waits_for, *step.after) if history.status(d) in {"failed", "blocked"}]
     if blocked:
         return "blocked", f"not run: it waits for {', '.join(sorted(set(blocked)))}, which did not succeed"
     if condition_holds(frozen.loaded, frozen.catalog, planned.phase, step, context.namespace()):
@@ -150,30 +168,31 @@ _DECIDED = {"rejected": "Rejected", "timed_out": "Timed out", "changes_requested
 _RELEASED = {"released": "Released", "partly_failed": "Partly released", "halted": "Halted"}
 
 
-def outcome(frozen: FrozenPlaybook, history: History, phases: tuple[str, ...] = PHASES) -> str | None:
+def outcome(frozen: FrozenPlaybook, history: RunHistory, phases: tuple[str, ...] = PHASES) -> str | None:
     """The state name a run ends in, from its last approval (and its release) in these phases: seen in the runs
     list as is. None when no approval ran there."""
-    results = history["results"]
-    steps = [s for p, _, s in frozen.playbook.steps() if p in phases and s.id in results]
+    steps = [s for p, _, s in frozen.playbook.steps() if p in phases and history.has_result(s.id)]
     approvals = [s for s in steps if isinstance(s, MessageApprove)]
     if not approvals:
         return None
     last = approvals[-1]
-    decision = results[last.id]["decision"]
+    decision = history.record(last.id, ApprovalRecord).decision
     if decision != "approved":
         return _DECIDED[decision]
     releases = [s for s in steps if isinstance(s, MessageRelease) and s.approval == last.id]
-    return _RELEASED.get(results[releases[-1].id]["status"], "Approved") if releases else "Approved"
+    return _RELEASED.get(history.record(releases[-1].id, ReleaseRecord).status, "Approved") if releases else "Approved"
 
 
-def _summary(record: dict[str, Any]) -> str:
-    for key in ("text", "item", "status"):
-        if key in record:
-            return str(record[key]).replace("\n", " ")[:120]
+def _summary(record: Record) -> str:
+    """The detail of a completed step in the phase's table: a note's text, a checklist's item, else its status."""
+    match record:
+        case (NoteRecord(text=shown) | ChecklistRecord(item=shown) | PackRecord(status=shown)
+              | ReleaseRecord(status=shown) | CallRecord(status=shown) | ClaimTrackRecord(status=shown)):
+            return shown.replace("\n", " ")[:120]
     return ""
 
 
-def _phase_artifact(frozen: FrozenPlaybook, phase: str, rows: list[tuple[PlannedStep, str, str]]) -> None:
+def _phase_artifact(frozen: FrozenPlaybook, phase: str, rows: list[Row]) -> None:
     pb = frozen.playbook
     icons = {"completed": "✅", "skipped": "⏭️", "failed": "❌", "blocked": "⛔", "reused": "♻️"}
     lines = [f"### {pb.title} — {phase} (v{pb.version})", "", "| step | type | status | detail |",

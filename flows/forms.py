@@ -18,11 +18,13 @@ from typing import Any
 from coolname.data import config as _slug_words
 from prefect import Flow, flow
 from prefect.runtime import flow_run
+from prefect.states import State
 from pydantic import Field
 
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.parameters import PhaseChoice, input_annotation
 from flows.choices import valid_playbooks
+from flows.history import RunHistory
 from flows.playbook import play
 
 # Names nobody typed: the server names a run created without one with two words of coolname's lists
@@ -61,11 +63,11 @@ def _parameters(playbook: Playbook) -> list[inspect.Parameter]:
     return [phase, *inputs]
 
 
-def form_flow(playbook: Playbook) -> Flow[..., Any]:
+def form_flow(playbook: Playbook) -> Flow[..., RunHistory | State]:
     """The playbook's own run flow: its inputs as top-level parameters, so Prefect builds its form from them."""
     attribute = playbook.id.replace("-", "_")
 
-    def run(phase: str = "all", **inputs: Any) -> Any:
+    def run(phase: str = "all", **inputs: Any) -> RunHistory | State:
         return play(playbook.id, phase, inputs)
 
     run.__signature__ = inspect.Signature(_parameters(playbook))  # type: ignore[attr-defined]
@@ -76,5 +78,5 @@ def form_flow(playbook: Playbook) -> Flow[..., Any]:
                 description=f"{playbook.title} — run the playbook `{playbook.id}` (all phases, or one).")
 
 
-FORMS: dict[str, Flow[..., Any]] = {pb.id: form_flow(pb) for pb in valid_playbooks()}
+FORMS: dict[str, Flow[..., RunHistory | State]] = {pb.id: form_flow(pb) for pb in valid_playbooks()}
 globals().update({pb_id.replace("-", "_"): form for pb_id, form in FORMS.items()})

@@ -12,40 +12,41 @@ from crisiscomms.playbook.models import PHASES
 from crisiscomms.playbook.parameters import resolve_inputs
 from crisiscomms.stack.project import Project
 from flows.choices import ROOT, CrisisInputs, PlaybookChoice, given_inputs
-from flows.engine import History, empty_history, outcome, walk
+from flows.engine import RunHistory, outcome, walk
 from flows.provenance import pin_provenance
 
 
-def _phase_flow(phase: str) -> Flow[..., History]:
+def _phase_flow(phase: str) -> Flow[..., RunHistory | State]:
     @flow(name=f"phase-{phase.replace('_', '-')}", flow_run_name=f"{{playbook}}/{phase}",
           description=f"The {phase} phase of a crisis playbook.", log_prints=True)
     def run_phase(
         playbook: PlaybookChoice,  # type: ignore[valid-type]
         inputs: CrisisInputs = CrisisInputs(),  # type: ignore[valid-type]  # noqa: B008
-    ) -> History:
+    ) -> RunHistory | State:
         return run_one_phase(playbook, phase, given_inputs(inputs))
 
     return run_phase
 
 
-def run_one_phase(playbook: str, phase: str, given: dict[str, Any], alert: dict[str, Any] | None = None) -> Any:
+def run_one_phase(playbook: str, phase: str, given: dict[str, Any],
+                  alert: dict[str, Any] | None = None) -> RunHistory | State:
     """A phase started on its own (the UI, an automation): it may wait suspended, so it pins the playbook."""
     project = Project(ROOT)
     frozen = project.freeze(playbook)
     values = resolve_inputs(frozen.playbook, given)
     pin_provenance(frozen.loaded, values)
     with tags(f"playbook:{playbook}", f"playbook-version:{frozen.playbook.version}", f"phase:{phase}"):
-        done = walk(frozen, phase, values, empty_history(), alert, project)
+        done = walk(frozen, phase, values, RunHistory(), alert, project)
     return named(frozen, done, (phase,))
 
 
 @flow(name="phase-assessment", flow_run_name="{playbook}/assessment", log_prints=True,
       description="The assessment phase started by a monitoring alert (the automation fills `alert`).")
-def assessment_on_alert(playbook: PlaybookChoice, alert: dict[str, Any]) -> Any:  # type: ignore[valid-type]
+def assessment_on_alert(playbook: PlaybookChoice, alert: dict[str, Any]) -> RunHistory | State:  # type: ignore[valid-type]
     return run_one_phase(playbook, "assessment", {}, alert)
 
 
-def named(frozen: FrozenPlaybook, history: History, phases: tuple[str, ...] = PHASES) -> History | State:
+def named(frozen: FrozenPlaybook, history: RunHistory, phases: tuple[str, ...] = PHASES) -> RunHistory | State:
     """A run that asked for an approval ends in a state named for the outcome (Released, Rejected, Timed out …)."""
     name = outcome(frozen, history, phases)
     return Completed(name=name, message=f"approval outcome: {name}", data=history) if name else history
@@ -55,7 +56,7 @@ preparation = _phase_flow("preparation")
 assessment = _phase_flow("assessment")
 communication = _phase_flow("communication")
 post_crisis = _phase_flow("post_crisis")
-PHASE_FLOWS: dict[str, Flow[..., History]] = {
+PHASE_FLOWS: dict[str, Flow[..., RunHistory | State]] = {
     "preparation": preparation, "assessment": assessment,
     "communication": communication, "post_crisis": post_crisis,
 }

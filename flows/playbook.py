@@ -16,12 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger, tags
+from prefect.states import State
 
 from crisiscomms.playbook.models import PHASES
 from crisiscomms.playbook.parameters import PhaseChoice, resolve_inputs
 from crisiscomms.stack.project import Project
 from flows.choices import ROOT, CrisisInputs, PlaybookChoice, given_inputs
-from flows.engine import empty_history, walk
+from flows.engine import RunHistory, walk
 from flows.phases import named
 from flows.provenance import pin_provenance
 
@@ -32,20 +33,20 @@ def run_playbook(
     playbook: PlaybookChoice,  # type: ignore[valid-type]
     phase: PhaseChoice = "all",
     inputs: CrisisInputs = CrisisInputs(),  # type: ignore[valid-type]  # noqa: B008
-) -> Any:
+) -> RunHistory | State:
     """Any playbook by id, its inputs in one model (the CLI, scripts); each playbook also has its own Run form
     (flows/forms.py)."""
     return play(playbook, phase, given_inputs(inputs))
 
 
-def play(playbook: str, phase: str, given: dict[str, Any], alert: dict[str, Any] | None = None) -> Any:
+def play(playbook: str, phase: str, given: dict[str, Any], alert: dict[str, Any] | None = None) -> RunHistory | State:
     """The body of a playbook run, whichever flow started it: freeze the playbook, pin it, walk the phases."""
     project = Project(ROOT)
     frozen = project.freeze(playbook)
     values = resolve_inputs(frozen.playbook, given)
     provenance = pin_provenance(frozen.loaded, values)
     get_run_logger().info("playbook %s v%s (%s)", playbook, frozen.playbook.version, provenance["sha256"][:12])
-    history = empty_history()
+    history = RunHistory()
     with tags(f"playbook:{playbook}", f"playbook-version:{frozen.playbook.version}"):
         for name in PHASES if phase == "all" else [phase]:
             with tags(f"phase:{name}"):

@@ -19,10 +19,10 @@ from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.frozen import FrozenPlaybook
 from crisiscomms.playbook.models import PHASES
 from crisiscomms.playbook.parameters import resolve_inputs
-from crisiscomms.playbook.steps import CallRecord, MessageApprove, PlaybookCall, StepBase
+from crisiscomms.playbook.steps import CallRecord, MessageApprove, PlaybookCall, StepBase, StepStatus
 from crisiscomms.stack.project import Project
 from flows.approval import request_approval
-from flows.history import History, StepFailed, empty_history
+from flows.history import RunHistory, StepFailed, returned_record
 from tasks.registry import task_for
 from tasks.subplaybook import call_inputs
 
@@ -36,23 +36,23 @@ class Walker:
 
     frozen: FrozenPlaybook
     project: Project
-    walk: Callable[..., History]
+    walk: Callable[..., RunHistory]
 
 
-def approve(walker: Walker, step: MessageApprove, context: StepContext, history: History,
-            run_name: str) -> tuple[str, str]:
+def approve(walker: Walker, step: MessageApprove, context: StepContext, history: RunHistory,
+            run_name: str) -> tuple[StepStatus, str]:
     playbook = walker.frozen.playbook
     record = request_approval(step, playbook, context, playbook.communication.pause_poll,
                               _rerender(walker, step.pack, context, history))
-    state = task_for(step).with_options(task_run_name=run_name)(record.model_dump(), return_state=True)
-    history["results"][step.id] = state.result()
-    history["statuses"][step.id] = "completed"
+    state = task_for(step).with_options(task_run_name=run_name)(record, return_state=True)
+    history.ran(step.id, "completed", returned_record(step, state.result()))
     return "completed", f"{record.decision} ({len(record.decisions)} answer(s))"
 
 
 def _rerender(walker: Walker, pack_id: str, context: StepContext,
-              history: History) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """Run the pack step again with an approver's fact-sheet edits; its new record replaces the old one."""
+              history: RunHistory) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Run the pack step again with an approver's fact-sheet edits; its new record replaces the old one. The
+    approval chain (a library object) reads the new record as data."""
     pack_step = next(s for _, _, s in walker.frozen.playbook.steps() if s.id == pack_id)
 
     def rerender(edits: dict[str, Any]) -> dict[str, Any]:
@@ -61,20 +61,22 @@ def _rerender(walker: Walker, pack_id: str, context: StepContext,
         state = runnable(pack_step, context, edits, return_state=True)
         if not state.is_completed():
             raise CrisisError(f"the edited pack was refused: {state.message}")
-        history["results"][pack_id] = state.result()
-        return history["results"][pack_id]
+        record = returned_record(pack_step, state.result())
+        history.replace(pack_id, record)
+        return record.model_dump()
 
     return rerender
 
 
-def call(walker: Walker, step: PlaybookCall, context: StepContext, history: History,
-         run_name: str) -> tuple[str, str]:
+def call(walker: Walker, step: PlaybookCall, context: StepContext, history: RunHistory,
+         run_name: str) -> tuple[StepStatus, str]:
     """The callee's phases, walked in this run (so an approval in it can suspend the run like any other), on the
     callee's own frozen plan; its task runs are tagged with its id and `called-by:<caller>:<step>`."""
     callee = walker.project.freeze(step.playbook)
     inputs = resolve_inputs(callee.playbook, call_inputs(step, context))
     wanted = [p for p in PHASES if (not step.phases or p in step.phases) and getattr(callee.playbook.phases, p).steps]
-    done = empty_history()
+    done = RunHistory()
+    status: StepStatus
     try:
         for phase in wanted:
             with _callee_tags(callee, phase, f"{context.playbook_id}:{step.id}"):
@@ -85,10 +87,9 @@ def call(walker: Walker, step: PlaybookCall, context: StepContext, history: Hist
     except Exception as exc:  # the call step fails like any step, by its own on_failure
         status, detail = "failed", f"called playbook '{callee.playbook.id}' failed: {exc}"
     record = CallRecord(playbook=callee.playbook.id, version=callee.playbook.version, sha256=callee.sha256,
-                        phases=wanted, status=status, steps=done["statuses"])
-    state = task_for(step).with_options(task_run_name=run_name)(record.model_dump(), return_state=True)
-    history["results"][step.id] = state.result()
-    history["statuses"][step.id] = status
+                        phases=wanted, status=status, steps=dict(done.statuses))
+    state = task_for(step).with_options(task_run_name=run_name)(record, return_state=True)
+    history.ran(step.id, status, returned_record(step, state.result()))
     if status == "failed" and step.on_failure == "stop":
         raise StepFailed(f"step '{step.id}' failed: {detail}")
     return status, detail
@@ -101,5 +102,5 @@ def _callee_tags(callee: FrozenPlaybook, phase: str, caller: str) -> TagsContext
                                             f"phase:{phase}", f"called-by:{caller}"})
 
 
-FlowStep = Callable[[Walker, Any, StepContext, History, str], tuple[str, str]]
+FlowStep = Callable[[Walker, Any, StepContext, RunHistory, str], tuple[StepStatus, str]]
 FLOW_STEPS: dict[type[StepBase], FlowStep] = {MessageApprove: approve, PlaybookCall: call}

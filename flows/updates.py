@@ -42,7 +42,7 @@ def check_promise(root: Path, playbook_id: str, promise_id: int, now: datetime |
     if status in ("on_time", "late"):
         logger.info("promise #%d (next update promised for %s) kept %s: %s", promise_id, promise.promised,
                     "on time" if status == "on_time" else "LATE", cadence.human_delay(promise.delay_seconds()))
-        return {"status": status, "promise": promise_id, "detail": promise.row(now)["delay"]}
+        return {"status": status, "promise": promise_id, "detail": cadence.human_delay(promise.delay_seconds(now))}
     if status == "open":
         logger.info("promise #%d is not due before %s", promise_id, promise.promised)
         return {"status": "open", "promise": promise_id, "detail": f"due {promise.promised}"}

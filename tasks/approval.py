@@ -24,6 +24,7 @@ from crisiscomms.communication import notify, signing
 from crisiscomms.communication.answer import Answer, Timeout
 from crisiscomms.communication.approval import ApprovalStore, Member, StageRecord
 from crisiscomms.playbook.models import Playbook
+from crisiscomms.playbook.steps import ApprovalRecord
 from tasks.release import read_secret
 
 DEADLINE_DEPLOYMENT = "approval-deadline/approval-deadline"
@@ -104,14 +105,14 @@ def _notify(playbook: Playbook, stage: StageRecord, links: dict[str, str], outbo
 
 
 @task(name="message.approve", persist_result=True)
-def record_approval(record: dict[str, Any]) -> dict[str, Any]:
+def record_approval(record: ApprovalRecord) -> ApprovalRecord:
     """The decision, every answer (with refusals), and the pack hash it applies to."""
     logger = get_run_logger()
-    logger.info("approval: %s for pack %s (%d answer(s))", record["decision"], record["hash"][:16],
-                len(record["decisions"]))
+    logger.info("approval: %s for pack %s (%d answer(s))", record.decision, record.hash[:16],
+                len(record.decisions))
     # Task results are not persisted on the server, logs are: each answer as typed (repr: data, never markup)
     # keeps who decided what, and why, readable in the run's audit trail after the flow process is gone.
-    for answer in record["decisions"]:
+    for answer in record.decisions:
         refused = f", REFUSED: {answer['refused']}" if answer.get("refused") else ""
         logger.info("stage %s: %s by %r as %r via %s at %s, comment %r%s", answer["stage"], answer["decision"],
                     answer["name"], answer["role"], answer.get("via", "ui"), answer["at"], answer["comment"],
@@ -120,7 +121,7 @@ def record_approval(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _approval_table(record: dict[str, Any]) -> None:
+def _approval_table(record: ApprovalRecord) -> None:
     """Every answer as a table on the run: the audit trail's view of who approved which hash, when, and why.
 
     Table cells are shown as text by the UI, so an approver's comment stays data whatever it contains.
@@ -128,8 +129,8 @@ def _approval_table(record: dict[str, Any]) -> None:
     rows = [{"decision": a["decision"], "refused": "REFUSED" if a.get("refused") else "", "reason": a.get(
         "refused", ""), "stage": a["stage"], "name": a["name"], "role": a["role"], "via": a.get("via", "ui"),
              "at": a["at"], "comment": a["comment"], "edits": ", ".join(sorted(a.get("edits") or {}))}
-            for a in record["decisions"]]
+            for a in record.decisions]
     run_name = str(task_run.get_name() or "approval")  # "<playbook>:<step>"
     key = "".join(c if c.isalnum() else "-" for c in run_name.lower()).strip("-") + "-approval"
-    create_table_artifact(rows, key=key, description=f"{record['decision']}: pack {record['hash']} "
-                          f"(priority {record.get('priority') or 'none'})")
+    create_table_artifact(rows, key=key, description=f"{record.decision}: pack {record.hash} "
+                          f"(priority {record.priority or 'none'})")

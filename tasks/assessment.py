@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
@@ -44,27 +43,26 @@ def gather(step: AssessmentRun, playbook: Playbook, context: StepContext) -> tup
 
 def publish(playbook: Playbook, record: AssessmentRecord, origin: str) -> None:
     key = f"{playbook.id}-crisis-assessment"  # `<id>-assessment` is the phase's own artifact
-    data = record.model_dump()
-    markdown = reporting.assessment_markdown(playbook.title, data) + f"\nMentions: {origin}.\n"
+    markdown = reporting.assessment_markdown(playbook.title, record.model_dump()) + f"\nMentions: {origin}.\n"
     create_markdown_artifact(markdown, key=key, description=f"{playbook.id}: assessment {record.priority}")
     rows = [{"audience": name, "title": row["title"], "kind": row["kind"], "mentions": row["count"],
              "share": row["share"], "negative_share": row["negative_share"], "sentiment": row["sentiment"],
-             "needs_message": row["hit"]} for name, row in data["audiences"].items()]
+             "needs_message": row["hit"]} for name, row in record.audiences.items()]
     create_table_artifact(rows, key=f"{key}-audiences", description=f"{playbook.id}: audiences hit")
-    points = data["timeline"]
+    points = record.timeline
     timeline = charts.timeline(f"{playbook.title}: mentions and negative share",
                                [p["start"][:16].replace("T", " ") for p in points], [p["volume"] for p in points],
                                [p["negative_share"] for p in points])
     create_image_artifact(charts.data_url(timeline), key=f"{key}-timeline",
                           description=f"{playbook.id}: mentions over time (bars) and negative share (line)")
     shares = [(row["title"], row["share"], f"{row['share']:.0%} ({row['count']})")
-              for row in sorted(data["audiences"].values(), key=lambda r: -r["count"])]
+              for row in sorted(record.audiences.values(), key=lambda r: -r["count"])]
     create_image_artifact(charts.data_url(charts.bars(f"{playbook.title}: audiences", shares)),
                           key=f"{key}-audiences-chart", description=f"{playbook.id}: share of mentions per audience")
 
 
 @task(name="assessment.run")
-def run_assessment(step: AssessmentRun, context: StepContext) -> dict[str, Any]:
+def run_assessment(step: AssessmentRun, context: StepContext) -> AssessmentRecord:
     playbook = context.playbook
     gathered, usual = gather(step, playbook, context)
     record = scoring.assess(gathered.tally, playbook, usual)
@@ -78,4 +76,4 @@ def run_assessment(step: AssessmentRun, context: StepContext) -> dict[str, Any]:
         store.save_assessment(playbook.id, step.id, str(flow_run.get_id() or ""), record.model_dump())
     finally:
         store.close()
-    return record.model_dump()
+    return record

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from prefect import get_run_logger, task
 
@@ -12,15 +11,15 @@ from crisiscomms.playbook.steps import ChecklistItem, ChecklistRecord
 
 
 def checklist_record(step: ChecklistItem, context: StepContext) -> ChecklistRecord:
-    role = context.team.get(step.owner, {})
-    people = [member["name"] for member in role.get("members", [])]
+    role = context.playbook.team.get(step.owner)
+    people = [member.name for member in role.members] if role else []
     return ChecklistRecord(item=step.item, owner=step.owner, owner_people=people, status="recorded",
                            recorded_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 @task(name="checklist.item")
-def record_checklist_item(step: ChecklistItem, context: StepContext) -> dict[str, Any]:
+def record_checklist_item(step: ChecklistItem, context: StepContext) -> ChecklistRecord:
     record = checklist_record(step, context)
     owners = ", ".join(record.owner_people) or step.owner
     get_run_logger().info("☐ %s — %s (%s)", step.item, step.owner, owners)
-    return record.model_dump()
+    return record

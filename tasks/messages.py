@@ -14,7 +14,7 @@ from crisiscomms.monitoring.store import state_dir
 from crisiscomms.playbook import rendering
 from crisiscomms.playbook.communication import FactSheet
 from crisiscomms.playbook.context import StepContext
-from crisiscomms.playbook.steps import MessagePack, PackRecord
+from crisiscomms.playbook.steps import ClaimSpreadRecord, MessagePack, PackRecord
 from crisiscomms.report import reporting
 
 _TRUE = {"true", "1", "yes", "oui", "vrai"}
@@ -31,45 +31,44 @@ def pack_context(step: MessagePack, context: StepContext) -> messages.PackContex
     if step.claim:
         claim = {"text": _text(step.claim, context), "truth": _text(step.truth, context), "source": ""}
     elif spread is not None:  # the claim as measured: its words, its truth, where to check
-        claim = {"text": spread["claim"], "truth": spread["truth"], "source": spread["source"]}
+        claim = {"text": spread.claim, "truth": spread.truth, "source": spread.source}
     assessment = context.results.get(step.assessment) if step.assessment else None
     return messages.PackContext(inputs=context.inputs, assessment=assessment, claim=claim, drill=drill,
-                                kinds=step.kinds, audiences=spread["audiences"] if spread is not None else None)
+                                kinds=step.kinds, audiences=spread.audiences if spread is not None else None)
 
 
-def _spread(step: MessagePack, context: StepContext) -> dict[str, Any] | None:
+def _spread(step: MessagePack, context: StepContext) -> ClaimSpreadRecord | None:
     if not step.audiences_from:
         return None
-    spread = context.results.get(step.audiences_from)
-    if spread is None:
+    if not context.has_result(step.audiences_from):
         raise CrisisError(f"step '{step.id}': no result from claim.spread step '{step.audiences_from}'")
-    return spread
+    return context.result(step.audiences_from, ClaimSpreadRecord)
 
 
-def _left_out(spread: dict[str, Any] | None, pack: messages.Pack) -> str:
+def _left_out(spread: ClaimSpreadRecord | None, pack: messages.Pack) -> str:
     """Audiences where the claim spreads that the pack does not reach: no message of its kinds for them."""
-    missing = sorted(set(spread["audiences"]) - {v.audience for v in pack.variants}) if spread else []
+    missing = sorted(set(spread.audiences) - {v.audience for v in pack.variants}) if spread else []
     if not missing:
         return ""
     return f"the claim also spreads in {', '.join(missing)}, but no message of these kinds is declared for them"
 
 
-def _nothing_to_send(step: MessagePack, spread: dict[str, Any] | None, note: str) -> dict[str, Any]:
+def _nothing_to_send(step: MessagePack, spread: ClaimSpreadRecord | None, note: str) -> PackRecord:
     if spread is not None:
-        where = ", ".join(spread["audiences"]) or "no audience"
-        reason = (f"nothing to correct: « {spread['claim']} » spreads in {where} "
-                  f"({spread['mentions']} mention(s) carrying it, {spread['denials']} denying it)")
+        where = ", ".join(spread.audiences) or "no audience"
+        reason = (f"nothing to correct: « {spread.claim} » spreads in {where} "
+                  f"({spread.mentions} mention(s) carrying it, {spread.denials} denying it)")
     else:
         reason = "no message of the kinds asked is declared"
     reason += f"; {note}" if note else ""
     get_run_logger().warning("%s: %s — no pack kept, nothing to approve", step.id, reason)
     return PackRecord(hash="", variants=[], problems=[], path="", next_update="", status="nothing_to_send",
-                      note=reason).model_dump()
+                      note=reason)
 
 
 @task(name="message.pack")
 def render_message_pack(step: MessagePack, context: StepContext, edits: dict[str, Any] | None = None
-                        ) -> dict[str, Any]:
+                        ) -> PackRecord:
     """`edits`: fact-sheet fields an approver changed (a re-render asked from the approval step)."""
     playbook, root = context.playbook, Path(context.root)
     settings = pack_context(step, context)
@@ -93,5 +92,4 @@ def render_message_pack(step: MessagePack, context: StepContext, edits: dict[str
         raise CrisisError(f"message pack refused, {len(pack.problems)} problem(s):\n- " + "\n- ".join(pack.problems))
     get_run_logger().info("message pack %s: %d message(s), no problem", pack.hash[:16], len(pack.variants))
     return PackRecord(hash=pack.hash, variants=[v.id for v in pack.variants], problems=[], path=str(path),
-                      next_update=pack.next_update, author=_text(step.author, context),
-                      note=note).model_dump()
+                      next_update=pack.next_update, author=_text(step.author, context), note=note)

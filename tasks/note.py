@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from prefect import get_run_logger, task
 
@@ -22,8 +21,8 @@ def note_record(step: NoteLog, context: StepContext) -> NoteRecord:
 
 
 @task(name="note.log")
-def log_note(step: NoteLog, context: StepContext) -> dict[str, Any]:
+def log_note(step: NoteLog, context: StepContext) -> NoteRecord:
     record = note_record(step, context)
     logger = get_run_logger()
     (logger.warning if record.level == "warning" else logger.info)("%s", record.text)
-    return record.model_dump()
+    return record

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import Task
 
 from crisiscomms.playbook.steps import (
@@ -16,6 +14,7 @@ from crisiscomms.playbook.steps import (
     MessageRelease,
     NoteLog,
     PlaybookCall,
+    Record,
     StepBase,
 )
 from tasks.approval import record_approval
@@ -27,7 +26,7 @@ from tasks.note import log_note
 from tasks.release import release_pack
 from tasks.subplaybook import record_call
 
-REGISTRY: dict[type[StepBase], Task[..., dict[str, Any]]] = {
+REGISTRY: dict[type[StepBase], Task[..., Record]] = {
     ChecklistItem: record_checklist_item,
     NoteLog: log_note,
     PlaybookCall: record_call,  # after flows/steps.py walked the callee in the run
@@ -40,5 +39,5 @@ REGISTRY: dict[type[StepBase], Task[..., dict[str, Any]]] = {
 }
 
 
-def task_for(step: StepBase) -> Task[..., dict[str, Any]]:
+def task_for(step: StepBase) -> Task[..., Record]:
     return REGISTRY[type(step)]

@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -33,7 +33,7 @@ def read_secret(name: str) -> str:
 
 
 @task(name="message.release")
-def release_pack(step: MessageRelease, context: StepContext) -> dict[str, Any]:
+def release_pack(step: MessageRelease, context: StepContext) -> ReleaseRecord:
     if not context.has_result(step.approval):
         raise release.ReleaseRefused("not approved (no decision): nothing released")
     decision = context.result(step.approval, ApprovalRecord)
@@ -41,27 +41,26 @@ def release_pack(step: MessageRelease, context: StepContext) -> dict[str, Any]:
         raise release.ReleaseRefused(f"not approved ({decision.decision}): nothing released")
     context.ensure_unchanged("release its pack")  # the recipients and channels approved are the ones sent to
     playbook, root = context.playbook, Path(context.root)
-    approval = decision.model_dump()
     pack_path = decision.path or context.result(step.pack, PackRecord).path  # edits make a new pack file
     pack = json.loads(Path(pack_path).read_text(encoding="utf-8"))
     receipts, promised = _send(root, playbook, pack, decision.hash)
-    approvers = approved_by(approval)
-    rows = [{**asdict(r), "pack": approval["hash"], "approved_by": "; ".join(approvers)} for r in receipts]
+    approvers = approved_by(decision)
+    rows = [{**asdict(r), "pack": decision.hash, "approved_by": "; ".join(approvers)} for r in receipts]
     status = _status(rows)
     create_table_artifact(rows, key=f"{playbook.id}-release",
-                          description=f"{playbook.id}: release receipts ({status}) of pack {approval['hash']}")
+                          description=f"{playbook.id}: release receipts ({status}) of pack {decision.hash}")
     _log(rows)
     if status == "halted":
         _report_halt(root, playbook, rows)
     if any(r["status"] == "sent" for r in rows) and promised is not None:
-        _keep_cadence(root, playbook, pack, approval, promised)
-    return ReleaseRecord(hash=approval["hash"], status=status, receipts=rows, approved_by=approvers).model_dump()
+        _keep_cadence(root, playbook, pack, decision, promised)
+    return ReleaseRecord(hash=decision.hash, status=status, receipts=rows, approved_by=approvers)
 
 
-def approved_by(approval: dict[str, Any]) -> list[str]:
+def approved_by(approval: ApprovalRecord) -> list[str]:
     """Who approved the released hash, as the audit trail says it: name, role, stage, and the path it came by."""
     return [f"{a['name']} ({a['role']}, stage {a['stage']}, via {a.get('via', 'ui')}, {a['at']})"
-            for a in approval.get("decisions", []) if a["decision"] == "approve" and not a.get("refused")]
+            for a in approval.decisions if a["decision"] == "approve" and not a.get("refused")]
 
 
 def _send(root: Path, playbook: Playbook, pack: dict[str, Any], approved: str
@@ -82,7 +81,7 @@ def _send(root: Path, playbook: Playbook, pack: dict[str, Any], approved: str
         outbox.close()
 
 
-def _status(rows: list[dict[str, Any]]) -> str:
+def _status(rows: list[dict[str, Any]]) -> Literal["released", "partly_failed", "halted"]:
     statuses = {r["status"] for r in rows}
     if "halted" in statuses:
         return "halted"
@@ -114,13 +113,13 @@ def _report_halt(root: Path, playbook: Playbook, rows: list[dict[str, Any]]) -> 
                              description=f"{playbook.id}: release stopped by the kill switch")
 
 
-def _keep_cadence(root: Path, playbook: Playbook, pack: dict[str, Any], approval: dict[str, Any],
+def _keep_cadence(root: Path, playbook: Playbook, pack: dict[str, Any], approval: ApprovalRecord,
                   promised: datetime) -> None:
     """Record promised (the time the messages say) vs actual; schedule the reminder of the promise made."""
     logger = get_run_logger()
     run_id = str(flow_run.get_id() or "local")
-    recorded = cadence.record_release(root, playbook.id, run_id, approval["hash"], promised, datetime.now(UTC),
-                                      drill=bool(pack.get("drill")), priority=approval.get("priority"))
+    recorded = cadence.record_release(root, playbook.id, run_id, approval.hash, promised, datetime.now(UTC),
+                                      drill=bool(pack.get("drill")), priority=approval.priority)
     if recorded.fulfilled:
         kept = recorded.fulfilled
         logger.info("update promise #%d (promised %s) kept: %s (%s)", kept.id, kept.promised, kept.status(),

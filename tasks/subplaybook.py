@@ -15,9 +15,9 @@ from crisiscomms.playbook.steps import CallRecord, PlaybookCall
 
 
 @task(name="playbook.call", persist_result=True)
-def record_call(record: dict[str, Any]) -> dict[str, Any]:
+def record_call(record: CallRecord) -> CallRecord:
     """The call's outcome (the callee, its version and hash, each of its steps' status) in the audit trail."""
-    return CallRecord.model_validate(record).model_dump()
+    return record
 
 
 def call_inputs(step: PlaybookCall, context: StepContext) -> dict[str, Any]:

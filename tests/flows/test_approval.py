@@ -20,7 +20,8 @@ from prefect.flow_runs import resume_flow_run
 
 from crisiscomms.communication import signing
 from crisiscomms.communication.approval import ApprovalStore
-from flows.engine import walk_phase
+from crisiscomms.playbook.steps import ApprovalRecord, PackRecord, ReleaseRecord
+from flows.engine import RunHistory, walk_phase
 from tests.sent import as_sent
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "steps"
@@ -32,15 +33,15 @@ def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @flow
-def _communication(playbook: str) -> dict[str, Any]:
-    return walk_phase(str(FIXTURES), playbook, "communication", {}, {"results": {}, "statuses": {}})
+def _communication(playbook: str) -> RunHistory:
+    return walk_phase(str(FIXTURES), playbook, "communication", {}, RunHistory())
 
 
 class Running:
     """The phase flow in a thread, so the test can answer its pauses as an approver would."""
 
     def __init__(self, playbook: str) -> None:
-        self.result: dict[str, Any] | None = None
+        self.result: RunHistory | None = None
         self.thread = threading.Thread(target=self._run, args=(playbook,), daemon=True)
         self.thread.start()
 
@@ -53,10 +54,13 @@ class Running:
                                            "edits": edits, "link_receipt": receipt})
         _wait_until_not_paused(run_id)
 
-    def done(self) -> dict[str, Any]:
+    def done(self) -> RunHistory:
         self.thread.join(timeout=120)
         assert self.result is not None, "the phase did not finish"
         return self.result
+
+    def approval(self, step_id: str = "approval") -> ApprovalRecord:
+        return self.done().record(step_id, ApprovalRecord)
 
 
 def _paused_run(timeout: float) -> Any:
@@ -85,19 +89,19 @@ def test_the_whole_chain_approves_with_a_quorum_of_different_people() -> None:
     run.answer("approve", "Claire Martin")
     run.answer("approve", "Julien Roche", comment="{{ ''.__class__ }}")
     history = run.done()
-    record = history["results"]["approval"]
-    assert record["decision"] == "approved"
-    assert record["hash"] == history["results"]["pack"]["hash"]
-    assert [(d["stage"], d["name"], d["role"], d["via"], "refused" in d) for d in record["decisions"]] == [
+    record = history.record("approval", ApprovalRecord)
+    assert record.decision == "approved"
+    assert record.hash == history.record("pack", PackRecord).hash
+    assert [(d["stage"], d["name"], d["role"], d["via"], "refused" in d) for d in record.decisions] == [
         (1, "Sophie Lefèvre", "juridique", "ui", False), (2, "Claire Martin", "communication", "ui", False),
         (2, "Julien Roche", "communication", "ui", False)]
-    assert record["decisions"][2]["comment"] == "{{ ''.__class__ }}"  # kept as typed: data, never rendered
-    released = history["results"]["release"]
-    assert (released["status"], released["hash"]) == ("released", record["hash"])
-    (receipt,) = released["receipts"]
+    assert record.decisions[2]["comment"] == "{{ ''.__class__ }}"  # kept as typed: data, never rendered
+    released = history.record("release", ReleaseRecord)
+    assert (released.status, released.hash) == ("released", record.hash)
+    (receipt,) = released.receipts
     assert receipt["status"] == "sent"
     sent = json.loads(Path(receipt["detail"].removeprefix("file ")).read_text(encoding="utf-8"))
-    pack = json.loads(Path(history["results"]["pack"]["path"]).read_text(encoding="utf-8"))
+    pack = json.loads(Path(history.record("pack", PackRecord).path).read_text(encoding="utf-8"))
     state = Path(os.environ["CRISIS_STATE_DIR"])
     assert sent["text"] == as_sent(state, pack, pack["variants"][0])  # the approved bytes, the promised time written in
 
@@ -111,10 +115,10 @@ def test_the_form_offers_only_the_stage_people_and_the_server_refuses_anyone_els
                                                "edits": "", "link_receipt": ""})
     run.answer("reject", "Sophie Lefèvre", "Le lot n'est pas confirmé")
     history = run.done()
-    record = history["results"]["approval"]
-    assert record["decision"] == "rejected"
-    assert history["statuses"]["release"] == "skipped" and "release" not in history["results"]
-    assert [(d["name"], d["comment"]) for d in record["decisions"]] == [("Sophie Lefèvre", "Le lot n'est pas confirmé")]
+    record = history.record("approval", ApprovalRecord)
+    assert record.decision == "rejected"
+    assert history.status("release") == "skipped" and not history.has_result("release")
+    assert [(d["name"], d["comment"]) for d in record.decisions] == [("Sophie Lefèvre", "Le lot n'est pas confirmé")]
 
 
 def _receipt(stage_id: str, name: str, digest: str, decision: str, comment: str) -> str:
@@ -145,10 +149,10 @@ def test_a_link_answer_needs_a_receipt_signed_for_exactly_that_answer_stage_and_
     run.answer("approve", "Sophie Lefèvre", receipt=_receipt(stage.stage_id, "Sophie Lefèvre", stage.hash,
                                                              "approve", ""))
     run.answer("reject", "Claire Martin", "non")
-    record = run.done()["results"]["approval"]
-    refused = [d.get("refused", "") for d in record["decisions"]]
+    record = run.approval()
+    refused = [d.get("refused", "") for d in record.decisions]
     assert "not issued by this crisis stack" in refused[0] and "does not match this answer" in refused[1]
-    assert [(d["via"], "refused" in d) for d in record["decisions"]] == [
+    assert [(d["via"], "refused" in d) for d in record.decisions] == [
         ("link", True), ("link", True), ("link", False), ("ui", False)]
 
 
@@ -170,31 +174,31 @@ def test_a_refusal_is_recorded_against_its_pause_and_keeps_the_stage_deadline() 
         description = client.read_flow_run_input(run_id, f"paused-{second}-description")
     assert json.loads(description).startswith("**Refused:** edits come with request_changes only")
     run.answer("reject", "Julien Roche")
-    assert run.done()["results"]["approval_step"]["decision"] == "rejected"
+    assert run.approval("approval_step").decision == "rejected"
 
 
 def test_a_request_for_changes_stops_the_chain() -> None:
     run = Running("message-approve")
     run.answer("request_changes", "Sophie Lefèvre", "Retirer la citation")
-    record = run.done()["results"]["approval"]
-    assert record["decision"] == "changes_requested" and len(record["decisions"]) == 1
+    record = run.approval()
+    assert record.decision == "changes_requested" and len(record.decisions) == 1
 
 
 def test_a_stage_that_times_out_escalates_once_then_times_out_without_approving() -> None:
     run = Running("approval-timeout")
-    record = run.done()["results"]["approval"]
-    assert record["decision"] == "timed_out"
-    assert [d["decision"] for d in record["decisions"]] == ["timed_out", "timed_out"]
-    assert record["decisions"][1]["role"] == "communication"  # the escalation's role
+    record = run.approval()
+    assert record.decision == "timed_out"
+    assert [d["decision"] for d in record.decisions] == ["timed_out", "timed_out"]
+    assert record.decisions[1]["role"] == "communication"  # the escalation's role
 
 
 def test_the_escalated_role_can_approve_after_a_timeout() -> None:
     run = Running("approval-timeout")
     time.sleep(3)  # legal does not answer within its 2 s
     run.answer("approve", "Julien Roche")
-    record = run.done()["results"]["approval"]
-    assert record["decision"] == "approved"
-    assert [d["decision"] for d in record["decisions"]] == ["timed_out", "approve"]
+    record = run.approval()
+    assert record.decision == "approved"
+    assert [d["decision"] for d in record.decisions] == ["timed_out", "approve"]
 
 
 def test_the_author_of_the_pack_cannot_approve_it() -> None:
@@ -207,8 +211,8 @@ def test_the_author_of_the_pack_cannot_approve_it() -> None:
     assert [a["name"] for a in stage.approvers] == ["Julien Roche"]
     run.answer("approve", "Julien Roche", edits="summary: x")  # refused: edits go with request_changes
     run.answer("approve", "Julien Roche")
-    record = run.done()["results"]["approval_step"]
-    assert record["decision"] == "approved"
+    record = run.approval("approval_step")
+    assert record.decision == "approved"
     with get_client(sync_client=True) as client:  # the audit table on the run: decision, refused, reason first
         tables = [a for a in client.read_artifacts() if a.key == "approval-edits-approval-step-approval"]
     table = max(tables, key=lambda a: a.created)  # other tests of this session made some with the same key
@@ -216,7 +220,7 @@ def test_the_author_of_the_pack_cannot_approve_it() -> None:
     assert [list(r)[:3] for r in rows] == [["decision", "refused", "reason"]] * 2
     assert [(r["name"], r["decision"], r["refused"]) for r in rows] == [
         ("Julien Roche", "approve", "REFUSED"), ("Julien Roche", "approve", "")]
-    assert table.description.startswith(f"approved: pack {record['hash']}")
+    assert table.description.startswith(f"approved: pack {record.hash}")
 
 
 def test_edits_re_render_the_pack_and_the_new_texts_need_a_new_approval() -> None:
@@ -224,15 +228,15 @@ def test_edits_re_render_the_pack_and_the_new_texts_need_a_new_approval() -> Non
     run.answer("request_changes", "Julien Roche", comment="Préciser", edits="summary: Résumé corrigé après appel.")
     run.answer("approve", "Julien Roche")  # the second round approves the edited texts
     history = run.done()
-    record, pack = history["results"]["approval_step"], history["results"]["pack"]
-    assert record["decision"] == "approved"
-    assert [d["decision"] for d in record["decisions"]] == ["request_changes", "approve"]
-    assert record["decisions"][0]["edits"] == {"summary": "Résumé corrigé après appel."}
-    assert (record["hash"], record["path"]) == (pack["hash"], pack["path"])  # the re-rendered pack is the one
-    kept = json.loads(Path(pack["path"]).read_text(encoding="utf-8"))
+    record, pack = history.record("approval_step", ApprovalRecord), history.record("pack", PackRecord)
+    assert record.decision == "approved"
+    assert [d["decision"] for d in record.decisions] == ["request_changes", "approve"]
+    assert record.decisions[0]["edits"] == {"summary": "Résumé corrigé après appel."}
+    assert (record.hash, record.path) == (pack.hash, pack.path)  # the re-rendered pack is the one
+    kept = json.loads(Path(pack.path).read_text(encoding="utf-8"))
     assert "Résumé corrigé après appel." in kept["variants"][0]["text"]
     assert "Premier résumé." not in kept["variants"][0]["text"]
-    sent = history["results"]["release"]["receipts"]
+    sent = history.record("release", ReleaseRecord).receipts
     assert [r["status"] for r in sent] == ["sent"]
     outbox = Path(sent[0]["detail"].removeprefix("file "))
     state = Path(os.environ["CRISIS_STATE_DIR"])
@@ -244,9 +248,9 @@ def test_unusable_edits_are_refused_and_the_stage_asks_again() -> None:
     run.answer("request_changes", "Julien Roche", edits="sumary: faute de frappe")
     run.answer("approve", "Julien Roche", edits="summary: pas avec une approbation")
     run.answer("reject", "Julien Roche", comment="On attend")
-    record = run.done()["results"]["approval_step"]
-    assert record["decision"] == "rejected"
-    refused = [d["refused"] for d in record["decisions"] if "refused" in d]
+    record = run.approval("approval_step")
+    assert record.decision == "rejected"
+    refused = [d["refused"] for d in record.decisions if "refused" in d]
     assert "sumary" in refused[0] and "edits come with request_changes only" in refused[1]
 
 
@@ -293,8 +297,8 @@ def test_crisis_pending_and_approve_answer_from_the_terminal(monkeypatch: Any) -
                             "--comment", "Lots non confirmés"])
     assert done.exit_code == 0, done.output
     assert "reject recorded for Sophie Lefèvre" in done.output
-    record = run.done()["results"]["approval"]
-    assert (record["decision"], record["decisions"][0]["comment"]) == ("rejected", "Lots non confirmés")
+    record = run.approval()
+    assert (record.decision, record.decisions[0]["comment"]) == ("rejected", "Lots non confirmés")
 
 
 def test_a_playbook_can_take_decisions_through_the_personal_links_only_and_a_drill_notifies_its_outbox() -> None:
@@ -303,11 +307,10 @@ def test_a_playbook_can_take_decisions_through_the_personal_links_only_and_a_dri
     stage, _ = _open_stage(run_id)
     run.answer("approve", "Julien Roche")  # through the form: refused, the stage asks again
     run.answer("approve", "Julien Roche", receipt=_receipt(stage.stage_id, "Julien Roche", stage.hash, "approve", ""))
-    history = run.done()
-    record = history["results"]["approval_step"]
-    assert record["decision"] == "approved"
-    assert "takes decisions through the personal link sent to each approver only" in record["decisions"][0]["refused"]
-    assert [(n["person"], n["status"]) for n in record["notices"]] == [("Claire Martin", "sent"), ("Julien Roche", "sent")]
+    record = run.approval("approval_step")
+    assert record.decision == "approved"
+    assert "takes decisions through the personal link sent to each approver only" in record.decisions[0]["refused"]
+    assert [(n["person"], n["status"]) for n in record.notices] == [("Claire Martin", "sent"), ("Julien Roche", "sent")]
     sent = sorted((Path(os.environ["CRISIS_STATE_DIR"]) / "outbox" / "exercice" / "approvals").glob("*.json"))
     notes = [json.loads(p.read_text(encoding="utf-8")) for p in sent]
     assert sorted(n["variant"] if "variant" in n else n["id"] for n in notes) == [
@@ -326,11 +329,11 @@ def test_each_person_of_a_stage_gets_one_request_with_their_own_link_and_the_esc
         monkeypatch.setenv("CRISIS_SMTP_PORT", str(smtp.port))
         monkeypatch.setenv("CRISIS_TEST_APPRISE_URL", apprise.url.replace("http://", "json://"))
         monkeypatch.setenv("CRISIS_TEST_HOOK_URL", hook.url)
-        record = Running("approval-notify").done()["results"]["approval"]  # nobody answers: escalate, time out
+        record = Running("approval-notify").approval()  # nobody answers: escalate, time out
         for receiver in (smtp, apprise, hook):
             receiver.wait_idle()
-    assert record["decision"] == "timed_out"
-    assert [(n["stage"], n["person"], n["status"]) for n in record["notices"]] == [
+    assert record.decision == "timed_out"
+    assert [(n["stage"], n["person"], n["status"]) for n in record.notices] == [
         (1, "Sophie Lefèvre", "sent"), (1, "Karim Benali", "sent"), (1, "Léa Petit", "sent"),
         (1, "Sans Contact", "skipped"), (1, "Claire Martin", "sent")]  # the last one: the escalation
     mails = {d.headers["X-Envelope-To"]: d.text for d in smtp.deliveries}

@@ -20,7 +20,7 @@ from prefect.deployments import run_deployment
 
 from crisiscomms.communication import cadence, killswitch, messages, release
 from crisiscomms.monitoring.store import state_dir
-from crisiscomms.playbook.steps import MessageRelease
+from crisiscomms.playbook.steps import MessageRelease, ReleaseRecord
 from crisiscomms.stack.project import Project
 from flows.killswitch import kill_switch
 from flows.updates import update_reminder
@@ -63,7 +63,7 @@ def _first_attempted(approval: dict[str, Any], at: datetime) -> None:
 
 
 @flow(name="release-under-test")
-def _release(approval: dict[str, Any]) -> dict[str, Any]:
+def _release(approval: dict[str, Any]) -> ReleaseRecord:
     context = Project(FIXTURES).freeze(PLAYBOOK).context(
         "communication", {}, {"approval": approval, "pack": {"path": approval["path"]}})
     return release_pack(STEP, context)
@@ -84,19 +84,19 @@ def test_with_the_switch_on_nothing_is_sent_and_after_unhalt_each_message_goes_o
     approval = _approved_pack(datetime.now(UTC))
     killswitch.halt(FIXTURES, "Chiffres du communiqué faux", "Claire Martin")
     halted = _release(approval)
-    assert halted["status"] == "halted"
-    assert {r["status"] for r in halted["receipts"]} == {"halted"} and len(halted["receipts"]) == 4
-    assert "Chiffres du communiqué faux" in halted["receipts"][0]["detail"]
+    assert halted.status == "halted"
+    assert {r["status"] for r in halted.receipts} == {"halted"} and len(halted.receipts) == 4
+    assert "Chiffres du communiqué faux" in halted.receipts[0]["detail"]
     assert _outbox_files(state) == [] and cadence.promises(FIXTURES, PLAYBOOK) == []  # nothing out, no promise
     report = _artifact(f"{PLAYBOOK}-release-halted").data
     assert "4 message(s) not sent" in report and "Claire Martin" in report
 
     killswitch.lift(FIXTURES, "Julien Roche")
     released = _release(approval)
-    assert released["status"] == "released" and [r["status"] for r in released["receipts"]] == ["sent"] * 4
+    assert released.status == "released" and [r["status"] for r in released.receipts] == ["sent"] * 4
     assert len(_outbox_files(state)) == 4
     again = _release(approval)  # a third run: everything was sent already, nothing goes twice
-    assert [r["status"] for r in again["receipts"]] == ["already_sent"] * 4
+    assert [r["status"] for r in again.receipts] == ["already_sent"] * 4
     assert len(_outbox_files(state)) == 4 and len(cadence.promises(FIXTURES, PLAYBOOK)) == 1
 
 

@@ -22,8 +22,9 @@ from prefect.flow_runs import resume_flow_run
 from crisiscomms.mention import EnrichedMention
 from crisiscomms.monitoring.correction import open_corrections
 from crisiscomms.monitoring.store import open_store
+from crisiscomms.playbook.steps import ClaimSpreadRecord, ClaimTrackRecord, PackRecord, ReleaseRecord
 from crisiscomms.stack.project import Project
-from flows.engine import walk_phase
+from flows.engine import RunHistory, walk_phase
 from tasks.monitoring import emit_spreading_claims, publish_claim_tracking
 
 ROOT = Path(__file__).resolve().parents[1] / "fixtures" / "claims"
@@ -54,8 +55,8 @@ def mentions_file(folder: Path) -> Path:
 
 
 @flow
-def _communication(inputs: dict[str, Any]) -> dict[str, Any]:
-    return walk_phase(str(ROOT), "rumeur", "communication", inputs, {"results": {}, "statuses": {}})
+def _communication(inputs: dict[str, Any]) -> RunHistory:
+    return walk_phase(str(ROOT), "rumeur", "communication", inputs, RunHistory())
 
 
 @flow
@@ -88,30 +89,30 @@ def _latest_artifact(key: str) -> Any:
 def test_a_claim_entered_by_hand_is_corrected_where_it_spreads_released_recorded_and_tracked(
         state_dir: Path, tmp_path: Path) -> None:
     source = mentions_file(tmp_path)
-    result: dict[str, Any] = {}
-    runner = threading.Thread(target=lambda: result.update(_communication({"rumeur": CLAIM, "mentions": str(source)})),
-                              daemon=True)
+    result: dict[str, RunHistory] = {}
+    runner = threading.Thread(
+        target=lambda: result.update(history=_communication({"rumeur": CLAIM, "mentions": str(source)})), daemon=True)
     runner.start()
     _approve_when_paused("Claire Martin")
     runner.join(timeout=180)
-    history = result
-    assert history["statuses"] == dict.fromkeys(["rumeur", "correction", "validation", "diffusion", "suivi"],
-                                                "completed")
-    spread = history["results"]["rumeur"]
-    assert (spread["claim"], spread["mentions"], spread["audiences"]) == (CLAIM, 5, ["salaries", "clients"])
-    pack = history["results"]["correction"]
-    assert pack["variants"] == ["correction/clients/site/fr", "correction/salaries/intranet/fr"]  # not the press
-    receipts = history["results"]["diffusion"]["receipts"]
-    assert [(r["message"], r["status"]) for r in receipts] == [(v, "sent") for v in pack["variants"]]
+    history = result["history"]
+    assert history.statuses == dict.fromkeys(["rumeur", "correction", "validation", "diffusion", "suivi"],
+                                             "completed")
+    spread = history.record("rumeur", ClaimSpreadRecord)
+    assert (spread.claim, spread.mentions, spread.audiences) == (CLAIM, 5, ["salaries", "clients"])
+    pack = history.record("correction", PackRecord)
+    assert pack.variants == ["correction/clients/site/fr", "correction/salaries/intranet/fr"]  # not the press
+    receipts = history.record("diffusion", ReleaseRecord).receipts
+    assert [(r["message"], r["status"]) for r in receipts] == [(v, "sent") for v in pack.variants]
     for receipt in receipts:  # the approved text, quoting the claim verbatim (its template syntax inert)
         sent = json.loads(Path(receipt["detail"].removeprefix("file ")).read_text(encoding="utf-8"))
         assert f"« {CLAIM} »" in sent["text"]
-    track = history["results"]["suivi"]
-    assert (track["status"], track["audiences"], track["before"], track["hash"]) == (
-        "recorded", ["clients", "salaries"], 5, pack["hash"])
+    track = history.record("suivi", ClaimTrackRecord)
+    assert (track.status, track.audiences, track.before, track.hash) == (
+        "recorded", ["clients", "salaries"], 5, pack.hash)
 
     # Monitoring keeps reading: two mentions before the correction, three since (one of them in the press).
-    corrected_at = datetime.fromisoformat(track["corrected_at"])
+    corrected_at = datetime.fromisoformat(track.corrected_at)
     later = [("m1", "des enfants hospitalisés à Lyon, Marque X se tait", "clients", -600),
              ("m2", "Enfants hospitalisés à Lyon ?", "salaries", -300),
              ("m3", "Toujours ces enfants hospitalisés à Lyon…", "clients", 0),
@@ -126,11 +127,11 @@ def test_a_claim_entered_by_hand_is_corrected_where_it_spreads_released_recorded
         store.close()
     time.sleep(1)  # the mentions "since" are now in the past
     (row,) = _monitoring_claims("run-after")["rows"]
-    assert (row["claim_id"], row["mentions_before"], row["mentions_since"]) == (track["claim_id"], 2, 3)
+    assert (row["claim_id"], row["mentions_before"], row["mentions_since"]) == (track.claim_id, 2, 3)
     assert row["per_audience_before_since"] == "clients 1→2, journalistes 0→1, salaries 1→0"
     table = json.loads(_latest_artifact("rumeur-claims").data)
     assert [(r["claim"], r["mentions_before"], r["mentions_since"]) for r in table] == [(CLAIM, 2, 3)]
-    chart = _latest_artifact(f"rumeur-claims-{track['claim_id']}")
+    chart = _latest_artifact(f"rumeur-claims-{track.claim_id}")
     assert chart.type == "image" and chart.data.startswith("data:image/svg+xml;base64,")
 
 
@@ -171,12 +172,12 @@ def test_the_demo_communication_phase_runs_only_its_correction_branch_for_a_decl
     history = communication(playbook="rappel-produit", inputs={"rumeur": "toute_la_production", "soumettre": False})
     usual = ["prise_de_parole", "veille_renforcee", "messages", "validation", "diffusion", "validation_juridique",
              "declaration", "reseaux", "memo_salaries"]
-    assert history["statuses"] == {**dict.fromkeys(usual, "skipped"), "rumeur": "completed",
-                                   "correction": "completed", "validation_correction": "skipped",
-                                   "diffusion_correction": "skipped", "suivi_rumeur": "skipped"}
-    spread = history["results"]["rumeur"]
-    assert spread["audiences"] == ["salaries", "distributeurs", "clients"]  # the press only denies it
-    assert spread["by_audience"]["journalistes"]["denials"] == 4
-    assert history["results"]["correction"]["variants"] == [
+    assert history.statuses == {**dict.fromkeys(usual, "skipped"), "rumeur": "completed",
+                                "correction": "completed", "validation_correction": "skipped",
+                                "diffusion_correction": "skipped", "suivi_rumeur": "skipped"}
+    spread = history.record("rumeur", ClaimSpreadRecord)
+    assert spread.audiences == ["salaries", "distributeurs", "clients"]  # the press only denies it
+    assert spread.by_audience["journalistes"]["denials"] == 4
+    assert history.record("correction", PackRecord).variants == [
         "correction/clients/site_web/fr", "correction/salaries/intranet/fr",
         "correction/distributeurs/email_partenaires/fr"]

@@ -44,8 +44,8 @@ def test_a_form_holds_the_phase_and_the_playbooks_inputs_with_their_defaults(pla
 def test_a_run_through_the_form_runs_the_chosen_phase_with_the_defaults() -> None:
     state = forms.FORMS["rappel-produit"](phase="assessment", gravite="critique", return_state=True)
     history = state.result()
-    assert history["statuses"]["escalade"] == "completed"  # gravite critique >= haute
-    assert history["statuses"]["synthese"] == "completed"
+    assert history.status("escalade") == "completed"  # gravite critique >= haute
+    assert history.status("synthese") == "completed"
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(state.state_details.flow_run_id)
     assert run.name == "rappel-produit/assessment"

@@ -17,7 +17,7 @@ from prefect.flow_runs import resume_flow_run
 from crisiscomms.playbook import inspect as inspection
 from crisiscomms.playbook import loader
 from crisiscomms.playbook.loader import LoadedPlaybook
-from flows.engine import walk_phase
+from flows.engine import RunHistory, walk_phase
 from flows.playbook import run_playbook
 from tests.flows.test_approval import _paused_run, _wait_until_not_paused
 
@@ -48,7 +48,7 @@ def test_a_run_reads_and_checks_its_playbook_and_its_callee_once(
         counted: tuple[Counter[str], Counter[str]]) -> None:
     loads, inspections = counted
     history = run_playbook(playbook="rappel-produit", inputs={"soumettre": False})
-    assert history["statuses"]["cellule"] == "completed"  # the demo calls cellule-de-crise
+    assert history.status("cellule") == "completed"  # the demo calls cellule-de-crise
     assert dict(loads) == {"rappel-produit": 1, "cellule-de-crise": 1}
     assert dict(inspections) == {"rappel-produit": 1, "cellule-de-crise": 1}
 
@@ -62,8 +62,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @flow
-def _communication(root: str) -> dict[str, Any]:
-    return walk_phase(root, "message-approve", "communication", {}, {"results": {}, "statuses": {}})
+def _communication(root: str) -> RunHistory:
+    return walk_phase(root, "message-approve", "communication", {}, RunHistory())
 
 
 def test_a_playbook_edited_while_its_pack_waits_for_approval_is_not_released(project: Path, tmp_path: Path) -> None:

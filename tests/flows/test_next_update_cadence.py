@@ -25,7 +25,7 @@ def test_the_promise_recorded_is_the_time_written_into_the_messages_counted_from
     before = datetime.now(UTC).replace(microsecond=0)
     released = _release(approval)
     after = datetime.now(UTC)
-    assert released["status"] == "released"
+    assert released.status == "released"
 
     (promise,) = cadence.promises(FIXTURES, PLAYBOOK)
     promised = cadence.parse_time(promise.promised)
@@ -38,5 +38,5 @@ def test_the_promise_recorded_is_the_time_written_into_the_messages_counted_from
         assert messages.spoken_time(rendered + timedelta(hours=1), "fr") not in text
 
     again = _release(approval)  # a re-run: nothing sent twice, the same promise
-    assert [r["status"] for r in again["receipts"]] == ["already_sent"] * 4
+    assert [r["status"] for r in again.receipts] == ["already_sent"] * 4
     assert cadence.promises(FIXTURES, PLAYBOOK) == [promise]

@@ -15,7 +15,8 @@ from prefect.client.schemas.filters import (
     FlowRunFilterTags,
 )
 
-from flows.engine import StepFailed, walk_phase
+from crisiscomms.playbook.steps import AssessmentRecord, CallRecord, ChecklistRecord, NoteRecord, PackRecord
+from flows.engine import RunHistory, StepFailed, walk_phase
 from flows.phases import communication
 from flows.playbook import run_playbook
 
@@ -37,7 +38,7 @@ NO_APPROVAL = {"soumettre": False}
 
 
 @pytest.fixture(scope="module")
-def demo_run() -> tuple[Any, dict[str, Any]]:
+def demo_run() -> tuple[Any, RunHistory]:
     state = run_playbook(playbook="rappel-produit", inputs=NO_APPROVAL, return_state=True)
     return state, state.result()
 
@@ -57,34 +58,34 @@ def _subflows_of(parent_id: Any) -> list[Any]:
     return [r for r in runs if r.parent_task_run_id in task_runs]
 
 
-def test_demo_playbook_runs_all_four_phases_green(demo_run: tuple[Any, dict[str, Any]]) -> None:
+def test_demo_playbook_runs_all_four_phases_green(demo_run: tuple[Any, RunHistory]) -> None:
     state, history = demo_run
     assert state.is_completed()
-    assert history["statuses"] == {**dict.fromkeys(DEMO_STEPS, "completed"), "alerte": "skipped",
+    assert history.statuses == {**dict.fromkeys(DEMO_STEPS, "completed"), "alerte": "skipped",
                                    "prise_de_parole": "completed", "veille_renforcee": "skipped",
                                    "validation": "skipped", "diffusion": "skipped",
                                    # the correction branch runs only for a claim (`inputs.rumeur`)
                                    **dict.fromkeys(CORRECTION_STEPS, "skipped")}
 
 
-def test_the_assessment_priority_chooses_the_communication_branch(demo_run: tuple[Any, dict[str, Any]]) -> None:
+def test_the_assessment_priority_chooses_the_communication_branch(demo_run: tuple[Any, RunHistory]) -> None:
     _, history = demo_run
-    verdict = history["results"]["assessment"]
-    assert verdict["priority"] in {"p1", "p2"}  # the demo crisis is grave and urgent: the team must speak
-    assert verdict["reasons"][0].startswith(verdict["priority"])
-    assert "prise_de_parole" in history["results"] and "veille_renforcee" not in history["results"]
-    assert f"priorité {verdict['priority']}" in history["results"]["synthese"]["text"]
+    verdict = history.record("assessment", AssessmentRecord)
+    assert verdict.priority in {"p1", "p2"}  # the demo crisis is grave and urgent: the team must speak
+    assert verdict.reasons[0].startswith(verdict.priority)
+    assert history.has_result("prise_de_parole") and not history.has_result("veille_renforcee")
+    assert f"priorité {verdict.priority}" in history.record("synthese", NoteRecord).text
 
 
-def test_later_steps_read_earlier_results(demo_run: tuple[Any, dict[str, Any]]) -> None:
+def test_later_steps_read_earlier_results(demo_run: tuple[Any, RunHistory]) -> None:
     _, history = demo_run
-    results = history["results"]
-    assert "Faits rassemblés par Karim Benali" in results["synthese"]["text"]
-    assert "Cellule : completed" in results["brief"]["text"]
-    assert results["cellule"]["steps"] == {"convocation": "completed", "salle": "completed", "journal": "completed"}
+    assert "Faits rassemblés par Karim Benali" in history.record("synthese", NoteRecord).text
+    assert "Cellule : completed" in history.record("brief", NoteRecord).text
+    assert history.record("cellule", CallRecord).steps == {
+        "convocation": "completed", "salle": "completed", "journal": "completed"}
 
 
-def test_the_run_records_playbook_identity_for_the_audit_trail(demo_run: tuple[Any, dict[str, Any]]) -> None:
+def test_the_run_records_playbook_identity_for_the_audit_trail(demo_run: tuple[Any, RunHistory]) -> None:
     state, _ = demo_run
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(state.state_details.flow_run_id)
@@ -96,7 +97,7 @@ def test_the_run_records_playbook_identity_for_the_audit_trail(demo_run: tuple[A
 
 
 def test_the_phases_run_in_the_playbook_run_and_each_step_is_a_named_task_run_tagged_with_its_phase(
-        demo_run: tuple[Any, dict[str, Any]]) -> None:
+        demo_run: tuple[Any, RunHistory]) -> None:
     state, _ = demo_run
     parent_id = state.state_details.flow_run_id
     # Not sub-flows, not even a called playbook's: a run waiting for approval must be able to suspend (Prefect
@@ -111,20 +112,20 @@ def test_the_phases_run_in_the_playbook_run_and_each_step_is_a_named_task_run_ta
 
 
 def test_a_called_playbook_runs_its_phases_in_the_callers_run_on_its_own_frozen_plan(
-        demo_run: tuple[Any, dict[str, Any]]) -> None:
+        demo_run: tuple[Any, RunHistory]) -> None:
     state, history = demo_run
     with get_client(sync_client=True) as client:
         steps = {t.name: t for t in client.read_task_runs() if t.flow_run_id == state.state_details.flow_run_id}
     called = steps["cellule-de-crise:convocation"]
     assert {"playbook:cellule-de-crise", "phase:preparation", "called-by:rappel-produit:cellule"} <= set(called.tags)
     assert "playbook:rappel-produit" not in called.tags  # the callee's steps are tagged as the callee's
-    record = history["results"]["cellule"]
+    record = history.record("cellule", CallRecord)
     callee = ROOT / "playbooks" / "cellule-de-crise.yaml"
-    assert record["sha256"] == hashlib.sha256(callee.read_bytes()).hexdigest()
-    assert record["status"] == "completed" and record["phases"] == ["preparation"]
+    assert record.sha256 == hashlib.sha256(callee.read_bytes()).hexdigest()
+    assert record.status == "completed" and record.phases == ["preparation"]
 
 
-def test_phase_artifacts_list_the_steps_and_outcomes(demo_run: tuple[Any, dict[str, Any]]) -> None:
+def test_phase_artifacts_list_the_steps_and_outcomes(demo_run: tuple[Any, RunHistory]) -> None:
     with get_client(sync_client=True) as client:
         artifacts = {a.key: a for a in client.read_artifacts() if a.key}
     assert {"rappel-produit-preparation", "rappel-produit-post-crisis", "rappel-produit-provenance"} <= set(artifacts)
@@ -133,15 +134,14 @@ def test_phase_artifacts_list_the_steps_and_outcomes(demo_run: tuple[Any, dict[s
 
 def test_low_severity_skips_conditional_steps_without_blocking_their_dependents() -> None:
     history = run_playbook(playbook="rappel-produit", inputs={"gravite": "faible", **NO_APPROVAL})
-    statuses = history["statuses"]
-    assert statuses["escalade"] == "skipped"
-    assert statuses["validation_juridique"] == "skipped"
-    assert statuses["declaration"] == "completed"  # `after` a skipped step still runs
+    assert history.status("escalade") == "skipped"
+    assert history.status("validation_juridique") == "skipped"
+    assert history.status("declaration") == "completed"  # `after` a skipped step still runs
 
 
 def test_one_phase_can_run_alone() -> None:
     history = run_playbook(playbook="rappel-produit", phase="assessment", inputs={"gravite": "moyenne"})
-    assert history["statuses"] == {
+    assert history.statuses == {
         "alerte": "skipped", "assessment": "completed", "faits": "completed", "parties_prenantes": "completed",
         "escalade": "skipped", "synthese": "completed",
     }
@@ -154,14 +154,13 @@ def test_invalid_inputs_fail_the_run_before_any_step() -> None:
 
 
 @flow
-def _engine_fixture_phase(mode: str) -> dict[str, Any]:
-    return walk_phase(str(ENGINE_FIXTURE), "failures", "assessment", {"mode": mode},
-                      {"results": {}, "statuses": {}})
+def _engine_fixture_phase(mode: str) -> RunHistory:
+    return walk_phase(str(ENGINE_FIXTURE), "failures", "assessment", {"mode": mode}, RunHistory())
 
 
 def test_continue_on_failure_records_it_and_blocks_only_dependents() -> None:
     history = _engine_fixture_phase("continue")
-    assert history["statuses"] == {
+    assert history.statuses == {
         "first": "completed", "broken_soft": "failed", "dependent": "blocked",
         "independent": "completed", "broken_hard": "skipped", "after_hard": "completed",
     }
@@ -181,26 +180,26 @@ STEP_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "steps"
 
 
 @flow
-def _fixture_phase(playbook: str, phase: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    return walk_phase(str(STEP_FIXTURES), playbook, phase, inputs, {"results": {}, "statuses": {}})
+def _fixture_phase(playbook: str, phase: str, inputs: dict[str, Any]) -> RunHistory:
+    return walk_phase(str(STEP_FIXTURES), playbook, phase, inputs, RunHistory())
 
 
 def test_checklist_item_records_the_item_its_owner_and_when() -> None:
     history = _fixture_phase("checklist-item", "preparation", {"marque": "Marque X"})
-    record = history["results"]["joignable"]
-    assert record["item"] == "Vérifier que le porte-parole est joignable"
-    assert (record["owner"], record["owner_people"], record["status"]) == ("porte_parole", ["Léa Petit"], "recorded")
-    assert record["recorded_at"].endswith("+00:00")
+    record = history.record("joignable", ChecklistRecord)
+    assert record.item == "Vérifier que le porte-parole est joignable"
+    assert (record.owner, record.owner_people, record.status) == ("porte_parole", ["Léa Petit"], "recorded")
+    assert record.recorded_at.endswith("+00:00")
 
 
 def test_note_log_renders_inline_text_and_templates_with_earlier_results() -> None:
     history = _fixture_phase("note-log", "assessment", {"marque": "Marque X"})
-    assert history["results"]["inline"] == {"text": "Crise Marque X (note-log v1.0.0)", "level": "info"}
-    assert history["results"]["from_template"] == {
-        "text": "Suivi : Crise Marque X (note-log v1.0.0)", "level": "warning"}
+    assert history.record("inline", NoteRecord) == NoteRecord(text="Crise Marque X (note-log v1.0.0)", level="info")
+    assert history.record("from_template", NoteRecord) == NoteRecord(
+        text="Suivi : Crise Marque X (note-log v1.0.0)", level="warning")
 
 
-def test_the_steps_of_a_called_playbook_carry_its_own_identity(demo_run: tuple[Any, dict[str, Any]]) -> None:
+def test_the_steps_of_a_called_playbook_carry_its_own_identity(demo_run: tuple[Any, RunHistory]) -> None:
     state, _ = demo_run
     with get_client(sync_client=True) as client:
         called = [t for t in client.read_task_runs()
@@ -210,25 +209,25 @@ def test_the_steps_of_a_called_playbook_carry_its_own_identity(demo_run: tuple[A
     # empty phases are not walked
 
 
-def test_a_communication_run_on_its_own_reads_the_latest_assessment(demo_run: tuple[Any, dict[str, Any]]) -> None:
+def test_a_communication_run_on_its_own_reads_the_latest_assessment(demo_run: tuple[Any, RunHistory]) -> None:
     _, history = demo_run  # the demo run stored its assessment
-    latest = history["results"]["assessment"]
+    latest = history.record("assessment", AssessmentRecord)
     alone = communication(playbook="rappel-produit", inputs=NO_APPROVAL)  # what the UI's phase-communication deployment starts
-    assert alone["statuses"]["assessment"] == "completed"
-    assert alone["results"]["assessment"]["priority"] == latest["priority"]
-    branch, other = ("prise_de_parole", "veille_renforcee") if latest["priority"] in {"p1", "p2"} else (
+    assert alone.status("assessment") == "completed"
+    assert alone.record("assessment", AssessmentRecord).priority == latest.priority
+    branch, other = ("prise_de_parole", "veille_renforcee") if latest.priority in {"p1", "p2"} else (
         "veille_renforcee", "prise_de_parole")
-    assert (alone["statuses"][branch], alone["statuses"][other]) == ("completed", "skipped")
+    assert (alone.status(branch), alone.status(other)) == ("completed", "skipped")
 
 
 def test_message_pack_renders_checks_and_keeps_the_pack() -> None:
     import json
 
     history = _fixture_phase("message-pack", "communication", {"exercice": True})
-    record = history["results"]["pack"]
-    assert record["variants"] == ["update/clients/site/fr"] and record["problems"] == []
-    kept = json.loads(Path(record["path"]).read_text(encoding="utf-8"))
-    assert kept["hash"] == record["hash"]
+    record = history.record("pack", PackRecord)
+    assert record.variants == ["update/clients/site/fr"] and record.problems == []
+    kept = json.loads(Path(record.path).read_text(encoding="utf-8"))
+    assert kept["hash"] == record.hash
     assert kept["variants"][0]["text"].startswith("# [EXERCICE] ")
     with get_client(sync_client=True) as client:
         preview = [a for a in client.read_artifacts() if a.key == "message-pack-message-pack"][-1]

@@ -82,6 +82,11 @@ class Record(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+# How a step ended in a run. `reused` is only shown in a phase's table: an earlier run's assessment that a phase
+# started on its own reads (its status in the history stays `completed`).
+StepStatus = Literal["completed", "failed", "skipped", "blocked", "reused"]
+
+
 class StepBase(Spec):
     id: StepId = Field(description="Unique id of the step in the playbook (a noun for its outcome).")
     title: str = Field("", description="What the step is for, in the playbook's language.")

@@ -159,7 +159,7 @@ def run_command(
         raise typer.Exit(1) from None
     _use_server_or_embedded(project)
     history = _run_flow(project, loaded.playbook.id, phase, params)
-    out.print_json(json.dumps(history["statuses"], ensure_ascii=False))
+    out.print_json(json.dumps(history.statuses, ensure_ascii=False))
 
 
 def _checked(project: Project, reference: str) -> LoadedPlaybook:
@@ -204,7 +204,8 @@ def _entrypoint(entrypoint: str) -> Any:
     return import_object(entrypoint)
 
 
-def _run_flow(project: Project, playbook: str, phase: str, params: dict[str, Any]) -> dict[str, Any]:
+def _run_flow(project: Project, playbook: str, phase: str, params: dict[str, Any]) -> Any:
+    """The run's history (flows.history.RunHistory: the library does not import flows)."""
     run_playbook = _entrypoint("flows.playbook.run_playbook")  # late: Prefect settings come from the env
 
     # The run's return value, not `return_state=True` then `state.result()`: when the server is slow to accept the
