@@ -19,7 +19,7 @@ from crisiscomms.monitoring.store import open_store
 from crisiscomms.playbook import rendering
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
-from crisiscomms.playbook.steps import ClaimSpread, ClaimSpreadRecord, ClaimTrack, ClaimTrackRecord
+from crisiscomms.playbook.steps import ClaimSpread, ClaimSpreadRecord, ClaimTrack, ClaimTrackRecord, ReleaseRecord
 from crisiscomms.report import charts
 from crisiscomms.stack.project import Project
 
@@ -81,7 +81,7 @@ def spread_markdown(title: str, r: ClaimSpreadRecord) -> str:
 
 
 @task(name="claim.spread")
-def measure_claim_spread(step: ClaimSpread, context: StepContext) -> dict[str, Any]:
+def measure_claim_spread(step: ClaimSpread, context: StepContext) -> ClaimSpreadRecord:
     playbook = Project(Path(context.root)).load(context.playbook_id).playbook
     record = measure(step, playbook, claim_rule(step, playbook, context), context)
     key = f"{playbook.id}-claim-spread"
@@ -93,31 +93,31 @@ def measure_claim_spread(step: ClaimSpread, context: StepContext) -> dict[str, A
     create_image_artifact(charts.data_url(svg), key=f"{key}-chart", description=f"{playbook.id}: claim per window")
     get_run_logger().info("claim %s: %d mention(s), %d denial(s); spreads in %s", record.claim_id, record.mentions,
                           record.denials, ", ".join(record.audiences) or "no audience")
-    return record.model_dump()
+    return record
 
 
-def _delivered(step: ClaimTrack, release: dict[str, Any] | None) -> list[dict[str, Any]]:
-    if not release or release.get("status") not in ("released", "partly_failed"):
-        state = release.get("status") if release else "no release"
+def _delivered(step: ClaimTrack, release: ReleaseRecord | None) -> list[dict[str, Any]]:
+    if release is None or release.status not in ("released", "partly_failed"):
+        state = release.status if release else "no release"
         raise CrisisError(f"step '{step.id}': the correction was not released ({state}): nothing to track")
-    sent = [r for r in release["receipts"] if r["status"] in DELIVERED]
+    sent = [r for r in release.receipts if r["status"] in DELIVERED]
     if not sent:
         raise CrisisError(f"step '{step.id}': no message of the correction was delivered: nothing to track")
     return sent
 
 
 @task(name="claim.track")
-def track_correction(step: ClaimTrack, context: StepContext) -> dict[str, Any]:
+def track_correction(step: ClaimTrack, context: StepContext) -> ClaimTrackRecord:
     root = Path(context.root)
     playbook = Project(root).load(context.playbook_id).playbook
-    spread = context.results.get(step.spread)
-    if not spread:
+    if not context.has_result(step.spread):
         raise CrisisError(f"step '{step.id}': no result from claim.spread step '{step.spread}'")
-    release = context.results.get(step.release)
+    spread = context.result(step.spread, ClaimSpreadRecord)
+    release = context.result(step.release, ReleaseRecord) if context.has_result(step.release) else None
     sent = _delivered(step, release)
     measured = next(s for _, _, s in playbook.steps() if s.id == step.spread)
     correction = Correction(
-        playbook.id, rule_of_record(spread, playbook), release["hash"],  # type: ignore[index]
+        playbook.id, rule_of_record(spread.model_dump(), playbook), release.hash,  # type: ignore[union-attr]
         max(datetime.fromisoformat(r["at"]) for r in sent), sorted({r["message"].split("/")[1] for r in sent}),
         str(flow_run.get_id() or ""), getattr(measured, "period", 86400))
     book = open_corrections(root)
@@ -131,11 +131,11 @@ def track_correction(step: ClaimTrack, context: StepContext) -> dict[str, Any]:
     record = ClaimTrackRecord(
         claim_id=correction.rule.id, claim=correction.rule.text, corrected_at=correction.corrected_at.isoformat(),
         audiences=correction.audiences, hash=correction.hash, flow_run=correction.flow_run,
-        before=spread["mentions"], since=since.since, status="recorded" if new else "already_recorded")
+        before=spread.mentions, since=since.since, status="recorded" if new else "already_recorded")
     create_markdown_artifact(
         f"## Correction recorded — {playbook.title}\n\n> {record.claim}\n\nCorrected at {record.corrected_at} for "
         f"{', '.join(record.audiences)} (pack `{record.hash[:16]}…`). Mentions carrying the claim: {record.before} "
         f"when measured, {record.since} since. Every monitoring run now tracks it (`{playbook.id}-claims`).\n",
         key=f"{playbook.id}-claim-track", description=f"{playbook.id}: correction of {record.claim_id}")
     get_run_logger().info("correction of %s %s: %s", record.claim_id, record.status, ", ".join(record.audiences))
-    return record.model_dump()
+    return record
