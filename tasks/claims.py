@@ -21,7 +21,6 @@ from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import ClaimSpread, ClaimSpreadRecord, ClaimTrack, ClaimTrackRecord, ReleaseRecord
 from crisiscomms.report import charts
-from crisiscomms.stack.project import Project
 
 DELIVERED = ("sent", "already_sent")
 
@@ -82,7 +81,7 @@ def spread_markdown(title: str, r: ClaimSpreadRecord) -> str:
 
 @task(name="claim.spread")
 def measure_claim_spread(step: ClaimSpread, context: StepContext) -> ClaimSpreadRecord:
-    playbook = Project(Path(context.root)).load(context.playbook_id).playbook
+    playbook = context.playbook  # the run's frozen copy
     record = measure(step, playbook, claim_rule(step, playbook, context), context)
     key = f"{playbook.id}-claim-spread"
     create_markdown_artifact(spread_markdown(playbook.title, record), key=key,
@@ -109,7 +108,7 @@ def _delivered(step: ClaimTrack, release: ReleaseRecord | None) -> list[dict[str
 @task(name="claim.track")
 def track_correction(step: ClaimTrack, context: StepContext) -> ClaimTrackRecord:
     root = Path(context.root)
-    playbook = Project(root).load(context.playbook_id).playbook
+    playbook = context.playbook  # the run's frozen copy
     if not context.has_result(step.spread):
         raise CrisisError(f"step '{step.id}': no result from claim.spread step '{step.spread}'")
     spread = context.result(step.spread, ClaimSpreadRecord)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from crisiscomms.mention import Alert
 from crisiscomms.playbook.communication import FactSheet, Organisation
@@ -64,6 +64,18 @@ class MessageNames(BaseModel):
     next_update_longest: int
 
 
+class RenderedFacts(FactSheet):
+    """The fact sheet as a template sees it: `next_update` is the promise as spoken (`18 h 30 (heure de Paris)`), or
+    the marker a release replaces with it — no longer the delay or date the playbook gives."""
+
+    next_update: str = ""
+
+    @field_validator("next_update")
+    @classmethod
+    def _a_delay_or_a_moment(cls, value: str) -> str:
+        return value
+
+
 class ClaimNames(BaseModel):
     text: str
     truth: str
@@ -74,7 +86,7 @@ class MessageNamespace(_Names):
     """What a message template reads (communication.messages renders with exactly this)."""
 
     org: Organisation
-    facts: FactSheet
+    facts: RenderedFacts
     audience: AudienceNames
     channel: ChannelNames
     message: MessageNames
