@@ -57,7 +57,7 @@ from crisiscomms.errors import EMBEDDED, CrisisError
 from crisiscomms.monitoring.store import state_dir
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
-from crisiscomms.playbook.steps import ApprovalRecord, MessageApprove
+from crisiscomms.playbook.steps import ApprovalRecord, AssessmentRecord, MessageApprove, PackRecord
 from tasks.approval import approver_url, open_stage, read_answer, record_verdict
 
 Decision = Literal["approve", "reject", "request_changes"]
@@ -101,14 +101,15 @@ def load_pack(record: dict[str, Any]) -> dict[str, Any]:
 
 def request_approval(step: MessageApprove, playbook: Playbook, context: StepContext, poll: int,
                      rerender: Rerender | None = None) -> ApprovalRecord:
-    pack_record = context.results.get(step.pack)
-    if not pack_record:
+    if not context.has_result(step.pack):
         raise CrisisError(f"step '{step.id}': no message pack from step '{step.pack}'")
+    pack_record = context.result(step.pack, PackRecord).model_dump()  # the chain keeps the pack as data
     if os.environ.get(EMBEDDED):
         raise CrisisError(f"step '{step.id}': an approval needs a Prefect server that approvers can reach, and this "
                           "run is on the embedded API of `crisis run`. Start one with `crisis up` and run again (or "
                           "from the UI); or run without submitting the pack (the demo: --param soumettre=false)")
-    priority = (context.results.get(step.assessment or "", {}) or {}).get("priority")
+    priority = context.result(step.assessment, AssessmentRecord).priority if context.has_result(step.assessment) \
+        else None
     chain = ApprovalChain.for_pack(playbook, pack_record, priority)
     durable = suspendable()
     if not durable:
