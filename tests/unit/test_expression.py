@@ -2,8 +2,9 @@
 they may not contain (parse).
 
 The resolver below plays the part of a playbook with a choice input `gravite`
-(faible < moyenne < haute < critique), untyped inputs `exercice`, `canal`, `nombre`, and an earlier
-checklist step `convocation` whose `status` is the one-value scale ("recorded",).
+(faible < moyenne < haute < critique), untyped inputs `exercice`, `canal`, `nombre`, an earlier
+checklist step `convocation` whose `status` is the one-value scale ("recorded",), and typed result fields
+`note.text` (a text), `note.lines` (a list) and `faits.compte` (a number).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ KNOWN = {
     ("inputs", "canal"): Scale(),
     ("inputs", "nombre"): Scale(),
     ("convocation", "status"): Scale(("recorded",)),
+    ("note", "text"): Scale(kind="text"),
+    ("note", "lines"): Scale(kind="list"),
+    ("faits", "compte"): Scale(kind="number"),
 }
 
 
@@ -99,6 +103,56 @@ def test_a_comparison_on_missing_data_is_false(condition: str, values: dict[str,
 def test_missing_data_equals_null() -> None:
     assert holds("inputs.gravite == null", crisis())
     assert not holds("inputs.gravite == null", crisis(gravite="haute"))
+
+
+# --- values of different kinds: the comparison is false, never an error --------------------------------
+
+@pytest.mark.parametrize("condition", [
+    "note.text in 5",
+    "note.text not in 5",
+    "note.lines >= 1",
+    "note.text > 3",
+    "inputs.nombre in inputs.canal",
+    "inputs.canal in inputs.nombre",
+])
+def test_comparing_values_of_different_kinds_is_false(condition: str) -> None:
+    # Was a TypeError raised by the evaluator, outside any task: the run died after validation accepted it.
+    values = {"note": {"text": "x", "lines": ["a"]}, "inputs": {"nombre": 3, "canal": "presse"}}
+    assert holds(condition, values) is False
+
+
+def test_values_of_one_kind_still_compare() -> None:
+    values = {"note": {"text": "alerte rouge", "lines": ["a", "b"]}}
+    assert holds("'rouge' in note.text", values)
+    assert holds("'b' in note.lines", values)
+    assert holds("note.lines >= ['a']", values)
+
+
+@pytest.mark.parametrize(("condition", "problem"), [
+    ("note.text in 5", "'note.text in 5' looks for a text in a number: `in` looks in a list, or for a text in a "
+                       "text"),
+    ("faits.compte in 'abc'", "'faits.compte in 'abc'' looks for a number in a text: `in` looks in a list, or "
+                              "for a text in a text"),
+    ("note.lines >= 1", "'note.lines >= 1' compares a list with a number: values of different kinds never match "
+                        "(the condition would always be false)"),
+    ("note.text == 3", "'note.text == 3' compares a text with a number: values of different kinds never match "
+                       "(the condition would always be false)"),
+    ("faits.compte != 'trois'", "'faits.compte != 'trois'' compares a number with a text: values of different "
+                                "kinds never match (the condition would always be true)"),
+    ("faits.compte == true", "'faits.compte == true' compares a number with true or false: values of different "
+                             "kinds never match (the condition would always be false)"),
+])
+def test_validation_reports_a_typed_field_compared_with_a_literal_of_another_kind(condition: str,
+                                                                                  problem: str) -> None:
+    assert problems(condition) == [problem]
+
+
+@pytest.mark.parametrize("condition", [
+    "'rouge' in note.text", "'a' in note.lines", "faits.compte >= 2.5", "faits.compte > -1", "note.text == null",
+    "note.text != 'x'", "faits.compte in [1, 2]", "inputs.nombre in 5",  # untyped: judged at run time only
+])
+def test_comparisons_of_like_kinds_or_of_untyped_values_are_not_reported(condition: str) -> None:
+    assert problems(condition) == []
 
 
 # --- and / or / not, in / not in --------------------------------------------------------------------

@@ -143,6 +143,17 @@ SEMANTIC: dict[str, Expected] = {
          "text reads 'inputs.produit': unknown input 'produit' (known: gravite) (template line 1)"),
         (29, 15, "phases.preparation.steps[2].when", "unknown input 'produit' (known: gravite)"),
     ],
+    # Values of different kinds never match: the run reads such a comparison as false (it used to crash there).
+    "when-kinds": [
+        (16, 15, "phases.assessment.steps[1].when",
+         "'journal.text in 5' looks for a text in a number: `in` looks in a list, or for a text in a text"),
+        (20, 15, "phases.assessment.steps[2].when",
+         "'inputs.nombre == 'un'' compares a number with a text: values of different kinds never match (the "
+         "condition would always be false)"),
+        (20, 15, "phases.assessment.steps[2].when",
+         "'journal.text >= 3' compares a text with a number: values of different kinds never match (the condition "
+         "would always be false)"),
+    ],
     "unknown-name-when": [
         (19, 15, "phases.assessment.steps[0].when",
          "unknown name 'urgent' (write inputs.urgent, a step result like step_id.field, "

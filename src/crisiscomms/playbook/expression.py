@@ -9,6 +9,10 @@ step). A bare word is a literal only where it is compared with a reference whose
 ordered scale (an input of type `choice`, or a result field typed as a Literal): there `>=` follows
 the declared order. Anything else bare is an unknown name — reported at validation, never guessed.
 
+Missing data reads as null, and a comparison with null is false; so is a comparison of values of different kinds
+(`n.text in 5`, a list `>= 1`): the step is skipped, the run goes on. Where validation knows both kinds (a typed
+input or result field against a literal), it reports the comparison instead.
+
 Python's `ast` parses the text; only the node kinds listed in `_ALLOWED` are accepted, and the tree
 is evaluated by this module, never by `eval`.
 """
@@ -20,7 +24,7 @@ import itertools
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from crisiscomms.errors import ExpressionError
 
@@ -49,11 +53,16 @@ _REFUSED = {
 _WORD_CONSTANTS = {"true": True, "false": False, "null": None, "True": True, "False": False, "None": None}
 
 
+# The kinds of value a condition compares: how the checker names a typed reference or a literal.
+Kind = Literal["text", "number", "boolean", "list", "mapping"]
+
+
 @dataclass(frozen=True)
 class Scale:
-    """What the checker knows about a reference: its ordered values when it has some."""
+    """What the checker knows about a reference: its ordered values when it has some, its kind when it is typed."""
 
     ordered: tuple[str, ...] | None = None
+    kind: Kind | None = None
 
 
 # A resolver answers, for a dotted reference, either its Scale or an error message.
@@ -166,6 +175,9 @@ class _Checker:
             if isinstance(op, _ORDERING) and not _orderable(left, right, scales, operands):
                 out.append(f"'{ast.unparse(left)} {_symbol(op)} {ast.unparse(right)}' compares values "
                            "that have no order (use == or a choice input)")
+            else:
+                out += _kinds_problem(op, _kind(left, scales, operands), _kind(right, scales, operands),
+                                      f"{ast.unparse(left)} {_symbol(op)} {ast.unparse(right)}")
         return out
 
     def _scale(self, node: ast.AST) -> Scale | str | None:
@@ -199,6 +211,8 @@ class _Checker:
 
 def _orderable(left: ast.AST, right: ast.AST, scales: dict[int, Scale], operands: list[ast.AST]) -> bool:
     def numeric(node: ast.AST) -> bool:
+        if isinstance(node, ast.UnaryOp):  # -1: parse() allows '-' before a number only
+            node = node.operand
         return isinstance(node, ast.Constant) and isinstance(node.value, int | float)
 
     def ordered(node: ast.AST) -> bool:
@@ -211,7 +225,45 @@ def _orderable(left: ast.AST, right: ast.AST, scales: dict[int, Scale], operands
 
 
 def _symbol(op: ast.cmpop) -> str:
-    return {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}[type(op)]
+    return {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=", ast.In: "in",
+            ast.NotIn: "not in"}[type(op)]
+
+
+_ARTICLE = {"text": "a text", "number": "a number", "boolean": "true or false", "list": "a list",
+            "mapping": "a record"}
+
+
+def _kind(node: ast.AST, scales: dict[int, Scale], operands: list[ast.AST]) -> Kind | None:
+    """The kind of an operand when it is known: a typed reference's, or a literal's (null and words: None)."""
+    if isinstance(node, ast.List | ast.Tuple):
+        return "list"
+    if isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant):
+        return "number"
+    if isinstance(node, ast.Constant):
+        value = node.value
+        return "boolean" if isinstance(value, bool) else "number" if isinstance(value, int | float) else \
+            "text" if isinstance(value, str) else None
+    if isinstance(node, ast.Name) and node.id in _WORD_CONSTANTS:
+        value = _WORD_CONSTANTS[node.id]
+        return None if value is None else "boolean"
+    scale = scales.get(operands.index(node))
+    return scale.kind if scale else None
+
+
+def _kinds_problem(op: ast.cmpop, left: Kind | None, right: Kind | None, text: str) -> list[str]:
+    """Why comparing these kinds can never hold (the run would read the condition as false), or nothing."""
+    if left is None or right is None:
+        return []
+    if isinstance(op, ast.In | ast.NotIn):
+        if right == "list" or (right == "mapping" and left == "text") or (right == left == "text"):
+            return []
+        return [f"'{text}' looks for {_ARTICLE[left]} in {_ARTICLE[right]}: `in` looks in a list, or for a text "
+                "in a text"]
+    if left == right and not (isinstance(op, _ORDERING) and left == "mapping"):
+        return []
+    always = "true" if isinstance(op, ast.NotEq) else "false"
+    return [f"'{text}' compares {_ARTICLE[left]} with {_ARTICLE[right]}: values of different kinds never match "
+            f"(the condition would always be {always})"]
 
 
 class _Evaluator:
@@ -254,7 +306,11 @@ class _Evaluator:
                 a, b = ranks.get(id(left), a), ranks.get(id(right), b)
                 if a is None or b is None or type(a) is str or type(b) is str:
                     return False  # missing data or no order: the step does not run
-            if not _COMPARE[type(op)](a, b):
+            try:
+                holds = _COMPARE[type(op)](a, b)
+            except TypeError:  # values of different kinds (a text `in` a number, a list `>=` a number)
+                return False
+            if not holds:
                 return False
         return True
 

@@ -131,7 +131,7 @@ class _Inspection:
 
     def _scale(self, ref: tuple[str, ...], here: Located) -> expression.Scale | str:
         found = self._resolve(ref, here, leaf=True)
-        return found if isinstance(found, str) else expression.Scale(found.ordered)
+        return found if isinstance(found, str) else expression.Scale(found.ordered, found.kind)
 
     def _resolve(self, ref: tuple[str, ...], here: Located | None, leaf: bool = False) -> Found | str:
         """What a step's condition or text reads, seen from `here` (results of later steps are not there)."""

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from crisiscomms.mention import Alert
 from crisiscomms.playbook.communication import FactSheet, Organisation
+from crisiscomms.playbook.expression import Kind
 from crisiscomms.playbook.markers import Keys
 from crisiscomms.playbook.models import Playbook, Role
 from crisiscomms.playbook.steps import AssessmentRecord, Record, step_type_name
@@ -115,6 +116,27 @@ class Found:
     annotation: Any = Any
     ordered: tuple[str, ...] | None = None
 
+    @property
+    def kind(self) -> Kind | None:
+        """Text, number, boolean, list or mapping, when the annotation says (a condition compares like kinds)."""
+        base, keys = _unwrap(self.annotation)
+        if keys is not None or get_origin(base) is dict or base is dict:
+            return "mapping"
+        if get_origin(base) is Literal:
+            return "text" if all(isinstance(v, str) for v in get_args(base)) else None
+        if get_origin(base) in (list, tuple) or base in (list, tuple):
+            return "list"
+        if not isinstance(base, type):
+            return None
+        return next((kind for types, kind in _KINDS if issubclass(base, types)), None)
+
+
+# bool before numbers: a bool is an int to Python, not to a person writing a condition.
+_KINDS: tuple[tuple[type | tuple[type, ...], Kind], ...] = (
+    (bool, "boolean"), ((int, float), "number"), (str, "text"), (BaseModel, "mapping"))
+# What an input holds in a run (inputs are resolved as JSON: a date and time is an ISO text).
+_INPUT_TYPES: dict[str, Any] = {"integer": int, "number": float, "boolean": bool}
+
 
 @dataclass(frozen=True)
 class Head:
@@ -181,7 +203,8 @@ def _heads(model: type[BaseModel]) -> dict[str, Head]:
 
 
 def _keys(playbook: Playbook) -> dict[str, dict[str, Found]]:
-    inputs = {name: Found(Any, tuple(spec.choices) if spec.choices else None) for name, spec in playbook.inputs.items()}
+    inputs = {name: Found(_INPUT_TYPES.get(spec.type, str), tuple(spec.choices) if spec.choices else None)
+              for name, spec in playbook.inputs.items()}
     return {"input": inputs, "role": {name: Found(Role) for name in playbook.team}}
 
 

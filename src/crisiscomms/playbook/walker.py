@@ -132,7 +132,7 @@ class Walk:
     def scale(self, ref: tuple[str, ...]) -> expression.Scale | str:
         """The ordered values of what a condition reads (a choice input, a Literal field), for `>=` and `<`."""
         found = self.step_scope.resolve(ref, leaf=True)
-        return found if isinstance(found, str) else expression.Scale(found.ordered)
+        return found if isinstance(found, str) else expression.Scale(found.ordered, found.kind)
 
     def holds(self, step: StepBase, values: dict[str, Any]) -> bool:
         """The step's `when:` on `values` (inputs, results), from the condition parsed at load; no `when:`: True."""
