@@ -72,7 +72,11 @@ def walk(frozen: FrozenPlaybook, phase: str, inputs: dict[str, Any], history: Ru
     walker = Walker(frozen, project or Project(frozen.root), walk)
     try:
         for planned in frozen.plan.phase(phase):
-            status, detail = _run_step(planned, walker, context, history)
+            try:
+                status, detail = _run_step(planned, walker, context, history)
+            except StepFailed as failed:  # the step that stops the phase is in its table, with why
+                rows.append((planned, "failed", str(failed)))
+                raise
             rows.append((planned, status, detail))
             context = context.model_copy(update={"results": history.namespace()})
     except Pause:  # suspended for an approval: the run goes on from the top later, and writes the table then

@@ -14,7 +14,7 @@ from typing import Any
 from prefect.context import TagsContext
 from prefect.exceptions import Pause
 
-from crisiscomms.errors import CrisisError
+from crisiscomms.errors import CrisisError, PlaybookChangedError
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.frozen import FrozenPlaybook
 from crisiscomms.playbook.models import PHASES
@@ -24,7 +24,7 @@ from crisiscomms.stack.project import Project
 from flows.approval import request_approval
 from flows.history import RunHistory, StepFailed, returned_record
 from tasks.registry import task_for
-from tasks.subplaybook import call_inputs
+from tasks.subplaybook import call_inputs, pin_callee
 
 _RUN_TAGS = ("phase:", "playbook:", "playbook-version:", "called-by:")
 
@@ -73,18 +73,19 @@ def call(walker: Walker, step: PlaybookCall, context: StepContext, history: RunH
     """The callee's phases, walked in this run (so an approval in it can suspend the run like any other), on the
     callee's own frozen plan; its task runs are tagged with its id and `called-by:<caller>:<step>`."""
     callee = walker.project.freeze(step.playbook)
-    inputs = resolve_inputs(callee.playbook, call_inputs(step, context))
     wanted = [p for p in PHASES if (not step.phases or p in step.phases) and getattr(callee.playbook.phases, p).steps]
     done = RunHistory()
     status: StepStatus
     try:
+        _same_callee_as_at_first(callee, f"{context.playbook_id}:{step.id}")
+        inputs = resolve_inputs(callee.playbook, call_inputs(step, context))
         for phase in wanted:
             with _callee_tags(callee, phase, f"{context.playbook_id}:{step.id}"):
                 done = walker.walk(callee, phase, inputs, done, None, walker.project)
         status, detail = "completed", f"{callee.playbook.id}: {', '.join(wanted) or 'no phase with steps'}"
     except Pause:
         raise
-    except Exception as exc:  # the call step fails like any step, by its own on_failure
+    except Exception as exc:  # the call step fails like any step, by its own on_failure (bad inputs included)
         status, detail = "failed", f"called playbook '{callee.playbook.id}' failed: {exc}"
     record = CallRecord(playbook=callee.playbook.id, version=callee.playbook.version, sha256=callee.sha256,
                         phases=wanted, status=status, steps=dict(done.statuses))
@@ -93,6 +94,16 @@ def call(walker: Walker, step: PlaybookCall, context: StepContext, history: RunH
     if status == "failed" and step.on_failure == "stop":
         raise StepFailed(f"step '{step.id}' failed: {detail}")
     return status, detail
+
+
+def _same_callee_as_at_first(callee: FrozenPlaybook, call: str) -> None:
+    """A run suspended for an approval resumes from the top and reads the callee again: it goes on only with the
+    callee it first read (its hash pinned per run and call step, like the caller's own)."""
+    pinned = pin_callee.with_options(task_run_name=f"{call}:callee")(callee.playbook.id, callee.sha256, call)
+    if pinned != callee.sha256:
+        raise PlaybookChangedError(f"playbook {callee.playbook.id} changed while this run was waiting (sha256 {pinned} "
+                                   f"when the call first read it, {callee.sha256} now): the call does not go on with "
+                                   "another playbook. Start a new run.")
 
 
 def _callee_tags(callee: FrozenPlaybook, phase: str, caller: str) -> TagsContext:

@@ -25,3 +25,13 @@ def call_inputs(step: PlaybookCall, context: StepContext) -> dict[str, Any]:
     values = context.namespace()
     return {name: rendering.render_text(value, values) if rendering.is_template(value) else value
             for name, value in step.with_.items()}
+
+
+def _per_run_and_call(context: Any, parameters: dict[str, Any]) -> str:
+    return f"callee-{context.task_run.flow_run_id}-{parameters['call']}"
+
+
+@task(name="playbook.call.pin", persist_result=True, cache_key_fn=_per_run_and_call)
+def pin_callee(playbook_id: str, sha256: str, call: str) -> str:
+    """The callee's hash as the call first read it in this run: a resumed run gets this first value back."""
+    return sha256

@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 from prefect import flow
+from prefect.client.orchestration import get_client
 from prefect.flow_runs import resume_flow_run
 
 from crisiscomms.playbook import inspect as inspection
 from crisiscomms.playbook import loader
 from crisiscomms.playbook.loader import LoadedPlaybook
+from crisiscomms.playbook.steps import CallRecord
 from flows.engine import RunHistory, walk_phase
 from flows.playbook import run_playbook
 from tests.flows.test_approval import _paused_run, _wait_until_not_paused
@@ -93,3 +95,51 @@ def _answer(name: str) -> None:
     resume_flow_run(run_id, run_input={"decision": "approve", "name": name, "comment": "", "edits": "",
                                        "link_receipt": ""})
     _wait_until_not_paused(run_id)
+
+
+
+@flow
+def _preparation(root: str) -> RunHistory:
+    return walk_phase(root, "playbook-call", "preparation", {"marque": "Marque Y"}, RunHistory())
+
+
+@flow
+def _preparation_twice(root: str, edit: str) -> tuple[RunHistory, RunHistory]:
+    """The same run walks the call twice, reading the playbooks afresh the second time: what a run suspended for
+    an approval does when it resumes from the top."""
+    first = walk_phase(root, "playbook-call", "preparation", {"marque": "Marque Y"}, RunHistory())
+    callee = Path(root) / "playbooks" / "checklist-item.yaml"
+    callee.write_text(callee.read_text(encoding="utf-8").replace("Léa Petit", edit), encoding="utf-8")
+    return first, walk_phase(root, "playbook-call", "preparation", {"marque": "Marque Y"}, RunHistory())
+
+
+def _latest_artifact(key: str) -> str:
+    with get_client(sync_client=True) as client:
+        found = sorted((a for a in client.read_artifacts() if a.key == key), key=lambda a: a.created)
+    return str(found[-1].data)
+
+
+def test_a_callee_edited_while_the_run_waits_is_not_run_when_the_run_resumes(project: Path) -> None:
+    callee = project / "playbooks" / "checklist-item.yaml"
+    before = hashlib.sha256(callee.read_bytes()).hexdigest()
+    state = _preparation_twice(str(project), "Léo Petit", return_state=True)
+    assert state.is_failed()  # the second walk's call step stops the run (on_failure: stop)
+    after = hashlib.sha256(callee.read_bytes()).hexdigest()
+    table = _latest_artifact("playbook-call-preparation")
+    assert "changed while this run was waiting" in table and before in table and after in table
+
+
+def test_inputs_a_callee_refuses_fail_the_call_step_by_its_on_failure(project: Path) -> None:
+    callee = project / "playbooks" / "checklist-item.yaml"
+    callee.write_text(callee.read_text(encoding="utf-8").replace(
+        "  marque: {default: Marque X}", "  marque: {default: Marque X}\n  nombre: {type: integer, default: 1}"),
+        encoding="utf-8")
+    caller = project / "playbooks" / "playbook-call.yaml"
+    caller.write_text(caller.read_text(encoding="utf-8").replace(
+        'with: {marque: "{{ inputs.marque }}"}',
+        'with: {marque: "{{ inputs.marque }}", nombre: "{{ inputs.marque }}"}\n        on_failure: continue'),
+        encoding="utf-8")
+    history = _preparation(str(project))
+    assert history.status("appel") == "failed"  # and the run went on
+    assert history.record("appel", CallRecord).status == "failed"
+    assert "'Marque Y' is not of type integer" in _latest_artifact("playbook-call-preparation")
