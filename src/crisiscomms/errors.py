@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -24,14 +25,23 @@ _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u
 
 
 def printable(text: str) -> str:
-    """`text` with every unprintable character written as an escape (`\\x1b`, `\\u202e`)."""
-    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+    """`text` with every unprintable character written as an escape (`\\x1b`, `\\u202e`): control characters, and
+    invisible format characters (Unicode category Cf: a zero-width space makes `inputs.gravite` and
+    `inputs.gra\\u200bvite` look alike)."""
+    if text.isascii() and not _UNPRINTABLE.search(text):
+        return text
+    return "".join(_escaped(c) if _UNPRINTABLE.match(c) or unicodedata.category(c) == "Cf" else c for c in text)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def show(value: Any, limit: int = 60) -> str:
     """A value for a message, as its author wrote it in YAML: 'text', 12, true, null, 2024-02-29, ["a", 1]."""
     if isinstance(value, str):
-        return f"'{_shorten(value, limit)}'"
+        return f"'{printable(_shorten(value, limit))}'"
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "null"}[value]
     if isinstance(value, int) and value.bit_length() > 100:  # str() of a huge int is slow, beyond 4,300 digits refused
@@ -41,8 +51,8 @@ def show(value: Any, limit: int = 60) -> str:
     if isinstance(value, date | datetime | time):
         return value.isoformat()
     if isinstance(value, list | tuple | dict):
-        return _shorten(json.dumps(value, ensure_ascii=False, default=lambda v: show(v, limit)), limit)
-    return _shorten(str(value), limit)
+        return printable(_shorten(json.dumps(value, ensure_ascii=False, default=lambda v: show(v, limit)), limit))
+    return printable(_shorten(str(value), limit))
 
 
 def _shorten(text: str, limit: int) -> str:

@@ -36,7 +36,7 @@ def load_playbook(path: Path, display: str | None = None) -> LoadedPlaybook:
         playbook = Playbook.model_validate(doc.data)
     except ValidationError as exc:
         raise PlaybookError([_issue(doc, error) for error in exc.errors()]) from None
-    return LoadedPlaybook(playbook, doc, path, hashlib.sha256(path.read_bytes()).hexdigest())
+    return LoadedPlaybook(playbook, doc, path, hashlib.sha256(doc.raw).hexdigest())  # the bytes parsed
 
 
 def _issue(doc: Document, error: Any) -> Issue:

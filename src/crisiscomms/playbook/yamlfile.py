@@ -11,7 +11,9 @@ all reported at once; problems with the file as a whole (encoding, syntax, nesti
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,7 @@ class Document:
     key_positions: dict[Loc, Pos] = field(default_factory=dict)
     constructor: yaml.SafeLoader = field(default_factory=lambda: yaml.SafeLoader(""), repr=False)
     problems: list[Issue] = field(default_factory=list, repr=False)
+    raw: bytes = field(default=b"", repr=False)  # the bytes read: what the playbook's hash is taken over
 
     def position(self, loc: Loc) -> Pos:
         """Line and column of `loc`, or of its nearest ancestor that exists in the file."""
@@ -82,7 +85,7 @@ def read_document(path: Path, display: str | None = None) -> Document:
     raw = _read_bytes(path, name)
     text = _decode(raw, name)
     root = _compose(text, name)
-    doc = Document(name, None)
+    doc = Document(name, None, raw=raw)
     doc.data = _build(root, (), doc)
     if doc.problems:
         raise PlaybookFileError(doc.problems)
@@ -94,13 +97,23 @@ def _fail(file: str, line: int, column: int, message: str) -> PlaybookFileError:
 
 
 def _read_bytes(path: Path, name: str) -> bytes:
+    """At most MAX_BYTES + 1 bytes of a regular file: a device (/dev/zero), a pipe or a folder is refused before
+    any read, and a file that grows after its size was looked at cannot make the read endless."""
     try:
-        size = path.stat().st_size
+        # Non-blocking: opening a pipe (FIFO) for reading would otherwise wait for a writer forever.
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise _fail(name, 1, 1, f"cannot read the file: {exc.strerror}") from exc
-    if size > MAX_BYTES:
+    status = os.fstat(handle)
+    if not stat.S_ISREG(status.st_mode):
+        os.close(handle)
+        raise _fail(name, 1, 1, "not a regular file (a device, a pipe or a folder): a playbook is a .yaml file")
+    with os.fdopen(handle, "rb") as file:
+        raw = file.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        size = max(status.st_size, len(raw))
         raise _fail(name, 1, 1, f"file is {size:,} bytes; a playbook may be at most {MAX_BYTES:,} bytes")
-    return path.read_bytes()
+    return raw
 
 
 def _decode(raw: bytes, name: str) -> str:

@@ -45,10 +45,11 @@ def validate_command(
     """Check playbooks and report every problem: file:line:column: path: message."""
     project = _project()
     targets = [_file_or_id(project, p) for p in paths] if paths else [project.playbooks_dir]
-    missing = [p for p in targets if not p.exists()]
+    missing = [p for p in targets if not p.exists() and not p.is_symlink()]  # a broken link is reported below
     if missing:
+        # Exit 1 like any other refusal: 2 is a usage error (an unknown option), not a playbook that is not there.
         err.print(f"[red]no such file or folder: {', '.join(map(str, missing))}[/red]")
-        raise typer.Exit(2)
+        raise typer.Exit(1)
     count, issues = validate(targets, project)
     for issue in issues:
         print(issue)  # one line per issue, never wrapped: editors and CI parse file:line:col

@@ -6,6 +6,7 @@ working directory upwards, like git does.
 
 from __future__ import annotations
 
+import errno
 import logging
 import subprocess
 from dataclasses import dataclass, field
@@ -76,11 +77,12 @@ class Project:
         """
         if "/" not in reference and "\\" not in reference and not reference.endswith(PLAYBOOK_SUFFIXES):
             return self.path_of(reference)
-        path = (Path.cwd() / Path(reference).expanduser()).resolve()
-        if path.parent != self.playbooks_dir.resolve():
+        path = Path.cwd() / Path(reference).expanduser()  # the file as listed: a link is judged by check()
+        if path.parent.resolve() != self.playbooks_dir.resolve():
             raise ProjectError(f"{reference}: not in this project's playbooks/ folder ({self.playbooks_dir}): a "
                                "playbook runs from there, by its id; move or copy the file there")
-        if path.suffix not in PLAYBOOK_SUFFIXES or not path.is_file():
+        path = path.parent.resolve() / path.name
+        if path.suffix not in PLAYBOOK_SUFFIXES or not (path.is_file() or path.is_symlink()):
             raise ProjectError(f"{reference}: no such playbook file in {self.playbooks_dir} "
                                f"(available: {', '.join(self.playbook_ids()) or 'none'})")
         return path
@@ -115,14 +117,27 @@ class Project:
         return loaded
 
     def _parse(self, path: Path) -> LoadedPlaybook | PlaybookError:
+        """Parsed once per file as listed (a link is not its target: its name must be the id it holds)."""
+        from crisiscomms.errors import PlaybookFileError
         from crisiscomms.playbook.loader import load_playbook
 
-        path = path.resolve()
+        path = path.parent.resolve() / path.name
         if path not in self._cache:
+            shown = str(Path(self.display(path.parent)) / path.name)
             try:
-                self._cache[path] = load_playbook(path, self.display(path))
+                real = path.resolve(strict=True)
+                if path.is_symlink() and path.parent == self.playbooks_dir.resolve() and \
+                        not real.is_relative_to(path.parent):
+                    raise PlaybookFileError([Issue(shown, 1, 1, "", "a link leading outside playbooks/: copy the "
+                                                   "playbook into playbooks/ instead")])
+                self._cache[path] = load_playbook(path, shown)
             except PlaybookError as exc:
                 self._cache[path] = exc
+            except (OSError, RuntimeError) as exc:  # a link to nowhere, or links leading round in a loop
+                loop = isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP
+                why = "a link leading round in a loop: point it at a playbook file" if loop else \
+                    f"cannot read the file: {getattr(exc, 'strerror', exc)}"
+                self._cache[path] = PlaybookFileError([Issue(shown, 1, 1, "", why)])
         return self._cache[path]
 
     def _loaded_or_none(self, playbook_id: str) -> LoadedPlaybook | None:
@@ -145,7 +160,12 @@ def playbook_files(folder: Path) -> list[Path]:
 
 def validate(paths: list[Path], project: Project) -> tuple[int, list[Issue]]:
     """Check files and folders of playbooks; return how many files were read and every issue."""
-    files = [f for p in paths for f in (playbook_files(p) if p.is_dir() else [p])]
+    files: list[Path] = []
+    for given in paths:
+        # A folder's playbooks as listed, links leading nowhere or round in a loop too: refused, never skipped.
+        broken = [f for f in given.iterdir() if f.suffix in PLAYBOOK_SUFFIXES and f.is_symlink() and not f.exists()
+                  ] if given.is_dir() else []
+        files += sorted({*playbook_files(given), *broken}) if given.is_dir() else [given]
     issues: list[Issue] = []
     for file in files:
         try:
