@@ -232,6 +232,11 @@ MODEL: dict[str, Expected] = {
     "replay-speed": [
         (14, 84, "monitoring.sources[0].replay_speed", "input should be greater than or equal to 0.001"),
     ],
+    # Was taken as the text "1.1": a version quietly different from the one written.
+    "version-number": [
+        (3, 10, "version", "this version is the number 1.1 to YAML, which drops trailing zeros (1.10 becomes 1.1): "
+                           'put it in quotes, e.g. version: "1.10"'),
+    ],
     "choice-without-choices": [
         (7, 5, "inputs.gravite", "`choices` goes with `type: choice`, and a choice needs choices"),
     ],

@@ -5,10 +5,11 @@ No Prefect and no I/O here: loading and checking are in `loader.py` and `inspect
 
 from __future__ import annotations
 
+import keyword
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
 from crisiscomms.errors import show
 from crisiscomms.playbook.assessment import AssessmentSettings, AudienceKind, AudienceRules
@@ -27,6 +28,16 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "choice": (str,),
     "datetime": (datetime, str),
 }
+
+
+def _not_a_form_word(name: str) -> str:
+    """An input is a field of the playbook's Run form (a parameter of its flow, beside `phase`)."""
+    if name == "phase" or keyword.iskeyword(name):
+        raise ValueError(f"'{name}' cannot name an input: the Run form uses it (rename it, e.g. '{name}_crise')")
+    return name
+
+
+InputName = Annotated[Name, AfterValidator(_not_a_form_word)]
 
 
 class InputSpec(Spec):
@@ -154,7 +165,7 @@ class Playbook(Spec):
     title: str = Field(min_length=1)
     language: str = Field("fr", pattern=r"^[a-z]{2}$", description="Default language (ISO 639-1).")
     description: str = ""
-    inputs: dict[Name, InputSpec] = Field(default_factory=dict)
+    inputs: dict[InputName, InputSpec] = Field(default_factory=dict)
     team: dict[Name, Role] = Field(default_factory=dict)
     audiences: dict[Name, Audience] = Field(default_factory=dict)
     channels: dict[Name, Channel] = Field(default_factory=dict)
@@ -170,8 +181,11 @@ class Playbook(Spec):
     @field_validator("version", mode="before")
     @classmethod
     def _version_as_text(cls, value: Any) -> Any:
-        # `version: 1.0` is a YAML float; the author meant the text "1.0".
-        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        # `version: 1.10` is the YAML float 1.1: turned back into text it would silently be another version.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(f"this version is the number {show(value)} to YAML, which drops trailing zeros (1.10 "
+                             'becomes 1.1): put it in quotes, e.g. version: "1.10"')
+        return value
 
     def steps(self) -> list[tuple[str, int, Any]]:
         """(phase, index, step) for every step, in phase order then file order."""
