@@ -10,11 +10,14 @@ every shipped playbook has its form. A run name typed in the form is kept; other
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import prefect
 from coolname.data import config as _slug_words
 from prefect import Flow, flow
 from prefect.runtime import flow_run
@@ -27,21 +30,26 @@ from flows.choices import valid_playbooks
 from flows.history import RunHistory
 from flows.playbook import play
 
-# Names nobody typed: the server names a run created without one with two words of coolname's lists
-# (`fancy-bear`); the UI's Run form suggests a Greek letter, maybe numbered, then star names (`rho2-milika`,
-# `delta-cygni-vega`).
+# Names nobody typed: the server names a run created without one with words of coolname's lists (`fancy-bear`);
+# the UI's Run form suggests one from its own word lists (Greek letters, star and constellation names, animals:
+# `rho2-milika`, `delta-cygni-vega`). A name made only of such words (digits aside) was not typed by a person.
 _COOLNAME = {word for part in _slug_words.values() if isinstance(part, dict) for word in part.get("words", [])}
-_GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu",
-          "nu", "xi", "omicron", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega"}
+_UI_LIST = re.compile(r"`([^`\s{}()<>;=]{100,})`\.split\(`\.`\)")
+
+
+@functools.cache
+def _suggested_words() -> frozenset[str]:
+    """The words of the name lists in the installed Prefect UI (read once; none if the UI is not installed)."""
+    words: set[str] = set()
+    for bundle in (Path(prefect.__file__).parent / "server" / "ui" / "assets").glob("index-*.js"):
+        for found in _UI_LIST.findall(bundle.read_text(encoding="utf-8", errors="replace")):
+            words.update(found.split("."))
+    return frozenset(words | _COOLNAME)
 
 
 def generated_name(name: str) -> bool:
-    words = name.split("-")
-    if len(words) == 2 and all(w in _COOLNAME for w in words):
-        return True
-    head = re.fullmatch(r"([a-z]+)\d*", words[0])
-    return len(words) >= 2 and bool(head) and head[1] in _GREEK and all(w.isalpha() and w.islower()
-                                                                         for w in words[1:])
+    tokens = [token.rstrip("0123456789") for token in name.split("-")]
+    return len(tokens) >= 2 and all(token and token in _suggested_words() for token in tokens)
 
 
 def run_name(playbook_id: str) -> Callable[[], str]:
@@ -63,9 +71,9 @@ def _parameters(playbook: Playbook) -> list[inspect.Parameter]:
     return [phase, *inputs]
 
 
-def form_flow(playbook: Playbook) -> Flow[..., RunHistory | State]:
+def build_form(playbook: Playbook) -> Flow[..., RunHistory | State]:
     """The playbook's own run flow: its inputs as top-level parameters, so Prefect builds its form from them."""
-    attribute = playbook.id.replace("-", "_")
+    attribute = entrypoint_name(playbook.id)
 
     def run(phase: str = "all", **inputs: Any) -> RunHistory | State:
         return play(playbook.id, phase, inputs)
@@ -78,5 +86,10 @@ def form_flow(playbook: Playbook) -> Flow[..., RunHistory | State]:
                 description=f"{playbook.title} — run the playbook `{playbook.id}` (all phases, or one).")
 
 
-FORMS: dict[str, Flow[..., RunHistory | State]] = {pb.id: form_flow(pb) for pb in valid_playbooks()}
-globals().update({pb_id.replace("-", "_"): form for pb_id, form in FORMS.items()})
+def entrypoint_name(playbook_id: str) -> str:
+    """`form_<id>`: no name of this module starts with `form_`, so no playbook id can shadow one."""
+    return "form_" + playbook_id.replace("-", "_")
+
+
+FORMS: dict[str, Flow[..., RunHistory | State]] = {pb.id: build_form(pb) for pb in valid_playbooks()}
+globals().update({entrypoint_name(pb_id): form for pb_id, form in FORMS.items()})

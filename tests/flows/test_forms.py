@@ -11,7 +11,7 @@ import yaml
 from prefect.client.orchestration import get_client
 from prefect.utilities.callables import parameter_schema
 
-from crisiscomms.stack.project import Project
+from crisiscomms.stack.project import Project, validate
 from flows import forms
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +21,7 @@ def test_every_playbook_of_the_project_has_a_form_deployment() -> None:
     deployments = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))["deployments"]
     entrypoints = {d["name"]: d["entrypoint"] for d in deployments if "playbook-form" in d.get("tags", [])}
     ids = Project(ROOT).playbook_ids()
-    assert entrypoints == {pb: f"flows/forms.py:{pb.replace('-', '_')}" for pb in ids}
+    assert entrypoints == {pb: f"flows/forms.py:form_{pb.replace('-', '_')}" for pb in ids}
     assert set(forms.FORMS) == set(ids)
 
 
@@ -54,8 +54,10 @@ def test_a_run_through_the_form_runs_the_chosen_phase_with_the_defaults() -> Non
 
 
 @pytest.mark.parametrize(("given", "kept"), [
-    ("Crise yaourts Auvergne", True), ("crise-lactalis", True), ("alpha centauri", True),
-    ("fancy-bear", False), ("rho2-milika", False), ("delta-cygni-vega", False), ("", False),
+    ("Crise yaourts Auvergne", True), ("crise-lactalis", True), ("alpha centauri", True), ("beta-test", True),
+    ("alpha-team", True), ("gamma-ray", True),
+    ("fancy-bear", False), ("rho2-milika", False), ("delta-cygni-vega", False), ("lambda-mothallah", False),
+    ("", False),
 ])
 def test_a_typed_run_name_is_kept_and_a_generated_one_replaced(monkeypatch: pytest.MonkeyPatch, given: str,
                                                               kept: bool) -> None:
@@ -63,3 +65,21 @@ def test_a_typed_run_name_is_kept_and_a_generated_one_replaced(monkeypatch: pyte
     monkeypatch.setattr(forms.flow_run, "get_parameters", lambda: {"phase": "communication"})
     name: Any = forms.run_name("rappel-produit")()
     assert name == (given if kept else "rappel-produit/communication")
+
+
+def test_no_playbook_id_can_shadow_a_name_of_the_forms_module() -> None:
+    own = {name for name, value in vars(forms).items() if value not in forms.FORMS.values()}
+    assert not any(name.startswith("form_") for name in own)
+    for playbook_id in ("play", "flow", "build-form", "run-name", "generated-name", "annotations"):
+        assert forms.entrypoint_name(playbook_id) not in own
+
+
+@pytest.mark.parametrize("name", ["phase", "class", "lambda"])
+def test_an_input_the_form_cannot_hold_is_refused_by_validation(tmp_path: Path, name: str) -> None:
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "prefect.yaml").write_text("name: x\n", encoding="utf-8")
+    path = tmp_path / "playbooks" / "p.yaml"
+    path.write_text(f"id: p\nversion: '1'\ntitle: P\ninputs:\n  {name}: {{default: x}}\nphases: {{}}\n", encoding="utf-8")
+    _, issues = validate([path], Project(tmp_path))
+    assert [(i.path, i.message) for i in issues] == [
+        (f"inputs.{name}", f"'{name}' cannot name an input: the Run form uses it (rename it, e.g. '{name}_crise')")]

@@ -39,7 +39,7 @@ def _deployments_of_prefect_yaml(stack: LiveStack) -> list[tuple[str, str]]:
     flows["flows/killswitch.py:kill_switch"] = "kill-switch"
     flows["flows/deadline.py:approval_deadline"] = "approval-deadline"
     flows["flows/phases.py:assessment_on_alert"] = "phase-assessment"
-    flows.update({f"flows/forms.py:{pb.replace('-', '_')}": "crisis-playbook" for pb in PLAYBOOK_IDS})
+    flows.update({f"flows/forms.py:form_{pb.replace('-', '_')}": "crisis-playbook" for pb in PLAYBOOK_IDS})
     return [(flows[d["entrypoint"]], d["name"]) for d in config["deployments"]]
 
 
