@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,9 @@ from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.parameters import inputs_model, playbook_choice
 from crisiscomms.stack.project import Project
 
-ROOT = Path(__file__).resolve().parents[1]
+# The project whose playbooks the flows run: the one `crisis` found (it sets CRISIS_PROJECT_ROOT for the runs and the
+# worker it starts), else this checkout.
+ROOT = Path(os.environ.get("CRISIS_PROJECT_ROOT") or Path(__file__).resolve().parents[1])
 PROJECT = Project(ROOT)
 log = logging.getLogger(__name__)
 

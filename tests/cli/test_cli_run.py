@@ -75,3 +75,12 @@ def test_validate_schema_and_list_commands(project_copy: Path) -> None:
     assert _crisis(project_copy, "schema", "--check").returncode == 0
     listed = _crisis(project_copy, "list")
     assert "rappel-produit" in listed.stdout and "preparation:4" in listed.stdout
+
+
+def test_a_run_uses_the_playbooks_of_the_project_it_is_started_in(tmp_path: Path) -> None:
+    """Not those of the checkout the flows were installed from (`checklist-item` exists only in this project)."""
+    other = tmp_path / "other"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "steps", other)
+    done = _crisis(other, "run", "checklist-item", "--phase", "preparation")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout[done.stdout.index("{"):]) == {"joignable": "completed"}

@@ -197,6 +197,12 @@ def _use_server_or_embedded(project: Project) -> None:
     err.print("Prefect API: embedded (ephemeral server on SQLite, for this command only)")
 
 
+def _serve_project(project: Project) -> None:
+    """The flows run the playbooks of the project this command found (their `CRISIS_PROJECT_ROOT`), never those of
+    the checkout they were installed from; set before they are imported, and inherited by a worker it starts."""
+    os.environ["CRISIS_PROJECT_ROOT"] = str(project.root.resolve())
+
+
 def _entrypoint(entrypoint: str) -> Any:
     """A function of the installed flows, loaded by its entrypoint as Prefect loads a deployment's flow: the library
     runs flows, it does not import them (the import contracts keep `flows` above the library)."""
@@ -207,6 +213,7 @@ def _entrypoint(entrypoint: str) -> Any:
 
 def _run_flow(project: Project, playbook: str, phase: str, params: dict[str, Any]) -> Any:
     """The run's history (flows.history.RunHistory: the library does not import flows)."""
+    _serve_project(project)
     run_playbook = _entrypoint("flows.playbook.run_playbook")  # late: Prefect settings come from the env
 
     # The run's return value, not `return_state=True` then `state.result()`: when the server is slow to accept the
@@ -507,6 +514,7 @@ def _halt_status(project: Project) -> None:
 
 def _cancel_on_server(project: Project, halt: Any) -> None:
     """Scheduled reminders and runs that would release, cancelled on the server if one is reachable."""
+    _serve_project(project)
     server = _use_server(project)
     if not server:
         out.print("no Prefect server reachable: only the switch is set (nothing scheduled was cancelled); releases "
@@ -538,6 +546,7 @@ def up_command(
     from crisiscomms.stack.server import Stack, saved_stack
 
     project = _project()
+    _serve_project(project)
     stack = Stack(project.root, port=port)
     if rotate_credential:
         server.down(saved_stack(project.root) or stack, err.print)
