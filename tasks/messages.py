@@ -9,23 +9,32 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from crisiscomms.communication import messages
-from crisiscomms.errors import CrisisError
+from crisiscomms.errors import CrisisError, show
 from crisiscomms.monitoring.store import state_dir
-from crisiscomms.playbook import rendering
 from crisiscomms.playbook.communication import FactSheet
 from crisiscomms.playbook.context import StepContext
-from crisiscomms.playbook.steps import ClaimSpreadRecord, MessagePack, PackRecord
+from crisiscomms.playbook.steps import ClaimSpreadRecord, MessagePack, PackRecord, yes_no
 from crisiscomms.report import reporting
-
-_TRUE = {"true", "1", "yes", "oui", "vrai"}
 
 
 def _text(source: str | None, context: StepContext) -> str:
-    return rendering.render_text(source, context.namespace()).strip() if source else ""
+    return context.render(source).strip() if source else ""
+
+
+def _drill(step: MessagePack, context: StepContext) -> bool:
+    """`drill:` as rendered: a yes/no word, or the step fails — an unclear answer is never taken as "not a drill"."""
+    if isinstance(step.drill, bool):
+        return step.drill
+    rendered = _text(step.drill, context)
+    found = yes_no(rendered)
+    if found is None:
+        raise CrisisError(f"step '{step.id}': drill renders to {show(rendered)}, not a yes/no word (true/false, "
+                          "yes/no, oui/non, vrai/faux, 1/0): the pack is not rendered rather than sent as no drill")
+    return found
 
 
 def pack_context(step: MessagePack, context: StepContext) -> messages.PackContext:
-    drill = step.drill if isinstance(step.drill, bool) else _text(step.drill, context).lower() in _TRUE
+    drill = _drill(step, context)
     spread = _spread(step, context)
     claim = None
     if step.claim:

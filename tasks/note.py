@@ -12,11 +12,10 @@ from crisiscomms.playbook.steps import NoteLog, NoteRecord
 
 
 def note_record(step: NoteLog, context: StepContext) -> NoteRecord:
-    values = context.namespace()
     if step.text is not None:
-        text = rendering.render_text(step.text, values)
+        text = context.render(step.text)  # its `{% include %}` reads templates/, as a template file's does
     else:
-        text = rendering.render_file(Path(context.root) / "templates", str(step.template), values)
+        text = rendering.render_file(Path(context.root) / "templates", str(step.template), context.namespace())
     return NoteRecord(text=text.strip(), level=step.level)
 
 

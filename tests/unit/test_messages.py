@@ -109,7 +109,7 @@ def test_a_missing_template_or_variable_is_a_problem_not_a_crash(tmp_path: Path)
     pb = with_messages(demo(), [{"kind": "update", "audiences": ["clients"], "channels": ["site_web"]},
                                 {"kind": "faq", "audiences": ["clients"], "channels": ["site_web"]}])
     pack = render_pack(pb, tmp_path, PackContext(inputs={}, now=NOW))
-    assert pack.problems[0].startswith("update/clients/site_web/fr: messages/update.fr.md.j2: missing variable")
+    assert pack.problems[0].startswith("update/clients/site_web/fr: messages/update.fr.md.j2 line 3: missing variable")
     assert pack.problems[1] == "faq/clients/site_web/fr: template messages/faq.fr.md.j2 not found in templates/"
 
 

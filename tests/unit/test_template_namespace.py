@@ -9,13 +9,14 @@ from typing import Any
 
 import jinja2
 import pytest
+import yaml
 
 from crisiscomms.communication import messages
 from crisiscomms.errors import PlaybookError
 from crisiscomms.playbook import rendering
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.loader import load_playbook
-from crisiscomms.playbook.models import Person, Role
+from crisiscomms.playbook.models import Person, Playbook, Role
 from crisiscomms.playbook.namespace import STEP_NAMES, Found, MessageNamespace, StepNamespace, step_scope
 from crisiscomms.playbook.steps import ChecklistRecord
 from crisiscomms.stack.project import Project
@@ -69,8 +70,9 @@ def reported(project: Project) -> list[str]:
 def step_namespace(inputs: dict[str, Any]) -> dict[str, Any]:
     """What the engine renders a step text with: as it builds it (team roles dumped, results as records' dumps)."""
     team = {"coordination": Role(title="Coordination", members=[Person(name="Ana")]).model_dump()}
-    context = StepContext.model_construct(playbook_id="essai", playbook_version="1.0.0", inputs=inputs,
-                                          results={"faits": FAITS}, team=team, alert=None)
+    playbook = Playbook.model_validate(yaml.safe_load(textwrap.dedent(PLAYBOOK).format(text="ok")))
+    context = StepContext.model_construct(playbook=playbook, playbook_id="essai", playbook_version="1.0.0",
+                                          inputs=inputs, results={"faits": FAITS}, team=team, alert=None)
     return context.namespace()
 
 
@@ -132,18 +134,22 @@ def test_a_message_is_rendered_with_exactly_the_names_of_its_namespace() -> None
     context = messages.PackContext(inputs={"marque": "Duval"}, assessment=None)
     values = messages._values(playbook, context, playbook.communication.facts, None, spec, "clients", "site_web", "fr")
     assert list(values) == list(MessageNamespace.model_fields)
-    MessageNamespace.model_validate(values)  # the values have the shapes validation checks templates against
+    assert values["assessment"] is values["claim"] is rendering.ABSENT  # none in this pack: an empty record
+    # The values have the shapes validation checks templates against (an absent record is the model's None).
+    MessageNamespace.model_validate({k: None if v is rendering.ABSENT else v for k, v in values.items()})
 
 
 def test_a_step_text_is_rendered_with_results_and_exactly_the_names_of_its_namespace() -> None:
     values = step_namespace({"marque": "Duval"})
-    assert set(values) == {"faits", *StepNamespace.model_fields}
-    StepNamespace.model_validate({k: v for k, v in values.items() if k in STEP_NAMES})
+    assert set(values) == {"faits", "journal", *StepNamespace.model_fields}
+    assert values["journal"] is values["alert"] is rendering.ABSENT  # no result yet, no alert: empty records
+    StepNamespace.model_validate({k: None if v is rendering.ABSENT else v for k, v in values.items()
+                                  if k in STEP_NAMES})
 
 
 def test_dotted_names_resolve_against_the_models_and_the_playbooks_inputs_and_roles() -> None:
     scope = step_scope(Project(REPO).load("rappel-produit").playbook)
-    assert scope.resolve(("inputs", "gravite")) == Found(ordered=("faible", "moyenne", "haute", "critique"))
+    assert scope.resolve(("inputs", "gravite")) == Found(str, ordered=("faible", "moyenne", "haute", "critique"))
     assert isinstance(scope.resolve(("assessment", "priority")), Found)
     assert scope.resolve(("assessment", "priority"), leaf=True).ordered == ("p4", "p3", "p2", "p1")  # type: ignore[union-attr]
     assert scope.resolve(("assessment", "audiences", "clients", "share")) == Found()  # a mapping: not checked below

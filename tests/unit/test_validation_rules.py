@@ -42,6 +42,15 @@ SEMANTIC: dict[str, Expected] = {
          "step id 'inputs' is reserved: texts and conditions read alert, inputs, playbook, team as such, never as a "
          "step"),
     ],
+    # Validated, then `{{ range.text }}` read Jinja's range at run time.
+    "reserved-jinja": [
+        (9, 13, "phases.assessment.steps[0].id",
+         "step id 'range' is reserved: in a text, Jinja reads caller, cycler, dict, false, joiner, kwargs, lipsum, "
+         "loop, namespace, none, range, self, super, true, varargs as its own, never as a step"),
+        (12, 13, "phases.assessment.steps[1].id",
+         "step id 'loop' is reserved: in a text, Jinja reads caller, cycler, dict, false, joiner, kwargs, lipsum, "
+         "loop, namespace, none, range, self, super, true, varargs as its own, never as a step"),
+    ],
     "unknown-after": [
         (21, 29, "phases.communication.steps[1].after[1]",
          "unknown step 'legal_ok' (known: publication, validation)"),
@@ -123,6 +132,13 @@ SEMANTIC: dict[str, Expected] = {
     "bad-when": [
         (21, 15, "phases.assessment.steps[0].when",
          "cannot parse condition 'inputs.gravite >= = haute': invalid syntax at column 19"),
+    ],
+    # Validated, then failed when the branch or the filter rendered: Jinja checks these names that late.
+    "unknown-filter": [
+        (12, 15, "phases.assessment.steps[0].text", "unknown test 'marque' (template line 1)"),
+        (15, 15, "phases.assessment.steps[1].text", "unknown filter 'majuscules' (template line 1)"),
+        (18, 15, "phases.assessment.steps[2].text", "unknown test 'egal' (template line 1)"),
+        (21, 15, "phases.assessment.steps[3].text", "unknown filter 'majuscules' (template line 1)"),
     ],
     "unknown-name": [
         (12, 15, "phases.communication.steps[0].text",
@@ -228,6 +244,18 @@ MODEL: dict[str, Expected] = {
     "next-update": [
         (11, 44, "communication.facts.next_update",
          "'bientôt' is neither a delay (30m, 2h, 1d) nor an ISO date and time (2026-03-12T18:00)"),
+    ],
+    # Validated, then rendering the pack overflowed (OverflowError) speaking the time in Paris time.
+    "next-update-year": [
+        (6, 44, "communication.facts.next_update",
+         "'9999-12-31T23:59:00-12:00' is not a date to promise: the next update falls between the years 2000 and "
+         "2100"),
+    ],
+    # Validated, then the pack was sent as no drill at all.
+    "drill-word": [
+        (17, 16, "phases.communication.steps[0].drill",
+         "'exercice' is not a yes/no word: write true or false (or a text like `{{ inputs.exercice }}` that renders "
+         "to one)"),
     ],
     "replay-speed": [
         (14, 84, "monitoring.sources[0].replay_speed", "input should be greater than or equal to 0.001"),

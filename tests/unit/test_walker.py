@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import io
+import os
 import pathlib
 from pathlib import Path
 from typing import Any, get_args
@@ -117,17 +118,23 @@ def test_a_walk_is_forgotten_with_its_playbook() -> None:
 
 @pytest.fixture
 def opened(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Every file opened from now on (pathlib reads through io.open; so does builtins.open)."""
+    """Every file opened from now on (pathlib reads through io.open; so does builtins.open; playbooks through
+    os.open, non-blocking, so that a pipe cannot hang validation)."""
     seen: list[Path] = []
-    real_open = io.open
+    real_open, real_os_open = io.open, os.open
 
     def spy(file: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(file, str | pathlib.PurePath):
             seen.append(Path(file).resolve())
         return real_open(file, *args, **kwargs)
 
+    def os_spy(file: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(Path(file).resolve())
+        return real_os_open(file, *args, **kwargs)
+
     monkeypatch.setattr(io, "open", spy)
     monkeypatch.setattr("builtins.open", spy)
+    monkeypatch.setattr(os, "open", os_spy)
     return seen
 
 

@@ -240,18 +240,51 @@ def _variant(playbook: Playbook, templates_dir: Path, context: PackContext, fact
     values = _values(playbook, context, facts, when, spec, audience, channel, language)
     try:
         text = rendering.render_file(templates_dir, name, values).strip() + "\n"
-    except jinja2.TemplateNotFound:
-        return _failed(ident, spec, audience, channel, language, name, f"template {name} not found in templates/")
-    except jinja2.UndefinedError as exc:
-        return _failed(ident, spec, audience, channel, language, name, f"{name}: missing variable ({exc.message})")
-    except (jinja2.TemplateError, jinja2.sandbox.SecurityError) as exc:
-        return _failed(ident, spec, audience, channel, language, name, f"{name}: {exc}")
+    except Exception as exc:  # the template is data: whatever it raises is this message's problem, not the run's
+        return _failed(ident, spec, audience, channel, language, name, _render_problem(name, exc))
     subject = _subject(spec.kind, text)
     # Quoted public content (the false claim) may hold anything; the team's own facts and inputs may not.
     problems = check_text(text, spec.kind, playbook.channels[channel].limit, data=_strings(context.claim),
-                          language=language)
+                          language=language) + _past_promise(text, when, context.now, language)
     return Variant(id=ident, kind=spec.kind, audience=audience, channel=channel, language=language, template=name,
                    subject=subject, text=text, problems=problems)
+
+
+def _render_problem(name: str, exc: Exception) -> str:
+    """Why the template could not be rendered, in its author's terms: where, and what went wrong."""
+    if isinstance(exc, jinja2.TemplateNotFound) and exc.name == name:
+        return f"template {name} not found in templates/"
+    where = _template_line(exc, name)
+    if isinstance(exc, jinja2.TemplateNotFound):  # one it includes, by a name computed at run time
+        return f"{where}: template {exc.name} not found in templates/"
+    if isinstance(exc, jinja2.UndefinedError):
+        return f"{where}: missing variable ({exc.message})"
+    if isinstance(exc, jinja2.TemplateError):
+        return f"{where}: {exc}"
+    return f"{where}: cannot compute a value ({type(exc).__name__}: {exc})"  # 10 / 0, None - 10, 1 + 'a'
+
+
+def _template_line(exc: Exception, name: str) -> str:
+    """`messages/x.fr.md.j2 line 3`: Jinja gives an error raised in a template a frame named after that template
+    (an included one when the error is there)."""
+    found, frame = name, exc.__traceback__
+    while frame is not None:
+        code = frame.tb_frame.f_code
+        if code.co_filename.endswith(".j2") or code.co_filename == "<template>":
+            found = f"{code.co_filename} line {frame.tb_lineno}"
+        frame = frame.tb_next
+    return found
+
+
+def _past_promise(text: str, when: datetime | None, now: datetime, language: str) -> list[str]:
+    """A text promising the next update at a date and time already gone: refused, never sent as a stale promise."""
+    if when is None or when > now:
+        return []
+    spoken = spoken_time(when, language)
+    if spoken not in text:
+        return []
+    return [f"the next update time {spoken} is already past: give a later date and time, or a delay (2h), in the "
+            "fact sheet"]
 
 
 def _failed(ident: str, spec: MessageSpec, audience: str, channel: str, language: str, name: str,
@@ -276,7 +309,9 @@ def _values(playbook: Playbook, context: PackContext, facts: FactSheet, when: da
         audience={"name": audience, "title": target.title, "kind": target.kind, "language": target.language},
         channel={"name": channel, "title": route.title or channel, "kind": route.kind, "max_length": route.limit},
         message={"kind": spec.kind, "language": language, "drill": context.drill, "next_update_longest": longest},
-        assessment=context.assessment, claim=context.claim, inputs=context.inputs,
+        # No assessment or claim for this pack: an empty record, as a template guarding with `{% if claim %}` expects.
+        assessment=rendering.ABSENT if context.assessment is None else context.assessment,
+        claim=rendering.ABSENT if context.claim is None else context.claim, inputs=context.inputs,
         playbook={"id": playbook.id, "version": playbook.version, "title": playbook.title},
     ).values()
 

@@ -38,6 +38,7 @@ MessageKind = Literal[
     "holding_statement", "press_release", "social_post", "internal_memo", "faq", "update", "correction", "all_clear"
 ]
 MESSAGE_KINDS: tuple[str, ...] = MessageKind.__args__  # type: ignore[attr-defined]
+MIN_YEAR, MAX_YEAR = 2000, 2100  # of a next update given as a date and time
 
 
 class Organisation(Spec):
@@ -73,10 +74,14 @@ class FactSheet(Spec):
         except ValueError:
             pass
         try:
-            datetime.fromisoformat(value)
+            moment = datetime.fromisoformat(value)
         except ValueError:
             raise ValueError(f"{show(value)} is neither a delay (30m, 2h, 1d) nor an ISO date and time "
                              "(2026-03-12T18:00)") from None
+        # Year 9999 with a zone overflows when the time is spoken in Paris time; any year that far is a typo.
+        if not MIN_YEAR <= moment.year <= MAX_YEAR:
+            raise ValueError(f"{show(value)} is not a date to promise: the next update falls between the years "
+                             f"{MIN_YEAR} and {MAX_YEAR}")
         return value
 
 

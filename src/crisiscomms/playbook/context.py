@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from crisiscomms.errors import PlaybookChangedError
+from crisiscomms.playbook import rendering
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.namespace import StepNamespace
 from crisiscomms.playbook.steps import Record
@@ -39,11 +40,19 @@ class StepContext(BaseModel):
 
     def namespace(self) -> dict[str, Any]:
         """Names readable from `when:` and templates: each earlier step's result by its id, and the names of
-        StepNamespace (inputs, playbook, team, alert) — the model validation checks texts and conditions against."""
+        StepNamespace (inputs, playbook, team, alert) — the model validation checks texts and conditions against.
+
+        A step without a result in this run (skipped, blocked, in a phase not run) and the alert when none started
+        the run read as an empty record (rendering.ABSENT), and as null in conditions: never an error."""
         names = StepNamespace.model_construct(
             inputs=self.inputs, playbook={"id": self.playbook_id, "version": self.playbook_version},
-            team=self.team, alert=self.alert)
-        return {**self.results, **names.values()}
+            team=self.team, alert=rendering.ABSENT if self.alert is None else self.alert)
+        absent = {step.id: rendering.ABSENT for _, _, step in self.playbook.steps()}
+        return {**absent, **self.results, **names.values()}
+
+    def render(self, source: str) -> str:
+        """One of the step's inline texts, rendered with its names; `{% include %}` reads templates/ only."""
+        return rendering.render_text(source, self.namespace(), Path(self.root) / "templates")
 
     def result(self, step_id: str, record: type[R]) -> R:
         """An earlier step's result as its typed record (`context.result(step.pack, PackRecord).path`)."""

@@ -25,7 +25,7 @@ from crisiscomms.playbook.loader import LoadedPlaybook
 from crisiscomms.playbook.models import PHASES, Playbook
 from crisiscomms.playbook.namespace import STEP_NAMES, Found, unknown
 from crisiscomms.playbook.plan import cycles, phase_links
-from crisiscomms.playbook.rendering import is_template
+from crisiscomms.playbook.rendering import JINJA_NAMES, is_template
 from crisiscomms.playbook.sections import section_findings
 from crisiscomms.playbook.steps import ClaimSpread, MessagePack, PlaybookCall, StepBase, step_type_name
 from crisiscomms.playbook.walker import Located, Reference, TextSite, Walk, walk_playbook
@@ -96,6 +96,9 @@ class _Inspection:
         elif here.step.id in STEP_NAMES:
             self.add((*here.loc, "id"), f"step id '{here.step.id}' is reserved: texts and conditions read "
                      f"{', '.join(sorted(STEP_NAMES))} as such, never as a step")
+        elif here.step.id in JINJA_NAMES:
+            self.add((*here.loc, "id"), f"step id '{here.step.id}' is reserved: in a text, Jinja reads "
+                     f"{', '.join(sorted(JINJA_NAMES))} as its own, never as a step")
 
     def _reference(self, ref: Reference) -> None:
         if ref.kind == "step" and ref.step:

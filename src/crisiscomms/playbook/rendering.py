@@ -5,6 +5,12 @@ environment is an ImmutableSandboxedEnvironment with StrictUndefined (a misspelt
 and guarded binary operators, because the stock sandbox lets `'a' * 50_000_000` through. Nesting is
 bounded too: Jinja's parser and Python's compiler recurse on it, and give up (RecursionError, "too many
 statically nested blocks") long before a person would stop reading.
+
+Every text, inline or a file, is rendered with one loader confined to templates/: `{% include %}`, `{% import %}`
+and `{% extends %}` read there only — a name computed at run time included — never through a link leading out.
+A name that validation knows but that has no value in this run (a step skipped, blocked or in a phase not run; the
+alert when none started the run; a message's assessment or claim when its pack has none) reads as `ABSENT`, an
+empty record: it renders as nothing and is false in `{% if %}` and in comparisons, and so is any field of it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from typing import Any
 import jinja2
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from crisiscomms.playbook.template_files import read_template
 
 MAX_OUTPUT_CHARS = 200_000
 # Blocks within blocks, or brackets within brackets: CPython refuses 20 nested `for` loops, and Jinja's parser
@@ -75,11 +83,57 @@ def _too_deep(env: jinja2.Environment, source: str) -> int | None:
     return None
 
 
+class _ConfinedLoader(jinja2.BaseLoader):
+    """templates/ and nothing else: every name, static or computed, is read as validation reads template files
+    (no absolute path, no `..`, no link leading out, UTF-8 text of bounded size)."""
+
+    def __init__(self, templates_dir: Path) -> None:
+        self.templates_dir = templates_dir
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        source = read_template(self.templates_dir, template)
+        if source.text is None:
+            if source.problem and source.problem.endswith("not found in templates/"):
+                raise jinja2.TemplateNotFound(template, source.problem)
+            raise jinja2.sandbox.SecurityError(str(source.problem))
+        return source.text, template, lambda: True  # an environment lives for one rendering: no reload needed
+
+
 def environment(templates_dir: Path | None = None) -> jinja2.Environment:
-    loader = jinja2.FileSystemLoader(str(templates_dir)) if templates_dir else None
+    loader = _ConfinedLoader(templates_dir) if templates_dir else None
     return _GuardedEnvironment(
         loader=loader, undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
     )
+
+
+# Names Jinja gives every text (its globals, loop and macro variables, constants): a step named so is never read.
+JINJA_NAMES = frozenset(environment().globals) | {"loop", "self", "super", "caller", "varargs", "kwargs", "true",
+                                                  "false", "none"}
+
+
+class Absent(jinja2.ChainableUndefined):
+    """An empty record: renders as nothing, is false in `{% if %}` and in comparisons; its fields are the same, and
+    arithmetic on it stays empty (a text added to it stays that text). Never an error: validation has already
+    refused the names no run could have."""
+
+    __slots__ = ()
+
+    def _false(self, other: Any) -> bool:
+        return False
+
+    def _empty(self, *other: Any) -> Any:
+        return self
+
+    def _text_or_empty(self, other: Any) -> Any:
+        return other if isinstance(other, str) else self
+
+    __lt__ = __le__ = __gt__ = __ge__ = _false
+    __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _empty
+    __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __pow__ = __rpow__ = __neg__ = __pos__ = __call__ = _empty
+    __add__ = __radd__ = _text_or_empty
+
+
+ABSENT = Absent()
 
 
 @dataclass(frozen=True)
@@ -107,8 +161,9 @@ def is_template(value: object) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
-def render_text(source: str, values: Mapping[str, Any]) -> str:
-    return _bounded(environment().from_string(source), values)
+def render_text(source: str, values: Mapping[str, Any], templates_dir: Path | None = None) -> str:
+    """Inline text; with `templates_dir`, its `{% include %}` reads templates/ as a template file's does."""
+    return _bounded(environment(templates_dir).from_string(source), values)
 
 
 def render_file(templates_dir: Path, name: str, values: Mapping[str, Any]) -> str:

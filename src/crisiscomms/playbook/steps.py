@@ -18,7 +18,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from crisiscomms.errors import show
 from crisiscomms.playbook.markers import Condition, Names, Ref, TemplateFile, Text
@@ -277,6 +285,16 @@ class PackRecord(Record):
     note: str = Field("", description="Why messages were left out, when some were.")
 
 
+# What `drill:` may render to (any case): a drill is said yes or no, never guessed from another word.
+YES_NO = {"true": True, "yes": True, "oui": True, "vrai": True, "1": True,
+          "false": False, "no": False, "non": False, "faux": False, "0": False}
+
+
+def yes_no(text: str) -> bool | None:
+    """`oui`, `False`, ` 1 ` → True, False, True; anything else → None."""
+    return YES_NO.get(text.strip().lower())
+
+
 class MessagePack(StepBase):
     """Render every message the playbook's `communication.messages` declares, check them, and keep the pack.
 
@@ -301,6 +319,15 @@ class MessagePack(StepBase):
         "truth from it.")
 
     Result: ClassVar[type[Record]] = PackRecord
+
+    @field_validator("drill")
+    @classmethod
+    def _yes_or_no(cls, value: str | bool) -> str | bool:
+        # A text without Jinja is what the run would read: `drill: "exercice"` would be sent as no drill at all.
+        if isinstance(value, str) and "{{" not in value and "{%" not in value and yes_no(value) is None:
+            raise ValueError(f"{show(value)} is not a yes/no word: write true or false (or a text like "
+                             "`{{ inputs.exercice }}` that renders to one)")
+        return value
 
 
 class ApprovalRecord(Record):

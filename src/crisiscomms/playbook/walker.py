@@ -31,8 +31,6 @@ from crisiscomms.playbook.steps import StepBase
 from crisiscomms.playbook.template_files import message_template, read_template
 from crisiscomms.playbook.yamlfile import Loc
 
-_JINJA_GLOBALS = frozenset(rendering.environment().globals)  # range, dict, namespace …: always there
-
 
 @dataclass(frozen=True)
 class Located:
@@ -255,7 +253,10 @@ class _Walker:
     def parse(self, source: str, name: str | None) -> _Parsed:
         try:
             tree = self.env.parse(source)
-            names = frozenset(meta.find_undeclared_variables(tree)) - _JINJA_GLOBALS
+            unknown = _unknown_filter_or_test(tree, self.env)
+            if unknown:
+                return _Parsed(unknown)
+            names = frozenset(meta.find_undeclared_variables(tree)) - rendering.JINJA_NAMES
             parsed = _Parsed(None, names, _reads(tree, names, name))
         except jinja2.TemplateSyntaxError as exc:
             return _Parsed(f"template syntax error: {exc.message} (template line {exc.lineno})")
@@ -264,6 +265,29 @@ class _Walker:
         for included in meta.find_referenced_templates(tree):
             parsed = _merge(parsed, self.file(included)) if isinstance(included, str) else parsed
         return parsed
+
+
+# Filters that take the name of another filter or test as a text, and at which position: `map('upper')`,
+# `select('odd')`, `selectattr('status', 'equalto', …)`.
+_NAMED_BY_TEXT = {"map": ("filter", 0), "select": ("test", 0), "reject": ("test", 0), "selectattr": ("test", 1),
+                  "rejectattr": ("test", 1)}
+
+
+def _unknown_filter_or_test(tree: nodes.Template, env: jinja2.Environment) -> str | None:
+    """The first filter or test the text names that Jinja does not have. Jinja itself only says so when it renders
+    the branch (`{% if x is marque %}`) or the filter (`map('majuscules')`): too late, the run has started."""
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        kind = "filter" if isinstance(node, nodes.Filter) else "test"
+        named = [(kind, node.name)]
+        if kind == "filter" and node.name in _NAMED_BY_TEXT:
+            what, position = _NAMED_BY_TEXT[node.name]
+            argument = node.args[position] if len(node.args) > position else None
+            if isinstance(argument, nodes.Const) and isinstance(argument.value, str):
+                named.append((what, argument.value))
+        for what, name in named:
+            if name not in (env.filters if what == "filter" else env.tests):
+                return f"unknown {what} '{name}' (template line {node.lineno})"
+    return None
 
 
 def _merge(parsed: _Parsed, other: _Parsed) -> _Parsed:
