@@ -13,7 +13,6 @@ from crisiscomms.assessment import scoring
 from crisiscomms.errors import CrisisError
 from crisiscomms.mention import Alert
 from crisiscomms.monitoring.store import open_store
-from crisiscomms.playbook import rendering
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import AssessmentRecord, AssessmentRun
@@ -23,7 +22,7 @@ from crisiscomms.report import charts, reporting
 def gather(step: AssessmentRun, playbook: Playbook, context: StepContext) -> tuple[scoring.Gathered, float | None]:
     """The mentions to assess (a file, or the monitoring store) and the usual volume of a window, if known."""
     root = Path(context.root)
-    given = rendering.render_text(step.mentions, context.namespace()).strip() if step.mentions else ""
+    given = context.render(step.mentions).strip() if step.mentions else ""
     if given:  # an empty input (`mentions: "{{ inputs.mentions }}"` left blank in the Run form) means the store
         path = Path(given) if Path(given).is_absolute() else root / given
         if not path.is_file():

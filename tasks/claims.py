@@ -16,7 +16,6 @@ from crisiscomms.monitoring import claimwatch, monitor
 from crisiscomms.monitoring.claim import Rule, rule_for, rule_of_record
 from crisiscomms.monitoring.correction import Correction, open_corrections
 from crisiscomms.monitoring.store import open_store
-from crisiscomms.playbook import rendering
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import ClaimSpread, ClaimSpreadRecord, ClaimTrack, ClaimTrackRecord, ReleaseRecord
@@ -26,7 +25,7 @@ DELIVERED = ("sent", "already_sent")
 
 
 def _text(source: str | None, context: StepContext) -> str:
-    return rendering.render_text(source, context.namespace()).strip() if source else ""
+    return context.render(source).strip() if source else ""
 
 
 def _window(playbook: Playbook) -> int:

@@ -22,8 +22,7 @@ def record_call(record: CallRecord) -> CallRecord:
 
 def call_inputs(step: PlaybookCall, context: StepContext) -> dict[str, Any]:
     """`with:` values, texts holding `{{ … }}` rendered from the caller's inputs and results."""
-    values = context.namespace()
-    return {name: rendering.render_text(value, values) if rendering.is_template(value) else value
+    return {name: context.render(value) if rendering.is_template(value) else value
             for name, value in step.with_.items()}
 
 

@@ -140,6 +140,10 @@ SEMANTIC: dict[str, Expected] = {
         (18, 15, "phases.assessment.steps[2].text", "unknown test 'egal' (template line 1)"),
         (21, 15, "phases.assessment.steps[3].text", "unknown filter 'majuscules' (template line 1)"),
     ],
+    "input-member": [
+        (12, 15, "phases.assessment.steps[0].text",
+         "text reads 'inputs.marque.nope': inputs.marque is a text: it has no field 'nope' (template line 1)"),
+    ],
     "unknown-name": [
         (12, 15, "phases.communication.steps[0].text",
          "template uses unknown name 'responsable': unknown step 'responsable' (known: journal)"),

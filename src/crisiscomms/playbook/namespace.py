@@ -162,7 +162,7 @@ class Scope:
             below = self._member(found.annotation, what, part)
             if below is None:
                 past = f"'{'.'.join(ref)}' reads past a value: {what} has no fields"
-                return past if leaf and not _is_mapping(found.annotation) else Found()
+                return past if leaf and not _is_mapping(found.annotation) else _scalar_member(found, what, part)
             if isinstance(below, str):
                 return below
             found, what = below, f"{what}.{part}"
@@ -181,6 +181,17 @@ class Scope:
             field_type = fields[part].annotation
             return Found(field_type, _literal_values(field_type))
         return None
+
+
+_SCALARS = {str: "a text", int: "a whole number", float: "a number", bool: "true or false"}
+
+
+def _scalar_member(found: Found, what: str, part: str) -> Found | str:
+    """Below a typed text or number a template may call its methods (`inputs.marque.upper()`), nothing else."""
+    base, _ = _unwrap(found.annotation)
+    if base not in _SCALARS or (hasattr(base, part) and not part.startswith("_")):
+        return Found()
+    return f"{what} is {_SCALARS[base]}: it has no field '{part}'"
 
 
 def step_scope(playbook: Playbook) -> Scope:
