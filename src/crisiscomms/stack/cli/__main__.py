@@ -1,0 +1,5 @@
+"""`python -m crisiscomms.stack.cli`."""
+
+from crisiscomms.stack.cli import app
+
+app()

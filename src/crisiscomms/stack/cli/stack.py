@@ -1,0 +1,57 @@
+"""`crisis up | down`: the local stack (Prefect server on SQLite, worker, deployments)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from crisiscomms.errors import CrisisError
+
+if TYPE_CHECKING:
+    pass
+
+from crisiscomms.stack.cli.common import _project, _serve_project, app, err, out
+
+
+@app.command("up")
+def up_command(
+    port: Annotated[int, typer.Option(help="Port of the Prefect UI/API on 127.0.0.1.")] = 4200,
+    demo: Annotated[bool, typer.Option(help="Start the demo playbook once the stack is up.")] = True,
+    rotate_credential: Annotated[bool, typer.Option(
+        "--rotate-credential", help="Stop the stack, make a new credential, start again.")] = False,
+) -> None:
+    """Start the local stack: Prefect server (SQLite, secured), work pool, deployments, worker — then the demo."""
+    from crisiscomms.stack import server
+    from crisiscomms.stack.server import Stack, saved_stack
+
+    project = _project()
+    _serve_project(project)
+    stack = Stack(project.root, port=port)
+    if rotate_credential:
+        server.down(saved_stack(project.root) or stack, err.print)
+        server.rotate_credential(stack)
+    try:
+        server.up(stack, err.print)
+        if demo:
+            err.print("starting the demo playbook 'rappel-produit' through its deployment …")
+            server.run_deployment(stack, "crisis-playbook/playbook", {"playbook": "rappel-produit"})
+    except CrisisError as exc:
+        err.print(f"[red]{exc}[/red]", markup=False)
+        raise typer.Exit(1) from None
+    out.print(f"Prefect UI: {stack.ui_url}  (runs: {stack.ui_url}/runs, deployments: {stack.ui_url}/deployments)")
+    if demo:
+        out.print("The demo's message pack then waits for approval (a drill: nothing leaves the company): open the "
+                  "paused run and press Resume, or `crisis pending` / `crisis approve RUN --name … --role …`.")
+    out.print("Stop everything with: crisis down")
+
+@app.command("down")
+def down_command() -> None:
+    """Stop the worker and the server that `crisis up` started (run history is kept)."""
+    from crisiscomms.stack import server
+    from crisiscomms.stack.server import Stack, saved_stack
+
+    project = _project()
+    stack = saved_stack(project.root) or Stack(project.root)
+    server.down(stack, err.print)
+    err.print("local stack stopped")
