@@ -90,6 +90,16 @@ STEP_TEXTS = {
     "{{ faits.statut }}": False,
     "{{ faits['statut'] }}": False,
     "{{ team.direction.title }}": False,
+    # Names read through a template's own variables: checked as the name they stand for.
+    "{% set i = inputs %}{{ i.gone }}": False,
+    "{% with f = faits %}{{ f.statut }}{% endwith %}": False,
+    "{% for p in faits.owner_people %}{{ p.nope }}{% endfor %}": False,
+    "{% set x = 'texte' %}{{ x.upper() }}": True,
+    "{% set x = 'texte' %}{{ x.nope }}": False,
+    "{% for k in inputs %}{{ k.nope }}{% endfor %}": False,  # a mapping's keys are texts
+    "{% macro m(inputs) %}{{ inputs.gone }}{% endmacro %}{{ m({'gone': 1}) }}": True,
+    "{% set ns = namespace(n=0) %}{% for p in faits.owner_people %}{% set ns.n = loop.index %}{% endfor %}"
+    "{{ ns.n }}": True,
 }
 
 
@@ -112,6 +122,9 @@ MESSAGE_TEMPLATES = {
     "# S\n\n{{ facts.nope }}": False,
     "# S\n\n{{ message.nope }}": False,
     "# S\n\n{{ inputs.produit }}": False,
+    "# S\n\n{% set a = facts %}{{ a.subject }}": True,
+    "# S\n\n{% set a = facts %}{{ a.nope }}": False,
+    "# S\n\n{% for k in inputs %}{{ k.upper() }}{% endfor %}": True,
 }
 
 

@@ -27,6 +27,8 @@ PLAYBOOKS = FIXTURES / "playbooks"
 CRISIS = Path(sys.executable).parent / "crisis"
 
 Expected = list[tuple[int, int, str, str]]
+COMPUTED = ("of a computed template name: name the template literally: a computed name cannot be checked before the "
+            "run (template line 1)")
 
 # One fixture per rule listed in the docstring of crisiscomms/playbook/inspect.py (plus variants).
 SEMANTIC: dict[str, Expected] = {
@@ -139,6 +141,30 @@ SEMANTIC: dict[str, Expected] = {
         (15, 15, "phases.assessment.steps[1].text", "unknown filter 'majuscules' (template line 1)"),
         (18, 15, "phases.assessment.steps[2].text", "unknown test 'egal' (template line 1)"),
         (21, 15, "phases.assessment.steps[3].text", "unknown filter 'majuscules' (template line 1)"),
+    ],
+    # Validated, then failed at run time: a name read through {% set %}, {% with %} or a loop is the name it stands
+    # for; below a literal the template set, only its methods.
+    "alias-read": [
+        (15, 87, "communication.messages[0].template",
+         "notes/alias-message.fr.md.j2 reads 'facts.faq[].reponse': facts.faq[] has no field 'reponse' (fields: "
+         "question, answer) (template line 4)"),
+        (21, 15, "phases.assessment.steps[0].text",
+         "text reads 'inputs.gone': unknown input 'gone' (known: marque) (template line 1)"),
+        (24, 19, "phases.assessment.steps[1].template",
+         "template reads 'note.statut': step 'note' (note.log) has no result field 'statut' (fields: text, level) "
+         "(template line 3)"),
+        (27, 15, "phases.assessment.steps[2].text",
+         "text reads 'x.nope': x is a text: it has no field 'nope' (template line 1)"),
+    ],
+    # A template named by a computed value cannot be checked (nor kept under templates/) before the run; a literal
+    # list to include is checked name by name.
+    "computed-template-name": [
+        (13, 15, "phases.assessment.steps[0].text", f"{{% include %}} {COMPUTED}"),
+        (16, 15, "phases.assessment.steps[1].text", f"{{% include %}} {COMPUTED}"),
+        (19, 15, "phases.assessment.steps[2].text", f"{{% import %}} {COMPUTED}"),
+        (22, 15, "phases.assessment.steps[3].text", f"{{% extends %}} {COMPUTED}"),
+        (25, 15, "phases.assessment.steps[4].text",
+         "template 'notes/absent.fr.md.j2' not found in templates/ (read through {% include %})"),
     ],
     "input-member": [
         (12, 15, "phases.assessment.steps[0].text",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import io
+import json
 import os
 import pathlib
 from pathlib import Path
@@ -174,3 +175,117 @@ def test_an_audience_specific_link_is_used_and_so_reported_never_skipped_for_the
     name = message_template(tmp_path, faq, "clients", "fr")
     assert name == "messages/faq.clients.fr.md.j2"
     assert read_template(tmp_path, name).problem == f"template '{name}' is a link leading outside templates/"
+
+
+ESSAI = """\
+id: essai
+version: 1.0.0
+title: Essai
+inputs:
+  marque: {default: Duval}
+audiences:
+  clients: {title: Clients, default: true}
+channels:
+  site: {kind: website, audiences: [clients]}
+communication:
+  messages:
+    - {kind: holding_statement, audiences: [clients], channels: [site]}
+phases:
+  assessment:
+    steps:
+      - {id: faits, type: note.log, text: Faits}
+"""
+
+
+def reported(tmp_path: Path, *texts: str, message: str = "# S\n", files: dict[str, str] | None = None) -> list[str]:
+    """What validation says of a playbook whose notes read `texts` and whose message template is `message`."""
+    steps = "".join(f"      - {{id: n{i}, type: note.log, text: {json.dumps(t)}}}\n" for i, t in enumerate(texts))
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "prefect.yaml").write_text("# test project\n", encoding="utf-8")
+    (tmp_path / "playbooks" / "essai.yaml").write_text(ESSAI + steps, encoding="utf-8")
+    for name, text in {"messages/holding_statement.fr.md.j2": message, **(files or {})}.items():
+        (tmp_path / "templates" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "templates" / name).write_text(text, encoding="utf-8")
+    try:
+        Project(tmp_path).check(tmp_path / "playbooks" / "essai.yaml")
+    except PlaybookError as exc:
+        return [i.message for i in exc.issues]
+    return []
+
+
+def test_a_name_read_through_a_set_variable_is_checked_as_the_name_it_stands_for(tmp_path: Path) -> None:
+    assert reported(tmp_path, "{% set i = inputs %}{{ i.marque }}\n{{ i.gone }}") == [
+        "text reads 'inputs.gone': unknown input 'gone' (known: marque) (template line 2)"]
+
+
+def test_a_message_template_reading_through_a_variable_is_checked_too(tmp_path: Path) -> None:
+    assert reported(tmp_path, message="# S\n{% set a = facts %}{{ a.subject }}{{ a.nope }}") == [
+        "messages/holding_statement.fr.md.j2 reads 'facts.nope': facts has no field 'nope' (fields: subject, summary, "
+        "known, doing, advice, faq, next_update) (template line 2)"]
+
+
+def test_with_blocks_loops_and_chained_variables_are_followed(tmp_path: Path) -> None:
+    assert reported(tmp_path, "{% with p = playbook %}{{ p.titre }}{% endwith %}",
+                    "{% for n in [1] %}{% set i = inputs %}{% set m = i.marque %}{{ m.nope }}{% endfor %}",
+                    "{% set f = faits %}{{ f.statut }}") == [
+        "text reads 'playbook.titre': playbook has no field 'titre' (fields: id, version) (template line 1)",
+        "text reads 'inputs.marque.nope': inputs.marque is a text: it has no field 'nope' (template line 1)",
+        "text reads 'faits.statut': step 'faits' (note.log) has no result field 'statut' (fields: text, level) "
+        "(template line 1)",
+    ]
+
+
+def test_a_name_set_differently_in_branches_is_checked_as_each(tmp_path: Path) -> None:
+    text = "{% set i = playbook %}{% if inputs.marque %}{% set i = inputs %}{% endif %}{{ i.id }} {{ i.marque }}"
+    assert reported(tmp_path, text) == [
+        "text reads 'inputs.id': unknown input 'id' (known: marque) (template line 1)",
+        "text reads 'playbook.marque': playbook has no field 'marque' (fields: id, version) (template line 1)"]
+
+
+def test_a_local_scope_ends_with_its_block_and_macro_parameters_are_not_the_context(tmp_path: Path) -> None:
+    assert reported(tmp_path, "{% for n in [1] %}{% set inputs = playbook %}{% endfor %}{{ inputs.marque }}",
+                    "{% macro m(inputs) %}{{ inputs.gone }}{% endmacro %}{{ m({'gone': 1}) }}",
+                    "{% set ns = namespace(n=0) %}{% for c in inputs.marque %}{% set ns.n = loop.index %}"
+                    "{% endfor %}{{ ns.n }}") == []
+
+
+def test_a_loop_element_is_checked_against_the_record_type_when_known(tmp_path: Path) -> None:
+    message = ("# S\n{% for q in facts.faq %}{{ q.question }}{{ q.nope }}{% endfor %}"
+               "{% for c in assessment.channels if assessment %}{{ c.anything }}{% endfor %}")
+    assert reported(tmp_path, "{% for c in inputs.marque %}{{ c.upper() }}{{ c.nope }}{% endfor %}",
+                    message=message) == [
+        "messages/holding_statement.fr.md.j2 reads 'facts.faq[].nope': facts.faq[] has no field 'nope' (fields: "
+        "question, answer) (template line 2)",
+        "text reads 'inputs.marque[].nope': inputs.marque[] is a text: it has no field 'nope' (template line 1)",
+    ]
+
+
+def test_a_name_set_to_a_literal_is_a_known_scalar(tmp_path: Path) -> None:
+    assert reported(tmp_path, '{% set x = "texte" %}{{ x.upper() }} {{ x.nope }}', "{% set n = 3 %}{{ n.real }}") \
+        == ["text reads 'x.nope': x is a text: it has no field 'nope' (template line 1)"]
+
+
+COMPUTED = {
+    "{% include inputs.marque %}": "include",
+    '{% include "notes/" ~ "a.j2" %}': "include",
+    '{% include ["notes/a.j2", inputs.marque] %}': "include",
+    "{% import inputs.marque as y %}": "import",
+    "{% from inputs.marque import m %}": "from",
+    "{% extends inputs.marque %}": "extends",
+    '{% extends ["notes/a.j2"] %}': "extends",  # Jinja takes a list in include only
+}
+
+
+@pytest.mark.parametrize(("text", "keyword"), list(COMPUTED.items()))
+def test_a_computed_template_name_is_refused_before_the_run(tmp_path: Path, text: str, keyword: str) -> None:
+    assert reported(tmp_path, text, files={"notes/a.j2": "A"}) == [
+        f"{{% {keyword} %}} of a computed template name: name the template literally: a computed name cannot be "
+        "checked before the run (template line 1)"]
+
+
+def test_a_literal_list_of_templates_to_include_is_checked_name_by_name(tmp_path: Path) -> None:
+    assert reported(tmp_path, '{% include ["notes/a.j2"] %}', '{% include ["notes/a.j2", "notes/absent.j2"] %}',
+                    files={"notes/a.j2": "{{ inputs.gone }}"}) == [
+        "text reads 'inputs.gone': unknown input 'gone' (known: marque) (notes/a.j2 line 1)",
+        "template 'notes/absent.j2' not found in templates/ (read through {% include %})",
+    ]

@@ -10,7 +10,7 @@ the same annotations (`{{ pack.nope }}`, `{{ playbook.nope }}`, `inputs.gone` ar
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -107,6 +107,10 @@ class StepNamespace(_Names):
 
 
 STEP_NAMES = frozenset(StepNamespace.model_fields)
+# The top-level names that are mappings keyed by the playbook's names (inputs, team): a loop over one yields texts.
+KEYED_NAMES = frozenset(
+    name for model in (StepNamespace, MessageNamespace) for name, field in model.model_fields.items()
+    if any(isinstance(m, Keys) for m in field.metadata))
 
 
 @dataclass(frozen=True)
@@ -159,13 +163,16 @@ class Scope:
             return f"unknown name '{ref[0]}'"
         found, what = Found(head.annotation), head.what
         for part in ref[1:]:
-            below = self._member(found.annotation, what, part)
+            name, each = (part[:-len(ELEMENT)], True) if part.endswith(ELEMENT) else (part, False)
+            below = self._member(found.annotation, what, name)
             if below is None:
                 past = f"'{'.'.join(ref)}' reads past a value: {what} has no fields"
-                return past if leaf and not _is_mapping(found.annotation) else _scalar_member(found, what, part)
+                below = past if leaf and not _is_mapping(found.annotation) else _scalar_member(found, what, name)
             if isinstance(below, str):
                 return below
-            found, what = below, f"{what}.{part}"
+            found, what = below, f"{what}.{name}"
+            if each:
+                found, what = _element(found), f"{what}{ELEMENT}"
         return found
 
     def _member(self, annotation: Any, what: str, part: str) -> Found | str | None:
@@ -184,6 +191,28 @@ class Scope:
 
 
 _SCALARS = {str: "a text", int: "a whole number", float: "a number", bool: "true or false"}
+# A part of a read ending so stands for any element of the list it names: `{% for v in pack.variants %}{{ v.x }}`
+# reads `pack.variants[].x`.
+ELEMENT = "[]"
+_SEQUENCES = (list, tuple, set, frozenset, Sequence)
+
+
+def _element(found: Found) -> Found:
+    """What a loop over `found` yields: the list's item type when the annotation says, a text's characters, a
+    mapping's keys; anything else (data of unknown shape) is not checked."""
+    base, keys = _unwrap(found.annotation)
+    args = get_args(base)
+    if get_origin(base) in _SEQUENCES and (len(args) == 1 or (len(args) == 2 and args[1] is Ellipsis)):
+        return Found(args[0], _literal_values(args[0]))
+    if keys is not None or base is str:
+        return Found(str)
+    return Found(args[0]) if get_origin(base) is dict and args else Found()
+
+
+def literal_member(kind: type, what: str, part: str) -> str | None:
+    """Why a template cannot read `part` below a literal it set (`{% set x = "texte" %}{{ x.nope }}`), or None."""
+    found = _scalar_member(Found(kind), what, part)
+    return found if isinstance(found, str) else None
 
 
 def _scalar_member(found: Found, what: str, part: str) -> Found | str:

@@ -23,7 +23,7 @@ from jinja2 import meta, nodes
 from pydantic import BaseModel
 
 from crisiscomms.errors import ExpressionError
-from crisiscomms.playbook import expression, rendering
+from crisiscomms.playbook import expression, namespace, rendering
 from crisiscomms.playbook.markers import MARKERS, Condition, Names, Namespace, Ref, TemplateFile, Text
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.namespace import STEP_NAMES, Scope, message_scope, step_scope
@@ -253,11 +253,12 @@ class _Walker:
     def parse(self, source: str, name: str | None) -> _Parsed:
         try:
             tree = self.env.parse(source)
-            unknown = _unknown_filter_or_test(tree, self.env)
+            unknown = _unknown_filter_or_test(tree, self.env) or _computed_template_name(tree)
             if unknown:
                 return _Parsed(unknown)
             names = frozenset(meta.find_undeclared_variables(tree)) - rendering.JINJA_NAMES
-            parsed = _Parsed(None, names, _reads(tree, names, name))
+            reads, problem = _reads(tree, names, name)
+            parsed = _Parsed(problem, names, reads)
         except jinja2.TemplateSyntaxError as exc:
             return _Parsed(f"template syntax error: {exc.message} (template line {exc.lineno})")
         except (RecursionError, MemoryError):  # long chains (a.b.c…, 1+1+1…) that no bracket or block nests
@@ -290,6 +291,22 @@ def _unknown_filter_or_test(tree: nodes.Template, env: jinja2.Environment) -> st
     return None
 
 
+_LOADS = {nodes.Include: "include", nodes.Import: "import", nodes.FromImport: "from", nodes.Extends: "extends"}
+
+
+def _computed_template_name(tree: nodes.Template) -> str | None:
+    """The first `{% include %}`, `{% import %}`, `{% from %}` or `{% extends %}` whose template is not named
+    literally: which file a name computed at run time reads, and whether it exists, is only known then."""
+    for node in tree.find_all(tuple(_LOADS)):
+        name = node.template
+        names = name.items if isinstance(name, nodes.List | nodes.Tuple) and isinstance(node, nodes.Include) \
+            else [name]  # only include takes a list (the first that exists); Jinja refuses one anywhere else
+        if not names or not all(isinstance(n, nodes.Const) and isinstance(n.value, str) for n in names):
+            return (f"{{% {_LOADS[type(node)]} %}} of a computed template name: name the template literally: a "
+                    f"computed name cannot be checked before the run (template line {node.lineno})")
+    return None
+
+
 def _merge(parsed: _Parsed, other: _Parsed) -> _Parsed:
     """A template with one it includes: the included one's names and problems are the including one's too."""
     problem = parsed.problem or (f"{other.problem} (read through {{% include %}})" if other.problem else None)
@@ -317,21 +334,160 @@ def _accepts(annotation: Any, value: Any) -> bool:
     return annotation is Any or (isinstance(annotation, type) and isinstance(value, annotation))
 
 
-def _reads(tree: nodes.Template, free: frozenset[str], file: str | None) -> tuple[Read, ...]:
-    """The dotted names (`pack.hash`, `facts['subject']`) read from the context; locally bound names aside."""
-    bound = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
-    chains: list[tuple[tuple[str, ...], int]] = []
-    _chains(tree, chains)
-    return tuple(Read(ref, line, file) for ref, line in chains if ref[0] in free and ref[0] not in bound)
+# What a name bound in a template stands for, one entry per way it may have been bound (`{% if %}` branches): a
+# context chain it aliases (`{% set i = inputs %}`: ("inputs",); a loop over pack.variants: ("pack", "variants[]")),
+# the type of a literal it holds (`{% set x = "texte" %}`: str), or None: a value of unknown shape, not checked.
+_Alt = tuple[str, ...] | type | None
+_Binding = tuple[_Alt, ...]
+_LITERALS = (str, int, float, bool)
 
 
-def _chains(node: nodes.Node, out: list[tuple[tuple[str, ...], int]]) -> None:
-    chain = _chain(node)
-    if chain:
-        out.append((chain, node.lineno))
-        return
-    for child in node.iter_child_nodes():
-        _chains(child, out)
+class _Reader:
+    """The dotted names a template reads from its context, its local names followed to what they stand for: a read
+    `i.gone` after `{% set i = inputs %}` is the read `inputs.gone`, checked as if written so."""
+
+    def __init__(self, free: frozenset[str], file: str | None) -> None:
+        self.free, self.file = free, file
+        self.reads: list[Read] = []
+        self.problems: list[str] = []
+
+    def lookup(self, env: dict[str, _Binding], name: str) -> _Binding:
+        return env.get(name, ((name,) if name in self.free else None,))
+
+    def binding(self, node: nodes.Node, env: dict[str, _Binding]) -> _Binding:
+        """What a name set to `node` stands for."""
+        chain = _chain(node)
+        if chain:
+            return tuple(dict.fromkeys(_below(alt, chain[1:]) for alt in self.lookup(env, chain[0])))
+        if isinstance(node, nodes.Const) and isinstance(node.value, _LITERALS):
+            return (type(node.value),)
+        return (str,) if isinstance(node, nodes.Concat | nodes.TemplateData) else (None,)
+
+    def element(self, node: nodes.Node, env: dict[str, _Binding]) -> _Binding:
+        """What a loop over `node` binds its name to: an element of the list a chain reads, a text's characters."""
+        return tuple(dict.fromkeys(_each(alt) for alt in self.binding(node, env)))
+
+    def bind(self, target: nodes.Node, value: _Binding, env: dict[str, _Binding]) -> None:
+        if isinstance(target, nodes.Name):
+            env[target.name] = value
+        for name in target.find_all(nodes.Name) if isinstance(target, nodes.Tuple) else ():
+            env[name.name] = (None,)  # unpacked: what each part holds is not known
+
+    def read(self, chain: tuple[str, ...], line: int, env: dict[str, _Binding]) -> None:
+        for alt in self.lookup(env, chain[0]):
+            if isinstance(alt, tuple):
+                self.reads.append(Read((*alt, *chain[1:]), line, self.file))
+            elif isinstance(alt, type) and len(chain) > 1:
+                problem = namespace.literal_member(alt, chain[0], chain[1])
+                if problem:
+                    who = "template" if self.file else "text"
+                    self.problems.append(f"{who} reads '{'.'.join(chain)}': {problem} (template line {line})")
+
+    def visit(self, node: nodes.Node, env: dict[str, _Binding]) -> None:
+        chain = _chain(node)
+        if chain:
+            self.read(chain, node.lineno, env)
+            return
+        handler = getattr(self, f"visit_{type(node).__name__}", None)
+        if handler:
+            handler(node, env)
+            return
+        for child in node.iter_child_nodes():
+            self.visit(child, env)
+
+    def visit_all(self, items: list[nodes.Node], env: dict[str, _Binding]) -> None:
+        for item in items:
+            self.visit(item, env)
+
+    def visit_Assign(self, node: nodes.Assign, env: dict[str, _Binding]) -> None:
+        self.visit(node.node, env)
+        self.bind(node.target, self.binding(node.node, env), env)
+
+    def visit_AssignBlock(self, node: nodes.AssignBlock, env: dict[str, _Binding]) -> None:
+        self.visit_all(node.body, dict(env))
+        if node.filter:
+            self.visit(node.filter, env)
+        self.bind(node.target, (str,) if node.filter is None else (None,), env)
+
+    def visit_For(self, node: nodes.For, env: dict[str, _Binding]) -> None:
+        self.visit(node.iter, env)
+        inner = {**env, "loop": (None,)}
+        self.bind(node.target, self.element(node.iter, env), inner)
+        if node.test:
+            self.visit(node.test, inner)
+        self.visit_all(node.body, inner)
+        self.visit_all(node.else_, dict(env))
+
+    def visit_If(self, node: nodes.If, env: dict[str, _Binding]) -> None:
+        """A name set in some branches only stands, after the `{% if %}`, for what any branch made it."""
+        self.visit(node.test, env)
+        branches = []
+        for body in (node.body, *([e] for e in node.elif_), node.else_):
+            branch = dict(env)
+            self.visit_all(body, branch)
+            branches.append(branch)
+        if not node.else_:
+            branches.append(dict(env))
+        for name in {n for branch in branches for n in branch if branch[n] != env.get(n)}:
+            env[name] = tuple(dict.fromkeys(alt for b in branches for alt in self.lookup(b, name)))
+
+    def visit_Macro(self, node: nodes.Macro, env: dict[str, _Binding]) -> None:
+        self.visit_all(node.defaults, env)
+        self._callable(node.args, node.body, env)
+        env[node.name] = (None,)
+
+    def visit_CallBlock(self, node: nodes.CallBlock, env: dict[str, _Binding]) -> None:
+        self.visit(node.call, env)
+        self.visit_all(node.defaults, env)
+        self._callable(node.args, node.body, env)
+
+    def _callable(self, args: list[nodes.Name], body: list[nodes.Node], env: dict[str, _Binding]) -> None:
+        # What a macro is called with is not known here: its parameters are read unchecked.
+        inner = {**env, **{n: (None,) for n in ("caller", "varargs", "kwargs", *(a.name for a in args))}}
+        self.visit_all(body, inner)
+
+    def visit_With(self, node: nodes.With, env: dict[str, _Binding]) -> None:
+        inner = dict(env)
+        for target, value in zip(node.targets, node.values, strict=False):
+            self.visit(value, env)
+            self.bind(target, self.binding(value, env), inner)
+        self.visit_all(node.body, inner)
+
+    def visit_Import(self, node: nodes.Import, env: dict[str, _Binding]) -> None:
+        env[node.target] = (None,)
+
+    def visit_FromImport(self, node: nodes.FromImport, env: dict[str, _Binding]) -> None:
+        for name in node.names:
+            env[name if isinstance(name, str) else name[1]] = (None,)
+
+    def _scoped(self, node: nodes.Node, env: dict[str, _Binding]) -> None:
+        inner = dict(env)
+        for child in node.iter_child_nodes():
+            self.visit(child, inner)
+
+    visit_Block = visit_FilterBlock = visit_Scope = visit_OverlayScope = visit_ScopedEvalContextModifier = _scoped
+
+
+def _below(alt: _Alt, rest: tuple[str, ...]) -> _Alt:
+    if isinstance(alt, tuple):
+        return (*alt, *rest)
+    return alt if not rest else None  # a literal's method gives a value of unknown shape
+
+
+def _each(alt: _Alt) -> _Alt:
+    if isinstance(alt, tuple) and len(alt) == 1:  # a loop over a whole name: inputs and team yield their keys
+        return str if alt[0] in namespace.KEYED_NAMES else None
+    if isinstance(alt, tuple):
+        return (*alt[:-1], alt[-1] + namespace.ELEMENT)
+    return str if alt is str else None
+
+
+def _reads(tree: nodes.Template, free: frozenset[str], file: str | None) -> tuple[tuple[Read, ...], str | None]:
+    """The dotted names (`pack.hash`, `facts['subject']`, `i.gone` after `{% set i = inputs %}`) read from the
+    context, and the first read below a literal the template set that the run would refuse."""
+    reader = _Reader(free, file)
+    reader.visit(tree, {})
+    return tuple(reader.reads), next(iter(reader.problems), None)
 
 
 def _chain(node: nodes.Node) -> tuple[str, ...] | None:
@@ -340,7 +496,8 @@ def _chain(node: nodes.Node) -> tuple[str, ...] | None:
     if isinstance(node, nodes.Getattr):
         inner = _chain(node.node)
         return (*inner, node.attr) if inner else None
-    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str) \
+            and not node.arg.value.endswith(namespace.ELEMENT):  # the marker of a list's element
         inner = _chain(node.node)
         return (*inner, node.arg.value) if inner else None
     return None
