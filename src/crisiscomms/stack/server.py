@@ -74,6 +74,8 @@ class Stack:
                                    *filter(None, [os.environ.get("CRISIS_PUBLIC_URL", "").rstrip("/")])}))
         env.setdefault("CRISIS_APPROVER_URL", os.environ.get("CRISIS_PUBLIC_URL") or self.ui_url)
         env.update({
+            # The deployments and the worker serve this stack's project, whatever the calling process had set.
+            "CRISIS_PROJECT_ROOT": str(self.root.resolve()),
             "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS": origins,
             # Results of flow runs waiting for approval (suspended) are read back by whichever worker resumes them.
             "PREFECT_LOCAL_STORAGE_PATH": str(self.state_dir / "results"),
