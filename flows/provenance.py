@@ -14,7 +14,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.runtime import flow_run
 
-from crisiscomms.errors import CrisisError
+from crisiscomms.playbook.context import refuse_if_changed
 from crisiscomms.playbook.loader import LoadedPlaybook
 from crisiscomms.stack.project import git_revision
 
@@ -22,10 +22,7 @@ from crisiscomms.stack.project import git_revision
 def pin_provenance(loaded: LoadedPlaybook, values: dict[str, Any]) -> dict[str, str]:
     """The playbook's identity, recorded once per run; a resumed run whose playbook file changed stops here."""
     pinned = record_provenance_once.with_options(task_run_name=f"{loaded.playbook.id}:provenance")(loaded, values)
-    if pinned["sha256"] != loaded.sha256:
-        raise CrisisError(f"playbook {loaded.playbook.id} changed while this run was waiting (sha256 "
-                          f"{pinned['sha256'][:12]} at the start, {loaded.sha256[:12]} now): it does not go on with "
-                          "another playbook than the one it started with. Start a new run.")
+    refuse_if_changed(loaded.playbook.id, pinned["sha256"], loaded.sha256, "the run does not go on")
     return pinned
 
 

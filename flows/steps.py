@@ -14,8 +14,8 @@ from typing import Any
 from prefect.context import TagsContext
 from prefect.exceptions import Pause
 
-from crisiscomms.errors import CrisisError, PlaybookChangedError
-from crisiscomms.playbook.context import StepContext
+from crisiscomms.errors import CrisisError
+from crisiscomms.playbook.context import StepContext, refuse_if_changed
 from crisiscomms.playbook.frozen import FrozenPlaybook
 from crisiscomms.playbook.models import PHASES
 from crisiscomms.playbook.parameters import resolve_inputs
@@ -100,10 +100,7 @@ def _same_callee_as_at_first(callee: FrozenPlaybook, call: str) -> None:
     """A run suspended for an approval resumes from the top and reads the callee again: it goes on only with the
     callee it first read (its hash pinned per run and call step, like the caller's own)."""
     pinned = pin_callee.with_options(task_run_name=f"{call}:callee")(callee.playbook.id, callee.sha256, call)
-    if pinned != callee.sha256:
-        raise PlaybookChangedError(f"playbook {callee.playbook.id} changed while this run was waiting (sha256 {pinned} "
-                                   f"when the call first read it, {callee.sha256} now): the call does not go on with "
-                                   "another playbook. Start a new run.")
+    refuse_if_changed(callee.playbook.id, pinned, callee.sha256, "the call does not go on")
 
 
 def _callee_tags(callee: FrozenPlaybook, phase: str, caller: str) -> TagsContext:

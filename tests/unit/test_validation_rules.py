@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,11 @@ import pytest
 from crisiscomms.errors import PlaybookError, PlaybookFileError
 from crisiscomms.playbook import inspect as inspect_module
 from crisiscomms.stack.project import Project, playbook_files, validate
-from tests.unit.test_validation_crashes import CRASHES  # the files that crashed validate, one per kind
+
+# The fixtures' folders, the command and the table shape are the crash tests' own; CRASHES: one file per kind
+from tests.unit.test_validation_crashes import CRASHES, CRISIS, FIXTURES, PLAYBOOKS, Expected
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "invalid"
-PLAYBOOKS = FIXTURES / "playbooks"
-CRISIS = Path(sys.executable).parent / "crisis"
-
-Expected = list[tuple[int, int, str, str]]
 COMPUTED = ("of a computed template name: name the template literally: a computed name cannot be checked before the "
             "run (template line 1)")
 

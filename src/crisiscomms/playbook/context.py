@@ -65,8 +65,14 @@ class StepContext(BaseModel):
         """Refuse to `doing` when the playbook file no longer is the one the run started with."""
         path = Path(self.source)
         now = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "(file missing)"
-        if now != self.sha256:
-            raise PlaybookChangedError(
-                f"playbook {self.playbook_id} changed since this run started (sha256 {self.sha256} when the run "
-                f"started, {now} now): refusing to {doing} with another playbook than the one approved and "
-                "planned. Nothing was done; start a new run to use the edited playbook.")
+        refuse_if_changed(self.playbook_id, self.sha256, now, f"it does not {doing} (nothing was done)")
+
+
+def refuse_if_changed(playbook_id: str, pinned: str, now: str, refusing: str) -> None:
+    """The one check (and message) of a run that finds its playbook, or a callee, no longer the one it first read:
+    at a release, when a suspended run resumes, when a call reads its callee again."""
+    if now != pinned:
+        raise PlaybookChangedError(
+            f"playbook {playbook_id} changed while this run was waiting (sha256 {pinned} when the run first read "
+            f"it, {now} now): {refusing}, as this is not the playbook it started with. Start a new run to use the "
+            "edited playbook.")
