@@ -76,11 +76,12 @@ def child_runs(api: httpx.Client, parent_id: str) -> list[dict[str, Any]]:
     return response.json()
 
 
-def task_runs(api: httpx.Client, flow_run_ids: list[str], settle: float = 30.0) -> list[dict[str, Any]]:
-    """Task runs of these flow runs, once their states have settled.
+def task_runs(api: httpx.Client, flow_run_ids: list[str], settle: float = 30.0,
+              expect: frozenset[str] | set[str] = frozenset()) -> list[dict[str, Any]]:
+    """Task runs of these flow runs, once their states have settled (and the `expect`ed names are there).
 
-    The server records task-run states from events, asynchronously: right after a flow run is COMPLETED
-    its last task run can still read Running for a moment.
+    The server records task runs and their states from events, asynchronously: right after a flow run is COMPLETED
+    its last task run can still read Running for a moment, or not be recorded yet at all.
     """
     body = {"flow_runs": {"id": {"any_": flow_run_ids}}, "sort": "EXPECTED_START_TIME_ASC"}
     deadline = time.monotonic() + settle
@@ -88,7 +89,8 @@ def task_runs(api: httpx.Client, flow_run_ids: list[str], settle: float = 30.0) 
         response = api.post("/task_runs/filter", json=body)
         assert response.status_code == 200, response.text
         runs = response.json()
-        if all(r["state_type"] not in {"RUNNING", "PENDING", "SCHEDULED"} for r in runs):
+        settled = all(r["state_type"] not in {"RUNNING", "PENDING", "SCHEDULED"} for r in runs)
+        if settled and expect <= {r["name"] for r in runs}:
             return runs
         if time.monotonic() > deadline:
             return runs
