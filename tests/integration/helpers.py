@@ -85,13 +85,16 @@ def task_runs(api: httpx.Client, flow_run_ids: list[str], settle: float = 30.0,
     """
     body = {"flow_runs": {"id": {"any_": flow_run_ids}}, "sort": "EXPECTED_START_TIME_ASC"}
     deadline = time.monotonic() + settle
+    seen: set[str] | None = None
     while True:
         response = api.post("/task_runs/filter", json=body)
         assert response.status_code == 200, response.text
         runs = response.json()
         settled = all(r["state_type"] not in {"RUNNING", "PENDING", "SCHEDULED"} for r in runs)
-        if settled and expect <= {r["name"] for r in runs}:
+        ids = {r["id"] for r in runs}
+        if settled and ids == seen and expect <= {r["name"] for r in runs}:  # the same runs twice in a row
             return runs
+        seen = ids
         if time.monotonic() > deadline:
             return runs
         time.sleep(0.5)
