@@ -35,7 +35,6 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,6 +48,7 @@ from prefect.input import RunInput
 from prefect.states import Running
 from pydantic import Field, create_model
 
+from crisiscomms import clock
 from crisiscomms.communication import messages, signing
 from crisiscomms.communication.answer import Answer, Timeout
 from crisiscomms.communication.approval import MAX_COMMENT, ApprovalStore, StageRecord, Verdict
@@ -195,7 +195,7 @@ class PrefectApprover:
         if self.durable:  # the process exits here; the run resumes from the top and this returns the answer
             given = suspend_flow_run(wait_for_input=form, key=self._pause, timeout=None)
             return given.model_dump() if given is not None else None
-        left = (record.deadline_at - datetime.now(UTC)).total_seconds()
+        left = (record.deadline_at - clock.now()).total_seconds()
         try:
             return pause_flow_run(wait_for_input=form, timeout=max(1, math.ceil(left)), poll_interval=self.poll,
                                   key=self._pause).model_dump()

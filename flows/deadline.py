@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.flow_runs import resume_flow_run
 
+from crisiscomms import clock
 from crisiscomms.communication import signing
 from crisiscomms.communication.approval import ApprovalStore
 from crisiscomms.monitoring.store import state_dir
@@ -37,7 +37,7 @@ def approval_deadline(flow_run_id: str, stage_id: str) -> str:
         logger.info("stage %s is %s: nothing to do", stage_id, found[2] if found else "unknown")
         return "closed"
     record, pause_key, _ = found
-    early = (record.deadline_at - datetime.now(UTC)).total_seconds()
+    early = (record.deadline_at - clock.now()).total_seconds()
     if early > 0:  # workers pick scheduled runs up a little ahead of time (PREFECT_WORKER_PREFETCH_SECONDS)
         time.sleep(early + 1)
         return approval_deadline.fn(flow_run_id, stage_id)

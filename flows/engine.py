@@ -18,6 +18,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import Pause
+from prefect.runtime import flow_run
 from prefect.states import Completed, State
 
 from crisiscomms.monitoring.store import open_store
@@ -41,6 +42,7 @@ from crisiscomms.playbook.steps import (
     ReleaseRecord,
     StepStatus,
 )
+from crisiscomms.review import crises
 from crisiscomms.stack.project import Project
 from flows.history import RunHistory, StepFailed, returned_record
 from flows.steps import FLOW_STEPS, Walker
@@ -64,11 +66,12 @@ def walk_phase(root: str, playbook_id: str, phase: str, inputs: dict[str, Any], 
 
 
 def walk(frozen: FrozenPlaybook, phase: str, inputs: dict[str, Any], history: RunHistory,
-         alert: dict[str, Any] | None = None, project: Project | None = None) -> RunHistory:
+         alert: dict[str, Any] | None = None, project: Project | None = None, crisis: str | None = None
+         ) -> RunHistory:
     """Run one phase of the run's frozen playbook; return the history extended with its steps' outcomes."""
     history = history.extended()
     rows = _earlier_assessments(frozen, phase, history)
-    context = frozen.context(phase, inputs, history.namespace(), alert)
+    context = frozen.context(phase, inputs, history.namespace(), alert, crisis)
     walker = Walker(frozen, project or Project(frozen.root), walk)
     try:
         for planned in frozen.plan.phase(phase):
@@ -78,6 +81,7 @@ def walk(frozen: FrozenPlaybook, phase: str, inputs: dict[str, Any], history: Ru
                 rows.append((planned, "failed", str(failed)))
                 raise
             rows.append((planned, status, detail))
+            _journal(context, planned, history)
             context = context.model_copy(update={"results": history.namespace()})
     except Pause:  # suspended for an approval: the run goes on from the top later, and writes the table then
         raise
@@ -86,6 +90,14 @@ def walk(frozen: FrozenPlaybook, phase: str, inputs: dict[str, Any], history: Ru
         raise
     _phase_artifact(frozen, phase, rows)
     return history
+
+
+def _journal(context: StepContext, planned: PlannedStep, history: RunHistory) -> None:
+    """A step of a crisis that produced a record goes into the crisis journal, for its post-mortem."""
+    step = planned.step
+    if context.crisis and history.has_result(step.id):
+        crises.record_step(Path(context.root), context.crisis, str(flow_run.get_id() or "local"), planned.phase,
+                           step.id, step.type, history.namespace()[step.id])  # type: ignore[attr-defined]
 
 
 def _earlier_assessments(frozen: FrozenPlaybook, phase: str, history: RunHistory) -> list[Row]:

@@ -68,15 +68,18 @@ def _parameters(playbook: Playbook) -> list[inspect.Parameter]:
                                 default=Field(... if spec.required else spec.default,
                                               description=" — ".join(filter(None, [spec.title, spec.description]))))
               for name, spec in playbook.inputs.items()]
-    return [phase, *inputs]
+    crisis = inspect.Parameter("crisis_id", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=Field(
+        "", description="The crisis this run belongs to (`crisis review list`); empty: the playbook's crisis under "
+        "way, or a new one."))
+    return [phase, *inputs, crisis]
 
 
 def build_form(playbook: Playbook) -> Flow[..., RunHistory | State]:
     """The playbook's own run flow: its inputs as top-level parameters, so Prefect builds its form from them."""
     attribute = entrypoint_name(playbook.id)
 
-    def run(phase: str = "all", **inputs: Any) -> RunHistory | State:
-        return play(playbook.id, phase, inputs)
+    def run(phase: str = "all", crisis_id: str = "", **inputs: Any) -> RunHistory | State:
+        return play(playbook.id, phase, inputs, crisis_id=crisis_id)
 
     run.__signature__ = inspect.Signature(_parameters(playbook))  # type: ignore[attr-defined]
     run.__name__ = run.__qualname__ = attribute

@@ -37,7 +37,7 @@ def monitor(playbook: PlaybookChoice) -> dict[str, Any]:  # type: ignore[valid-t
               for s in loaded.monitoring.sources]
     detected = detect(loaded, root)
     alerts = [a for p in passes for a in p["alerts"]] + detected["alerts"]
-    emit_alerts(playbook, loaded.title, alerts)
+    emit_alerts(playbook, loaded.title, alerts, root, run_id)
     publish_report(playbook, passes, detected)
     spreading = emit_spreading_claims(loaded, root, run_id)
     publish_claim_tracking(loaded, root)

@@ -14,6 +14,7 @@ from crisiscomms.stack.project import Project
 from flows.choices import ROOT, CrisisInputs, PlaybookChoice, given_inputs
 from flows.engine import RunHistory, outcome, walk
 from flows.provenance import pin_provenance
+from tasks.crisis import crisis_of_tags, enter_crisis
 
 
 def _phase_flow(phase: str) -> Flow[..., RunHistory | State]:
@@ -22,28 +23,31 @@ def _phase_flow(phase: str) -> Flow[..., RunHistory | State]:
     def run_phase(
         playbook: PlaybookChoice,  # type: ignore[valid-type]
         inputs: CrisisInputs = CrisisInputs(),  # type: ignore[valid-type]  # noqa: B008
+        crisis_id: str = "",
     ) -> RunHistory | State:
-        return run_one_phase(playbook, phase, given_inputs(inputs))
+        return run_one_phase(playbook, phase, given_inputs(inputs), crisis_id=crisis_id)
 
     return run_phase
 
 
-def run_one_phase(playbook: str, phase: str, given: dict[str, Any],
-                  alert: dict[str, Any] | None = None) -> RunHistory | State:
+def run_one_phase(playbook: str, phase: str, given: dict[str, Any], alert: dict[str, Any] | None = None,
+                  crisis_id: str = "") -> RunHistory | State:
     """A phase started on its own (the UI, an automation): it may wait suspended, so it pins the playbook."""
     project = Project(ROOT)
     frozen = project.freeze(playbook)
     values = resolve_inputs(frozen.playbook, given)
     pin_provenance(frozen.loaded, values)
-    with tags(f"playbook:{playbook}", f"playbook-version:{frozen.playbook.version}", f"phase:{phase}"):
-        done = walk(frozen, phase, values, RunHistory(), alert, project)
+    crisis = enter_crisis(ROOT, playbook, frozen.playbook.title, phase, crisis_id)
+    with tags(f"playbook:{playbook}", f"playbook-version:{frozen.playbook.version}", f"phase:{phase}", *crisis):
+        done = walk(frozen, phase, values, RunHistory(), alert, project, crisis_of_tags(crisis))
     return named(frozen, done, (phase,))
 
 
 @flow(name="phase-assessment", flow_run_name="{playbook}/assessment", log_prints=True,
       description="The assessment phase started by a monitoring alert (the automation fills `alert`).")
-def assessment_on_alert(playbook: PlaybookChoice, alert: dict[str, Any]) -> RunHistory | State:  # type: ignore[valid-type]
-    return run_one_phase(playbook, "assessment", {}, alert)
+def assessment_on_alert(playbook: PlaybookChoice, alert: dict[str, Any],  # type: ignore[valid-type]
+                        crisis_id: str = "") -> RunHistory | State:
+    return run_one_phase(playbook, "assessment", {}, alert, crisis_id)
 
 
 def named(frozen: FrozenPlaybook, history: RunHistory, phases: tuple[str, ...] = PHASES) -> RunHistory | State:

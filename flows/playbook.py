@@ -25,6 +25,7 @@ from flows.choices import ROOT, CrisisInputs, PlaybookChoice, given_inputs
 from flows.engine import RunHistory, walk
 from flows.phases import named
 from flows.provenance import pin_provenance
+from tasks.crisis import crisis_of_tags, enter_crisis
 
 
 @flow(name="crisis-playbook", flow_run_name="{playbook}/{phase}", log_prints=True,
@@ -33,22 +34,27 @@ def run_playbook(
     playbook: PlaybookChoice,  # type: ignore[valid-type]
     phase: PhaseChoice = "all",
     inputs: CrisisInputs = CrisisInputs(),  # type: ignore[valid-type]  # noqa: B008
+    crisis_id: str = "",
 ) -> RunHistory | State:
     """Any playbook by id, its inputs in one model (the CLI, scripts); each playbook also has its own Run form
-    (flows/forms.py)."""
-    return play(playbook, phase, given_inputs(inputs))
+    (flows/forms.py). `crisis_id`: the crisis the run belongs to (empty: the playbook's crisis under way, or a new
+    one)."""
+    return play(playbook, phase, given_inputs(inputs), crisis_id=crisis_id)
 
 
-def play(playbook: str, phase: str, given: dict[str, Any], alert: dict[str, Any] | None = None) -> RunHistory | State:
-    """The body of a playbook run, whichever flow started it: freeze the playbook, pin it, walk the phases."""
+def play(playbook: str, phase: str, given: dict[str, Any], alert: dict[str, Any] | None = None,
+         crisis_id: str = "") -> RunHistory | State:
+    """The body of a playbook run, whichever flow started it: freeze the playbook, pin it, join its crisis, walk
+    the phases."""
     project = Project(ROOT)
     frozen = project.freeze(playbook)
     values = resolve_inputs(frozen.playbook, given)
     provenance = pin_provenance(frozen.loaded, values)
     get_run_logger().info("playbook %s v%s (%s)", playbook, frozen.playbook.version, provenance["sha256"][:12])
     history = RunHistory()
-    with tags(f"playbook:{playbook}", f"playbook-version:{frozen.playbook.version}"):
+    crisis = enter_crisis(ROOT, playbook, frozen.playbook.title, phase, crisis_id)
+    with tags(f"playbook:{playbook}", f"playbook-version:{frozen.playbook.version}", *crisis):
         for name in PHASES if phase == "all" else [phase]:
             with tags(f"phase:{name}"):
-                history = walk(frozen, name, values, history, alert, project)
+                history = walk(frozen, name, values, history, alert, project, crisis_of_tags(crisis))
     return named(frozen, history)

@@ -19,10 +19,12 @@ from crisiscomms.playbook.context import StepContext, refuse_if_changed
 from crisiscomms.playbook.frozen import FrozenPlaybook
 from crisiscomms.playbook.models import PHASES
 from crisiscomms.playbook.parameters import resolve_inputs
+from crisiscomms.playbook.review_steps import ReviewLessons
 from crisiscomms.playbook.steps import CallRecord, MessageApprove, PlaybookCall, StepBase, StepStatus
 from crisiscomms.stack.project import Project
 from flows.approval import request_approval
 from flows.history import RunHistory, StepFailed, returned_record
+from flows.lessons import lessons_step
 from tasks.registry import task_for
 from tasks.subplaybook import call_inputs, pin_callee
 
@@ -81,7 +83,7 @@ def call(walker: Walker, step: PlaybookCall, context: StepContext, history: RunH
         inputs = resolve_inputs(callee.playbook, call_inputs(step, context))
         for phase in wanted:
             with _callee_tags(callee, phase, f"{context.playbook_id}:{step.id}"):
-                done = walker.walk(callee, phase, inputs, done, None, walker.project)
+                done = walker.walk(callee, phase, inputs, done, None, walker.project, context.crisis)
         status, detail = "completed", f"{callee.playbook.id}: {', '.join(wanted) or 'no phase with steps'}"
     except Pause:
         raise
@@ -111,4 +113,5 @@ def _callee_tags(callee: FrozenPlaybook, phase: str, caller: str) -> TagsContext
 
 
 FlowStep = Callable[[Walker, Any, StepContext, RunHistory, str], tuple[StepStatus, str]]
-FLOW_STEPS: dict[type[StepBase], FlowStep] = {MessageApprove: approve, PlaybookCall: call}
+FLOW_STEPS: dict[type[StepBase], FlowStep] = {MessageApprove: approve, PlaybookCall: call,
+                                              ReviewLessons: lessons_step}

@@ -8,13 +8,14 @@ Scheduled by the release (tasks/release.py) as a run of the `update-reminder` de
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from crisiscomms import clock
 from crisiscomms.communication import cadence, killswitch
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.stack.project import Project
@@ -30,7 +31,7 @@ def update_reminder(playbook: PlaybookChoice, promise: int) -> dict[str, Any]:  
 def check_promise(root: Path, playbook_id: str, promise_id: int, now: datetime | None = None) -> dict[str, Any]:
     """What the reminder found: halted, on_time, late (kept), overdue (missed now), or open (not due yet)."""
     logger = get_run_logger()
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     promise = cadence.get(root, promise_id)
     if promise.playbook != playbook_id:
         raise ValueError(f"update promise #{promise_id} belongs to playbook {promise.playbook}, not {playbook_id}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,14 @@ from prefect.artifacts import create_table_artifact
 from prefect.deployments import run_deployment
 from prefect.runtime import task_run
 
+from crisiscomms import clock
 from crisiscomms.communication import answer as answers
 from crisiscomms.communication import notify, signing
 from crisiscomms.communication.answer import Answer, Timeout
 from crisiscomms.communication.approval import ApprovalStore, Member, StageRecord
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import ApprovalRecord
+from tasks.crisis import inherited_tags
 from tasks.release import read_secret
 
 DEADLINE_DEPLOYMENT = "approval-deadline/approval-deadline"
@@ -35,7 +36,7 @@ def open_stage(playbook: Playbook, stage: dict[str, Any], timeout: int, state: s
                ) -> dict[str, Any]:
     """A stage opens once: its deadline fixed, its record kept, each of its people told with their own link, and
     (durable runs) a deadline run scheduled. Persisted: a run that resumes from the top gets this same record."""
-    record = StageRecord.opening(stage, timeout, datetime.now(UTC))
+    record = StageRecord.opening(stage, timeout, clock.now())
     store = ApprovalStore(Path(state))
     try:
         store.open_stage(record)
@@ -65,7 +66,8 @@ def _schedule_deadline(record: StageRecord) -> None:
     """Nothing polls a suspended run: a run of the deadline deployment answers for the stage if nobody has."""
     run = run_deployment(DEADLINE_DEPLOYMENT, parameters={"flow_run_id": record.run_id, "stage_id": record.stage_id},
                          scheduled_time=record.deadline_at, timeout=0, as_subflow=False,
-                         idempotency_key=f"deadline:{record.stage_id}", tags=["approval-deadline"])
+                         idempotency_key=f"deadline:{record.stage_id}",
+                         tags=["approval-deadline", *inherited_tags()])
     get_run_logger().info("stage %d: deadline %s (deadline run %s)", record.number, record.deadline, run.id)
 
 
@@ -75,7 +77,7 @@ def read_answer(stage: dict[str, Any], form: dict[str, Any] | None, state: str, 
     Persisted, one per pause key: a resumed run reads the same answer at the same time, so the chain judges it
     as it did (a receipt that expired since still counts as it did)."""
     record = StageRecord(**stage)
-    return answers.read(record.stage_id, record.hash, form, signing.load_key(Path(state)), datetime.now(UTC))
+    return answers.read(record.stage_id, record.hash, form, signing.load_key(Path(state)), clock.now())
 
 
 @task(name="approval.verdict", persist_result=True)

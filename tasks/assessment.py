@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
+from crisiscomms import clock
 from crisiscomms.assessment import scoring
 from crisiscomms.errors import CrisisError
 from crisiscomms.mention import Alert
@@ -31,7 +32,7 @@ def gather(step: AssessmentRun, playbook: Playbook, context: StepContext) -> tup
         gathered = scoring.tally_file(playbook, path, progress=lambda n: logger.info("assessed %d records", n))
         return gathered, None
     alert = Alert.model_validate(context.alert) if context.alert else None
-    end = alert.window_end if alert else datetime.now(UTC)
+    end = alert.window_end if alert else clock.now()
     store = open_store(root)
     try:
         gathered = scoring.tally_store(playbook, store, end - timedelta(seconds=step.period), end)

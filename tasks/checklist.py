@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from prefect import get_run_logger, task
 
+from crisiscomms import clock
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.steps import ChecklistItem, ChecklistRecord
 
@@ -14,7 +13,7 @@ def checklist_record(step: ChecklistItem, context: StepContext) -> ChecklistReco
     role = context.playbook.team.get(step.owner)
     people = [member.name for member in role.members] if role else []
     return ChecklistRecord(item=step.item, owner=step.owner, owner_people=people, status="recorded",
-                           recorded_at=datetime.now(UTC).isoformat(timespec="seconds"))
+                           recorded_at=clock.now_text())
 
 
 @task(name="checklist.item")

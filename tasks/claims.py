@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_image_artifact, create_markdown_artifact
 from prefect.runtime import flow_run
 
+from crisiscomms import clock
 from crisiscomms.communication import claims
 from crisiscomms.errors import CrisisError
 from crisiscomms.monitoring import claimwatch, monitor
@@ -50,7 +51,7 @@ def measure(step: ClaimSpread, playbook: Playbook, rule: Rule, context: StepCont
             raise CrisisError(f"step '{step.id}': mentions file '{given}' not found")
         monitor.read_file(playbook, path, lambda outcome: spread.add_all(outcome.mentions))
         return spread.record(playbook, step.min_count, step.min_share, f"file {given}")
-    end = datetime.now(UTC)
+    end = clock.now()
     start = end - timedelta(seconds=step.period)
     store = open_store(root)
     try:
@@ -122,7 +123,7 @@ def track_correction(step: ClaimTrack, context: StepContext) -> ClaimTrackRecord
     store = open_store(root)
     try:
         new = book.record(correction)
-        (since,) = claimwatch.track([correction], store, _window(playbook), datetime.now(UTC))
+        (since,) = claimwatch.track([correction], store, _window(playbook), clock.now())
     finally:
         book.close()
         store.close()

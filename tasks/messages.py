@@ -15,6 +15,7 @@ from crisiscomms.playbook.communication import FactSheet
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.steps import ClaimSpreadRecord, MessagePack, PackRecord, yes_no
 from crisiscomms.report import reporting
+from crisiscomms.review import crises
 
 
 def _text(source: str | None, context: StepContext) -> str:
@@ -97,6 +98,8 @@ def render_message_pack(step: MessagePack, context: StepContext, edits: dict[str
     path.write_text(pack.model_dump_json(indent=1), encoding="utf-8")
     create_markdown_artifact(reporting.pack_markdown(playbook, pack.model_dump()),
                              key=f"{playbook.id}-message-pack", description=f"{playbook.id}: messages to approve")
+    if settings.drill and context.crisis:  # a drill's figures stay out of real-crisis comparisons
+        crises.mark_drill(root, context.crisis)
     if pack.problems:
         raise CrisisError(f"message pack refused, {len(pack.problems)} problem(s):\n- " + "\n- ".join(pack.problems))
     get_run_logger().info("message pack %s: %d message(s), no problem", pack.hash[:16], len(pack.variants))

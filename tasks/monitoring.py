@@ -22,6 +22,8 @@ from crisiscomms.monitoring.store import open_store
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.monitoring import Monitoring
 from crisiscomms.report import charts, reporting
+from crisiscomms.review import crises
+from tasks.crisis import tag_current_run
 
 
 def _monitoring(playbook: Playbook) -> Monitoring:
@@ -61,15 +63,24 @@ def detect(playbook: Playbook, root: str) -> dict[str, Any]:
 
 
 @task(name="monitor.alert")
-def emit_alerts(playbook_id: str, title: str, alerts: list[dict[str, Any]]) -> int:
-    """One Prefect event per alert: `crisis.alert.<level>` (volume, negative) or `crisis.alert.data-gap`."""
+def emit_alerts(playbook_id: str, title: str, alerts: list[dict[str, Any]], root: str | None = None,
+                run_id: str | None = None) -> int:
+    """One Prefect event per alert: `crisis.alert.<level>` (volume, negative) or `crisis.alert.data-gap`.
+
+    With the project's `root`, each alert is kept in the crisis registry first: an `alert` or `crisis` level opens
+    (or joins) the playbook's crisis, whose id the event carries (`crisiscomms.crisis.id`) to the assessment it
+    starts, and this monitoring run is tagged with it."""
     for payload in alerts:
         alert = Alert.model_validate(payload)
         name = "crisis.alert.data-gap" if alert.kind == "data_gap" else f"crisis.alert.{alert.level}"
+        crisis_id = crises.record_alert(Path(root), playbook_id, payload, run_id) if root else None
+        if crisis_id:
+            tag_current_run(crises.get(Path(root or "."), crisis_id))
         emit_event(event=name, payload=payload, resource={
             "prefect.resource.id": f"crisiscomms.playbook.{playbook_id}",
             "prefect.resource.name": title,
             "crisiscomms.playbook.id": playbook_id,
+            "crisiscomms.crisis.id": crisis_id or "",
         })
         get_run_logger().warning("%s: %s", name, alert.reason or f"volume {alert.volume} vs {alert.baseline:.1f}")
     return len(alerts)
@@ -99,8 +110,13 @@ def emit_spreading_claims(playbook: Playbook, root: str, run_id: str) -> list[di
         store.close()
         book.close()
     for payload in events:
+        # A false claim spreading is a crisis of its own when none is under way: the correction run joins it.
+        crisis = crises.join_or_open(Path(root), playbook.id, playbook.title,
+                                     f"monitoring (claim {payload['claim_id']})")
+        tag_current_run(crisis)
         emit_event(event="crisis.claim.spreading", payload=payload,
-                   resource=_claim_resource(playbook.id, playbook.title, payload["claim_id"]))
+                   resource={**_claim_resource(playbook.id, playbook.title, payload["claim_id"]),
+                             "crisiscomms.crisis.id": crisis.id})
         get_run_logger().warning("crisis.claim.spreading: %s — %d mention(s) in the window of %s (threshold %d)",
                                  payload["claim_id"], payload["mentions"], payload["window_start"],
                                  payload["threshold"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import Task
 
+from crisiscomms.playbook.review_steps import ReviewActions, ReviewCollect, ReviewLessons
 from crisiscomms.playbook.steps import (
     AssessmentRun,
     ChecklistItem,
@@ -24,6 +25,7 @@ from tasks.claims import measure_claim_spread, track_correction
 from tasks.messages import render_message_pack
 from tasks.note import log_note
 from tasks.release import release_pack
+from tasks.review import collect_review, list_open_actions, record_lessons
 from tasks.subplaybook import record_call
 
 REGISTRY: dict[type[StepBase], Task[..., Record]] = {
@@ -36,6 +38,9 @@ REGISTRY: dict[type[StepBase], Task[..., Record]] = {
     MessageApprove: record_approval,  # after flows/approval.py decided (a pause belongs to the flow)
     ClaimSpread: measure_claim_spread,
     ClaimTrack: track_correction,
+    ReviewCollect: collect_review,
+    ReviewLessons: record_lessons,  # after flows/lessons.py asked the team (a pause belongs to the flow)
+    ReviewActions: list_open_actions,
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,11 +20,13 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.blocks.system import Secret
 from prefect.runtime import flow_run
 
+from crisiscomms import clock
 from crisiscomms.communication import cadence, killswitch, release
 from crisiscomms.monitoring.store import state_dir
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import ApprovalRecord, MessageRelease, PackRecord, ReleaseRecord
+from tasks.crisis import close_and_review
 from tasks.updates import publish_cadence, schedule_reminder
 
 
@@ -54,6 +56,8 @@ def release_pack(step: MessageRelease, context: StepContext) -> ReleaseRecord:
         _report_halt(root, playbook, rows)
     if any(r["status"] == "sent" for r in rows) and promised is not None:
         _keep_cadence(root, playbook, pack, decision, promised)
+    if status != "halted" and context.crisis and any(v.get("kind") == "all_clear" for v in pack["variants"]):
+        get_run_logger().info("ALL-CLEAR released: %s", close_and_review(root, playbook.id, context.crisis))
     return ReleaseRecord(hash=decision.hash, status=status, receipts=rows, approved_by=approvers)
 
 
@@ -76,7 +80,7 @@ def _send(root: Path, playbook: Playbook, pack: dict[str, Any], approved: str
                                    halted=lambda: killswitch.reason(root, playbook.id), secrets=read_secret)
         # A pack whose texts never name the time still promises it: from now, if nothing fixed it before.
         sent = any(r.status == "sent" for r in receipts)
-        return receipts, release.promised_time({**pack, "hash": approved}, outbox, datetime.now(UTC) if sent else None)
+        return receipts, release.promised_time({**pack, "hash": approved}, outbox, clock.now() if sent else None)
     finally:
         outbox.close()
 
@@ -118,7 +122,7 @@ def _keep_cadence(root: Path, playbook: Playbook, pack: dict[str, Any], approval
     """Record promised (the time the messages say) vs actual; schedule the reminder of the promise made."""
     logger = get_run_logger()
     run_id = str(flow_run.get_id() or "local")
-    recorded = cadence.record_release(root, playbook.id, run_id, approval.hash, promised, datetime.now(UTC),
+    recorded = cadence.record_release(root, playbook.id, run_id, approval.hash, promised, clock.now(),
                                       drill=bool(pack.get("drill")), priority=approval.priority)
     if recorded.fulfilled:
         kept = recorded.fulfilled

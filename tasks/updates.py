@@ -17,13 +17,15 @@ from prefect.exceptions import ObjectNotFound
 
 from crisiscomms.communication import cadence
 from crisiscomms.communication.cadence import Promise
+from tasks.crisis import inherited_tags
 
 REMINDER_FLOW = "update-reminder"
 REMINDER_DEPLOYMENT = f"{REMINDER_FLOW}/update-reminder"
 
 
 def reminder_tags(playbook: str) -> list[str]:
-    return ["crisiscomms", "update-reminder", f"playbook:{playbook}"]
+    """The reminder belongs to the crisis of the release that made the promise."""
+    return ["crisiscomms", "update-reminder", f"playbook:{playbook}", *inherited_tags()]
 
 
 def schedule_reminder(promise: Promise) -> tuple[str | None, str]:

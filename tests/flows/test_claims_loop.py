@@ -171,7 +171,7 @@ def test_the_demo_communication_phase_runs_only_its_correction_branch_for_a_decl
 
     history = communication(playbook="rappel-produit", inputs={"rumeur": "toute_la_production", "soumettre": False})
     usual = ["prise_de_parole", "veille_renforcee", "messages", "validation", "diffusion", "validation_juridique",
-             "declaration", "reseaux", "memo_salaries"]
+             "declaration", "reseaux", "memo_salaries", "fin_alerte", "validation_fin", "diffusion_fin"]
     assert history.statuses == {**dict.fromkeys(usual, "skipped"), "rumeur": "completed",
                                 "correction": "completed", "validation_correction": "skipped",
                                 "diffusion_correction": "skipped", "suivi_rumeur": "skipped"}

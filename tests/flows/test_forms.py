@@ -30,7 +30,7 @@ def test_a_form_holds_the_phase_and_the_playbooks_inputs_with_their_defaults(pla
     playbook = Project(ROOT).load(playbook_id).playbook
     schema = parameter_schema(forms.FORMS[playbook_id].fn).model_dump()
     properties = schema["properties"]
-    assert list(properties) == ["phase", *playbook.inputs]
+    assert list(properties) == ["phase", *playbook.inputs, "crisis_id"]
     required = {name for name, spec in playbook.inputs.items() if spec.required}
     assert set(schema.get("required") or []) == required
     for name, spec in playbook.inputs.items():

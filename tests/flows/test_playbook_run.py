@@ -24,12 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 ENGINE_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
 DEMO_STEPS = {
     "cellule", "protocoles", "modeles", "brief", "assessment", "faits", "parties_prenantes", "escalade", "synthese",
-    "messages", "validation_juridique", "declaration", "reseaux", "memo_salaries", "retour_experience", "bilan",
-    "mise_a_jour",
+    "messages", "validation_juridique", "declaration", "reseaux", "memo_salaries", "actions_ouvertes", "post_mortem",
+    "bilan", "mise_a_jour",
 }
 
 
 CORRECTION_STEPS = ("rumeur", "correction", "validation_correction", "diffusion_correction", "suivi_rumeur")
+ALL_CLEAR_STEPS = ("fin_alerte", "validation_fin", "diffusion_fin")
 
 
 # The demo's pack waits for approval by default; these tests are about the phase walk, not the approval
@@ -64,8 +65,11 @@ def test_demo_playbook_runs_all_four_phases_green(demo_run: tuple[Any, RunHistor
     assert history.statuses == {**dict.fromkeys(DEMO_STEPS, "completed"), "alerte": "skipped",
                                    "prise_de_parole": "completed", "veille_renforcee": "skipped",
                                    "validation": "skipped", "diffusion": "skipped",
-                                   # the correction branch runs only for a claim (`inputs.rumeur`)
-                                   **dict.fromkeys(CORRECTION_STEPS, "skipped")}
+                                   # the crisis is not over: its post-mortem is provisional, no questions asked
+                                   "retour_experience": "skipped",
+                                   # the correction branch runs only for a claim (`inputs.rumeur`), the all-clear
+                                   # only when the crisis ends (`inputs.fin_de_crise`)
+                                   **dict.fromkeys(CORRECTION_STEPS + ALL_CLEAR_STEPS, "skipped")}
 
 
 def test_the_assessment_priority_chooses_the_communication_branch(demo_run: tuple[Any, RunHistory]) -> None:

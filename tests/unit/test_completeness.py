@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from crisiscomms.playbook.schema import SCHEMA_FILE, schema_text
-from crisiscomms.playbook.steps import STEP_TYPES, step_type_name
+from crisiscomms.playbook.step_types import STEP_TYPES, step_type_name
 from crisiscomms.stack.project import Project, validate
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -168,8 +168,8 @@ def test_dotted_names_resolve_against_the_models_and_the_playbooks_inputs_and_ro
     assert scope.resolve(("assessment", "audiences", "clients", "share")) == Found()  # a mapping: not checked below
     assert scope.resolve(("team", "juridique", "members")) != Found() and \
         isinstance(scope.resolve(("team", "juridique", "members")), Found)
-    assert scope.resolve(("inputs", "gravitee")) == ("unknown input 'gravitee' (known: exercice, gravite, incident, "
-                                                      "marque, mentions, produit, redacteur, rumeur, soumettre, verite)")
+    assert scope.resolve(("inputs", "gravitee")) == ("unknown input 'gravitee' (known: exercice, fin_de_crise, "
+                                                      "gravite, incident, marque, mentions, produit, redacteur, rumeur, soumettre, verite)")
     assert scope.resolve(("team", "presse", "title")).startswith("unknown role 'presse'")  # type: ignore[union-attr]
     assert scope.resolve(("faits", "statut")) == ("step 'faits' (checklist.item) has no result field 'statut' "
                                                    "(fields: item, owner, owner_people, status, recorded_at)")

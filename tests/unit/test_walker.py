@@ -19,7 +19,8 @@ from crisiscomms.playbook.communication import MessageSpec
 from crisiscomms.playbook.inspect import condition_holds
 from crisiscomms.playbook.loader import load_playbook
 from crisiscomms.playbook.markers import Ref
-from crisiscomms.playbook.steps import STEP_TYPES, StepBase
+from crisiscomms.playbook.step_types import STEP_TYPES
+from crisiscomms.playbook.steps import StepBase
 from crisiscomms.playbook.template_files import message_template, read_template
 from crisiscomms.playbook.walker import walk_playbook
 from crisiscomms.stack.project import Project, playbook_files
@@ -50,6 +51,7 @@ def test_every_step_field_that_names_a_step_is_typed_as_a_reference() -> None:
         "MessageApprove": ["after", "pack", "assessment"],
         "MessageRelease": ["after", "approval", "pack"],
         "ClaimTrack": ["after", "spread", "release"],
+        "ReviewLessons": ["after", "review"],
     }
 
 
@@ -88,7 +90,7 @@ def test_the_walk_holds_every_condition_and_text_with_what_it_reads() -> None:
     assert {".".join(r.ref) for r in synthese.reads} >= {"assessment.priority", "faits.owner_people", "inputs.marque"}
     messages = {(t.loc, t.template) for t in walk.texts if t.namespace == "message"}
     assert (("communication", "messages", 0, "kind"), "messages/holding_statement.fr.md.j2") in messages
-    assert len(messages) == 9  # one per declared message: every audience speaks French, no audience-specific file
+    assert len(messages) == 11  # one per declared message: every audience speaks French, no audience-specific file
 
 
 def test_a_playbook_is_walked_once_and_its_conditions_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:

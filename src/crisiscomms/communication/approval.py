@@ -19,10 +19,11 @@ import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from crisiscomms import clock
 from crisiscomms.communication import answer as answers
 from crisiscomms.communication.answer import Answer, Timeout
 from crisiscomms.monitoring.store import connect, transaction
@@ -171,7 +172,7 @@ def timed_out(stage: StageRecord, timeout: Timeout) -> Verdict:
 def judge(stage: StageRecord, form: dict[str, Any], approved: list[str], author: str, key: bytes,
           now: datetime | None = None) -> Verdict:
     """Take or refuse one form given at a stage (its receipt checked): one answer, outside any chain."""
-    given = answers.read(stage.stage_id, stage.hash, form, key, now or datetime.now(UTC))
+    given = answers.read(stage.stage_id, stage.hash, form, key, now or clock.now())
     return timed_out(stage, given) if isinstance(given, Timeout) else verdict(stage, given, approved, author)
 
 
@@ -181,7 +182,7 @@ def _entry(stage: int, decision: str, name: str, role: str, comment: str, via: s
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return clock.now_text()
 
 
 class ApprovalStore:
@@ -202,6 +203,13 @@ class ApprovalStore:
         row = self._db.execute("SELECT body, pause_key, status FROM stages WHERE stage_id = ?",
                                (stage_id,)).fetchone()
         return (StageRecord(**json.loads(row[0])), row[1], row[2]) if row else None
+
+    def stages_of_runs(self, run_ids: list[str]) -> list[tuple[StageRecord, str]]:
+        """Every stage these flow runs opened, with its status ('open' or how it ended), in the order opened."""
+        marks = ",".join("?" * len(run_ids))
+        rows = self._db.execute(f"SELECT body, status FROM stages WHERE run_id IN ({marks}) ORDER BY rowid",
+                                run_ids) if run_ids else []
+        return [(StageRecord(**json.loads(body)), status) for body, status in rows]
 
     def waiting_stage(self, run_id: str, pause_key: str | None) -> StageRecord | None:
         """The open stage a run waits on at this pause, if this project recorded it."""

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from crisiscomms import clock
 from crisiscomms.errors import CrisisError
 from crisiscomms.monitoring.store import connect, state_dir, transaction
 
@@ -54,11 +55,11 @@ class Promise:
             return "late" if self.fulfilled_at > self.promised else "on_time"
         if self.missed_at:
             return "missed"
-        return "overdue" if utc_text(now or datetime.now(UTC)) > self.promised else "open"
+        return "overdue" if utc_text(now or clock.now()) > self.promised else "open"
 
     def delay_seconds(self, now: datetime | None = None) -> int:
         """Actual minus promised time (negative: early); for an unkept promise, up to `now`."""
-        actual = parse_time(self.fulfilled_at) if self.fulfilled_at else (now or datetime.now(UTC))
+        actual = parse_time(self.fulfilled_at) if self.fulfilled_at else (now or clock.now())
         return round((actual - parse_time(self.promised)).total_seconds())
 
     def row(self, now: datetime | None = None) -> dict[str, Any]:

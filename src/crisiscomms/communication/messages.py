@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jinja2
 from pydantic import BaseModel, ConfigDict
 
+from crisiscomms import clock
 from crisiscomms.playbook import rendering
 from crisiscomms.playbook.communication import MESSAGE_KINDS, FactSheet, MessageSpec
 from crisiscomms.playbook.models import Playbook
@@ -122,8 +123,8 @@ class PackContext:
     assessment: dict[str, Any] | None = None
     claim: dict[str, Any] | None = None
     drill: bool = False
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
-    kinds: list[str] | None = None  # only these kinds of messages (None: all; `correction` only with a claim)
+    now: datetime = field(default_factory=clock.now)
+    kinds: list[str] | None = None  # only these kinds (None: all but all_clear; `correction` only with a claim)
     audiences: list[str] | None = None  # only these audiences (where a claim spreads); None: all
 
 
@@ -211,7 +212,9 @@ def variants_of(playbook: Playbook) -> list[tuple[MessageSpec, str, str, str]]:
 
 def selected_variants(playbook: Playbook, context: PackContext) -> list[tuple[MessageSpec, str, str, str]]:
     """The declared messages this pack holds: its kinds (a correction only in a pack about a claim), its audiences."""
-    kinds = context.kinds or [k for k in MESSAGE_KINDS if k != "correction" or context.claim]
+    # A correction goes only in a pack about a claim, the all-clear only in a pack that asks for it: ending the
+    # crisis is a decision of its own (its release closes the crisis and starts the review).
+    kinds = context.kinds or [k for k in MESSAGE_KINDS if (k != "correction" or context.claim) and k != "all_clear"]
     return [row for row in variants_of(playbook)
             if row[0].kind in kinds and (context.audiences is None or row[1] in context.audiences)]
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 # Senders are re-exported: callers pick one (`file_sender` for drills) or give their own.
+from crisiscomms import clock as product_clock
 from crisiscomms.communication.channels import (  # noqa: F401
     InDoubt,
     SecretReader,
@@ -222,7 +223,7 @@ class _Run:
 def release(playbook: Playbook, pack: dict[str, Any], approved_hash: str, outbox: Outbox, outbox_dir: Path,
             senders: dict[str, Sender] | None = None, sleep: Callable[[float], None] = time.sleep, *,
             halted: Callable[[], str | None] | None = None, secrets: SecretReader | None = None,
-            clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[Receipt]:
+            clock: Callable[[], datetime] = product_clock.now) -> list[Receipt]:
     """Send every approved message once: one receipt a message, `sent`, `already_sent`, `failed` (reported,
     tried again by the next release), `in_doubt` (never resent until settled) or `halted` (claimable).
     The hash is checked on the stored texts (with the next-update marker); the time goes in just before sending."""

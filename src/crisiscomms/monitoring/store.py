@@ -15,10 +15,11 @@ import statistics
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from crisiscomms import clock
 from crisiscomms.mention import EnrichedMention, Quarantined
 
 _SCHEMA = """
@@ -120,6 +121,14 @@ class Store:
             f"FROM runs WHERE {where}", args).fetchone()
         return Totals(read, processed, quarantined)
 
+    def batches_between(self, playbook: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """What each monitoring run did per source in [start, end]: read, processed, quarantined (data quality)."""
+        rows = self._db.execute("SELECT run_id, source, read, processed, quarantined, at FROM runs WHERE playbook=? "
+                                "AND at>=? AND at<=? ORDER BY at, rowid",
+                                (playbook, start.isoformat(), end.isoformat()))
+        keys = ("run_id", "source", "read", "processed", "quarantined", "at")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
     def typical_volume(self, playbook: str, source: str, runs: int = 12) -> float | None:
         """Median records read per run of a source over its last `runs` runs (None before 3 runs)."""
         query = "SELECT read FROM runs WHERE playbook=? AND source=? ORDER BY rowid DESC LIMIT ?"
@@ -167,7 +176,7 @@ class Store:
 
 
 def now_text(timespec: str = "auto") -> str:
-    return datetime.now(UTC).isoformat(timespec=timespec)
+    return clock.now().isoformat(timespec=timespec)
 
 
 def state_dir(root: Path) -> Path:

@@ -37,6 +37,7 @@ class StepContext(BaseModel):
     results: dict[str, dict[str, Any]]
     team: dict[str, Any] = {}
     alert: dict[str, Any] | None = None  # the monitoring alert that started this run, if any
+    crisis: str | None = None  # the crisis id the run belongs to (its `crisis:<id>` tag); None for preparation
 
     def namespace(self) -> dict[str, Any]:
         """Names readable from `when:` and templates: each earlier step's result by its id, and the names of

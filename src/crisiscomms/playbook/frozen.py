@@ -35,10 +35,10 @@ class FrozenPlaybook:
         return self.loaded.sha256
 
     def context(self, phase: str, inputs: dict[str, Any], results: dict[str, dict[str, Any]],
-                alert: dict[str, Any] | None = None) -> StepContext:
+                alert: dict[str, Any] | None = None, crisis: str | None = None) -> StepContext:
         pb = self.playbook
         return StepContext(
             playbook=pb, sha256=self.sha256, source=str(self.loaded.path), playbook_id=pb.id,
             playbook_version=pb.version, phase=phase, root=str(self.root), inputs=inputs, results=results,
-            team={name: role.model_dump() for name, role in pb.team.items()}, alert=alert,
+            team={name: role.model_dump() for name, role in pb.team.items()}, alert=alert, crisis=crisis,
         )

@@ -27,7 +27,8 @@ from crisiscomms.playbook.namespace import STEP_NAMES, Found, unknown
 from crisiscomms.playbook.plan import cycles, phase_links
 from crisiscomms.playbook.rendering import JINJA_NAMES, is_template
 from crisiscomms.playbook.sections import section_findings
-from crisiscomms.playbook.steps import ClaimSpread, MessagePack, PlaybookCall, StepBase, step_type_name
+from crisiscomms.playbook.step_types import step_type_name
+from crisiscomms.playbook.steps import ClaimSpread, MessagePack, PlaybookCall, StepBase
 from crisiscomms.playbook.walker import Located, Reference, TextSite, Walk, walk_playbook
 from crisiscomms.playbook.yamlfile import Loc
 

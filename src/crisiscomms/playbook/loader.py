@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from crisiscomms.errors import Issue, PlaybookError, show
 from crisiscomms.playbook.models import Phases, Playbook
-from crisiscomms.playbook.steps import STEP_TYPES, step_type_name
+from crisiscomms.playbook.step_types import STEP_TYPES, step_type_name
 from crisiscomms.playbook.yamlfile import Document, Loc, read_document
 
 

@@ -15,7 +15,8 @@ from crisiscomms.errors import show
 from crisiscomms.playbook.assessment import AssessmentSettings, AudienceKind, AudienceRules
 from crisiscomms.playbook.communication import Communication
 from crisiscomms.playbook.monitoring import Monitoring
-from crisiscomms.playbook.steps import PHASES, Name, PlaybookId, Spec, Step
+from crisiscomms.playbook.step_types import Step
+from crisiscomms.playbook.steps import PHASES, Name, PlaybookId, Spec
 
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 InputType = Literal["string", "text", "integer", "number", "boolean", "choice", "datetime"]
@@ -30,9 +31,12 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+FORM_WORDS = ("phase", "crisis_id")  # the Run form's own fields, beside the playbook's inputs
+
+
 def _not_a_form_word(name: str) -> str:
     """An input is a field of the playbook's Run form (a parameter of its flow, beside `phase`)."""
-    if name == "phase" or keyword.iskeyword(name):
+    if name in FORM_WORDS or keyword.iskeyword(name):
         raise ValueError(f"'{name}' cannot name an input: the Run form uses it (rename it, e.g. '{name}_crise')")
     return name
 
@@ -89,6 +93,8 @@ class Role(Spec):
     title: str = Field(min_length=1, description="The role as the team names it.")
     members: list[Person] = Field(min_length=1)
     backup: Name | None = Field(None, description="Role that steps in when this one does not answer.")
+    hourly_rate: float | None = Field(None, ge=0, le=100000, description="Cost of an hour of this role's time, "
+                                      "for the post-mortem's effort estimate (in the review's currency).")
 
 
 class Audience(Spec):

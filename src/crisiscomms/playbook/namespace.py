@@ -22,7 +22,8 @@ from crisiscomms.playbook.communication import FactSheet, Organisation
 from crisiscomms.playbook.expression import Kind
 from crisiscomms.playbook.markers import Keys
 from crisiscomms.playbook.models import Playbook, Role
-from crisiscomms.playbook.steps import AssessmentRecord, Record, step_type_name
+from crisiscomms.playbook.step_types import step_type_name
+from crisiscomms.playbook.steps import AssessmentRecord, Record
 
 
 class _Names(BaseModel):

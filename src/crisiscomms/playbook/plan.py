@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from crisiscomms.playbook.models import PHASES, Playbook
-from crisiscomms.playbook.steps import StepBase, step_type_name
+from crisiscomms.playbook.step_types import step_type_name
+from crisiscomms.playbook.steps import StepBase
 from crisiscomms.playbook.walker import Link, Walk, walk_playbook
 
 

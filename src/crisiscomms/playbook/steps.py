@@ -9,14 +9,14 @@ playbooks and template files, Jinja texts and `when:` conditions carry their mar
 (walker.py) finds them all from these annotations, for validation and for the plan's order alike.
 
 To add a step type: write its model (a `type: Literal["domain.verb"]` field and a `Result`), append
-it to STEP_TYPES, add its task to the registry and a fixture under tests/fixtures/steps/ — the
+it to STEP_TYPES (step_types.py), add its task to the registry and a fixture under tests/fixtures/steps/ — the
 completeness tests fail until all three exist.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal, Union, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -312,8 +312,8 @@ class MessagePack(StepBase):
     author: StepText | None = Field(None, description="Who prepared the pack (Jinja: `{{ inputs.auteur }}`): "
                                "they may not approve it themselves.")
     kinds: list[Name] | None = Field(None, description="Only the playbook's messages of these kinds "
-                                     "(`[correction]`). Default: every kind, `correction` only in a pack about a "
-                                     "claim.")
+                                     "(`[correction]`). Default: every kind but `all_clear` (a pack of its own), "
+                                     "`correction` only in a pack about a claim.")
     audiences_from: Annotated[StepId, Ref(ClaimSpread)] | None = Field(
         None, description="A claim.spread step: only the audiences where the claim spreads, and the claim and its "
         "truth from it.")
@@ -400,14 +400,3 @@ class ClaimTrack(StepBase):
         description="The message.release step that sent the correction.")
 
     Result: ClassVar[type[Record]] = ClaimTrackRecord
-
-
-STEP_TYPES: tuple[type[StepBase], ...] = (
-    ChecklistItem, NoteLog, PlaybookCall, AssessmentRun, MessagePack, MessageApprove, MessageRelease,
-    ClaimSpread, ClaimTrack,
-)
-Step = Annotated[Union[STEP_TYPES], Field(discriminator="type")]  # noqa: UP007 - built from a tuple
-
-
-def step_type_name(model: type[StepBase]) -> str:
-    return model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
