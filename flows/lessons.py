@@ -8,6 +8,7 @@ the last attempt it is kept as written among the answers — nothing typed is lo
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import date
 from typing import Any
@@ -23,7 +24,7 @@ from crisiscomms.communication.cadence import human_delay
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.review_steps import ReviewCollect, ReviewLessons
 from crisiscomms.review.model import Action, Lessons
-from flows.approval import suspendable
+from flows.approval import EMBEDDED, suspendable
 from flows.history import RunHistory, StepFailed, returned_record
 from tasks.registry import task_for
 
@@ -62,6 +63,11 @@ def read_actions(text: str) -> tuple[list[Action], list[str]]:
 
 def ask(step: ReviewLessons, context: StepContext) -> dict[str, Any] | None:
     """The team's lessons as `Lessons` data, or None when nobody answered in time."""
+    if os.environ.get(EMBEDDED):  # nobody can reach a form on the embedded API of `crisis run`
+        get_run_logger().warning("%s: the review questions need a Prefect server the team can reach; this run is on "
+                                 "the embedded API of `crisis run`, so they are not asked (run the post-crisis phase "
+                                 "from the UI of `crisis up` to answer them)", step.id)
+        return None
     problems: list[str] = []
     given: dict[str, Any] = {}
     for attempt in range(ATTEMPTS):

@@ -74,7 +74,7 @@ def test_validate_schema_and_list_commands(project_copy: Path) -> None:
     assert _crisis(project_copy, "validate").returncode == 0
     assert _crisis(project_copy, "schema", "--check").returncode == 0
     listed = _crisis(project_copy, "list")
-    assert "rappel-produit" in listed.stdout and "preparation:4" in listed.stdout
+    assert "rappel-produit" in listed.stdout and "preparation:5" in listed.stdout
 
 
 def test_a_run_uses_the_playbooks_of_the_project_it_is_started_in(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crisiscomms import clock
 from crisiscomms.mention import Alert
 from crisiscomms.monitoring import detection, quality
 from crisiscomms.monitoring.enrich import Enricher
@@ -38,7 +39,8 @@ FILE_CHUNK = 5_000  # records a file is read by: memory stays flat however long 
 
 
 def utc_now() -> datetime:
-    return datetime.now(UTC)
+    """The product's clock (a replay under a scripted clock sees its own "now")."""
+    return clock.now()
 
 
 def process_batch(batch: Batch, source_id: str, monitoring: Monitoring, enricher: Enricher | PoolEnricher,

@@ -171,7 +171,7 @@ def _claims(root: Path, crisis: Crisis, run_ids: set[str], window: int, now: dat
 def _monitoring(root: Path, crisis: Crisis, seconds: int, now: datetime
                 ) -> tuple[list[Window], list[dict[str, Any]]]:
     """Per-window volume and mean sentiment from a day before the crisis to a day after it closed; the batches."""
-    start = crisis.opened_at - LOOKBACK
+    start = crisis.opened_at - LOOKBACK - timedelta(seconds=(crisis.opened_at - LOOKBACK).timestamp() % seconds)
     end = min(now, (crisis.closed_at or now) + AFTER)
     folded: dict[int, list[float]] = {}
     store = open_store(root)

@@ -178,7 +178,7 @@ def alerts(root: Path, playbook: str, start: datetime, end: datetime | None) -> 
     db = _open(root)
     try:
         rows = db.execute("SELECT at, crisis, run_id, payload FROM alerts WHERE playbook=? AND at>=? AND at<=? "
-                          "ORDER BY at", (playbook, start.isoformat(), (end or clock.now()).isoformat()))
+                          "ORDER BY at, rowid", (playbook, start.isoformat(), (end or clock.now()).isoformat()))
         return [{**json.loads(payload), "at": at, "crisis": crisis, "run_id": run_id}
                 for at, crisis, run_id, payload in rows]
     finally:
@@ -217,6 +217,8 @@ def save_lessons(root: Path, crisis: Crisis, lessons: Lessons) -> None:
         with transaction(db):
             db.execute("INSERT OR REPLACE INTO lessons VALUES (?, ?, ?)",
                        (crisis.id, lessons.model_dump_json(), lessons.at.isoformat()))
+            # The latest answers are the team's: actions they dropped or re-dated are replaced, done ones kept.
+            db.execute("DELETE FROM actions WHERE crisis=? AND done_at IS NULL", (crisis.id,))
             for action in lessons.actions:
                 db.execute("INSERT OR IGNORE INTO actions (crisis, playbook, what, owner, due) VALUES (?, ?, ?, ?, ?)",
                            (crisis.id, crisis.playbook, action.what, action.owner, action.due.isoformat()))

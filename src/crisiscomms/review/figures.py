@@ -1,8 +1,10 @@
 """The figures of a post-mortem, each computed from what was collected, or missing with the reason.
 
 Definitions (the report states them too):
-- onset: going back from the window of the first alert, the first window of the run of windows whose volume is
-  above the baseline that alert was measured against; time to detect = that alert's time − onset.
+- onset: going back from the last window of the first alert to end (of the pass that raised the crisis's first
+  alerts), the first window of the run of windows whose volume is above the usual volume (the median window of the
+  BASELINE before it); time to detect = the first alert's time − onset. (An alert's own baseline may count negative
+  mentions only: the rise is told by volume.)
 - crisis start: the first alert at level `alert`/`crisis`, else the time the crisis was opened by hand.
 - time to first statement: crisis start → the first holding statement sent (any message when none was declared).
 - pack to release: the first released pack's creation → its first message sent.
@@ -18,12 +20,13 @@ from __future__ import annotations
 import statistics
 import unicodedata
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from crisiscomms.review.collect import Collected, Window
 from crisiscomms.review.model import ApprovalWait, Figure, Sent
 
 RETURN_WINDOWS = 3
+BASELINE = timedelta(hours=6)
 MIN_BAND = 0.1
 
 
@@ -50,9 +53,11 @@ def onset(found: Collected) -> datetime | None:
     alerts = crisis_alerts(found)
     if not alerts or not found.windows:
         return None
-    baseline = float(alerts[0].get("baseline") or 0)
-    alert_start = datetime.fromisoformat(str(alerts[0]["window_start"]))
-    before = [w for w in found.windows if w.start <= alert_start]
+    first = [a for a in alerts if a["at"] == alerts[0]["at"]]  # raised by one monitoring pass
+    alert_end = min(datetime.fromisoformat(str(a["window_end"])) for a in first)
+    before = [w for w in found.windows if w.start < alert_end]
+    usual = [w.volume for w in before if alert_end - BASELINE <= w.start < before[-1].start] if before else []
+    baseline = statistics.median(usual) if usual else 0
     start = None
     for window in reversed(before):
         if window.volume <= baseline:
@@ -92,8 +97,9 @@ def statements(found: Collected, sent: list[Sent]) -> list[Figure]:
     holding = [m for m in out if m.kind == "holding_statement"]
     first = min(holding or out, key=lambda m: m.at or start)
     label = "Time to first holding statement" if holding else f"Time to first statement ({first.kind})"
-    pack = found.packs.get(first.pack, {})
-    first_of_pack = min((m.at for m in out if m.pack == first.pack and m.at), default=None)
+    earliest = min(out, key=lambda m: m.at or start)  # the first pack released is the one whose message left first
+    pack = found.packs.get(earliest.pack, {})
+    first_of_pack = earliest.at
     return [Figure(key="time_to_first_statement", label=label, value=seconds(start, first.at), unit="seconds",
                    group=group),
             Figure(key="pack_to_release", label="Pack to release (first pack)", unit="seconds", group=group,
@@ -133,6 +139,13 @@ def _by_stage(waits: list[ApprovalWait]) -> dict[tuple[str, int], list[ApprovalW
     grouped: dict[tuple[str, int], list[ApprovalWait]] = {}
     for w in waits:
         grouped.setdefault((w.pack, w.stage), []).append(w)
+    return grouped
+
+
+def _by_stage_and_role(waits: list[ApprovalWait]) -> dict[tuple[str, int, str], list[ApprovalWait]]:
+    grouped: dict[tuple[str, int, str], list[ApprovalWait]] = {}
+    for w in waits:
+        grouped.setdefault((w.pack, w.stage, w.role), []).append(w)
     return grouped
 
 
@@ -235,9 +248,10 @@ def effort(waits: list[ApprovalWait], rates: dict[str, float | None], currency: 
            human_steps: Counter[str]) -> list[Figure]:
     group = "effort"
     hours: dict[str, float] = {}
-    for w in waits:
-        if w.seconds is not None:
-            hours[w.role] = hours.get(w.role, 0.0) + w.seconds / 3600
+    for (_, _, role), rows in _by_stage_and_role(waits).items():  # a stage waits on a role once, not per person
+        answered = [w.decided_at for w in rows if w.decided_at]
+        if answered:
+            hours[role] = hours.get(role, 0.0) + (max(answered) - rows[0].opened_at).total_seconds() / 3600
     figures = [Figure(key=f"effort.{role}", label=f"Hours waited on {role} (approvals)", value=round(h, 3),
                       unit="count", group=group) for role, h in sorted(hours.items())]
     figures += [Figure(key=f"human_steps.{role}", label=f"Checklist items for {role}", value=n, group=group)

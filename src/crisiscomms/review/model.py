@@ -51,7 +51,8 @@ class Event(Model):
 class Figure(Model):
     """One number of the post-mortem, or why there is none."""
 
-    key: str = Field(description="Stable identifier: `time_to_detect`, `approval_wait.juridique.sophie_lefevre` …")
+    key: str = Field(description="Stable identifier: `time_to_detect`, `approval_wait.p1.s2.claire_martin` (pack 1, "
+                     "stage 2) …")
     label: str
     value: float | int | str | None = None
     unit: Unit = "count"

@@ -103,7 +103,8 @@ def markers(found: Collected, sent: list[Sent]) -> list[Marker]:
     for i, (digest, m) in enumerate(sorted(first_of_pack.items(), key=lambda kv: kv[1].at or found.now)):
         kind = next((k for k in ("all_clear", "correction") if k in kinds_of[digest]),
                     "statement" if i == 0 else "update")
-        found_markers.append(Marker(at=m.at, kind=kind, label=kind.replace("_", "-")))  # type: ignore[arg-type]
+        label = {"statement": "first statement", "all_clear": "all-clear"}.get(kind, kind)
+        found_markers.append(Marker(at=m.at, kind=kind, label=label))  # type: ignore[arg-type]
     return sorted(found_markers, key=lambda mk: mk.at)
 
 
@@ -130,7 +131,7 @@ def _signal_and_alerts(found: Collected) -> list[Event]:
     if rise is not None:
         events.append(Event(at=rise, kind="signal", source="monitoring",
                             title="First signal: mentions rise above the baseline"))
-    for a in found.alerts:
+    for a in [a for a in found.alerts if a.get("crisis") in (None, found.crisis.id)]:  # not another crisis's
         events.append(Event(at=datetime.fromisoformat(a["at"]), kind="alert", source="crises", run=a.get("run_id"),
                             title=f"Monitoring alert {a.get('level')} ({a.get('kind')}): {a.get('volume')} mentions "
                             f"in the window from {a.get('window_start')} (baseline {a.get('baseline')})"))

@@ -9,14 +9,15 @@ the records are re-stamped, the gate, the store and the detector see an ordinary
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from crisiscomms import clock
 from crisiscomms.monitoring.sources.base import Batch, RawRecord, Source, parse_time
 
 
 def _utc_now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 class ReplaySource:

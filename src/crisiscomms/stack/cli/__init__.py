@@ -1,10 +1,11 @@
-"""`crisis`: validate and run playbooks, start and stop the local stack, answer approvals, halt releases.
+"""`crisis`: validate and run playbooks, start and stop the local stack, answer approvals, halt releases,
+review past crises.
 
 One module per family of commands; each registers its commands on the one `app` (common.py) when imported here.
 Each command imports what it needs where it runs, so `validate` starts without Prefect.
 """
 
-from crisiscomms.stack.cli import approvals, monitoring, playbooks, release, stack  # noqa: F401  (registers)
+from crisiscomms.stack.cli import approvals, monitoring, playbooks, release, review, stack  # noqa: F401  (registers)
 from crisiscomms.stack.cli.common import app
 
 __all__ = ["app"]

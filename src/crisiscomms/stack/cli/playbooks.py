@@ -123,6 +123,8 @@ def run_command(
     playbook: Annotated[str, typer.Argument(help=PLAYBOOK_HELP)],
     phase: Annotated[str, typer.Option(help=f"One of {', '.join(PHASE_NAMES)}.")] = "all",
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Crisis input name=value.")] = None,
+    crisis: Annotated[str, typer.Option(help="The crisis the run belongs to (`crisis review list`; default: the "
+                                        "playbook's crisis under way or a new one; post_crisis: the latest).")] = "",
 ) -> None:
     """Run a playbook (or one phase) now: on the local server if one is up, else embedded."""
     project = _project()
@@ -137,11 +139,19 @@ def run_command(
     except CrisisError as exc:
         err.print(str(exc), markup=False)
         raise typer.Exit(1) from None
+    if crisis.strip():
+        from crisiscomms.review.crises import get
+
+        try:
+            get(project.root, crisis.strip())
+        except CrisisError as exc:
+            err.print(str(exc), style="red", markup=False)
+            raise typer.Exit(2) from None
     _use_server_or_embedded(project)
-    history = _run_flow(project, loaded.playbook.id, phase, params)
+    history = _run_flow(project, loaded.playbook.id, phase, params, crisis.strip())
     out.print_json(json.dumps(history.statuses, ensure_ascii=False))
 
-def _run_flow(project: Project, playbook: str, phase: str, params: dict[str, Any]) -> Any:
+def _run_flow(project: Project, playbook: str, phase: str, params: dict[str, Any], crisis: str = "") -> Any:
     """The run's history (flows.history.RunHistory: the library does not import flows)."""
     _serve_project(project)
     run_playbook = _entrypoint("flows.playbook.run_playbook")  # late: Prefect settings come from the env
@@ -149,7 +159,7 @@ def _run_flow(project: Project, playbook: str, phase: str, params: dict[str, Any
     # The run's return value, not `return_state=True` then `state.result()`: when the server is slow to accept the
     # final state (a locked SQLite file), the state handed back is the API's copy, without its data.
     try:
-        return run_playbook(playbook=playbook, phase=phase, inputs=params)
+        return run_playbook(playbook=playbook, phase=phase, inputs=params, crisis_id=crisis)
     except Exception as exc:  # the run did not complete: Prefect raises what stopped it
         err.print(f"[red]run failed: {type(exc).__name__}: {exc}[/red]")
         raise typer.Exit(1) from exc
