@@ -17,7 +17,7 @@ from prefect import get_run_logger
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.input import RunInput
-from pydantic import Field, create_model
+from pydantic import Field, ValidationError, create_model
 
 from crisiscomms import clock
 from crisiscomms.communication.cadence import human_delay
@@ -40,7 +40,7 @@ def lessons_form(questions: list[str], lead: str) -> type[RunInput]:
     fields["worked"] = (str, Field("", max_length=8000, title="What worked"))
     fields["not_worked"] = (str, Field("", max_length=8000, title="What did not work"))
     fields["actions"] = (str, Field("", max_length=8000, title="Actions, one per line: what ; owner ; due date "
-                                    "(YYYY-MM-DD)", description=lead))
+                                    "(YYYY-MM-DD) — `;`, `|` or a tab between the three", description=lead))
     return create_model("ReviewAnswers", __base__=RunInput, **fields)
 
 
@@ -56,8 +56,11 @@ def read_actions(text: str) -> tuple[list[Action], list[str]]:
             continue
         try:
             actions.append(Action(what=parts[0], owner=parts[1], due=date.fromisoformat(parts[2])))
+        except ValidationError as exc:  # name the field: "owner: String should have at least 1 character"
+            why = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+            problems.append(f"line {n} « {line[:80]} »: {why[:200]}")
         except ValueError as exc:
-            problems.append(f"line {n} « {line[:80]} »: {str(exc).splitlines()[0][:120]}")
+            problems.append(f"line {n} « {line[:80]} »: due date: {str(exc).splitlines()[0][:120]}")
     return actions, problems
 
 

@@ -49,7 +49,7 @@ def which_crisis(root: Path, playbook_id: str, title: str, phase: str, requested
     if phase not in JOINING:
         return None
     name = flow_run.get_name() or "a run"
-    return crises.join_or_open(root, playbook_id, title, f"started by hand ({name})")
+    return crises.join_or_open(root, playbook_id, title, f"a person (run {name})")
 
 
 def tag_current_run(crisis: Crisis) -> None:

@@ -73,7 +73,7 @@ def emit_alerts(playbook_id: str, title: str, alerts: list[dict[str, Any]], root
     for payload in alerts:
         alert = Alert.model_validate(payload)
         name = "crisis.alert.data-gap" if alert.kind == "data_gap" else f"crisis.alert.{alert.level}"
-        crisis_id = crises.record_alert(Path(root), playbook_id, payload, run_id) if root else None
+        crisis_id = crises.record_alert(Path(root), playbook_id, payload, run_id, title=title) if root else None
         if crisis_id:
             tag_current_run(crises.get(Path(root or "."), crisis_id))
         emit_event(event=name, payload=payload, resource={

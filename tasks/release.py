@@ -54,9 +54,12 @@ def release_pack(step: MessageRelease, context: StepContext) -> ReleaseRecord:
     _log(rows)
     if status == "halted":
         _report_halt(root, playbook, rows)
-    if any(r["status"] == "sent" for r in rows) and promised is not None:
+    all_clear = any(v.get("kind") == "all_clear" for v in pack["variants"])
+    if any(r["status"] == "sent" for r in rows) and all_clear:
+        _end_cadence(root, playbook, pack, decision)
+    elif any(r["status"] == "sent" for r in rows) and promised is not None:
         _keep_cadence(root, playbook, pack, decision, promised)
-    if status != "halted" and context.crisis and any(v.get("kind") == "all_clear" for v in pack["variants"]):
+    if status != "halted" and context.crisis and all_clear:
         get_run_logger().info("ALL-CLEAR released: %s", close_and_review(root, playbook.id, context.crisis))
     return ReleaseRecord(hash=decision.hash, status=status, receipts=rows, approved_by=approvers)
 
@@ -132,6 +135,16 @@ def _keep_cadence(root: Path, playbook: Playbook, pack: dict[str, Any], approval
     if recorded.new:
         logger.info("update promise #%d: next update promised for %s", promise.id, promise.promised)
         _remind(root, promise)
+    publish_cadence(root, playbook.id)
+
+
+def _end_cadence(root: Path, playbook: Playbook, pack: dict[str, Any], approval: ApprovalRecord) -> None:
+    """The all-clear keeps every promise still open and makes none: no reminder will call for an update."""
+    kept = cadence.record_final_release(root, playbook.id, str(flow_run.get_id() or "local"), approval.hash,
+                                        clock.now(), drill=bool(pack.get("drill")))
+    for promise in kept:
+        get_run_logger().info("update promise #%d (promised %s) answered by the all-clear: %s", promise.id,
+                              promise.promised, promise.status())
     publish_cadence(root, playbook.id)
 
 

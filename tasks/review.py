@@ -8,6 +8,7 @@ under `.crisis/reviews/<crisis>/`, with its evidence pack.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,12 +33,13 @@ from crisiscomms.playbook.review_steps import (
 from crisiscomms.report.charts import data_url
 from crisiscomms.review import charts, crises, evidence, postmortem
 from crisiscomms.review.collect import Collected, collect
+from crisiscomms.review.evidence import Entry
 from crisiscomms.review.html import render_html
 from crisiscomms.review.markdown import render_markdown
 from crisiscomms.review.model import Lessons, PostMortem, RunSeen
 from crisiscomms.review.pack import evidence_entries
 from crisiscomms.stack.project import git_revision
-from tasks.prefect_runs import runs_of_crisis
+from tasks.prefect_runs import approval_inputs, runs_of_crisis
 
 
 def post_mortem(context: StepContext, currency: str) -> tuple[PostMortem, Collected]:
@@ -73,6 +75,7 @@ def publish(context: StepContext, pm: PostMortem, found: Collected) -> ReviewRec
     stamp = pm.generated_at.strftime("%Y%m%dT%H%M%SZ")
     entries = evidence_entries(root, Path(context.source), pm, markdown, html, found.quality,
                                {digest: Path(pack["path"]) for digest, pack in found.packs.items()})
+    entries.append(Entry(name="approvals/forms-as-submitted.json", kind="approval", data=_submitted(pm)))
     archive = evidence.write_evidence(folder / f"evidence-{pm.crisis.id}-{stamp}.zip", _header(context, pm),
                                       entries, signing.load_key(state_dir(root)))
     _artifacts(context, pm, markdown)
@@ -84,6 +87,14 @@ def publish(context: StepContext, pm: PostMortem, found: Collected) -> ReviewRec
                         markdown=str(folder / "post-mortem.md"), html=str(folder / "post-mortem.html"),
                         data=str(folder / "post-mortem.json"), evidence=str(archive), evidence_sha256=digest,
                         lessons=pm.lessons is not None)
+
+
+def _submitted(pm: PostMortem) -> bytes:
+    """Every form answer the server kept for the crisis's runs (approvals, review questions), as submitted: what
+    people typed, beside what the product made of it."""
+    runs = {run.id: approval_inputs(run.id) for run in pm.runs if run.state != "SCHEDULED"}
+    return json.dumps({run: found for run, found in runs.items() if found}, ensure_ascii=False, indent=1,
+                      sort_keys=True, default=str).encode("utf-8")
 
 
 def _missing(pm: PostMortem) -> list[str]:

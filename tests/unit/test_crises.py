@@ -131,7 +131,7 @@ def test_an_alert_opens_the_crisis_and_the_next_alerts_join_it(root: Path, level
     joined = crises.record_alert(root, PLAYBOOK, alert("crisis", minutes=30), "run-2", T0 + timedelta(minutes=30))
     assert opened == joined == f"{PLAYBOOK}-20250314-1"
     crisis = crises.get(root, opened)
-    assert (crisis.opened_by, crisis.opened_at, crisis.title) == ("monitoring", T0, f"{level} on {PLAYBOOK}")
+    assert (crisis.opened_by, crisis.opened_at, crisis.title) == ("monitoring", T0, PLAYBOOK)
 
 
 def test_an_alert_after_the_all_clear_opens_a_new_crisis(root: Path) -> None:

@@ -137,6 +137,20 @@ def record_release(root: Path, playbook: str, run_id: str, pack: str, promised: 
         db.close()
 
 
+def record_final_release(root: Path, playbook: str, run_id: str, pack: str, released_at: datetime,
+                         drill: bool = False) -> list[Promise]:
+    """The all-clear: it answers every open promise (each kept, on time or late) and promises nothing more."""
+    db = _open(root)
+    try:
+        kept = []
+        with transaction(db):
+            while (found := _fulfil_oldest(db, playbook, run_id, pack, released_at, drill)) is not None:
+                kept.append(found)
+        return kept
+    finally:
+        db.close()
+
+
 def _fulfil_oldest(db: sqlite3.Connection, playbook: str, run_id: str, pack: str, at: datetime,
                    drill: bool) -> Promise | None:
     row = db.execute(f"SELECT {_COLUMNS} FROM promises WHERE playbook=? AND drill=? AND fulfilled_at IS NULL "

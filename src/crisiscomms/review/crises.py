@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,11 @@ def database(root: Path) -> Path:
 
 
 def _open(root: Path) -> sqlite3.Connection:
-    return connect(database(root), _SCHEMA)
+    try:
+        return connect(database(root), _SCHEMA)
+    except sqlite3.DatabaseError as exc:
+        raise CrisisError(f"{database(root)}: not a readable crisis registry ({exc}); move it aside to start a new "
+                          "one (the reviews already written under .crisis/reviews/ stay)") from exc
 
 
 def tag(crisis_id: str) -> str:
@@ -123,8 +127,10 @@ def join_or_open(root: Path, playbook: str, title: str, opened_by: str, at: date
                              "ORDER BY opened_at DESC LIMIT 1", (playbook,)).fetchone()
             if row:
                 return _crisis(row)
-            stem = f"{playbook}-{at:%Y%m%d}-"
-            taken = db.execute("SELECT COUNT(*) FROM crises WHERE id LIKE ?", (stem + "%",)).fetchone()[0]
+            stem = f"{playbook}-{at.astimezone(UTC):%Y%m%d}-"
+            # Not LIKE: `_` in a playbook id would match any character there.
+            taken = db.execute("SELECT COUNT(*) FROM crises WHERE substr(id, 1, ?) = ?",
+                               (len(stem), stem)).fetchone()[0]
             crisis = Crisis(id=f"{stem}{taken + 1}", playbook=playbook, title=title, opened_at=at,
                             opened_by=opened_by)
             db.execute(f"INSERT INTO crises ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, 0)",
@@ -155,13 +161,13 @@ def mark_drill(root: Path, crisis_id: str) -> None:
 
 
 def record_alert(root: Path, playbook: str, alert: dict[str, Any], run_id: str | None,
-                 at: datetime | None = None) -> str | None:
+                 at: datetime | None = None, title: str = "") -> str | None:
     """Keep an alert monitoring raised (events are vacuumed after days; a post-mortem may come weeks later). An
     alert or crisis level opens or joins the playbook's crisis: its id is returned (None for a watch or a gap)."""
     at = at or clock.now()
     crisis = None
     if alert.get("kind") != "data_gap" and alert.get("level") in ALERT_LEVELS:
-        crisis = join_or_open(root, playbook, f"{alert.get('level')} on {playbook}", "monitoring", at).id
+        crisis = join_or_open(root, playbook, title or playbook, "monitoring", at).id
     db = _open(root)
     try:
         db.execute("INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -24,7 +24,7 @@ def build(found: Collected, playbook: Playbook, identity: dict[str, str], curren
                *fig.sentiment(found, end), *fig.claims(found),
                *fig.effort(waits, {name: role.hourly_rate for name, role in playbook.team.items()}, currency,
                            _human_steps(found))]
-    missing = [*found.missing, *_stopped_runs(found)]
+    missing = [*found.missing, *_stopped_runs(found), *_unreached(sent)]
     if found.crisis.drill:
         missing.append("this crisis is a DRILL: its figures are kept out of real-crisis comparisons")
     if end is None:
@@ -133,8 +133,8 @@ def _signal_and_alerts(found: Collected) -> list[Event]:
                             title="First signal: mentions rise above the baseline"))
     for a in [a for a in found.alerts if a.get("crisis") in (None, found.crisis.id)]:  # not another crisis's
         events.append(Event(at=datetime.fromisoformat(a["at"]), kind="alert", source="crises", run=a.get("run_id"),
-                            title=f"Monitoring alert {a.get('level')} ({a.get('kind')}): {a.get('volume')} mentions "
-                            f"in the window from {a.get('window_start')} (baseline {a.get('baseline')})"))
+                            title=f"Monitoring alert, level {a.get('level')} ({a.get('kind')}): {a.get('volume')} "
+                            f"mentions in the window from {a.get('window_start')} (usual {a.get('baseline')})"))
     return events
 
 
@@ -209,6 +209,18 @@ def _runs(found: Collected) -> list[Event]:
     return [Event(at=r.ended or r.started or found.now, kind="run", source=f"prefect:flow-run {r.id}", run=r.id,
                   title=f"Flow run {r.name} {_STOPPED[r.state]} ({r.state_name})")
             for r in found.runs if r.state in _STOPPED]
+
+
+def _unreached(sent: list[Sent]) -> list[str]:
+    """Each audience and channel none of whose messages went out: a public the crisis did not reach."""
+    lines = []
+    for audience, channel in sorted({(m.audience, m.channel) for m in sent}):
+        rows = [m for m in sent if (m.audience, m.channel) == (audience, channel)]
+        if not any(m.status in ("sent", "already_sent") for m in rows):
+            states = ", ".join(f"{n} {s}" for s, n in sorted(Counter(m.status for m in rows).items()))
+            lines.append(f"{audience} on {channel} received NONE of its {len(rows)} message(s) ({states}): "
+                         "reach them another way, and fix the channel")
+    return lines
 
 
 def _stopped_runs(found: Collected) -> list[str]:

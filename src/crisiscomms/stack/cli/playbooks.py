@@ -139,17 +139,25 @@ def run_command(
     except CrisisError as exc:
         err.print(str(exc), markup=False)
         raise typer.Exit(1) from None
-    if crisis.strip():
-        from crisiscomms.review.crises import get
-
-        try:
-            get(project.root, crisis.strip())
-        except CrisisError as exc:
-            err.print(str(exc), style="red", markup=False)
-            raise typer.Exit(2) from None
+    _crisis_to_join(project, loaded.playbook.id, phase, crisis.strip())
     _use_server_or_embedded(project)
     history = _run_flow(project, loaded.playbook.id, phase, params, crisis.strip())
     out.print_json(json.dumps(history.statuses, ensure_ascii=False))
+
+def _crisis_to_join(project: Project, playbook: str, phase: str, crisis: str) -> None:
+    """Refuse before anything starts: an unknown crisis id, or a review with no crisis of the playbook to review."""
+    from crisiscomms.review import crises
+
+    try:
+        if crisis:
+            crises.get(project.root, crisis)
+        elif phase == "post_crisis" and crises.latest(project.root, playbook) is None:
+            raise CrisisError(f"no crisis of {playbook} to review: none was ever opened in this project (a monitoring "
+                              "alert, or a run of its assessment or communication phase, opens one)")
+    except CrisisError as exc:
+        err.print(str(exc), style="red", markup=False)
+        raise typer.Exit(2) from None
+
 
 def _run_flow(project: Project, playbook: str, phase: str, params: dict[str, Any], crisis: str = "") -> Any:
     """The run's history (flows.history.RunHistory: the library does not import flows)."""

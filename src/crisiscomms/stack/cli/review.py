@@ -8,8 +8,10 @@ registry. Drills are listed and marked; a comparison keeps them apart from real 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -44,6 +46,18 @@ UPDATES = ("updates_on_time", "updates_late", "updates_missed")
 def _fail(message: str, code: int) -> NoReturn:
     err.print(printable(message), style="red", markup=False)
     raise typer.Exit(code)
+
+
+def _cleanly(command: Callable[..., None]) -> Callable[..., None]:
+    """A registry that is not one, a clock file that holds no time: the message, exit 2 — never a traceback."""
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except CrisisError as exc:
+            _fail(str(exc), 2)
+
+    return run
 
 
 def _lines(lines: list[str]) -> None:
@@ -119,6 +133,7 @@ def _text(figure: Figure | None) -> str:
 
 
 @review_app.command("list")
+@_cleanly
 def list_command(
     drills: Annotated[bool | None, typer.Option("--drills/--no-drills", help="Only the drills / only real crises "
                                                 "(default: every crisis, drills marked DRILL).")] = None,
@@ -170,6 +185,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 @review_app.command("show")
+@_cleanly
 def show_command(
     crisis_id: Annotated[str, typer.Argument(metavar="CRISIS_ID", help="From `crisis review list`.")],
     as_json: Annotated[bool, typer.Option("--json", help="The post-mortem's data (post-mortem.json).")] = False,
@@ -203,6 +219,7 @@ def show_command(
 
 
 @review_app.command("verify")
+@_cleanly
 def verify_command(
     archive: Annotated[Path, typer.Argument(help="An evidence archive (evidence-<crisis>-<stamp>.zip).")],
     key_file: Annotated[Path | None, typer.Option(help="The signing key, hex text as in .crisis/approval.key "
@@ -253,6 +270,7 @@ def _read_key(path: Path) -> bytes:
 
 
 @review_app.command("compare")
+@_cleanly
 def compare_command(
     crisis_ids: Annotated[list[str] | None, typer.Argument(metavar="CRISIS_ID", help="Crises to compare, in "
                                                            "this order (default: every reviewed real crisis, "
