@@ -75,7 +75,7 @@ def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: L
 
     schema = deployment(live_stack.api, "crisis-playbook", "playbook")["parameter_openapi_schema"]
     assert schema["required"] == ["playbook"]
-    assert set(schema["properties"]) == {"playbook", "phase", "inputs"}  # nothing internal (alert, history)
+    assert set(schema["properties"]) == {"playbook", "phase", "inputs", "crisis_id"}  # nothing internal (alert…)
     assert schema["properties"]["playbook"]["enum"] == PLAYBOOK_IDS
 
 
@@ -83,7 +83,8 @@ def test_each_playbook_has_its_own_run_form_with_its_inputs_and_their_defaults(l
     schema = deployment(live_stack.api, "crisis-playbook", "rappel-produit")["parameter_openapi_schema"]
     properties = schema["properties"]
     assert list(properties) == ["phase", "marque", "produit", "incident", "gravite", "exercice", "mentions",
-                                "soumettre", "redacteur", "rumeur", "verite"]  # the playbook's order, no internals
+                                "soumettre", "redacteur", "rumeur", "verite", "fin_de_crise",
+                                "crisis_id"]  # the playbook's order, then the crisis it joins; no internals
     assert schema.get("required", []) == []  # every input of the demo has a default: the form starts filled in
     assert properties["phase"]["enum"] == ["all", *PHASES] and properties["phase"]["default"] == "all"
     assert properties["gravite"]["enum"] == ["faible", "moyenne", "haute", "critique"]
@@ -185,6 +186,7 @@ def test_phase_deployment_run_from_the_ui_form(live_stack: LiveStack) -> None:
     assert run["parent_task_run_id"] is None
     tasks = {t["name"]: t["state_name"] for t in task_runs(api, [run["id"]])}
     assert tasks == {"rappel-produit:provenance": "Completed",  # the playbook pinned for this run
+                     "rappel-produit:crisis": "Completed",  # the run joined its crisis (tag crisis:<id>)
                      "rappel-produit:alerte": "Skipped",  # no monitoring alert started this run
                      "rappel-produit:assessment": "Completed", "rappel-produit:faits": "Completed", "rappel-produit:parties_prenantes": "Completed",
                      "rappel-produit:escalade": "Completed",  # the playbook's default gravite, haute
@@ -307,7 +309,9 @@ def test_a_spreading_claim_event_starts_the_correction_branch_through_the_automa
         {"claim_id": "toute_la_production", "mentions": 3, "threshold": 2}, live_stack)
     run_id = _started_run(live_stack, communication["id"], before)
     run = live_stack.api.get(f"/flow_runs/{run_id}").json()
-    assert run["parameters"] == {"playbook": "rappel-produit", "inputs": {"rumeur": "toute_la_production"}}
+    # The event names no crisis (monitoring's own events do: `crisiscomms.crisis.id`): the run joins or opens one.
+    assert run["parameters"] == {"playbook": "rappel-produit", "inputs": {"rumeur": "toute_la_production"},
+                                 "crisis_id": ""}
     deadline = time.monotonic() + 120  # the correction pack waits for its approval: nothing leaves before
     while run["state_type"] != "PAUSED" and run["state_type"] not in {"COMPLETED", "FAILED", "CRASHED"}:
         assert time.monotonic() < deadline, f"run still {run['state_type']}\n{tail(live_stack.worker_log)}"

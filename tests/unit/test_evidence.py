@@ -1,11 +1,15 @@
 """The evidence pack: a freshly written archive verifies; any changed byte of evidence, of the manifest or of the
-seal, any entry removed or added, any record moved, any forged re-seal without the key is found and named."""
+seal, any entry removed or added, any record moved, any forged re-seal without the key is found and named — and so
+is any changed byte of the ZIP around them (headers, directory, end record), any byte put before or after it, any
+compressed member: the archive must be, byte for byte, what the writer writes. Nothing is ever decompressed."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import struct
+import tracemalloc
 import zipfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -13,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from crisiscomms.review import evidence
 from crisiscomms.review.evidence import (
     MANIFEST,
     SEAL,
@@ -56,6 +61,30 @@ def flipped(archive: bytes, offset: int) -> bytes:
     return archive[:offset] + bytes([archive[offset] ^ 0x01]) + archive[offset + 1 :]
 
 
+def patched(archive: bytes, offset: int, value: bytes) -> bytes:
+    return archive[:offset] + value + archive[offset + len(value) :]
+
+
+def central(archive: bytes, name: str) -> int:
+    """Where a member's central directory record starts (the end record, the last 22 bytes, says where they do)."""
+    at = struct.unpack_from("<L", archive, len(archive) - 6)[0]
+    while archive[at + 46 : at + 46 + struct.unpack_from("<H", archive, at + 28)[0]] != name.encode():
+        at += 46 + struct.unpack_from("<H", archive, at + 28)[0]
+    return at
+
+
+def parts(archive: bytes) -> dict[int, tuple[str, str]]:
+    """Each byte's part of the archive: (member, "local" header | "data" | "central" record) or ("", "end")."""
+    owner: dict[int, tuple[str, str]] = {}
+    for info in zipfile.ZipFile(io.BytesIO(archive)).infolist():
+        start, end = span(archive, info.filename)
+        owner |= {at: (info.filename, "local") for at in range(info.header_offset, start)}
+        owner |= {at: (info.filename, "data") for at in range(start, end)}
+        record = central(archive, info.filename)
+        owner |= {at: (info.filename, "central") for at in range(record, record + 46 + len(info.filename))}
+    return owner | {at: ("", "end") for at in range(len(archive) - 22, len(archive))}
+
+
 def manifest_offset(archive: bytes, record: int, after: bytes) -> int:
     """The offset in the archive of the byte just after `after` in manifest record `record` (a line of the manifest)."""
     start, end = span(archive, MANIFEST)
@@ -69,30 +98,34 @@ def check(tmp_path: Path, archive: bytes, key: bytes | None = KEY) -> Verificati
     return verify(path, key)
 
 
-def each_flip(tmp_path: Path, archive: bytes, offsets: Iterable[int]) -> Iterator[tuple[int, Verification]]:
-    """Verify (without key) the archive with each offset's byte changed in turn, in place: re-writing the whole file
-    each time would dominate the test's run time."""
+def each_flip(tmp_path: Path, archive: bytes, offsets: Iterable[int],
+              mask: int = 0x01) -> Iterator[tuple[int, Verification]]:
+    """Verify (without key) the archive with each offset's byte changed in turn (XOR `mask`), in place: re-writing
+    the whole file each time would dominate the test's run time."""
     path = tmp_path / "evidence.zip"
     path.write_bytes(archive)
     with path.open("r+b", buffering=0) as file:
         for offset in offsets:
             file.seek(offset)
-            file.write(bytes([archive[offset] ^ 0x01]))
+            file.write(bytes([archive[offset] ^ mask]))
             yield offset, verify(path)
             file.seek(offset)
             file.write(archive[offset : offset + 1])
 
 
 def rebuilt(archive: bytes, drop: str = "", add: dict[str, bytes] | None = None,
-            replace: dict[str, bytes] | None = None) -> bytes:
-    """The archive re-written with a member dropped, members replaced, members added."""
+            replace: dict[str, bytes] | None = None, method: int = zipfile.ZIP_STORED) -> bytes:
+    """The archive re-written by zipfile with a member dropped, members replaced, members added (`method`): in the
+    writer's own form, as long as they are stored."""
     out, replace = io.BytesIO(), replace or {}
     with zipfile.ZipFile(io.BytesIO(archive)) as source, zipfile.ZipFile(out, "w") as target:
         for info in source.infolist():
             if info.filename != drop:
                 target.writestr(info, replace.get(info.filename, source.read(info)))
         for name, data in (add or {}).items():
-            target.writestr(name, data)
+            info = zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
+            info.external_attr, info.compress_type = 0o644 << 16, method
+            target.writestr(info, data)
     return out.getvalue()
 
 
@@ -120,6 +153,7 @@ def test_the_archive_stores_every_entry_as_given_with_a_chained_manifest(sealed:
 
 def test_the_same_evidence_gives_the_same_archive_byte_for_byte(tmp_path: Path, sealed: bytes) -> None:
     assert write_evidence(tmp_path / "again.zip", HEADER, ENTRIES, key=KEY).read_bytes() == sealed
+    assert rebuilt(sealed) == sealed  # the very bytes zipfile writes for stored, dated, 0o644 members
 
 
 @pytest.mark.parametrize("where", ["first", "middle", "last"])
@@ -137,6 +171,8 @@ def test_a_stored_crc_that_no_longer_matches_is_reported_as_that_entry_changed(t
     with pytest.raises(zipfile.BadZipFile, match="Bad CRC-32"):
         zipfile.ZipFile(io.BytesIO(flipped(sealed, central))).read("timeline.json")
     assert [str(p) for p in check(tmp_path, flipped(sealed, central)).problems] == [
+        f"entry 'timeline.json': its local ZIP header is not as written: CRC-32 at offset 14 is {info.CRC:#010x}, "
+        f"expected {info.CRC ^ 1:#010x}",  # the directory's CRC-32 is written again: the local header's differs
         "entry 'timeline.json': changed: its bytes no longer match their ZIP CRC-32"]
 
 
@@ -184,18 +220,24 @@ def test_a_changed_byte_of_the_seal_is_found(tmp_path: Path, sealed: bytes, afte
     assert [(p.where, p.what.startswith(what)) for p in result.problems] == [(SEAL, True)], result.lines()
 
 
-def test_every_changed_byte_of_stored_content_is_found(tmp_path: Path, sealed: bytes) -> None:
-    for name in [*NAMES, MANIFEST, SEAL]:
-        start, end = span(sealed, name)
-        missed = [offset for offset, result in each_flip(tmp_path, sealed, range(start, end)) if result.ok]
-        assert missed == [], f"{name}: changes at {missed} not found"
-
-
-def test_a_changed_byte_of_zip_bookkeeping_never_raises(tmp_path: Path, sealed: bytes) -> None:
-    # Headers and directory: a changed date or version changes no evidence and verifies; nothing there crashes.
-    content = {offset for name in [*NAMES, MANIFEST, SEAL] for offset in range(*span(sealed, name))}
-    results = each_flip(tmp_path, sealed, sorted(set(range(len(sealed))) - content))
-    assert all(isinstance(result, Verification) for _, result in results)
+@pytest.mark.parametrize("mask", [0x01, 0xFF])
+def test_every_changed_byte_of_the_archive_is_found_and_placed(tmp_path: Path, sealed: bytes, mask: int) -> None:
+    """Each byte of the file, in turn: evidence, manifest, seal, and every byte of ZIP structure around them."""
+    owner, missed, unplaced = parts(sealed), [], []
+    assert sorted(owner) == list(range(len(sealed)))  # every byte belongs to a part: no gap, nothing around
+    for offset, result in each_flip(tmp_path, sealed, range(len(sealed)), mask):
+        name, part = owner[offset]
+        entries, wheres = {p.entry for p in result.problems}, {p.where for p in result.problems}
+        if result.ok:
+            missed.append(offset)
+        elif not ((part == "end" and "ZIP end record" in wheres)
+                  or (part == "data" and name == MANIFEST and any(w.startswith("manifest") for w in wheres))
+                  or (part == "data" and name == SEAL and SEAL in wheres)
+                  or (part in ("local", "data") and name in entries)
+                  or (part == "central" and (name in entries or (offset >= central(sealed, name) + 28 and entries)))):
+            unplaced.append((offset, part, name, result.lines()[1:]))  # a changed name (length): an entry named
+    assert missed == [], f"{len(missed)} changes not found, at {missed}"
+    assert unplaced == []
 
 
 @pytest.mark.parametrize(("drop", "problem"), [
@@ -260,7 +302,11 @@ def test_a_truncated_archive_is_unreadable(tmp_path: Path, sealed: bytes, keep: 
     (lambda p: None, "no such file"),
     (lambda p: p.mkdir(), "is a directory, not an evidence archive"),
     (lambda p: p.write_bytes(b""), "empty file (0 bytes), not an evidence archive"),
-    (lambda p: p.write_text("crisis,playbook\nC-1,rappel\n"), "not a ZIP archive, or cut short (File is not a zip file)"),
+    (lambda p: p.write_text("crisis,playbook\nC-1,rappel\n"),
+     "not a ZIP archive, or cut short (no ZIP central directory in its 27 bytes)"),
+    (lambda p: os.mkfifo(p), "not a regular file, not an evidence archive"),  # reading it would never end
+    (lambda p: os.truncate(p.touch() or p, (2 << 30) + 1),  # a sparse file: refused before any byte is read
+     "2,147,483,649 bytes, larger than an evidence archive may be (2 GiB): not read"),
 ])
 def test_bad_input_gives_one_clear_problem(tmp_path: Path, make: object, what: str) -> None:
     path = tmp_path / "evidence.zip"
@@ -269,16 +315,96 @@ def test_bad_input_gives_one_clear_problem(tmp_path: Path, make: object, what: s
     assert result.problems == (Problem("archive", what),) and not result.ok
 
 
-def test_a_compressed_entry_with_a_bad_crc_is_reported_changed(tmp_path: Path, sealed: bytes) -> None:
+def test_a_compressed_archive_is_refused_not_decompressed(tmp_path: Path, sealed: bytes) -> None:
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(sealed)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for info in source.infolist():
-            target.writestr(info.filename, source.read(info))
-    repacked = out.getvalue()
-    assert check(tmp_path, repacked).ok  # re-packed compressed, the evidence itself unchanged
-    start, end = span(repacked, "report/post-mortem.html")
-    problems = check(tmp_path, flipped(repacked, (start + end) // 2)).problems
-    assert [p.entry for p in problems] == ["report/post-mortem.html"] and "changed" in problems[0].what
+            target.writestr(info.filename, source.read(info))  # the same evidence, re-packed compressed
+    assert [str(p) for p in check(tmp_path, out.getvalue()).problems] == [
+        "entry 'timeline.json': its local ZIP header is not as written: compression method at offset 8 is 8, "
+        "expected 0",
+        "manifest.jsonl: missing or unreadable: nothing can be checked (compressed (method 8), not stored as "
+        "written: not decompressed, not checked)",
+    ]
+
+
+def local(archive: bytes, name: str, field: int) -> int:
+    return zipfile.ZipFile(io.BytesIO(archive)).getinfo(name).header_offset + field
+
+
+COMMENT = b"This archive was reviewed and approved by the regulator"
+
+
+@pytest.mark.parametrize(("tamper", "problem"), [
+    pytest.param(lambda a: patched(a, local(a, "timeline.json", 8), b"\x08\x00"),  # unzip: an empty file
+                 "entry 'timeline.json': its local ZIP header is not as written: compression method at offset 8 "
+                 "is 8, expected 0", id="local method deflate"),
+    pytest.param(lambda a: patched(a, local(a, "packs/9f3e.json", 18), struct.pack(
+                     "<L", zipfile.ZipFile(io.BytesIO(a)).getinfo("packs/9f3e.json").compress_size + 1)),
+                 "entry 'packs/9f3e.json': its local ZIP header is not as written: compressed size at offset 107 "
+                 "is 56, expected 55", id="local size + 1"),
+    pytest.param(lambda a: patched(a, local(a, "messages/sent.json", 30), b"massages"),
+                 "entry 'messages/sent.json': its local ZIP header is not as written: name at offset 219 is "
+                 "'massages/sent.json', expected 'messages/sent.json'", id="local name"),
+    pytest.param(lambda a: patched(a, central(a, "report/post-mortem.html") + 38, struct.pack("<L", 0o120777 << 16)),
+                 "entry 'report/post-mortem.html': its central directory record is not as written: external "
+                 "attributes at offset 3,019 is Unix mode 0o120777 (a symbolic link), expected Unix mode 0o644",
+                 id="symlink"),
+    pytest.param(lambda a: a[:-2] + struct.pack("<H", len(COMMENT)) + COMMENT,
+                 "ZIP end record: not as written: comment length at offset 3,189 is 55, expected 0 — an archive "
+                 f"comment, which `unzip -l` prints first: '{COMMENT.decode()}'", id="comment"),
+    pytest.param(lambda a: b"#!/bin/sh\n" + a,
+                 "ZIP archive: 10 bytes before the first member (offsets 0 to 9): not part of the archive as "
+                 "written — a script or other data put in front", id="prepended"),
+    pytest.param(lambda a: a + bytes(1000),
+                 "ZIP archive: 1,000 bytes after the end record (from offset 3,191): not part of the archive as "
+                 "written", id="appended"),
+    pytest.param(lambda a: patched(a, central(a, MANIFEST) + 8, b"\x08"),  # a data descriptor would follow
+                 "entry 'manifest.jsonl': its central directory record is not as written: flags at offset 3,058 "
+                 "is 0x0008, expected 0x0000", id="data descriptor flag"),
+])
+def test_a_zip_that_unzip_would_read_otherwise_is_named(tmp_path: Path, sealed: bytes, tamper: object,
+                                                         problem: str) -> None:
+    """Each a change to the ZIP around unchanged evidence, which zipfile still opens; unzip would extract other
+    bytes (an empty file, a symbolic link), or show more (a comment that seems to vouch for it)."""
+    archive = tamper(sealed)  # type: ignore[operator]
+    assert len(zipfile.ZipFile(io.BytesIO(archive)).infolist()) == len(ENTRIES) + 2
+    result = check(tmp_path, archive)
+    assert [str(p) for p in result.problems] == [problem] and not result.ok
+
+
+@pytest.mark.parametrize("declared", [4 << 20, 1 << 30])
+def test_a_zip_bomb_is_refused_unread_in_bounded_memory(tmp_path: Path, sealed: bytes, declared: int) -> None:
+    bomb = rebuilt(sealed, add={"bomb.bin": bytes(4 << 20)}, method=zipfile.ZIP_DEFLATED)  # 4 MiB of zeros
+    info = zipfile.ZipFile(io.BytesIO(bomb)).getinfo("bomb.bin")
+    assert len(bomb) < 20_000 and info.file_size == 4 << 20
+    for size_at in (info.header_offset + 22, central(bomb, "bomb.bin") + 24):  # what it claims to inflate to
+        bomb = patched(bomb, size_at, struct.pack("<L", declared))
+    path = tmp_path / "evidence.zip"
+    path.write_bytes(bomb)
+    tracemalloc.start()
+    try:
+        result = verify(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # the file is read, the member never inflated
+    assert [str(p) for p in result.problems] == [
+        "entry 'bomb.bin': its local ZIP header is not as written: compression method at offset "
+        f"{info.header_offset + 8:,} is 8, expected 0",
+        f"entry 'bomb.bin': not in the manifest: added after it was written (declares {declared:,} bytes "
+        "uncompressed, more than the whole file: not read)",
+    ]
+
+
+def test_an_archive_too_large_is_neither_written_nor_read(tmp_path: Path, sealed: bytes,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(evidence, "_MAX_BYTES", len(sealed) - 1)  # 2 GiB, in the product
+    with pytest.raises(EvidenceError, match=r"8 members, 3,191 bytes — more than an archive may hold"):
+        write_evidence(tmp_path / "evidence.zip", HEADER, ENTRIES, key=KEY)
+    assert list(tmp_path.iterdir()) == []
+    (problem,) = check(tmp_path, sealed).problems
+    assert problem.what == "3,191 bytes, larger than an evidence archive may be (2 GiB): not read"
 
 
 @pytest.mark.parametrize(("name", "why"), [

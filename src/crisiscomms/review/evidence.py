@@ -1,7 +1,9 @@
 """The evidence pack: one archive in which a regulator can check that nothing was changed after it was written.
 
-Layout — a ZIP whose members are all STORED (not compressed), so a changed byte of evidence is a changed byte of
-the file, and `unzip` gives back exactly the bytes that were hashed:
+Layout — a ZIP in one canonical form, so a changed byte of evidence is a changed byte of the file and `unzip` gives
+back exactly the bytes that were hashed: every member STORED (never compressed), dated 1980-01-01 00:00, mode
+0o644, no extra field, no data descriptor, no comment; members back to back from offset 0, in the order below, then
+the central directory, then the end record, the last byte of the file:
 
     timeline.json, packs/<hash>.json, messages/sent.json, quality/<run>.json, playbook/<id>.yaml,
     report/post-mortem.html, …      the evidence, each member exactly the bytes given, in the order given
@@ -16,13 +18,20 @@ the file, and `unzip` gives back exactly the bytes that were hashed:
                                      digest with the project's signing key, or null when sealed without a key}
 
 What `crisis review verify ARCHIVE` (this module's `verify`) checks:
+0. the file is that canonical ZIP, byte for byte: its members (names and stored bytes, as the central directory
+   lists them) are written again with the writer's own code and compared with the file. The first difference is
+   named: which member's local header (and which field) or data, which member's central directory record, the end
+   record, bytes put before or after the archive. A changed method, size, name or attribute, a comment, a script
+   in front: `unzip` might then not give back (or not only) the sealed bytes. Nothing is ever decompressed — a
+   compressed member, or one declaring more bytes than the whole file, is refused unread — and a file over 2 GiB
+   is not read at all: memory stays bounded by the file's size;
 1. every member's bytes hash to what the manifest recorded (content changed), every entry of the manifest is in
    the archive (missing), every member is in the manifest (added), and each member's ZIP CRC-32 still matches;
 2. each record links to the one before it (a record changed, removed or reordered breaks the chain there: the
    problem names the record and the entry it describes);
 3. the seal's hash is that of the last line (the closing record or the seal changed, or the manifest was cut);
 4. given the key, the HMAC. Anyone can change an entry, re-hash it and re-chain a consistent manifest; only the
-   holder of the key can seal it. Without a key only 1–3 are checked, and the report says so.
+   holder of the key can seal it. Without a key only 0–3 are checked, and the report says so.
 Steps 1–3 need nothing but `unzip` and `sha256sum`: a regulator can redo them without this code.
 """
 
@@ -30,15 +39,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import json
 import os
+import stat
 import struct
 import tempfile
-import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -52,10 +60,26 @@ MANIFEST = "manifest.jsonl"
 SEAL = "manifest.seal"
 GENESIS = "0" * 64
 _RESERVED_KEYS = frozenset({"record", "format", "seq", "prev"})
-_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader: the 30 bytes before a member's name
-_WHEN = (1980, 1, 1, 0, 0, 0)  # fixed member dates: the same evidence always gives the same archive, byte for byte
 _LABELS = {"header": "header", "end": "closing record"}
-_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError, RuntimeError, struct.error)
+_MAX_BYTES = 2 << 30  # larger archives are neither written nor read (and need no ZIP64)
+# The three ZIP records, as zipfile packs them, and their fields (width, name), in order: which one changed.
+_LOCAL = struct.Struct("<4s2B4HL2L2H")
+_CENTRAL = struct.Struct("<4s4B4HL2L5HLL")
+_END = struct.Struct("<4s4H2LH")
+_LOCAL_SIG, _CENTRAL_SIG, _END_SIG = b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06"
+_VERSION, _UNIX, _UTF8_NAME = 20, 3, 0x800  # version 2.0 (what zipfile writes); made on Unix; name is UTF-8
+_TIME, _DATE = 0, 1 << 5 | 1  # 1980-01-01 00:00: the same evidence always gives the same archive, byte for byte
+_MODE = 0o644  # extracted files readable, as the evidence is meant to be
+_COMMON = ((2, "version needed"), (2, "flags"), (2, "compression method"), (2, "time"), (2, "date"),
+           (4, "CRC-32"), (4, "compressed size"), (4, "size"), (2, "name length"), (2, "extra field length"))
+_FIELDS = {
+    "local": ((4, "signature"), *_COMMON),
+    "central": ((4, "signature"), (2, "version made by"), *_COMMON, (2, "comment length"), (2, "disk number"),
+                (2, "internal attributes"), (4, "external attributes"), (4, "local header offset")),
+    "end": ((4, "signature"), (2, "disk number"), (2, "directory disk"), (2, "entries on this disk"),
+            (2, "entries"), (4, "directory size"), (4, "directory offset"), (2, "comment length")),
+}
+_PARTS = {"local": "its local ZIP header", "data": "its data", "central": "its central directory record"}
 
 
 class EvidenceError(CrisisError):
@@ -103,10 +127,15 @@ def write_evidence(path: Path, header: dict[str, Any], entries: Iterable[Entry],
     entries = list(entries)
     _check(path, header, entries, key)
     lines = _manifest(header, entries)
-    members = [(e.name, e.data) for e in entries]
-    members += [(MANIFEST, b"".join(line + b"\n" for line in lines)), (SEAL, _seal(_sha(lines[-1]), key))]
+    members = [(e.name.encode(), e.data) for e in entries]
+    members += [(MANIFEST.encode(), b"".join(line + b"\n" for line in lines)),
+                (SEAL.encode(), _seal(_sha(lines[-1]), key))]
+    size = sum(_LOCAL.size + _CENTRAL.size + 2 * len(name) + len(data) for name, data in members) + _END.size
+    if size > _MAX_BYTES or len(members) > 0xFFFF:
+        raise EvidenceError(f"evidence archive {path} not written: {len(members):,} members, {size:,} bytes — more "
+                            "than an archive may hold (65,535 members, 2 GiB)")
     try:
-        _write_atomically(path, members)
+        _write_atomically(path, [(name, zlib.crc32(data), data) for name, data in members])
     except OSError as error:
         raise EvidenceError(f"cannot write {path}: {error.strerror or error}") from error
     return path
@@ -183,16 +212,34 @@ def _hmac(key: bytes, digest: str) -> str:
     return hmac.new(key, digest.encode(), hashlib.sha256).hexdigest()
 
 
-def _write_atomically(path: Path, members: list[tuple[str, bytes]]) -> None:
+def _zip(members: Sequence[tuple[bytes, int, bytes | memoryview]]) -> Iterator[tuple[str, int, bytes | memoryview]]:
+    """The archive's bytes, piece by piece — (part, member number, bytes) — from each member's name, CRC-32 and
+    data: what zipfile writes for these members on Unix. `verify` writes them again with this to compare."""
+    offsets, at = [], 0
+    for number, (name, crc, data) in enumerate(members):
+        flags = 0 if name.isascii() else _UTF8_NAME
+        offsets.append(at)
+        yield "local", number, _LOCAL.pack(_LOCAL_SIG, _VERSION, 0, flags, 0, _TIME, _DATE, crc, len(data),
+                                           len(data), len(name), 0) + name
+        yield "data", number, data
+        at += _LOCAL.size + len(name) + len(data)
+    start = at
+    for number, ((name, crc, data), offset) in enumerate(zip(members, offsets, strict=True)):
+        flags = 0 if name.isascii() else _UTF8_NAME
+        yield "central", number, _CENTRAL.pack(_CENTRAL_SIG, _VERSION, _UNIX, _VERSION, 0, flags, 0, _TIME, _DATE,
+                                               crc, len(data), len(data), len(name), 0, 0, 0, 0, _MODE << 16,
+                                               offset) + name
+        at += _CENTRAL.size + len(name)
+    yield "end", 0, _END.pack(_END_SIG, 0, 0, len(members), len(members), at - start, start, 0)
+
+
+def _write_atomically(path: Path, members: list[tuple[bytes, int, bytes]]) -> None:
     """A reader sees the old archive or the whole new one, never half of it (a crash mid-write leaves a .tmp)."""
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as file:
-            with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
-                for name, data in members:
-                    info = zipfile.ZipInfo(name, _WHEN)
-                    info.external_attr = 0o644 << 16  # extracted files readable, as the evidence is meant to be
-                    archive.writestr(info, data)
+            for _, _, chunk in _zip(members):
+                file.write(chunk)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)
@@ -207,8 +254,22 @@ class _Unreadable(Exception):
 
 @dataclass(frozen=True)
 class _Member:
-    content: bytes | None  # None: the bytes cannot be found or decompressed
-    damage: str = ""  # why the ZIP's own bookkeeping (CRC-32, headers) disagrees with the bytes
+    content: bytes | memoryview | None  # None: the bytes cannot be found, or are refused
+    damage: str = ""  # why the ZIP's own bookkeeping (CRC-32, headers) disagrees with the bytes, or why refused
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A member as the central directory lists it, with the bytes found where its local header puts them."""
+
+    raw: bytes  # its name, as stored
+    crc: int
+    data: memoryview  # `size` bytes (or fewer: the file ends) after its local header and name
+    member: _Member
+
+    @property
+    def name(self) -> str:
+        return self.raw.decode(errors="replace")
 
 
 @dataclass(frozen=True)
@@ -233,13 +294,19 @@ class _Line:
 def verify(path: Path, key: bytes | None = None) -> Verification:
     """Every problem with the archive at `path`. A missing, empty, cut or hostile file is a problem, not an error."""
     try:
-        members, problems = _members(_read(path))
+        data = _read(path)
+        base, stored = _layout(data)
     except _Unreadable as error:
         return Verification(path, (Problem("archive", str(error)),))
+    members = {s.name: s.member for s in stored}
+    problems = [Problem(f"entry '{name}'", f"{n} members of that name: copies were added", name)
+                for name, n in Counter(s.name for s in stored).items() if n > 1]
+    problems += _structure(data, base, stored)
     manifest = members.get(MANIFEST)
     if manifest is None or manifest.content is None:
-        return Verification(path, (*problems, Problem(MANIFEST, "missing or unreadable: nothing can be checked")))
-    lines, found = _parse(manifest.content)
+        why = f" ({manifest.damage})" if manifest is not None else ""
+        return Verification(path, (*problems, Problem(MANIFEST, f"missing or unreadable: nothing can be checked{why}")))
+    lines, found = _parse(bytes(manifest.content))
     found += _chain(lines)
     if manifest.damage and not found:
         found.append(Problem(MANIFEST, f"changed: {manifest.damage}"))
@@ -249,47 +316,133 @@ def verify(path: Path, key: bytes | None = None) -> Verification:
 
 
 def _read(path: Path) -> bytes:
+    """The whole file, unless it is larger than any evidence archive: memory is bounded by the file's size."""
     try:
         if path.is_dir():
             raise _Unreadable("is a directory, not an evidence archive")
-        data = path.read_bytes()
+        if path.exists() and not path.is_file():  # a device or a pipe: endless, or never ending
+            raise _Unreadable("not a regular file, not an evidence archive")
+        with path.open("rb") as file:
+            if (size := os.fstat(file.fileno()).st_size) > _MAX_BYTES:
+                raise _Unreadable(f"{size:,} bytes, larger than an evidence archive may be (2 GiB): not read")
+            data = file.read(size + 1)  # read(n) reserves n bytes: never more than the file
     except FileNotFoundError:
         raise _Unreadable("no such file") from None
     except OSError as error:
         raise _Unreadable(f"cannot be read: {error.strerror or error}") from None
+    if len(data) > size:
+        raise _Unreadable("grew while it was read: still being written?")
     if not data:
         raise _Unreadable("empty file (0 bytes), not an evidence archive")
     return data
 
 
-def _members(data: bytes) -> tuple[dict[str, _Member], list[Problem]]:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            infos = archive.infolist()
-            members = {info.filename: _member(archive, data, info) for info in infos}
-    except (*_ZIP_ERRORS, OSError) as error:
-        raise _Unreadable(f"not a ZIP archive, or cut short ({error})") from None
-    counts = Counter(info.filename for info in infos)
-    return members, [Problem(f"entry '{name}'", f"{n} members of that name: copies were added", name)
-                     for name, n in counts.items() if n > 1]
+def _layout(data: bytes) -> tuple[int, list[_Stored]]:
+    """Where the archive starts in the file (0, or after bytes put in front) and its members, in the order the
+    central directory lists them. Nothing here trusts a field that the comparison with the written form does not
+    check: a damaged field makes a difference there, never an exception."""
+    end, directory, base = _find_directory(data)
+    stored, at, expected = [], directory, base
+    while at + _CENTRAL.size <= end:
+        fields = _CENTRAL.unpack_from(data, at)
+        method, (crc, size, full, named, extra, comment), offset = fields[6], fields[9:15], fields[18]
+        raw = data[at + _CENTRAL.size : at + _CENTRAL.size + named]
+        # Its local header: where the one before it ends, else where the directory says (a changed offset or size
+        # then shows as a difference, not as every later member changed)
+        start = next((p for p in (expected, base + offset) if data.startswith(_LOCAL_SIG, p)), None)
+        begin = (base + offset if start is None else start) + _LOCAL.size + len(raw)
+        content = memoryview(data)[begin : begin + size]
+        stored.append(_Stored(raw, crc, content, _member(content, len(data), start is not None, method, crc, size,
+                                                        full)))
+        expected = begin + size
+        # The next record: after this one's extra field and comment, or, when those lengths were changed, right
+        # after its name, where the written form puts it
+        at = after = at + _CENTRAL.size + named
+        if not data.startswith(_CENTRAL_SIG, after) or data.startswith(_CENTRAL_SIG, after + extra + comment):
+            at += extra + comment
+    return base, stored
 
 
-def _member(archive: zipfile.ZipFile, data: bytes, info: zipfile.ZipInfo) -> _Member:
-    """A member's bytes, read past a CRC mismatch when stored: the manifest then says which entry changed."""
-    if info.compress_type != zipfile.ZIP_STORED:  # re-packed compressed: zipfile checks the CRC as it inflates
-        try:
-            return _Member(archive.read(info))
-        except _ZIP_ERRORS as error:
-            return _Member(None, f"cannot be read ({error})")
-    start = info.header_offset
-    fields = _LOCAL_HEADER.unpack_from(data, start) if 0 <= start <= len(data) - _LOCAL_HEADER.size else None
-    if fields is None or fields[0] != b"PK\x03\x04":
+def _find_directory(data: bytes) -> tuple[int, int, int]:
+    """The end record's offset, the central directory's and where the archive starts: the end record is the last
+    22 bytes, or else the last of the signatures (a comment or bytes after it) from which a directory is found."""
+    candidates, at = [len(data) - _END.size], len(data)
+    while len(candidates) < 16 and (at := data.rfind(_END_SIG, 0, at)) >= 0:
+        candidates.append(at)
+    for end in (at for at in candidates if 0 <= at <= len(data) - _END.size):
+        *_, size, offset, _ = _END.unpack_from(data, end)
+        for directory in (offset, end - size):  # as recorded; as found, when bytes were put in front
+            if 0 <= directory < end and data.startswith(_CENTRAL_SIG, directory):
+                base = directory - offset
+                return end, directory, base if base > 0 and data.startswith(_LOCAL_SIG, base) else 0
+        if data.startswith(_END_SIG, end) and 0 <= offset == end - size < end:  # a whole end record: trust it
+            return end, offset, 0
+    raise _Unreadable(f"not a ZIP archive, or cut short (no ZIP central directory in its {len(data):,} bytes)")
+
+
+def _member(content: memoryview, total: int, found: bool, method: int, crc: int, size: int, full: int) -> _Member:
+    """A member's bytes, unless refused: never decompressed, never more than the file itself."""
+    if full > total:
+        return _Member(None, f"declares {full:,} bytes uncompressed, more than the whole file: not read")
+    if method:
+        return _Member(None, f"compressed (method {method}), not stored as written: not decompressed, not checked")
+    if not found:
         return _Member(None, "its ZIP header is damaged")
-    begin = start + _LOCAL_HEADER.size + fields[10] + fields[11]
-    content = data[begin : begin + info.compress_size]
-    if len(content) != info.compress_size:
+    if len(content) != size:
         return _Member(None, "its bytes are cut short")
-    return _Member(content, "" if zlib.crc32(content) == info.CRC else "its bytes no longer match their ZIP CRC-32")
+    return _Member(content, "" if zlib.crc32(content) == crc else "its bytes no longer match their ZIP CRC-32")
+
+
+def _structure(data: bytes, base: int, stored: list[_Stored]) -> list[Problem]:
+    """The file against the archive written again from its members: the first difference, and any bytes around."""
+    problems, view, at = [], memoryview(data), base
+    if base:
+        problems.append(Problem("ZIP archive", f"{base:,} bytes before the first member (offsets 0 to {base - 1:,}): "
+                                "not part of the archive as written — a script or other data put in front"))
+    for part, number, chunk in _zip([(s.raw, s.crc, s.data) for s in stored]):
+        if view[at : at + len(chunk)] != chunk:
+            return [*problems, _difference(data, at, part, stored[number].name if part != "end" else None, chunk)]
+        at += len(chunk)
+    if at < len(data):
+        problems.append(Problem("ZIP archive", f"{len(data) - at:,} bytes after the end record (from offset {at:,}): "
+                                "not part of the archive as written"))
+    return problems
+
+
+def _difference(data: bytes, at: int, part: str, name: str | None, chunk: bytes | memoryview) -> Problem:
+    """The first byte where the file differs from `chunk` (written at `at`), named: whose part, which field."""
+    found = memoryview(data)[at : at + len(chunk)]
+    block = next(j for j in range(0, len(chunk), 1 << 16) if found[j : j + (1 << 16)] != chunk[j : j + (1 << 16)])
+    first = next((j for j in range(block, len(chunk)) if j >= len(found) or found[j] != chunk[j]), len(chunk))
+    where, what = (f"entry '{name}'", f"{_PARTS[part]} is not as written") if name else ("ZIP end record",
+                                                                                      "not as written")
+    if at + first >= len(data):
+        return Problem(where, f"{what}: the file ends at offset {len(data):,}, inside it", name)
+    if part == "data":
+        return Problem(where, f"{what}: offset {at + first:,} differs (not where its header puts it)", name)
+    start, field, width = 0, "name", len(chunk)
+    for size, label in _FIELDS[part]:
+        if first < start + size:
+            field, width = label, size
+            break
+        start += size
+    was, expected = (_value(field, bytes(side[start : start + width])) for side in (found, chunk))
+    text = data[at + _END.size : at + _END.size + 80].decode(errors="replace") if part == "end" else ""
+    comment = f" — an archive comment, which `unzip -l` prints first: {text!r}" if field == "comment length" and \
+        text else ""
+    return Problem(where, f"{what}: {field} at offset {at + start:,} is {was}, expected {expected}{comment}", name)
+
+
+def _value(field: str, raw: bytes) -> str:
+    if field == "name":
+        return repr(raw.decode(errors="replace"))
+    number = int.from_bytes(raw, "little")
+    if field == "external attributes":
+        kind = " (a symbolic link)" if stat.S_ISLNK(number >> 16) else ""
+        return f"Unix mode {number >> 16:#o}{kind}" + (f", DOS attributes {number & 0xFFFF:#06x}" if number & 0xFFFF
+                                                        else "")
+    hexadecimal = field in ("signature", "CRC-32", "flags", "version made by")
+    return f"{number:#0{2 * len(raw) + 2}x}" if hexadecimal else f"{number:,}"
 
 
 def _json(raw: bytes) -> tuple[Any, str]:
@@ -356,14 +509,15 @@ def _check_entries(lines: list[_Line], members: dict[str, _Member]) -> list[Prob
     whole = all(line.record for line in lines) and lines[-1].get("record") == "end"
     why = "not in the manifest: added after it was written" if whole else "not in what is left of the manifest"
     extra = sorted(members.keys() - listed.keys() - {MANIFEST, SEAL})
-    return problems + [Problem(f"entry '{name}'", why, name) for name in extra]
+    refused = {name: f" ({members[name].damage})" for name in extra if members[name].content is None}
+    return problems + [Problem(f"entry '{name}'", why + refused.get(name, ""), name) for name in extra]
 
 
 def _check_seal(member: _Member | None, last: _Line, key: bytes | None) -> tuple[list[Problem], list[str]]:
     if member is None or member.content is None:
         seal, why = None, member.damage if member is not None else "missing"
     else:
-        seal, why = _json(member.content)
+        seal, why = _json(bytes(member.content))
     if why or not isinstance(seal, dict) or not isinstance(seal.get("sha256"), str):
         return [Problem(SEAL, f"unreadable: {why or 'no sha256'} — the manifest's end cannot be checked")], []
     problems, notes, given = [], [], seal.get("hmac_sha256")
