@@ -127,6 +127,17 @@ def _receipt(stage_id: str, name: str, digest: str, decision: str, comment: str)
                                          "c": signing.digest(comment), "i": "test"})
 
 
+def _escalated(run_id: Any, wait: float = 60.0) -> None:
+    """Until the run waits on the escalated stage (not a fixed sleep: how soon the first stage opens varies)."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        stage, _ = _open_stage(run_id)
+        if stage is not None and stage.stage_id.endswith("e"):
+            return
+        time.sleep(0.2)
+    raise AssertionError("the stage never escalated")
+
+
 def _open_stage(run_id: Any) -> Any:
     store = ApprovalStore(Path(os.environ["CRISIS_STATE_DIR"]))
     try:
@@ -194,7 +205,7 @@ def test_a_stage_that_times_out_escalates_once_then_times_out_without_approving(
 
 def test_the_escalated_role_can_approve_after_a_timeout() -> None:
     run = Running("approval-timeout")
-    time.sleep(3)  # legal does not answer within its 2 s
+    _escalated(_paused_run(timeout=60))  # legal does not answer within its 2 s: the stage goes to its backup
     run.answer("approve", "Julien Roche")
     record = run.approval()
     assert record.decision == "approved"

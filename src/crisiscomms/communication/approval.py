@@ -78,9 +78,11 @@ class StageRecord:
 
     @classmethod
     def opening(cls, fields: Mapping[str, Any], timeout: int, now: datetime) -> StageRecord:
-        """The stage as it opens now: its one deadline, `timeout` seconds on (to the second, as it is shown)."""
-        return cls(**fields, opened_at=now.isoformat(timespec="seconds"),
-                   deadline=(now + timedelta(seconds=timeout)).isoformat(timespec="seconds"))
+        """The stage as it opens now: its one deadline, `timeout` seconds on, rounded UP to the second it is shown
+        with (rounded down, a 2 s stage opened at 12:00:00.9 would have closed 1.1 s later)."""
+        due = now + timedelta(seconds=timeout)
+        due = due.replace(microsecond=0) + timedelta(seconds=1) if due.microsecond else due
+        return cls(**fields, opened_at=now.isoformat(timespec="seconds"), deadline=due.isoformat(timespec="seconds"))
 
     @property
     def deadline_at(self) -> datetime:
