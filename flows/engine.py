@@ -44,7 +44,7 @@ from crisiscomms.playbook.steps import (
 )
 from crisiscomms.review import crises
 from crisiscomms.stack.project import Project
-from flows.history import RunHistory, StepFailed, returned_record
+from flows.history import RunHistory, StepFailed, settle
 from flows.steps import FLOW_STEPS, Walker
 from tasks.registry import task_for
 
@@ -157,15 +157,8 @@ def _run_step(planned: PlannedStep, walker: Walker, context: StepContext,
         task_run_name=run_name, retries=step.retries, retry_delay_seconds=2, timeout_seconds=step.timeout,
         persist_result=True,
     )
-    state = runnable(step, context, return_state=True)
-    if state.is_completed():
-        record = returned_record(step, state.result())
-        history.ran(step.id, "completed", record)
-        return "completed", _summary(record)
-    history.ran(step.id, "failed")
-    if step.on_failure == "stop":
-        raise StepFailed(f"step '{step.id}' failed: {state.message}")
-    return "failed", str(state.message)
+    outcome = settle(step, runnable(step, context, return_state=True), history)
+    return ("completed", _summary(outcome)) if isinstance(outcome, Record) else ("failed", outcome)
 
 
 def _why_not_run(planned: PlannedStep, frozen: FrozenPlaybook, context: StepContext,

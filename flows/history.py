@@ -70,3 +70,16 @@ def returned_record(step: StepBase, value: Any) -> Record:
     if isinstance(value, type(step).Result):
         return value
     return type(step).Result.model_validate(value)
+
+
+def settle(step: StepBase, state: Any, history: RunHistory) -> Record | str:
+    """A step's task run as the history keeps it: its record once completed; else the failure's message (the step
+    recorded as failed), or StepFailed when its `on_failure` stops the phase."""
+    if state.is_completed():
+        record = returned_record(step, state.result())
+        history.ran(step.id, "completed", record)
+        return record
+    history.ran(step.id, "failed")
+    if step.on_failure == "stop":
+        raise StepFailed(f"step '{step.id}' failed: {state.message}")
+    return str(state.message)

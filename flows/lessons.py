@@ -22,10 +22,10 @@ from pydantic import Field, ValidationError, create_model
 from crisiscomms import clock
 from crisiscomms.communication.cadence import human_delay
 from crisiscomms.playbook.context import StepContext
-from crisiscomms.playbook.review_steps import ReviewCollect, ReviewLessons
+from crisiscomms.playbook.review_steps import LessonsRecord, ReviewCollect, ReviewLessons
 from crisiscomms.review.model import Action, Lessons
 from flows.approval import EMBEDDED, suspendable
-from flows.history import RunHistory, StepFailed, returned_record
+from flows.history import RunHistory, settle
 from tasks.registry import task_for
 
 ATTEMPTS = 3
@@ -119,11 +119,7 @@ def lessons_step(walker: Any, step: ReviewLessons, context: StepContext, history
     collect = next(s for _, _, s in walker.frozen.playbook.steps() if s.id == step.review)
     currency = collect.currency if isinstance(collect, ReviewCollect) else "EUR"
     state = task_for(step).with_options(task_run_name=run_name)(step, context, answers, currency, return_state=True)
-    if state.is_completed():
-        record = returned_record(step, state.result())
-        history.ran(step.id, "completed", record)
-        return "completed", f"{record.status}: {record.actions} action(s)"  # type: ignore[attr-defined]
-    history.ran(step.id, "failed")
-    if step.on_failure == "stop":
-        raise StepFailed(f"step '{step.id}' failed: {state.message}")
-    return "failed", str(state.message)
+    outcome = settle(step, state, history)
+    if isinstance(outcome, LessonsRecord):
+        return "completed", f"{outcome.status}: {outcome.actions} action(s)"
+    return "failed", str(outcome)

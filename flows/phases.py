@@ -14,7 +14,7 @@ from crisiscomms.stack.project import Project
 from flows.choices import ROOT, CrisisInputs, PlaybookChoice, given_inputs
 from flows.engine import RunHistory, outcome, walk
 from flows.provenance import pin_provenance
-from tasks.crisis import crisis_of_tags, enter_crisis
+from tasks.crisis import enter_crisis, tags_of
 
 
 def _phase_flow(phase: str) -> Flow[..., RunHistory | State]:
@@ -38,8 +38,9 @@ def run_one_phase(playbook: str, phase: str, given: dict[str, Any], alert: dict[
     values = resolve_inputs(frozen.playbook, given)
     pin_provenance(frozen.loaded, values)
     crisis = enter_crisis(ROOT, playbook, frozen.playbook.title, phase, crisis_id)
-    with tags(f"playbook:{playbook}", f"playbook-version:{frozen.playbook.version}", f"phase:{phase}", *crisis):
-        done = walk(frozen, phase, values, RunHistory(), alert, project, crisis_of_tags(crisis))
+    with tags(f"playbook:{playbook}", f"playbook-version:{frozen.playbook.version}", f"phase:{phase}",
+              *tags_of(crisis)):
+        done = walk(frozen, phase, values, RunHistory(), alert, project, crisis)
     return named(frozen, done, (phase,))
 
 

@@ -25,7 +25,7 @@ from flows.choices import ROOT, CrisisInputs, PlaybookChoice, given_inputs
 from flows.engine import RunHistory, walk
 from flows.phases import named
 from flows.provenance import pin_provenance
-from tasks.crisis import crisis_of_tags, enter_crisis
+from tasks.crisis import enter_crisis, tags_of
 
 
 @flow(name="crisis-playbook", flow_run_name="{playbook}/{phase}", log_prints=True,
@@ -53,8 +53,8 @@ def play(playbook: str, phase: str, given: dict[str, Any], alert: dict[str, Any]
     get_run_logger().info("playbook %s v%s (%s)", playbook, frozen.playbook.version, provenance["sha256"][:12])
     history = RunHistory()
     crisis = enter_crisis(ROOT, playbook, frozen.playbook.title, phase, crisis_id)
-    with tags(f"playbook:{playbook}", f"playbook-version:{frozen.playbook.version}", *crisis):
+    with tags(f"playbook:{playbook}", f"playbook-version:{frozen.playbook.version}", *tags_of(crisis)):
         for name in PHASES if phase == "all" else [phase]:
             with tags(f"phase:{name}"):
-                history = walk(frozen, name, values, history, alert, project, crisis_of_tags(crisis))
+                history = walk(frozen, name, values, history, alert, project, crisis)
     return named(frozen, history)

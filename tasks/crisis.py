@@ -63,21 +63,21 @@ def tag_current_run(crisis: Crisis) -> None:
             client.update_flow_run(run_id, tags=sorted({*run.tags, *wanted}))
 
 
+def tags_of(crisis_id: str | None) -> list[str]:
+    """The tags a run's steps carry for its crisis (none for preparation)."""
+    return [crises.tag(crisis_id)] if crisis_id else []
+
+
 def inherited_tags() -> list[str]:
     """The crisis tags of the current run's context, for the runs it starts (a reminder, a deadline, a review)."""
     context = TagsContext.get()
     return sorted(t for t in context.current_tags if t.startswith(crises.TAG) or t == "drill")
 
 
-def crisis_of_tags(tags: list[str] | set[str]) -> str | None:
-    return next((t[len(crises.TAG):] for t in sorted(tags) if t.startswith(crises.TAG)), None)
-
-
-def enter_crisis(root: Path, playbook_id: str, title: str, phase: str, requested: str = "") -> list[str]:
-    """Join the run to its crisis; the tags its steps and the runs it starts carry (none for preparation)."""
-    found = join_crisis_once.with_options(task_run_name=f"{playbook_id}:crisis")(
+def enter_crisis(root: Path, playbook_id: str, title: str, phase: str, requested: str = "") -> str | None:
+    """Join the run to its crisis: its id (None for preparation)."""
+    return join_crisis_once.with_options(task_run_name=f"{playbook_id}:crisis")(
         str(root), playbook_id, title, phase, requested)
-    return [crises.tag(found)] if found else []
 
 
 REVIEW_DEPLOYMENT = "phase-post-crisis/post-crisis"

@@ -176,7 +176,7 @@ class Store:
 
 
 def now_text(timespec: str = "auto") -> str:
-    return clock.now().isoformat(timespec=timespec)
+    return clock.now_text(timespec)
 
 
 def state_dir(root: Path) -> Path:

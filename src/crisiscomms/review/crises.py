@@ -91,11 +91,15 @@ def under_way(root: Path, playbook: str) -> Crisis | None:
     """The playbook's crisis that is not closed yet (the latest, should there be several)."""
     db = _open(root)
     try:
-        row = db.execute(f"SELECT {_COLUMNS} FROM crises WHERE playbook=? AND closed_at IS NULL "
-                         "ORDER BY opened_at DESC LIMIT 1", (playbook,)).fetchone()
-        return _crisis(row) if row else None
+        return _under_way(db, playbook)
     finally:
         db.close()
+
+
+def _under_way(db: sqlite3.Connection, playbook: str) -> Crisis | None:
+    row = db.execute(f"SELECT {_COLUMNS} FROM crises WHERE playbook=? AND closed_at IS NULL "
+                     "ORDER BY opened_at DESC LIMIT 1", (playbook,)).fetchone()
+    return _crisis(row) if row else None
 
 
 def latest(root: Path, playbook: str) -> Crisis | None:
@@ -123,10 +127,9 @@ def join_or_open(root: Path, playbook: str, title: str, opened_by: str, at: date
     db = _open(root)
     try:
         with transaction(db):
-            row = db.execute(f"SELECT {_COLUMNS} FROM crises WHERE playbook=? AND closed_at IS NULL "
-                             "ORDER BY opened_at DESC LIMIT 1", (playbook,)).fetchone()
-            if row:
-                return _crisis(row)
+            found = _under_way(db, playbook)
+            if found:
+                return found
             stem = f"{playbook}-{at.astimezone(UTC):%Y%m%d}-"
             # Not LIKE: `_` in a playbook id would match any character there.
             taken = db.execute("SELECT COUNT(*) FROM crises WHERE substr(id, 1, ?) = ?",

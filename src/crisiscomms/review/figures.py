@@ -20,11 +20,14 @@ from __future__ import annotations
 import statistics
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from crisiscomms.review.collect import Collected, Window
 from crisiscomms.review.model import ApprovalWait, Figure, Sent
 
+K = TypeVar("K")
 RETURN_WINDOWS = 3
 BASELINE = timedelta(hours=6)
 MIN_BAND = 0.1
@@ -121,7 +124,7 @@ def approvals(waits: list[ApprovalWait], found: Collected) -> list[Figure]:
             "never answered (the stage is still open)" if w.decision is None and _still_open(found, w)
             else "did not answer (the stage was decided by others, or timed out)")
         figures.append(Figure(key=key, label=label, value=w.seconds, unit="seconds", missing=missing, group=group))
-    for (pack, stage), rows in _by_stage(waits).items():
+    for (pack, stage), rows in _grouped(waits, lambda w: (w.pack, w.stage)).items():
         answered = [w.decided_at for w in rows if w.decided_at]
         figures.append(Figure(
             key=f"approval_stage.p{packs.index(pack) + 1}.s{stage}", group=group, unit="seconds",
@@ -135,17 +138,10 @@ def _still_open(found: Collected, wait: ApprovalWait) -> bool:
     return any(status == "open" and s.hash == wait.pack and s.number == wait.stage for s, status in found.stages)
 
 
-def _by_stage(waits: list[ApprovalWait]) -> dict[tuple[str, int], list[ApprovalWait]]:
-    grouped: dict[tuple[str, int], list[ApprovalWait]] = {}
+def _grouped(waits: list[ApprovalWait], key: Callable[[ApprovalWait], K]) -> dict[K, list[ApprovalWait]]:
+    grouped: dict[K, list[ApprovalWait]] = {}
     for w in waits:
-        grouped.setdefault((w.pack, w.stage), []).append(w)
-    return grouped
-
-
-def _by_stage_and_role(waits: list[ApprovalWait]) -> dict[tuple[str, int, str], list[ApprovalWait]]:
-    grouped: dict[tuple[str, int, str], list[ApprovalWait]] = {}
-    for w in waits:
-        grouped.setdefault((w.pack, w.stage, w.role), []).append(w)
+        grouped.setdefault(key(w), []).append(w)
     return grouped
 
 
@@ -248,7 +244,8 @@ def effort(waits: list[ApprovalWait], rates: dict[str, float | None], currency: 
            human_steps: Counter[str]) -> list[Figure]:
     group = "effort"
     hours: dict[str, float] = {}
-    for (_, _, role), rows in _by_stage_and_role(waits).items():  # a stage waits on a role once, not per person
+    # A stage waits on a role once, not once per person of it.
+    for (_, _, role), rows in _grouped(waits, lambda w: (w.pack, w.stage, w.role)).items():
         answered = [w.decided_at for w in rows if w.decided_at]
         if answered:
             hours[role] = hours.get(role, 0.0) + (max(answered) - rows[0].opened_at).total_seconds() / 3600
