@@ -9,7 +9,7 @@ temporary folder, a port from the OS) and stops it at the end. An SMTP server (a
 cycles, each the way the engine runs the approve → release steps (flows/engine.py `_run_step`):
 
     render_pack on a bench playbook (one webhook message, one e-mail message, a one-stage chain, pause_poll=--poll)
-      ─▶ flows.approval.request_approval ─▶ pause_flow_run(wait_for_input=Decision…, poll_interval=pause_poll)
+      ─▶ flows.approval.request_approval ─▶ flows.waiting.wait_for_form(Decision…, poll=pause_poll)
            resumer thread: sees the run PAUSED with its form, waits a random "think" time, then
            t_resume ─▶ prefect.flow_runs.resume_flow_run(run_id, run_input=Decision)   (what the Resume form does)
       ─▶ the pause returns: t_continue

@@ -10,7 +10,7 @@ stages, waits with the stage's form, reads answers (their receipts checked) and 
   runs it again from the top: finished steps, opened stages and judged answers come back Cached (persisted
   results), each wait returns its recorded answer, and the run goes on from the first unanswered one. A stage's
   deadline is kept by a run of `approval-deadline` scheduled for it (flows/deadline.py). Any other run (a
-  sub-flow, `crisis run`, the flow tests) waits in its process (`pause_flow_run`), until the deadline.
+  sub-flow, `crisis run`, the flow tests) waits in its process (flows/waiting.py), until the deadline.
 
 - When a stage opens, each person who may decide gets their own signed link (`communication.signing`), bound to
   this run, stage, person and pack hash, expiring with the stage, by the channel the playbook gives them. The
@@ -31,7 +31,6 @@ What comes back is data: it is stored and shown, never rendered as a template.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable
 from dataclasses import asdict
@@ -39,13 +38,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from prefect import get_run_logger
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import StateType
 from prefect.context import get_run_context
-from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import pause_flow_run, suspend_flow_run
+from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
-from prefect.states import Running
 from pydantic import Field, create_model
 
 from crisiscomms import clock
@@ -58,6 +53,7 @@ from crisiscomms.monitoring.store import state_dir
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import ApprovalRecord, AssessmentRecord, MessageApprove, PackRecord
+from flows.waiting import wait_for_form
 from tasks.approval import approver_url, open_stage, read_answer, record_verdict
 
 Decision = Literal["approve", "reject", "request_changes"]
@@ -196,12 +192,8 @@ class PrefectApprover:
             given = suspend_flow_run(wait_for_input=form, key=self._pause, timeout=None)
             return given.model_dump() if given is not None else None
         left = (record.deadline_at - clock.now()).total_seconds()
-        try:
-            return pause_flow_run(wait_for_input=form, timeout=max(1, math.ceil(left)), poll_interval=self.poll,
-                                  key=self._pause).model_dump()
-        except FlowPauseTimeout:
-            resume_after_timeout()
-            return None
+        given = wait_for_form(form, self._pause, max(1.0, left), self.poll)
+        return given.model_dump() if given is not None else None
 
     def _text(self, prompt: Prompt, before: str) -> str:
         """The form's text: short (the UI gives it ~35 px at 900 px): who, by when, what changed, where to read."""
@@ -226,16 +218,3 @@ def view_link(key: bytes, record: StageRecord) -> str:
 def _pause_key(step_id: str, answers: int) -> str:
     """Prefect keys of run inputs take lowercase letters, digits and dashes only; step ids may hold `_`."""
     return f"{step_id.replace('_', '-')}-{answers}"
-
-
-def resume_after_timeout() -> None:
-    """After a timed-out pause the run is still PAUSED on the server: set it running again to go on.
-
-    Unless someone cancelled it meanwhile (the kill switch does): forcing it back to Running would undo that.
-    """
-    run_id = get_run_context().flow_run.id  # type: ignore[union-attr]
-    with get_client(sync_client=True) as client:
-        state = client.read_flow_run(run_id).state
-        if state is not None and state.type in {StateType.CANCELLED, StateType.CANCELLING}:
-            raise CrisisError(f"the run was cancelled while waiting for approval: {state.message or ''}".strip())
-        client.set_flow_run_state(run_id, Running(message="approval timed out"), force=True)

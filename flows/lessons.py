@@ -14,8 +14,7 @@ from datetime import date
 from typing import Any
 
 from prefect import get_run_logger
-from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import pause_flow_run, suspend_flow_run
+from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from pydantic import Field, ValidationError, create_model
 
@@ -26,6 +25,7 @@ from crisiscomms.playbook.review_steps import LessonsRecord, ReviewCollect, Revi
 from crisiscomms.review.model import Action, Lessons
 from flows.approval import EMBEDDED, suspendable
 from flows.history import RunHistory, settle
+from flows.waiting import wait_for_form
 from tasks.registry import task_for
 
 ATTEMPTS = 3
@@ -92,11 +92,10 @@ def ask(step: ReviewLessons, context: StepContext) -> dict[str, Any] | None:
 def _wait(form: Any, key: str, wait: int) -> Any | None:
     if suspendable():  # the process exits here; the run resumes from the top and this returns the answer
         return suspend_flow_run(wait_for_input=form, key=key, timeout=wait)
-    try:
-        return pause_flow_run(wait_for_input=form, key=key, timeout=wait, poll_interval=2)
-    except FlowPauseTimeout:
+    answer = wait_for_form(form, key, wait, poll=2)
+    if answer is None:
         get_run_logger().warning("review questions not answered within %s", human_delay(wait))
-        return None
+    return answer
 
 
 def _lessons(step: ReviewLessons, given: dict[str, Any], actions: list[Action], unread: list[str]) -> Lessons:

@@ -203,6 +203,19 @@ def test_a_stage_that_times_out_escalates_once_then_times_out_without_approving(
     assert record.decisions[1]["role"] == "communication"  # the escalation's role
 
 
+def test_a_timed_out_stage_never_shows_the_run_as_failed_and_the_server_leaves_the_deadline_to_the_run() -> None:
+    run = Running("approval-timeout")
+    run_id = _paused_run(timeout=60)
+    with get_client(sync_client=True) as client:
+        paused = client.read_flow_run(run_id).state
+        # The server fails a pause at its own expiry: set well past the stage's 2 s, it only ever fails a run whose
+        # process died (else it raced the run's own timeout and wrote a Failed state into the audit trail).
+        assert (paused.state_details.pause_timeout - paused.timestamp).total_seconds() > 60
+        assert run.approval().decision == "timed_out"
+        states = client.read_flow_run_states(run_id)
+    assert StateType.FAILED not in {s.type for s in states}, [s.name for s in states]
+
+
 def test_the_escalated_role_can_approve_after_a_timeout() -> None:
     run = Running("approval-timeout")
     _escalated(_paused_run(timeout=60))  # legal does not answer within its 2 s: the stage goes to its backup

@@ -150,6 +150,8 @@ class Gate(Spec):
     min_text_length: int = Field(1, ge=0)
     max_text_length: int = Field(10_000, ge=1)
     max_future_skew: Duration = Field(300, description="Tolerated clock skew for timestamps in the future.")
+    max_age: Duration = Field(30 * 86400, ge=60, description="Mentions older than this when read are quarantined "
+                              "`too_old` (`30d`): an old post resurfacing is not today's volume.")
     collapse_ratio: float = Field(0.1, ge=0, le=1, description="Batch volume below this share of the baseline "
                                   "raises a data-gap alert.")
     languages: list[str] = Field(default_factory=list, description="Known declared languages (empty: any ISO 639-1).")
@@ -162,5 +164,7 @@ class Monitoring(Spec):
     detection: Detection = Field(default_factory=Detection)
     gate: Gate = Field(default_factory=Gate)
     entities: bool = Field(True, description="Extract named entities (spaCy) from analysed mentions.")
+    batch: int = Field(5000, ge=100, le=200_000, description="Records a scheduled pass reads, gates and commits at "
+                       "a time: a backlog is worked through in bounded memory, each batch kept once done.")
     processes: int = Field(1, ge=1, le=64, description="Processes enriching a large batch (≥ 2 pays on "
                            "batches of thousands of mentions with as many free cores).")
