@@ -4,6 +4,7 @@
     .venv/bin/python bench/crisislex_quality.py --json     # the same figures as JSON
     .venv/bin/python bench/crisislex_quality.py --details  # + per-class F1 and the most frequent errors
     .venv/bin/python bench/crisislex_quality.py --playbook my-rules.yaml   # other audience rules, same events
+    .venv/bin/python bench/crisislex_quality.py --fit      # relevance weights fitted on all five (RELEVANCE)
 
 Each of the five events in data/crisislex/ goes through `Enricher(playbook).enrich(mentions)`, exactly as the
 monitoring pass runs it. The playbook is bench/crisislex.yaml (one English audience rule set for every event)
@@ -15,6 +16,10 @@ scoring below reads them.
   next to the majority baseline (the event's most frequent class predicted for every row, same six classes).
 - Relevance: ROC AUC (Mann–Whitney, average ranks for ties) of `relevance` for `Related …` (informative or
   not) against `Not related`, `Not applicable` left out; and for `Related and informative` against the rest.
+  Twice: with the shipped weights (`watchlist.RELEVANCE`, fitted on all five events: in-sample), and held out
+  (leave one event out: the same fit, `fit_relevance`, on the four other events scores the fifth), which is the
+  figure that predicts an unseen crisis. Held-out AUCs are also given per language of the tweets (the language
+  the enrichment identified: en, es, fr, other), per event and pooled over the events.
 
 Data: CrisisLexT26 (MIT) — Olteanu, Vieweg, Castillo, *What to Expect When the Unexpected Happens: Social Media
 Communications Across Crises*, CSCW 2015. Nothing here uses the network.
@@ -34,11 +39,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
 from crisiscomms.mention import EnrichedMention, Mention  # noqa: E402
 from crisiscomms.monitoring.monitor import Enricher  # noqa: E402
-from crisiscomms.monitoring.watchlist import fold  # noqa: E402
+from crisiscomms.monitoring.watchlist import RelevanceFeatures, RelevanceModel, fold, relevance_features  # noqa: E402
 from crisiscomms.playbook.models import Playbook  # noqa: E402
 
 DATA = ROOT / "data" / "crisislex"
@@ -63,6 +69,10 @@ CLASSES = {
 UNLABELLED_SOURCE = ("Not labeled", "Not applicable")
 RELATED = ("Related and informative", "Related - but not informative")
 INFORMATIVE = "Related and informative"
+LANGUAGES = ("en", "es", "fr")  # reported apart; every other language (und included) is "other"
+# Relevance fit: a light L2 penalty on the weights (not the intercept); each event and, within it, each class
+# (related / not related) weigh the same, so that Spain's 6 unrelated tweets count as much as Savar's 305.
+L2 = 0.01
 
 
 # --- metrics ----------------------------------------------------------------------------------------------
@@ -172,18 +182,32 @@ def event_playbook(event: str, base: Path = PLAYBOOK) -> Playbook:
 
 
 @dataclass
+class Judged:
+    """One tweet judged for relevance: what `relevance()` weighs, its language and its crowd label."""
+
+    features: RelevanceFeatures
+    lang: str
+    related: bool
+    informative: bool
+
+
+@dataclass
 class EventScore:
     event: str
     rows: int  # tweets with a source label, scored for audience
     macro_f1: float
     baseline: float
     class_f1: dict[str, float]
-    auc_related: float
+    auc_related: float  # shipped weights (fitted on all five events, this one included)
     auc_informative: float
     relevance_rows: int  # tweets scored for related vs not related
     not_related: int
     confusion: dict[str, int]  # "gold → predicted": count, errors only
     seconds: float
+    judged: list[Judged]
+    held_out: list[float] | None = None  # relevance of each judged tweet, weights fitted on the other events
+    held_out_related: float | None = None
+    held_out_informative: float | None = None
 
 
 def measure(event: str, base: Path = PLAYBOOK) -> EventScore:
@@ -191,11 +215,16 @@ def measure(event: str, base: Path = PLAYBOOK) -> EventScore:
     started = time.perf_counter()
     playbook = event_playbook(event, base)
     mentions, gold = load_event(event)
-    enriched = Enricher(playbook).enrich(mentions)
+    enricher = Enricher(playbook)
+    enriched = enricher.enrich(mentions)
     truth, said = _audiences(playbook, enriched, gold)
     judged = [(m.relevance, g["informativeness"]) for m, g in zip(enriched, gold, strict=True)
               if g["informativeness"] != "Not applicable"]
     scores = [score for score, _ in judged]
+    # The match again, as the enrichment made it (same text, same language), for its relevance features.
+    rows = [Judged(relevance_features(enricher.matcher.match(m.text, m.lang), m.text), m.lang,
+                   g["informativeness"] in RELATED, g["informativeness"] == INFORMATIVE)
+            for m, g in zip(enriched, gold, strict=True) if g["informativeness"] != "Not applicable"]
     return EventScore(
         event=event,
         rows=len(truth),
@@ -208,6 +237,7 @@ def measure(event: str, base: Path = PLAYBOOK) -> EventScore:
         not_related=sum(label == "Not related" for _, label in judged),
         confusion=dict(Counter(f"{t} → {p}" for t, p in zip(truth, said, strict=True) if t != p).most_common(5)),
         seconds=time.perf_counter() - started,
+        judged=rows,
     )
 
 
@@ -222,24 +252,163 @@ def _audiences(playbook: Playbook, enriched: Sequence[EnrichedMention],
 
 
 def measure_all(events: Sequence[str] = EVENTS, base: Path = PLAYBOOK) -> list[EventScore]:
-    return [measure(event, base) for event in events]
+    """Every event measured; with two or more, each one's relevance is also scored held out (`hold_out`)."""
+    scores = [measure(event, base) for event in events]
+    if len(scores) > 1:
+        hold_out(scores)
+    return scores
+
+
+# --- relevance weights, fitted and held out ---------------------------------------------------------------
+
+
+def _design(judged: Sequence[Judged]) -> np.ndarray:
+    """One row per tweet: 1 (intercept), keywords, hashtags, context, words (RelevanceModel's order)."""
+    return np.array([[1.0, j.features.keywords, j.features.hashtags, j.features.context, j.features.words]
+                     for j in judged])
+
+
+def fit_relevance(events: Sequence[EventScore]) -> RelevanceModel:
+    """Logistic regression of related vs not related on the tweets with a watched term (the others score 0
+    whatever the weights), each event and each class weighing the same, L2 on the weights; a weight fitted
+    negative (evidence lowering relevance) is fixed at 0 and the rest fitted again."""
+    rows: list[Judged] = []
+    weights: list[float] = []
+    for event in events:
+        found = [j for j in event.judged if j.features.subject]
+        positives = sum(j.related for j in found)
+        negatives = len(found) - positives
+        if not positives or not negatives:
+            raise ValueError(f"{event.event}: relevance needs related and unrelated tweets with a watched term")
+        rows += found
+        weights += [0.5 / (positives if j.related else negatives) for j in found]
+    x, y, w = _design(rows), np.array([j.related for j in rows], dtype=float), np.array(weights)
+    kept = np.ones(x.shape[1], dtype=bool)
+    while True:
+        beta = np.zeros(x.shape[1])
+        beta[kept] = _newton(x[:, kept], y, w)
+        negative = kept & (beta < 0)
+        negative[0] = False  # the intercept may be anything
+        if not negative.any():
+            break
+        kept &= ~negative
+    return RelevanceModel(*(round(float(b), 3) for b in beta))
+
+
+def _newton(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted, L2-penalised logistic regression by Newton's method (deterministic; converges in ~10 steps)."""
+    penalty = np.full(x.shape[1], L2)
+    penalty[0] = 0.0
+    beta = np.zeros(x.shape[1])
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-x @ beta))
+        gradient = x.T @ (w * (p - y)) + penalty * beta
+        hessian = (x * (w * p * (1 - p))[:, None]).T @ x + np.diag(penalty)
+        step = np.linalg.solve(hessian, gradient)
+        beta -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return beta
+
+
+def hold_out(scores: Sequence[EventScore]) -> None:
+    """Each event's relevance AUCs with weights fitted on the other events only (leave one event out)."""
+    for event in scores:
+        model = fit_relevance([other for other in scores if other is not event])
+        event.held_out = [model.score(j.features) for j in event.judged]
+        event.held_out_related = roc_auc(event.held_out, [j.related for j in event.judged])
+        event.held_out_informative = roc_auc(event.held_out, [j.informative for j in event.judged])
+
+
+@dataclass
+class LanguageScore:
+    lang: str
+    event: str  # "all" for the events pooled
+    related: int
+    not_related: int
+    auc: float | None  # None without both classes
+
+
+def by_language(scores: Sequence[EventScore]) -> list[LanguageScore]:
+    """Held-out related-vs-not AUC per language of the tweets, per event and over all events (each event scored
+    by the weights fitted without it: `hold_out` first). Over all events, a related and an unrelated tweet are
+    only compared within one event (each fold's weights put scores on its own scale): the per-event AUCs averaged
+    with the number of such pairs as weights."""
+    found: list[LanguageScore] = []
+    for lang in (*LANGUAGES, "other"):
+        per_event = []
+        for event in scores:
+            if event.held_out is None:
+                raise ValueError(f"{event.event}: no held-out relevance (hold_out needs two events or more)")
+            rows = [(score, j.related) for score, j in zip(event.held_out, event.judged, strict=True)
+                    if _language(j.lang) == lang]
+            per_event.append(_language_score(lang, event.event, rows))
+        pairs = sum(e.related * e.not_related for e in per_event)
+        pooled = sum((e.auc or 0.0) * e.related * e.not_related for e in per_event) / pairs if pairs else None
+        related, unrelated = sum(e.related for e in per_event), sum(e.not_related for e in per_event)
+        found += [*per_event, LanguageScore(lang, "all", related, unrelated, pooled)]
+    return found
+
+
+def _language(code: str) -> str:
+    return code if code in LANGUAGES else "other"
+
+
+def _language_score(lang: str, event: str, rows: Sequence[tuple[float, bool]]) -> LanguageScore:
+    related = sum(r for _, r in rows)
+    unrelated = len(rows) - related
+    auc = roc_auc([s for s, _ in rows], [r for _, r in rows]) if related and unrelated else None
+    return LanguageScore(lang, event, related, unrelated, auc)
 
 
 # --- report -----------------------------------------------------------------------------------------------
 
 
 def table(scores: Sequence[EventScore]) -> str:
-    head = ("| event | rows | macro-F1 | majority baseline | AUC related vs not | AUC informative vs rest "
-            "| not related / judged |\n|---|--:|--:|--:|--:|--:|--:|")
+    head = ("| event | rows | macro-F1 | majority baseline | AUC related vs not, held out (in-sample) "
+            "| AUC informative vs rest, held out (in-sample) | not related / judged |\n|---|--:|--:|--:|--:|--:|--:|")
     lines = [head]
     for s in scores:
-        lines.append(f"| {s.event} | {s.rows} | {s.macro_f1:.3f} | {s.baseline:.3f} | {s.auc_related:.3f} "
-                     f"| {s.auc_informative:.3f} | {s.not_related} / {s.relevance_rows} |")
+        lines.append(f"| {s.event} | {s.rows} | {s.macro_f1:.3f} | {s.baseline:.3f} "
+                     f"| {_figure(s.held_out_related)} ({s.auc_related:.3f}) "
+                     f"| {_figure(s.held_out_informative)} ({s.auc_informative:.3f}) "
+                     f"| {s.not_related} / {s.relevance_rows} |")
     n = len(scores)
+    held_related = _mean([s.held_out_related for s in scores])
+    held_informative = _mean([s.held_out_informative for s in scores])
     lines.append(f"| **mean** | {sum(s.rows for s in scores)} | **{sum(s.macro_f1 for s in scores) / n:.3f}** "
-                 f"| {sum(s.baseline for s in scores) / n:.3f} | **{sum(s.auc_related for s in scores) / n:.3f}** "
-                 f"| {sum(s.auc_informative for s in scores) / n:.3f} "
+                 f"| {sum(s.baseline for s in scores) / n:.3f} "
+                 f"| **{_figure(held_related)}** ({sum(s.auc_related for s in scores) / n:.3f}) "
+                 f"| {_figure(held_informative)} ({sum(s.auc_informative for s in scores) / n:.3f}) "
                  f"| {sum(s.not_related for s in scores)} / {sum(s.relevance_rows for s in scores)} |")
+    return "\n".join(lines)
+
+
+def held_out_mean(scores: Sequence[EventScore]) -> float:
+    """Mean held-out related-vs-not AUC (what an unseen crisis should expect)."""
+    mean = _mean([s.held_out_related for s in scores])
+    if mean is None:
+        raise ValueError("held-out figures need at least two events")
+    return mean
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    return None if any(v is None for v in values) else sum(v for v in values if v is not None) / len(values)
+
+
+def _figure(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def language_table(scores: Sequence[EventScore]) -> str:
+    """Held-out related-vs-not AUC by language: one row per language, one column per event, then pooled."""
+    found = by_language(scores)
+    events = [s.event for s in scores]
+    lines = ["| language | " + " | ".join(events) + " | all events |", "|---|" + "--:|" * (len(events) + 1)]
+    for lang in (*LANGUAGES, "other"):
+        cells = [next(f for f in found if f.lang == lang and f.event == event) for event in (*events, "all")]
+        lines.append(f"| {lang} | " + " | ".join(f"{_figure(c.auc)} ({c.related}+/{c.not_related}−)" for c in cells)
+                     + " |")
     return "\n".join(lines)
 
 
@@ -258,12 +427,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--details", action="store_true", help="also per-class F1 and the most frequent errors")
     parser.add_argument("--event", action="append", choices=EVENTS, help="only this event (repeatable)")
     parser.add_argument("--playbook", type=Path, default=PLAYBOOK, help="another base playbook (audience rules)")
+    parser.add_argument("--fit", action="store_true", help="print the relevance weights fitted on the events")
     args = parser.parse_args(argv)
     scores = measure_all(args.event or EVENTS, args.playbook)
+    if args.fit:
+        print(f"RELEVANCE = {fit_relevance(scores)!r}")
+        return
     if args.json:
-        print(json.dumps([asdict(s) for s in scores], indent=2, ensure_ascii=False))
+        # Per-tweet rows (features, held-out scores) left out: the figures, and how many tweets were judged.
+        figures = [{k: v for k, v in asdict(s).items() if k not in ("judged", "held_out")} | {"judged": len(s.judged)}
+                   for s in scores]
+        print(json.dumps(figures, indent=2, ensure_ascii=False))
         return
     print(table(scores))
+    if len(scores) > 1:
+        print("\nHeld-out AUC related vs not, by language of the tweets (related+/not related−):\n")
+        print(language_table(scores))
     if args.details:
         print()
         print(details(scores))

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from crisiscomms.monitoring.watchlist import Match, compile_watchlist, fold, relevance
+from crisiscomms.monitoring.watchlist import (
+    RELEVANCE,
+    Match,
+    RelevanceFeatures,
+    compile_watchlist,
+    fold,
+    relevance,
+    relevance_features,
+)
 from crisiscomms.playbook.monitoring import Watchlist
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,11 +159,12 @@ def test_context_words_alone_are_not_relevant() -> None:
 
 
 def test_documented_examples_hold() -> None:
-    text = "a short text"
-    assert relevance(Match(brands=["B"]), text) == 0.21
-    assert relevance(Match(keywords=["k"]), text) == 0.232
-    assert relevance(Match(brands=["B"], keywords=["k"]), text) == 0.4756
-    assert relevance(Match(brands=["B"], keywords=["k"], context=["c"]), text) == 0.5789
+    text = "a short text"  # the docstring's examples are for a 3-word text, rounded to 2 decimals
+    assert relevance(Match(keywords=["k"]), text) == relevance(Match(brands=["B"]), text) == pytest.approx(0.34, abs=0.005)
+    assert relevance(Match(handles=["@b"]), text) == relevance(Match(brands=["B"]), text)
+    assert relevance(Match(hashtags=["#h"]), text) == pytest.approx(0.16, abs=0.005)
+    assert relevance(Match(keywords=["k"], context=["c"]), text) == pytest.approx(0.50, abs=0.005)
+    assert relevance(Match(brands=["B"], keywords=["k"]), text) == pytest.approx(0.75, abs=0.005)
 
 
 def test_brands_and_handles_weigh_more_than_hashtags() -> None:
@@ -201,8 +210,47 @@ def test_a_keyword_in_a_long_article_is_weaker_evidence_than_in_a_tweet() -> Non
 
 
 def test_relevance_stays_within_bounds_on_hostile_text() -> None:
-    for text in ["", "#" * 100, "#a " * 10_000, "\ud83d", "http://x.y " * 100]:
+    for text in ["", "#" * 100, "#a " * 10_000, "\ud83d", "http://x.y " * 100, "mot " * 100_000]:
         assert 0.0 <= relevance(Match(brands=["B"], hashtags=["#a"], context=["c"]), text) <= 1.0
+    assert relevance(Match(keywords=[f"k{i}" for i in range(2_000)]), "k") == 1.0  # no overflow
+
+
+def test_a_text_that_only_tags_the_subject_is_less_relevant_than_a_sentence_about_it() -> None:
+    match = Match(hashtags=["#falcon"])
+    tags = relevance(match, "#me #beach #sky #cute #falcon @friend http://t.co/x")
+    sentence = relevance(match, "Fire at the refinery tonight, the whole town is out in the street #falcon")
+    assert 0 < tags < sentence
+
+
+def test_a_few_words_are_weaker_evidence_than_a_sentence() -> None:
+    match = Match(keywords=["rappel"])
+    assert 0 < relevance(match, "rappel") < relevance(match, "rappel des yaourts nature de la laiterie ce matin")
+
+
+def test_tags_handles_and_links_are_not_plain_words() -> None:
+    bare = relevance_features(Match(hashtags=["#h"]), "#h")
+    marked_up = relevance_features(Match(hashtags=["#h"]), "#h #a #b @c @d https://t.co/x www.example.org e@mail.fr")
+    assert bare.words == marked_up.words == 0.0
+
+
+def test_length_beyond_a_long_tweet_adds_nothing() -> None:
+    match = Match(hashtags=["#h"])  # no keyword: no dilution either
+    assert relevance(match, "mot " * 30 + "#h") == relevance(match, "mot " * 3_000 + "#h")
+
+
+def test_evidence_never_lowers_relevance() -> None:
+    weights = [RELEVANCE.keyword, RELEVANCE.hashtag, RELEVANCE.context, RELEVANCE.words]
+    assert all(weight >= 0 for weight in weights)
+    for more in (Match(keywords=["k"]), Match(hashtags=["#h"]), Match(brands=["B"]), Match(handles=["@b"])):
+        base = Match(keywords=["x"])
+        grown = Match(*(getattr(base, f) + getattr(more, f) for f in ("keywords", "hashtags", "handles", "brands")))
+        assert relevance(grown, "some text about x") > relevance(base, "some text about x")
+
+
+def test_without_a_watched_term_the_model_scores_zero_whatever_else_the_text_holds() -> None:
+    nothing = RelevanceFeatures(subject=False, keywords=0.0, hashtags=0.0, context=3.0, words=3.0)
+    assert RELEVANCE.score(nothing) == 0.0
+    assert relevance_features(Match(scattered=["a b"]), "b a").subject  # a scattered keyword is a watched term
 
 
 def test_matching_is_fast() -> None:
