@@ -7,14 +7,21 @@
         assert hook.counts()[key] == 1 and smtp.deliveries[0].text == approved_text
 
 A message is recorded only when the receiver accepts it (HTTP 2xx, SMTP 250): a 5xx or a 4xx SMTP answer means
-"not taken". A `delay` is slept AFTER recording and before answering: the receiver has the message, the sender
-may time out — the case a sender must report as in doubt. `on_receive(delivery)` runs at that moment too (a
-test can kill the sender there). Both are context managers and safe to share across tests (`reset()`).
+"not taken", and so does a 3xx. A `delay` is slept AFTER recording and before answering: the receiver has the
+message, the sender may time out — the case a sender must report as in doubt. `on_receive(delivery)` runs at that
+moment too (a test can kill the sender there). Both are context managers and safe to share across tests (`reset()`).
+
+Like a real server, neither takes half a request for a request: the HTTP receiver reads a request only once its
+head ended (the blank line) and its whole body arrived (Content-Length bytes, or every chunk up to the last one),
+and counts a request cut before that in `incomplete`; aiosmtpd hands over a message only after the final dot line.
+The HTTP receiver can answer a redirect (`Answer(307, location=...)`) or echo the request back in its answer
+(`Answer(400, echo=True)`), as some servers do in their error pages.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import email
 import json
 import socket
@@ -35,6 +42,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 class Answer:
     status: int = 200  # HTTP status, or SMTP code answering the end of data (250, 451, 554…)
     delay: float = 0.0  # seconds slept after recording (2xx) and before answering
+    location: str | None = None  # HTTP: a Location header (for a 3xx)
+    body: bytes = b""  # HTTP: the answer's body
+    echo: bool = False  # HTTP: the request as received (head and body) put before `body`
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,7 @@ class Delivery:
     key: str  # Idempotency-Key header (HTTP) or the Message-ID's local part (SMTP)
     body: bytes  # exactly the bytes received
     headers: dict[str, str]
+    head: bytes = b""  # HTTP: the request line and headers exactly as received
     at: float = field(default_factory=time.monotonic)
 
     @property
@@ -60,7 +71,8 @@ class _Recorder:
         self.deliveries: list[Delivery] = []
         self.answer: Callable[[Delivery], Answer] = lambda delivery: Answer()
         self.on_receive: Callable[[Delivery], None] | None = None
-        self.requests = 0  # every message seen, accepted or not
+        self.requests = 0  # every message seen whole, accepted or not
+        self.incomplete = 0  # requests cut before their end (HTTP): no message, not counted in `requests`
         self._lock = threading.Lock()
         self._busy = 0
 
@@ -79,6 +91,10 @@ class _Recorder:
             self.on_receive(delivery)
         return answer
 
+    def cut(self) -> None:
+        with self._lock:
+            self.incomplete += 1
+
     def done(self) -> None:
         with self._lock:
             self._busy -= 1
@@ -89,7 +105,7 @@ class _Recorder:
 
     def reset(self) -> None:
         with self._lock:
-            self.deliveries, self.requests = [], 0
+            self.deliveries, self.requests, self.incomplete = [], 0, 0
         self.answer, self.on_receive = (lambda delivery: Answer()), None
 
     def wait_idle(self, timeout: float = 5.0) -> None:
@@ -124,24 +140,48 @@ class HttpReceiver(_Recorder):
 def _http_handler(receiver: HttpReceiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        rfile: _HeadReader  # type: ignore[assignment]
+
+        def setup(self) -> None:
+            super().setup()
+            self.rfile = _HeadReader(self.rfile)
+
+        def handle_one_request(self) -> None:
+            self.rfile.lines.clear()
+            super().handle_one_request()
 
         def do_POST(self) -> None:
             receiver.begin()
             try:
-                length = int(self.headers.get("Content-Length", 0))
-                body = self.rfile.read(length)
-                if len(body) < length:  # the sender died mid-request: an incomplete request is no delivery
-                    return
-                delivery = Delivery(self.headers.get("Idempotency-Key", ""), body, dict(self.headers.items()))
-                answer = receiver.receive(delivery, lambda status: 200 <= status < 300)
-                time.sleep(answer.delay)
-                self.send_response(answer.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self._take()
             except OSError:  # the sender went away (killed, timed out): nothing to answer
-                pass
+                self.close_connection = True
             finally:
                 receiver.done()
+
+        def _take(self) -> None:
+            head, ended = b"".join(self.rfile.lines), self.rfile.lines[-1] in (b"\r\n", b"\n")
+            try:
+                body = _whole_body(self.rfile, self.headers) if ended else None
+            except ValueError:  # a Content-Length or chunk size that is no number: refused, not taken
+                self._answer(Answer(400), b"")
+                return
+            if body is None:  # the connection ended before the request did: no request
+                receiver.cut()
+                self.close_connection = True
+                return
+            delivery = Delivery(self.headers.get("Idempotency-Key", ""), body, dict(self.headers.items()), head)
+            answer = receiver.receive(delivery, lambda status: 200 <= status < 300)
+            time.sleep(answer.delay)
+            self._answer(answer, head + body if answer.echo else b"")
+
+        def _answer(self, answer: Answer, echoed: bytes) -> None:
+            self.send_response(answer.status)
+            if answer.location is not None:
+                self.send_header("Location", answer.location)
+            self.send_header("Content-Length", str(len(echoed) + len(answer.body)))
+            self.end_headers()
+            self.wfile.write(echoed + answer.body)
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -149,12 +189,65 @@ def _http_handler(receiver: HttpReceiver) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class SmtpReceiver(_Recorder):
-    """An aiosmtpd server on 127.0.0.1; with `auth=(user, password)` it requires AUTH LOGIN/PLAIN (no TLS)."""
+class _HeadReader:
+    """The request stream, keeping the lines read for the request head: a head ends with an empty line, and one
+    cut by the connection's end does not (the standard library reads both alike)."""
 
-    def __init__(self, auth: tuple[str, str] | None = None) -> None:
+    def __init__(self, stream: Any) -> None:
+        self.stream, self.lines = stream, list[bytes]()
+
+    def readline(self, limit: int = -1) -> bytes:
+        line: bytes = self.stream.readline(limit)
+        self.lines.append(line)
+        return line
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self.stream.read(size))
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def _whole_body(stream: _HeadReader, headers: Any) -> bytes | None:
+    """The body once all of it arrived (Content-Length bytes, or chunks up to the last), None if the connection
+    ended first; ValueError for a length that is no number."""
+    if "chunked" in headers.get("Transfer-Encoding", "").lower():
+        return _chunks(stream.stream)
+    length = int(headers.get("Content-Length", "0"))
+    if length < 0:
+        raise ValueError(f"negative Content-Length {length}")
+    body = stream.read(length)
+    return body if len(body) == length else None
+
+
+def _chunks(stream: Any) -> bytes | None:
+    body = b""
+    while True:
+        line = stream.readline(1024)
+        if not line.endswith(b"\n"):
+            return None
+        size = int(line.split(b";")[0].strip(), 16)
+        if size == 0:
+            break
+        chunk = stream.read(size + 2)  # the data and its CRLF
+        if len(chunk) < size + 2:
+            return None
+        body += chunk[:size]
+    while True:  # trailer fields, up to the empty line that ends the request
+        line = stream.readline(8192)
+        if not line.endswith(b"\n"):
+            return None
+        if line in (b"\r\n", b"\n"):
+            return body
+
+
+class SmtpReceiver(_Recorder):
+    """An aiosmtpd server on 127.0.0.1; with `auth=(user, password)` it requires AUTH LOGIN/PLAIN (no TLS). With
+    `echo_login`, a refused login is answered with what the client sent (AUTH PLAIN's base64), as some servers do."""
+
+    def __init__(self, auth: tuple[str, str] | None = None, echo_login: bool = False) -> None:
         super().__init__()
-        self.auth = auth
+        self.auth, self.echo_login = auth, echo_login
         self.logins: list[str] = []
         self.port = free_port()
         self.host = "127.0.0.1"
@@ -167,6 +260,9 @@ class SmtpReceiver(_Recorder):
         ok = isinstance(data, LoginPassword) and (data.login.decode(), data.password.decode()) == self.auth
         if ok:
             self.logins.append(data.login.decode())
+        if not ok and self.echo_login and isinstance(data, LoginPassword):
+            sent = base64.b64encode(b"\0" + data.login + b"\0" + data.password).decode()
+            return AuthResult(success=False, handled=False, message=f"535 5.7.8 Refused: AUTH PLAIN {sent}")
         return AuthResult(success=ok, handled=False)
 
     def __enter__(self) -> SmtpReceiver:

@@ -2,7 +2,10 @@
 
 A sender takes (variant, channel, idempotency key) and returns a receipt text, or raises `TransientError` (the
 channel certainly did not take the message: worth retrying), `InDoubt` (it may have: never resent automatically)
-or `CrisisError` (refused for good). `crisiscomms.communication.release` decides what to do with each outcome.
+or `CrisisError` (refused, or the request could not even be made: nothing was sent). An error raised before the
+message could have left is never `InDoubt`. `crisiscomms.communication.release` decides what to do with each outcome.
+The webhook's HTTP exchange (redirects, when a request may have arrived) is in `webhook`; hiding secrets in the
+texts of errors, in every form a receiver may echo them, in `scrubbing`.
 
 Secrets are read at send time and never written to YAML, logs, receipts or error messages:
 - a channel URL (webhook, apprise) from the environment variable named by `url_env`, or from the Prefect Secret
@@ -22,19 +25,21 @@ import os
 import re
 import smtplib
 import ssl
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
+from crisiscomms.communication import webhook
 from crisiscomms.communication.messages import Variant
-from crisiscomms.errors import CrisisError
+from crisiscomms.communication.scrubbing import credentials, excerpt, scrub
+from crisiscomms.communication.transport_log import apprise_log, quiet_transport_logs
+from crisiscomms.errors import CrisisError, printable
 from crisiscomms.playbook.models import Channel
 
 TIMEOUT = 10.0  # seconds to connect, and to wait for an answer
@@ -96,20 +101,6 @@ def smtp_password(secrets: SecretReader | None) -> str:
     return os.environ.get("CRISIS_SMTP_PASSWORD", "")
 
 
-def scrub(text: str, *secrets: str) -> str:
-    """`text` without any secret in it (nor the parts of a URL that may carry a token)."""
-    parts = set()
-    for secret in filter(None, secrets):
-        parts.add(secret)
-        with suppress(Exception):
-            url = httpx.URL(secret)
-            parts |= {url.host, url.userinfo.decode(), url.path, url.query.decode(), *url.path.split("/"),
-                      *url.params.values()}
-    for part in sorted((p for p in parts if len(p) >= 4), key=len, reverse=True):
-        text = text.replace(part, "***")
-    return text
-
-
 # ── senders ──────────────────────────────────────────────────────────────────────────────────────────────────
 
 def email_message(variant: Variant, channel: Channel, key: str) -> EmailMessage:
@@ -126,16 +117,15 @@ def send_email(variant: Variant, channel: Channel, key: str, secrets: SecretRead
     host = os.environ.get("CRISIS_SMTP_HOST")
     if not host or not channel.to:
         raise CrisisError(f"channel {variant.channel}: set CRISIS_SMTP_HOST and the channel's `to`")
+    port = smtp_port()
     user = os.environ.get("CRISIS_SMTP_USER")
     password = smtp_password(secrets) if user else ""
-    message = email_message(variant, channel, key)
+    hidden = (password, *credentials(user or "", password))  # AUTH PLAIN carries both, base64-encoded
+    message, data = email_data(variant, channel, key)
+    smtp = _smtp_connect(host, port, hidden)
     try:
-        smtp = smtplib.SMTP(host, int(os.environ.get("CRISIS_SMTP_PORT", "25")), timeout=TIMEOUT)
-    except OSError as exc:  # nothing handed over yet
-        raise TransientError(f"SMTP {host}: {scrub(str(exc), password)}") from None
-    try:
-        _smtp_envelope(smtp, host, user, password, message["From"], channel.to)
-        _smtp_data(smtp, host, message)
+        _smtp_envelope(smtp, host, user, password, message["From"], channel.to, hidden)
+        _smtp_data(smtp, host, data, message["Message-ID"])
     finally:
         with suppress(Exception):  # the message is handed over (or not) already: QUIT changes nothing
             smtp.quit()
@@ -143,8 +133,37 @@ def send_email(variant: Variant, channel: Channel, key: str, secrets: SecretRead
     return f"smtp {host}: accepted for {len(channel.to)} recipient(s), Message-ID <{key}@crisiscomms>"
 
 
+def smtp_port() -> int:
+    text = os.environ.get("CRISIS_SMTP_PORT", "25")
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise CrisisError(f"CRISIS_SMTP_PORT is not a port number (1 to 65535): {printable(text)[:20]!r}")
+    return int(text)
+
+
+def email_data(variant: Variant, channel: Channel, key: str) -> tuple[EmailMessage, bytes]:
+    """The e-mail and the bytes DATA carries: a line starting with a dot doubled, ended by a line of one dot."""
+    try:
+        message = email_message(variant, channel, key)
+        text = message.as_bytes(policy=policy.SMTP)
+    except Exception as exc:  # a line break in the subject or an address, for one: nothing was sent
+        raise CrisisError(f"channel {variant.channel}: the message cannot be written as an e-mail "
+                          f"({type(exc).__name__}: {printable(str(exc))[:200]}); nothing was sent") from None
+    stuffed = re.sub(rb"(?m)^\.", b"..", text)
+    return message, stuffed + (b"" if stuffed.endswith(b"\r\n") else b"\r\n") + b".\r\n"
+
+
+def _smtp_connect(host: str, port: int, hidden: tuple[str, ...]) -> smtplib.SMTP:
+    try:
+        return smtplib.SMTP(host, port, timeout=TIMEOUT)
+    except OSError as exc:  # refused, unreachable, no greeting: nothing handed over yet
+        raise TransientError(f"SMTP {host}: {scrub(str(exc), *hidden)}") from None
+    except Exception as exc:  # an IDNA error for the host name, for one: nothing handed over either
+        raise CrisisError(f"SMTP {host}: cannot connect ({type(exc).__name__}: {excerpt(str(exc), 200, *hidden)}); "
+                          "nothing was sent") from None
+
+
 def _smtp_envelope(smtp: smtplib.SMTP, host: str, user: str | None, password: str, sender: str,
-                   recipients: list[str]) -> None:
+                   recipients: list[str], hidden: tuple[str, ...]) -> None:
     """Greeting, login, MAIL FROM, RCPT TO: nothing is delivered whatever fails here."""
     try:
         smtp.ehlo_or_helo_if_needed()
@@ -157,22 +176,35 @@ def _smtp_envelope(smtp: smtplib.SMTP, host: str, user: str | None, password: st
         for recipient in recipients:  # one refused → none sent: all recipients get it, or none does
             _smtp_check(host, f"RCPT TO {recipient}", *smtp.rcpt(recipient))
     except smtplib.SMTPResponseException as exc:
-        _smtp_check(host, "", exc.smtp_code, exc.smtp_error, password)
+        _smtp_check(host, "", exc.smtp_code, exc.smtp_error, *hidden)
     except smtplib.SMTPNotSupportedError as exc:
         raise CrisisError(f"SMTP {host}: {exc}") from None
     except (OSError, smtplib.SMTPException) as exc:
-        raise TransientError(f"SMTP {host}: {scrub(str(exc), password)}") from None
+        raise TransientError(f"SMTP {host}: {scrub(str(exc), *hidden)}") from None
+    except Exception as exc:  # a non-ASCII address the server cannot take, for one: the text never left
+        raise CrisisError(f"SMTP {host}: {type(exc).__name__} before the message was sent: "
+                          f"{excerpt(str(exc), 200, *hidden)}") from None
 
 
-def _smtp_data(smtp: smtplib.SMTP, host: str, message: EmailMessage) -> None:
+def _smtp_data(smtp: smtplib.SMTP, host: str, data: bytes, message_id: str) -> None:
+    """DATA, the text, the server's answer. The server takes a message only with its final dot line, so until
+    the last byte of `data` left, nothing is delivered; after it, a lost answer leaves the message in doubt."""
     try:
-        code, reply = smtp.data(message.as_bytes(policy=policy.SMTP))
-    except smtplib.SMTPDataError as exc:  # DATA itself refused: the text was not sent
-        _smtp_check(host, "DATA", exc.smtp_code, exc.smtp_error)
-        return
-    except (OSError, smtplib.SMTPException) as exc:  # cut off around the end of data: maybe accepted
-        raise InDoubt(f"SMTP {host}: connection lost around the end of the message ({exc}); look for "
-                      f"Message-ID {message['Message-ID']} in the recipients' mailboxes or the server's log") from None
+        code, reply = smtp.docmd("DATA")
+    except (OSError, smtplib.SMTPException) as exc:
+        raise TransientError(f"SMTP {host}: DATA: {exc}") from None
+    if code != 354:
+        _smtp_check(host, "DATA", code, reply)
+        raise CrisisError(f"SMTP {host}: DATA: answered {code} instead of 354, the text was not sent")
+    try:
+        smtp.send(data)
+    except (OSError, smtplib.SMTPException) as exc:  # cut before the final dot line: the server drops the text
+        raise TransientError(f"SMTP {host}: connection lost while sending the text ({exc})") from None
+    try:
+        code, reply = smtp.getreply()
+    except Exception as exc:  # the whole text left: the server may have accepted it
+        raise InDoubt(f"SMTP {host}: no answer after the end of the message ({type(exc).__name__}); look for "
+                      f"Message-ID {message_id} in the recipients' mailboxes or the server's log") from None
     _smtp_check(host, "end of data", code, reply)
 
 
@@ -188,24 +220,48 @@ def _smtp_check(host: str, step: str, code: int, reply: bytes | str, *secrets: s
 
 def send_webhook(variant: Variant, channel: Channel, key: str, secrets: SecretReader | None = None) -> str:
     url, label = channel_url(variant.channel, channel, secrets)
+    where = f"webhook ({label})"
     body = {"id": variant.id, "kind": variant.kind, "audience": variant.audience, "language": variant.language,
             "subject": variant.subject, "text": variant.text, "idempotency_key": key}
+    headers = {"Content-Type": "application/json", "Idempotency-Key": key,
+               "Accept-Encoding": "identity"}  # an error body is read raw, a few KiB at most
     try:
         with quiet_transport_logs():
-            response = httpx.post(url, json=body, headers={"Idempotency-Key": key}, timeout=TIMEOUT,
-                                  verify=tls_context())
-    except (httpx.UnsupportedProtocol, httpx.InvalidURL):
-        raise CrisisError(f"webhook ({label}): not an http(s) URL") from None
-    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # never reached the receiver
-        raise TransientError(f"webhook ({label}): {type(exc).__name__} {scrub(str(exc), url)}") from None
-    except httpx.TransportError as exc:  # sent, then no answer: the receiver may have it
-        raise InDoubt(f"webhook ({label}): {type(exc).__name__} after sending; ask the receiver whether it has "
+            answer = webhook.post(url, json.dumps(body, ensure_ascii=False).encode(), headers, TIMEOUT,
+                                  tls_context())
+    except webhook.Unsent as exc:
+        raise _unsent(where, exc.__cause__, url) from None
+    except webhook.Unsettled as exc:  # the whole request left, then no answer: the receiver may have it
+        raise InDoubt(f"{where}: {type(exc.__cause__).__name__} after sending; ask the receiver whether it has "
                       f"Idempotency-Key {key}") from None
-    if response.status_code >= 500 or response.status_code in (408, 429):
-        raise TransientError(f"webhook ({label}): HTTP {response.status_code}")
-    if response.status_code >= 400:
-        raise CrisisError(f"webhook ({label}): HTTP {response.status_code} {scrub(response.text[:200], url)}")
-    return f"webhook ({label}): HTTP {response.status_code}"
+    except webhook.RedirectRefused as exc:
+        raise CrisisError(f"{where}: HTTP {exc.status} redirect to {printable(excerpt(exc.location, 200, url))} "
+                          f"not followed, the message was not delivered: {exc.why}") from None
+    return _answered(where, answer, url)
+
+
+def _unsent(where: str, cause: BaseException | None, url: str) -> Exception:
+    """Nothing left: worth retrying when the network failed, refused for good when the request cannot be made."""
+    if isinstance(cause, httpx.UnsupportedProtocol):
+        return CrisisError(f"{where}: not an http(s) URL")
+    why = f"{type(cause).__name__} {printable(excerpt(str(cause), 200, url))}"
+    if isinstance(cause, httpx.TransportError) and not isinstance(cause, httpx.LocalProtocolError):
+        return TransientError(f"{where}: {why}")
+    return CrisisError(f"{where}: the request could not be made, nothing was sent ({why})")
+
+
+def _answered(where: str, answer: webhook.Answer, url: str) -> str:
+    """A 2xx is a delivery; any other status is not (a 3xx without a Location to follow included)."""
+    status = answer.status
+    if 200 <= status < 300:
+        return f"{where}: HTTP {status}"
+    if status >= 500 or status in (408, 429):
+        raise TransientError(f"{where}: HTTP {status}")
+    said = printable(excerpt(answer.body.decode("utf-8", errors="replace"), 200, url))
+    if 300 <= status < 400:
+        raise CrisisError(f"{where}: HTTP {status} without a redirect to follow, the message was not delivered "
+                          f"{said}".rstrip())
+    raise CrisisError(f"{where}: HTTP {status} {said}".rstrip())
 
 
 @functools.cache
@@ -215,8 +271,13 @@ def tls_context() -> ssl.SSLContext:
 
 
 _KEYED_APPRISE = re.compile(r"^(json|form|xml)s?://", re.IGNORECASE)
-_SAFE_APPRISE = re.compile(r"NewConnectionError|Failed to establish a new connection|ConnectTimeout|"
-                           r"Connection refused")
+# Why Apprise failed, read only where Apprise says it (its payload lines quote the message, which may say anything):
+# the HTTP code in a warning's first line, the request library's error in a "Socket Exception" line.
+_APPRISE_CODE = re.compile(r"[^\n]*\berror=(\d{3})\b")
+_UNCONNECTED = re.compile(r"Socket Exception: [^\n]*(NewConnectionError|Failed to establish a new connection|"
+                          r"ConnectTimeout|Connection refused|NameResolutionError|Failed to resolve)")
+_UNBUILT = re.compile(r"Socket Exception: [^\n]*(Invalid leading whitespace, reserved character|Invalid URL|"
+                      r"URL has an invalid label|No connection adapters were found|Failed to parse)")
 
 
 def send_apprise(variant: Variant, channel: Channel, key: str, secrets: SecretReader | None = None) -> str:
@@ -224,16 +285,24 @@ def send_apprise(variant: Variant, channel: Channel, key: str, secrets: SecretRe
 
     url, label = channel_url(variant.channel, channel, secrets)
     notifier = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))
-    with apprise_log() as lines:
-        if not notifier.add(_keyed_apprise_url(url, key)):
+    with apprise_log() as records:
+        if not _added(notifier, _keyed_apprise_url(url, key)):
             raise CrisisError(f"apprise ({label}): not a URL Apprise knows")
+        notifier[0].redirects = False  # even with `redirect=yes` in the URL: it would follow one to any host
         longest = notifier[0].body_maxlen
         if len(variant.text) > longest:  # Apprise or the service would cut or split it: not the approved text
             raise CrisisError(f"apprise ({label}): the text has {len(variant.text)} characters, the service takes "
                               f"{longest}")
         if notifier.notify(body=variant.text, title=variant.subject):
             return f"apprise ({label}): accepted"
-    raise apprise_failure(label, key, "\n".join(lines))
+    raise apprise_failure(label, key, records)
+
+
+def _added(notifier: Any, url: str) -> bool:
+    try:
+        return bool(notifier.add(url))
+    except Exception:  # Apprise's parser failing on a URL: it is not one it knows, and nothing was sent
+        return False
 
 
 def _keyed_apprise_url(url: str, key: str) -> str:
@@ -243,74 +312,26 @@ def _keyed_apprise_url(url: str, key: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}+Idempotency-Key={key}&:idempotency_key={key}"
 
 
-def apprise_failure(label: str, key: str, log: str) -> Exception:
-    """Apprise answers False and says why only in its log: read the HTTP code or the kind of connection error
-    there. The log may quote the URL, so none of it goes into the error."""
-    code = re.search(r"error=(\d{3})", log)
-    if code and code[1].startswith("4") and code[1] not in ("408", "429"):
-        return CrisisError(f"apprise ({label}): refused, HTTP {code[1]}")
+def apprise_failure(label: str, key: str, records: list[tuple[int, str]]) -> Exception:
+    """Apprise answers False and says why only in its log: the HTTP code, or an error the request library raised
+    before connecting or while connecting. The log may quote the URL, so none of it goes into the error. Anything
+    else (a read timeout, an exception Apprise did not expect) may have happened after the service got the text."""
+    codes = [m[1] for level, text in records if level >= logging.WARNING and (m := _APPRISE_CODE.match(text))]
+    code = codes[-1] if codes else ""
+    if code.startswith("3"):
+        return CrisisError(f"apprise ({label}): HTTP {code}, a redirect, not followed: the message was not delivered "
+                           "(point the channel at the final URL)")
+    if code.startswith("4") and code not in ("408", "429"):
+        return CrisisError(f"apprise ({label}): refused, HTTP {code}")
     if code:
-        return TransientError(f"apprise ({label}): HTTP {code[1]}")
-    if _SAFE_APPRISE.search(log):
+        return TransientError(f"apprise ({label}): HTTP {code}")
+    if any(_UNBUILT.match(text) for _, text in records):
+        return CrisisError(f"apprise ({label}): the request could not be made (a URL or header value the request "
+                           "library refuses); nothing was sent")
+    if any(_UNCONNECTED.match(text) for _, text in records):
         return TransientError(f"apprise ({label}): could not connect")
     return InDoubt(f"apprise ({label}): failed without saying whether the service got it; check the channel for "
                    f"the message (key {key})")
-
-
-# Libraries under the senders log the request URL (httpx at INFO, urllib3 and Apprise at DEBUG), and the URL is a
-# secret: while a send runs they log nothing above ERROR, and Apprise's lines go to the sender only.
-_QUIETED = ("httpx", "httpcore", "urllib3", "requests")
-_quiet_lock = threading.Lock()
-_quiet_depth = 0
-_saved_levels: dict[str, int] = {}
-
-
-@contextmanager
-def quiet_transport_logs() -> Iterator[None]:
-    """Nested and concurrent sends share one quiet period: the first in saves the levels, the last out restores."""
-    global _quiet_depth
-    with _quiet_lock:
-        if _quiet_depth == 0:
-            for name in (*_QUIETED, "apprise"):
-                _saved_levels[name] = logging.getLogger(name).level
-            for name in _QUIETED:
-                logging.getLogger(name).setLevel(logging.ERROR)
-            logging.getLogger("apprise").propagate = False
-            logging.getLogger("apprise").setLevel(logging.DEBUG)  # setLevel: it also clears the enabled-for cache
-        _quiet_depth += 1
-    try:
-        yield
-    finally:
-        with _quiet_lock:
-            _quiet_depth -= 1
-            if _quiet_depth == 0:
-                for name, level in _saved_levels.items():
-                    logging.getLogger(name).setLevel(level)
-                logging.getLogger("apprise").propagate = True
-
-
-@contextmanager
-def apprise_log() -> Iterator[list[str]]:
-    """Apprise's log lines of this thread during a send, kept from every other handler."""
-    lines: list[str] = []
-    handler = _ListHandler(lines, threading.get_ident())
-    logger = logging.getLogger("apprise")
-    with quiet_transport_logs():
-        logger.addHandler(handler)
-        try:
-            yield lines
-        finally:
-            logger.removeHandler(handler)
-
-
-class _ListHandler(logging.Handler):
-    def __init__(self, lines: list[str], thread: int) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines, self.thread = lines, thread
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.thread == self.thread:
-            self.lines.append(record.getMessage())
 
 
 @dataclass(frozen=True)

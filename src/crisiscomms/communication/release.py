@@ -274,6 +274,10 @@ def _deliver(run: _Run, send: Sender, variant: Variant, channel: Channel, key: s
             return _receipt(variant, key, "in_doubt", str(exc))
         except CrisisError as exc:
             return _fail(run, variant, key, str(exc))
+        except Exception as exc:  # a sender's own bug or an error it did not foresee: it cannot say when it came
+            detail = _doubt(channel, key, f"the sender failed unexpectedly ({type(exc).__name__}) while sending")
+            run.outbox.mark(key, SENDING, detail)  # its text may quote a secret: only its type is kept
+            return _receipt(variant, key, "in_doubt", detail)
         run.outbox.mark(key, SENT, detail)
         return _receipt(variant, key, "sent", detail)
     raise AssertionError("unreachable")
@@ -284,11 +288,11 @@ def _fail(run: _Run, variant: Variant, key: str, detail: str) -> Receipt:
     return _receipt(variant, key, "failed", detail)
 
 
-def _doubt(channel: Channel, key: str) -> str:
+def _doubt(channel: Channel, key: str, what: str = "an earlier attempt was interrupted while sending") -> str:
     where = {"email": f"the recipients' mailboxes or the SMTP server's log for Message-ID <{key}@crisiscomms>",
              "webhook": f"the receiver for Idempotency-Key {key}",
              "apprise": f"the {channel.title or 'Apprise'} channel for the message"}.get(channel.kind, "the channel")
-    return (f"an earlier attempt was interrupted while sending: check {where}, then settle it "
+    return (f"{what}: check {where}, then settle it "
             f"(Outbox.settle(key, 'sent' | 'retry')); it is not resent until then")
 
 
