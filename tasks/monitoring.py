@@ -37,7 +37,8 @@ def pass_source(playbook: Playbook, root: str, source_id: str, run_id: str) -> d
     store = open_store(Path(root))
     try:
         done = monitor.MonitoringPass(playbook, StoreLedger(store, playbook.id, run_id),
-                                      Enricher(playbook)).read(build_source(spec, Path(root)))
+                                      Enricher(playbook)).read(build_source(spec, Path(root)),
+                                                               chunk=_monitoring(playbook).batch)
     finally:
         store.close()
     logger = get_run_logger()

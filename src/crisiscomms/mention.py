@@ -35,7 +35,7 @@ class _Post(BaseModel):
     channel: str | None = None
     url: str | None = None
     source: str | None = None
-    reach: int | None = Field(None, ge=0, description="Followers or views, when the source gives them")
+    reach: int | None = Field(None, ge=0, le=10**12, description="Followers or views, when the source gives them")
 
 
 class Mention(_Post):

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +188,102 @@ def test_every_output_line_gets_one_audience_of_the_playbook_and_the_reason(
 def test_the_reach_a_source_gives_is_kept_in_the_output(audience_run: dict[str, dict[str, Any]]) -> None:
     assert audience_run["parent"]["reach"] == 12_000
     assert audience_run["afp"]["reach"] is None  # not given: unknown, not zero
+
+
+# --- what `crisis monitor` reads, and what it leaves when it does not finish ---------------------------------
+
+
+def _record(i: int) -> dict[str, str]:
+    return {"id": f"m-{i}", "created_at": f"2026-03-12T08:{i:02d}:00Z", "text": f"Rappel Laiterie Duval numéro {i}"}
+
+
+def test_a_last_line_without_newline_is_read(tmp_path: Path) -> None:
+    source = tmp_path / "ten.jsonl"
+    source.write_text("\n".join(json.dumps(_record(i)) for i in range(10)), encoding="utf-8")  # no final newline
+    done, out, _, bad = _monitor(tmp_path, source)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "read 10 = processed 10 + quarantined 0" in done.stderr and "note:" not in done.stderr
+    assert [e["id"] for e in _lines(out)] == [f"m-{i}" for i in range(10)] and _lines(bad) == []
+
+
+def test_a_csv_input_is_read_by_its_name_with_a_mapping_and_a_stray_quote_costs_one_row(tmp_path: Path) -> None:
+    source = tmp_path / "export.csv"
+    rows = [f'{i},2026-03-12T08:{i:02d}:00Z,"Rappel Laiterie Duval, lot {i}"' for i in range(30)]
+    rows[5] = '5,2026-03-12T08:05:00Z,"Rappel Laiterie Duval sans guillemet fermant'
+    source.write_text("tweet_id,date,body\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    out, bad = tmp_path / "enriched.jsonl", tmp_path / "bad.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    done = subprocess.run([CRISIS, "monitor", "rappel-produit", "--input", str(source), "--out", str(out),
+                           "--quarantine", str(bad), "--map", "id=tweet_id", "--map", "created_at=date",
+                           "--map", "text=body"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "read 30 = processed 29 + quarantined 1" in done.stderr
+    assert [e["id"] for e in _lines(out)] == [str(i) for i in range(30) if i != 5]
+    assert _lines(out)[0]["text"] == "Rappel Laiterie Duval, lot 0"
+    [stray] = _lines(bad)
+    assert stray["position"] == f"{source}:7" and stray["raw"] == rows[5]
+    assert stray["reasons"] == ["a quoted field opened on this line runs to line 8, where the row is wrong: "
+                                "not a CSV row: ',' expected after '\"'"]
+
+
+def test_format_csv_reads_a_csv_whatever_its_name(tmp_path: Path) -> None:
+    source = tmp_path / "export.txt"
+    source.write_text("id,created_at,text\n" + "".join(f"{r['id']},{r['created_at']},{r['text']}\n"
+                                                       for r in map(_record, range(5))), encoding="utf-8")
+    out = tmp_path / "enriched.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    done = subprocess.run([CRISIS, "monitor", "rappel-produit", "--input", str(source), "--out", str(out),
+                           "--format", "csv"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "read 5 = processed 5 + quarantined 0" in done.stderr
+    assert [e["id"] for e in _lines(out)] == [f"m-{i}" for i in range(5)]
+
+
+@pytest.mark.parametrize(("signal_number", "code", "said"), [(signal.SIGTERM, 143, "terminated (SIGTERM)"),
+                                                             (signal.SIGINT, 130, "interrupted (Ctrl-C)")])
+def test_an_interrupted_run_leaves_its_outputs_as_they_were_and_says_where_it_stopped(
+        tmp_path: Path, signal_number: int, code: int, said: str) -> None:
+    source = tmp_path / "mentions.jsonl"
+    source.write_text("".join(json.dumps(_record(i)) + "\n" for i in range(50)), encoding="utf-8")
+    out, bad = tmp_path / "enriched.jsonl", tmp_path / "bad.jsonl"
+    out.write_text("an earlier run's output\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    running = subprocess.Popen([CRISIS, "monitor", "rappel-produit", "--input", str(source), "--out", str(out),
+                                "--quarantine", str(bad)], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: any(tmp_path.glob(".enriched.jsonl.*.part")) or running.poll() is not None)
+        running.send_signal(signal_number)  # the run has its temporary files: it is under way
+        _, stderr = running.communicate(timeout=120)
+    finally:
+        running.kill()
+    assert running.returncode == code, stderr[-3000:]
+    assert f"crisis monitor {said}." in stderr
+    assert re.search(rf"{re.escape(str(source))}: stopped (after|before) line \d+ \(byte [\d,]+ of "
+                     rf"{source.stat().st_size:,}\); the \d+ record\(s\) read by then \(\d+ processed, \d+ "
+                     r"quarantined\) had gone to temporary files, now removed; "
+                     rf"{re.escape(str(bad))}, {re.escape(str(out))} left as before", stderr), stderr
+    assert out.read_text(encoding="utf-8") == "an earlier run's output\n" and not bad.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["enriched.jsonl", "mentions.jsonl"]  # nothing half-done
+
+
+def test_two_outputs_naming_one_file_or_the_input_are_refused_before_anything_runs(tmp_path: Path) -> None:
+    source = tmp_path / "mentions.jsonl"
+    source.write_text(json.dumps(_record(1)) + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    for extra, said in ((["--out", str(tmp_path / "o.jsonl"), "--quarantine", str(tmp_path / "o.jsonl")],
+                         f"--out {tmp_path / 'o.jsonl'} is the same file as --quarantine"),
+                        (["--out", str(source)], f"--out {source} is the same file as --input"),
+                        (["--out", str(tmp_path / "o.jsonl"), "--map", "txt=body"],
+                         "mapping names txt, which are not mention fields")):
+        done = subprocess.run([CRISIS, "monitor", "rappel-produit", "--input", str(source), *extra], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 1 and said in done.stderr, done.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mentions.jsonl"]
+
+
+def _wait_for(condition: Callable[[], bool], deadline: float = 120) -> None:
+    """Poll until `condition` holds (a wait, not a speed requirement: the deadline only stops a hung test)."""
+    give_up = time.monotonic() + deadline
+    while not condition():
+        assert time.monotonic() < give_up, "the condition never held"
+        time.sleep(0.02)

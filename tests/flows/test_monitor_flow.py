@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
 
+from crisiscomms import clock
 from flows.monitor import monitor
 
 
 @pytest.fixture
 def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("CRISIS_STATE_DIR", str(tmp_path))  # never the checkout's .crisis/
+    # The demo's mentions are of 12 March 2026: read that afternoon, not older than gate.max_age (30 days)
+    clock.set_time(tmp_path / "clock", datetime(2026, 3, 12, 15, 0, tzinfo=UTC))
+    monkeypatch.setenv(clock.CLOCK_FILE, str(tmp_path / "clock"))
     yield tmp_path
 
 

@@ -64,6 +64,8 @@ def _prepare(root: Path, script: crisis_script.Script) -> Path:
     crisis_script.write(data, script.mentions(until=script.t0))
     playbook = root / "playbooks" / f"{PLAYBOOK}.yaml"
     text = playbook.read_text(encoding="utf-8").replace("path: data/demo/mentions.jsonl", "path: data/script.jsonl")
+    # the script's calm runs at 36 mentions an hour: what this playbook's team would write as its usual volume
+    text = text.replace("    window: 5m\n", "    window: 5m\n    usual_volume: 36\n", 1)
     chains = re.compile(r"  approval:\n    chains:\n.*?\n  pause_poll", re.S)
     text = chains.sub("  approval:\n    default:\n"
                       "      - {roles: [juridique], timeout: 7d}\n"

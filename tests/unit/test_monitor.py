@@ -104,8 +104,11 @@ def test_a_run_that_dies_mid_batch_commits_nothing_and_the_next_run_reads_it_onc
 
     with monkeypatch.context() as patch:
         patch.setattr(Enricher, "enrich", die)
-        with pytest.raises(RuntimeError):
-            _run(project, store, "run-2")
+        failed = _run(project, store, "run-2")
+    # every record fails alone: the pass's fault, not a record's — nothing quarantined, nothing committed
+    assert "worker killed" in (failed.passes[0].failure or "")
+    assert [a.kind for a in failed.alerts] == ["data_gap"] and "worker killed" in failed.alerts[0].reason
+    assert failed.totals == Totals(0, 0, 0)
     _run(project, store, "run-3")
     assert store.totals("veille").processed == 100
     assert store.totals("veille", "run-3").processed == 50

@@ -336,6 +336,18 @@ def test_entities_are_the_same_as_with_the_sentencizer(extractor: EntityExtracto
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])
+def test_a_texts_entities_do_not_depend_on_the_other_texts_of_its_batch(extractor: EntityExtractor, lang: str) -> None:
+    # What the enrichment's analysis cache rests on: a text analysed once, in whatever batch, gives every copy of
+    # it the entities it would get in its own batch.
+    texts = _corpus_texts()[::8]
+    together = extractor.extract(texts, [lang] * len(texts))
+    backwards = extractor.extract(texts[::-1], [lang] * len(texts))[::-1]
+    alone = [extractor.extract([text], [lang])[0] for text in texts]
+    assert together == backwards == alone
+    assert sum(map(len, together)) > 500
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
 def test_ner_products_through_numpy_give_the_entities_blis_gives(extractor: EntityExtractor, lang: str) -> None:
     from thinc.api import NumpyOps
 

@@ -79,6 +79,21 @@ def test_a_pool_serves_batches_one_after_the_other_and_empty_ones(
     assert pool.enrich([]) == []
 
 
+def test_the_pool_analyses_each_distinct_text_once_and_remembers_it_across_batches(
+        playbook: Playbook, mentions: list[Mention], pool: PoolEnricher) -> None:
+    batch = [m.model_copy(update={"id": f"{m.id}-{copy}", "author": f"@reader{copy}"})
+             for m in mentions[:120] for copy in range(3)]  # each text three times, by three authors
+    distinct = len({(m.text, m.lang) for m in batch})
+    pool.cache.clear()
+    before = pool.texts_analysed
+    first = pool.enrich(batch)
+    assert pool.texts_analysed - before == distinct
+    again = pool.enrich([m.model_copy(update={"id": f"again-{m.id}"}) for m in batch])
+    assert pool.texts_analysed - before == distinct  # nothing sent to the workers the second time
+    assert [m.model_dump(exclude={"id"}) for m in again] == [m.model_dump(exclude={"id"}) for m in first]
+    assert [m.model_dump() for m in first] == [m.model_dump() for m in Enricher(playbook).enrich(batch)]
+
+
 def test_chunks_cover_the_batch_in_order_one_per_process_at_least() -> None:
     items = [Mention(id=str(i), created_at=datetime(2024, 1, 1, tzinfo=UTC), text="x") for i in range(1_001)]
     for processes, chunk in [(2, 625), (2, 100), (3, 10_000), (4, 1)]:
@@ -126,8 +141,8 @@ def test_a_worker_that_dies_stops_the_run_with_a_clear_error(playbook: Playbook,
         killer = threading.Timer(0.05, os.kill, (workers[0], signal.SIGKILL))
         killer.start()
         with pytest.raises(WorkerError, match=r"worker died .*; the batch was not enriched"):
-            for _ in range(20):
-                pool.enrich(mentions * 4)
+            for k in range(20):  # new texts each time: a batch the parent's cache answers sends no work at all
+                pool.enrich([m.model_copy(update={"text": f"{m.text} {k}-{copy}"}) for copy in range(4) for m in mentions])
         killer.join()
 
 

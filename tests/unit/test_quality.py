@@ -176,7 +176,8 @@ def test_quarantine_keeps_the_raw_record_short_and_writable(matrix: tuple[list[A
 
 def test_spain_train_crash_passes_entirely() -> None:
     records = spain_records()
-    result = gate(records, "crisislex", Gate(), NOW + timedelta(days=30), baseline_volume=500)
+    result = gate(records, "crisislex", Gate(), NOW + timedelta(days=30), baseline_volume=500,
+                  newest=NOW)  # a file of the event, read a month later: judged by its own dates
     assert len(result.mentions) == len(records) == 1000
     assert result.quarantined == [] and result.batch_issues == []
     assert result.summary["success"] is True and result.summary["ge_success"] is True
@@ -354,9 +355,10 @@ def test_great_expectations_reports_null_rates_and_timestamp_range_of_the_batch(
     assert checks["author_filled"]["observed"] == 0.5 and checks["lang_filled"]["observed"] == 0.25
     assert checks["channel_filled"]["observed"] == 0.0 and checks["channel_filled"]["success"] is True
     assert checks["text_present"]["observed"] == 1.0
-    # the far future is a record's fault (quarantined); 1970 is kept, but GE reports the batch's range as off
+    # the far future and 1970 (older than gate.max_age) are each a record's fault, and GE reports the range as off
     assert checks["created_at_range"]["unexpected"] == 2 and checks["created_at_range"]["success"] is False
-    assert [q.position for q in result.quarantined] == ["n:4"] and len(result.mentions) == 3
+    assert [q.position for q in result.quarantined] == ["n:3", "n:4"] and len(result.mentions) == 2
+    assert result.quarantined[0].reasons[0].startswith("too_old: created_at 1970-01-01T00:00:00Z")
     assert result.summary["ge_success"] is False and result.batch_issues == []
 
 

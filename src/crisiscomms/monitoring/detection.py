@@ -5,16 +5,16 @@ How a window is judged
 Each closed window is judged at three scales (`SCALES`): the window alone (a sharp burst shows at once), the
 trailing quarter of an hour and the trailing hour ending with it (evidence of a sustained rise that no single
 window shows: one to three mentions a minute after hours of silence). With 1-minute windows the spans are 1, 15
-and 60 windows; with 5-minute windows 1, 3 and 12. Every scale is compared with the `baseline_windows` windows
-that precede the longest span, so a rise never dilutes its own baseline:
+and 60 windows; with 5-minute windows 1, 3 and 12. Every scale is compared with the baseline: the
+`baseline_windows` latest windows judged normal before the longest span, so a rise never dilutes its own baseline:
 
 - expected count: the median of the baseline's sums of the same length — a past spike barely moves a median,
   where it drags a mean or an EWMA for hours. Never below the window's share of the hourly median, nor — for
   sparse streams, whose median is 0 at any rate below 0.7 a window — below the rate implied by the share of
   non-empty windows; a silent baseline reads as about one mention per baseline: "rare", not "impossible", so
   one mention is never an infinite surprise.
-- dispersion: (1.4826 · MAD)² / expected, at least 1. A bursty stream widens its own noise band
-  (quasi-Poisson); a steady one is judged by counting noise alone.
+- dispersion: (1.4826 · MAD)² / expected, at least 1 (and 1 for the share of the baseline not yet seen). A
+  bursty stream widens its own noise band (quasi-Poisson); a steady one is judged by counting noise alone.
 
 The score is the z whose normal upper tail equals the quasi-Poisson tail P(X ≥ observed). Why not the plain
 robust z = (x − median) / (1.4826 · MAD): counts of a few mentions a minute are discrete and skewed, the MAD of
@@ -22,6 +22,20 @@ a sparse stream is 0 (any floor then decides everything), and replaying flat Poi
 volumes, a plain z ≥ 3 fired about a hundred times a month. The tail z means the same at 2 and at 2 000 mentions
 a window — how unlikely the count is if nothing is happening: z 5 ≈ 3e-7, z 6 ≈ 1e-9 per judgement. Why not an
 EWMA: it follows a spike within a few windows and, not being robust, yesterday's spike blunts today's alerts.
+
+What the baseline keeps out, and what stands in for it
+-----------------------------------------------------
+A window hot at any scale (score at least `watch`) never joins the baseline: an ongoing crisis is not learned as
+normal, and a plateau stays at its level for as long as it lasts. Without this, a crisis under way when monitoring
+started became the baseline within hours. The exception is `relearn`: once a stream has been abnormal that long
+(hot windows less than `cooldown` apart), its windows join again, so a lasting change — or a stream busier than
+the playbook said — is learned instead of alerting forever (it reads as normal about `relearn` + the longest span
++ half the baseline after it began).
+
+While fewer than `baseline_windows` normal windows were seen (a cold start: no history, or monitoring switched on
+in the middle of a crisis), the missing part of the baseline is the playbook's `usual_volume`: expected = h ·
+learned + (1 − h) · usual, h the share of the baseline actually seen, and an alert says so in its reason. Nothing
+else can tell a crisis under way from a busy stream on the first windows: the usual volume is the scale.
 
 `min_volume` applies to the count judged, at every scale. A `negative` alert needs both a surge of negative
 mentions against their own baseline (same score) and a negative share of at least `negative_share` among at
@@ -61,7 +75,8 @@ KEPT_TERMS = 20  # terms a window keeps in the detector's memory: plenty for a t
 SCALES = (900, 3600)  # seconds judged together besides the window itself: a quarter and an hour
 MAD_TO_SD = 1.4826  # MAD of a normal sample × this = its standard deviation
 MIN_TAIL = 1e-300  # tail probabilities below this saturate the score (z ≈ 37)
-STATE_VERSION = 1
+STATE_VERSION = 2
+READABLE_STATES = (1, 2)  # version 1 states are read as if all their windows were normal
 LEVELS: tuple[AlertLevel, ...] = ("watch", "alert", "crisis")
 
 
@@ -230,44 +245,71 @@ def _discard(ordered: list[int], value: int | None) -> None:
         del ordered[bisect_left(ordered, value)]
 
 
-def _insort(ordered: list[int], value: int | None) -> None:
-    if value is not None:
-        insort(ordered, value)
-
-
 class _Series:
-    """Counts per window of one quantity, their trailing sums over each span, and the baseline of each span
-    (the sums ending before the longest span), kept sorted so that a median costs nothing."""
+    """Counts per window of one quantity: the trailing span being judged and the baseline it is judged against.
 
-    def __init__(self, baseline_windows: int, spans: tuple[int, ...]) -> None:
+    The last `longest` windows are pending (the span being judged never dilutes its own baseline). A window
+    leaving them joins the baseline only if it was judged normal — or its stream had been abnormal for `relearn`
+    (`admit`). The baseline is the `baseline_windows` latest windows that joined, kept as sorted sums of each
+    span (sums of consecutive joined windows: the abnormal ones between them are skipped), so that a median
+    costs nothing. While it holds fewer, the usual volume (`prior`, per window) fills the rest.
+    """
+
+    def __init__(self, baseline_windows: int, spans: tuple[int, ...], prior: float) -> None:
         self.spans = spans  # ascending, starting with 1 (the window itself)
         self.longest = spans[-1]
-        keep = baseline_windows + self.longest
-        self.sums: dict[int, deque[int | None]] = {span: deque(maxlen=keep) for span in spans}  # None: too early
+        self.baseline_windows = baseline_windows
+        self.prior = prior
+        self.pending: deque[list[Any]] = deque()  # [count, joins the baseline when it leaves]
+        self.joined: deque[int] = deque(maxlen=self.longest)  # the latest counts that joined, for their sums
+        self.sums: dict[int, deque[int]] = {span: deque(maxlen=baseline_windows) for span in spans}
         self.base: dict[int, list[int]] = {span: [] for span in spans}
 
     def push(self, count: int) -> None:
-        counts = self.sums[1]
-        full = len(counts) == counts.maxlen  # the oldest window leaves the baseline
-        trailing = {span: count + sum(islice(reversed(counts), span - 1)) if len(counts) >= span - 1 else None
-                    for span in self.spans}
+        """A new window, pending; the one leaving the trailing span joins the baseline if it was admitted."""
+        self.pending.append([count, True])
+        if len(self.pending) > self.longest:
+            left, admitted = self.pending.popleft()
+            if admitted:
+                self._join(left)
+
+    def admit(self, admitted: bool) -> None:
+        """Whether the latest window will join the baseline (it was just judged)."""
+        self.pending[-1][1] = admitted
+
+    def _join(self, count: int) -> None:
+        self.joined.append(count)
         for span, sums in self.sums.items():
-            if full:
+            if len(self.joined) < span:
+                continue
+            if len(sums) == sums.maxlen:
                 _discard(self.base[span], sums[0])
-            sums.append(trailing[span])
-            if len(sums) > self.longest:  # the sum ending just before the longest span joins the baseline
-                _insort(self.base[span], sums[-self.longest - 1])
+            sums.append(sum(islice(reversed(self.joined), span)))
+            insort(self.base[span], sums[-1])
 
     def observed(self, span: int) -> int | None:
-        return self.sums[span][-1]
-
-    def expected(self, span: int) -> float | None:
-        """Baseline count of `span` windows; None while the baseline cannot say."""
-        baseline, longest = self.base[span], self.base[self.longest]
-        if not baseline:
+        """The sum of the latest `span` windows; None while fewer were seen."""
+        if len(self.pending) < span:
             return None
+        return sum(count for count, _ in islice(reversed(self.pending), span))
+
+    def history(self) -> float:
+        """Share of the baseline made of windows seen (the rest is the usual volume)."""
+        return min(1.0, len(self.base[1]) / self.baseline_windows)
+
+    def expected(self, span: int) -> float:
+        """Baseline count of `span` windows: what was seen, mixed with the usual volume while history is short."""
+        seen = self.history()
+        usual = span * self.prior
+        return usual if seen == 0 else seen * self._learned(span) + (1 - seen) * usual
+
+    def _learned(self, span: int) -> float:
+        baseline, longest = self.base[span], self.base[self.longest]
+        floor = span * self.sparse_rate()
+        if not baseline:  # fewer windows joined than the span: the single windows, scaled
+            return max(span * _median(self.base[1]), floor)
         prorated = _median(longest) * span / self.longest if longest else 0.0
-        return max(_median(baseline), prorated, span * self.sparse_rate())
+        return max(_median(baseline), prorated, floor)
 
     def sparse_rate(self) -> float:
         """Mentions per window implied by the share of non-empty windows: −ln(1 − share), Poisson's occupancy.
@@ -283,21 +325,35 @@ class _Series:
         return -math.log1p(-min(max(non_empty, 1) / (windows + 1), 0.5))
 
     def dispersion(self, span: int, expected: float) -> float:
+        """Quasi-Poisson variance factor of the baseline, in proportion to its history (the usual volume: 1)."""
         baseline = self.base[span]
+        if len(baseline) < 2:
+            return 1.0
         middle = _median(baseline)
         spread = MAD_TO_SD * _median(sorted(abs(value - middle) for value in baseline))
-        return max(1.0, spread * spread / expected)
+        return 1.0 + self.history() * max(0.0, spread * spread / expected - 1.0)
 
-    def dump(self) -> dict[str, list[int | None]]:
-        return {str(span): list(sums) for span, sums in self.sums.items()}
+    def dump(self) -> dict[str, Any]:
+        return {"pending": [list(item) for item in self.pending], "joined": list(self.joined),
+                "sums": {str(span): list(sums) for span, sums in self.sums.items()}}
 
     @classmethod
-    def load(cls, baseline_windows: int, spans: tuple[int, ...], data: dict[str, list[int | None]]) -> _Series:
-        series = cls(baseline_windows, spans)
+    def load(cls, baseline_windows: int, spans: tuple[int, ...], prior: float, data: dict[str, Any]) -> _Series:
+        series = cls(baseline_windows, spans, prior)
+        series.pending.extend([int(count), bool(admitted)] for count, admitted in data["pending"])
+        series.joined.extend(int(count) for count in data["joined"])
         for span, sums in series.sums.items():
-            sums.extend(data[str(span)])
-            baseline = islice(sums, max(0, len(sums) - series.longest))
-            series.base[span] = sorted(value for value in baseline if value is not None)
+            sums.extend(int(value) for value in data["sums"][str(span)])
+            series.base[span] = sorted(sums)
+        return series
+
+    @classmethod
+    def from_counts(cls, baseline_windows: int, spans: tuple[int, ...], prior: float,
+                    counts: Iterable[int]) -> _Series:
+        """A series that saw `counts` (oldest first) and judged them all normal: how a version 1 state reads."""
+        series = cls(baseline_windows, spans, prior)
+        for count in counts:
+            series.push(int(count))
         return series
 
 
@@ -307,6 +363,7 @@ class _Finding:
     observed: int
     expected: float
     score: float
+    history: float  # share of the baseline made of windows seen; the rest was the usual volume
 
 
 @dataclass(frozen=True)
@@ -315,24 +372,40 @@ class _Episode:
     last_hot: datetime  # end of the latest window at or above watch
 
 
+@dataclass(frozen=True)
+class _Run:
+    """Hot windows of one series less than `cooldown` apart: how long its stream has been abnormal."""
+
+    since: datetime  # end of its first hot window
+    last: datetime  # end of its latest hot window
+
+
+def _every_span(span: int) -> bool:
+    return True
+
+
 class Detector:
     """Streaming spike detector: feed closed windows in order to `observe`, keep `state()` between runs.
 
-    Nothing is judged before `warmup_windows` windows and one longest span plus a window have been seen: the
-    baseline never includes the span being judged.
+    Nothing is judged before `warmup_windows` windows; a span is judged once that many windows were seen. The
+    baseline never includes the span being judged, nor any window judged at watch or above (unless its stream
+    has been abnormal for `relearn`); the usual volume fills it while history is short.
     """
 
     def __init__(self, settings: Detection) -> None:
         self.settings = settings
         self.thresholds = settings.levels()
         self.spans = tuple(sorted({1, *(max(1, seconds // settings.window) for seconds in SCALES)}))
-        self._volume = _Series(settings.baseline_windows, self.spans)
-        self._negative = _Series(settings.baseline_windows, self.spans)
+        usual = settings.usual_per_window
+        # at the usual volume, as many negative mentions as would alert on their share: a cold start needs more
+        self._series = {"volume": _Series(settings.baseline_windows, self.spans, usual),
+                        "negative": _Series(settings.baseline_windows, self.spans, usual * settings.negative_share)}
         self._analysed: deque[int] = deque(maxlen=self.spans[-1])
         self._recent: deque[WindowStats] = deque(maxlen=self.spans[-1])
         self._observed = 0
         self._last_end: datetime | None = None
         self._episodes: dict[AlertKind, _Episode] = {}
+        self._runs: dict[str, _Run] = {}
 
     def observe(self, stats: WindowStats) -> list[Alert]:
         """Judge one closed window. Windows already seen are ignored; missing ones count as empty."""
@@ -343,8 +416,8 @@ class Detector:
                 return []
             self._fill_gap(stats.window_start)
         self._push(stats)
-        volume = self._find(self._volume, lambda windows: True)
-        negative = self._find(self._negative, self._negative_enough)
+        volume = self._assess("volume", _every_span)
+        negative = self._assess("negative", self._negative_enough)
         return [alert for alert in (self._raise("volume", volume), self._raise("negative", negative)) if alert]
 
     def next_window_start(self) -> datetime | None:
@@ -358,40 +431,70 @@ class Detector:
         kept = min(missing, self.settings.baseline_windows + self.spans[-1])  # older ones would fall out anyway
         self._observed += missing - kept
         step = timedelta(seconds=self.settings.window)
-        for back in range(kept, 0, -1):
+        for back in range(kept, 0, -1):  # empty windows: never abnormal, they join the baseline
             self._push(WindowStats(window_start=start - back * step, window_end=start - (back - 1) * step))
 
     def _push(self, stats: WindowStats) -> None:
-        self._volume.push(stats.volume)
-        self._negative.push(stats.negative)
+        self._series["volume"].push(stats.volume)
+        self._series["negative"].push(stats.negative)
         self._analysed.append(stats.analysed)
         trimmed = {"keywords": _trim(stats.keywords), "hashtags": _trim(stats.hashtags)}
         self._recent.append(stats.model_copy(update=trimmed))
         self._observed += 1
         self._last_end = stats.window_end
 
-    def _find(self, series: _Series, eligible: Callable[[int], bool]) -> _Finding | None:
-        """The most surprising scale at or above watch, or None (warming up, too few mentions, nothing hot)."""
+    def level(self, kind: AlertKind = "volume") -> AlertLevel | None:
+        """The level the latest window reaches (None: normal, or warming up): the stream's present state, whether
+        or not an alert was raised for it (an episode raises one alert per level)."""
+        eligible = self._negative_enough if kind == "negative" else _every_span
+        finding = max((f for f in self._hot(kind) if eligible(f.windows)), key=lambda f: f.score, default=None)
+        return LEVELS[self._level(finding.score) - 1] if finding else None
+
+    def _hot(self, kind: str) -> list[_Finding]:
+        """The spans of the latest window at or above watch (none while warming up)."""
         if self._observed < self.settings.warmup_windows:
-            return None
-        findings = [self._judge(series, span) for span in self.spans if eligible(span)]
-        hot = [finding for finding in findings if finding and finding.score >= self.thresholds.watch]
-        return max(hot, key=lambda finding: finding.score, default=None)
+            return []
+        series = self._series[kind]
+        findings = (self._judge(series, span) for span in self.spans)
+        return [finding for finding in findings if finding and finding.score >= self.thresholds.watch]
+
+    def _assess(self, kind: str, eligible: Callable[[int], bool]) -> _Finding | None:
+        """The most surprising eligible span at or above watch, or None (warming up, too few mentions, nothing
+        hot). Any span at or above watch — eligible or not — keeps the window out of the baseline."""
+        hot = self._hot(kind)
+        if hot:
+            self._keep_out(kind, self._series[kind])
+        return max((finding for finding in hot if eligible(finding.windows)), key=lambda f: f.score, default=None)
+
+    def _keep_out(self, kind: str, series: _Series) -> None:
+        """A hot window stays out of the baseline — unless its stream has been abnormal for `relearn`: a level
+        that lasts that long is the new normal (a busier stream than `usual_volume` says, a lasting change)."""
+        end = self._recent[-1].window_end
+        run = self._runs.get(kind)
+        if run is None or self._quiet(run.last, end) >= self.settings.cooldown:
+            run = _Run(end, end)
+        self._runs[kind] = run = _Run(run.since, end)
+        series.admit((end - run.since).total_seconds() >= self.settings.relearn)
+
+    def _quiet(self, last_hot: datetime, end: datetime) -> float:
+        """Seconds without a hot window between the window ending `last_hot` and the one ending `end`."""
+        return (end - last_hot).total_seconds() - self.settings.window
 
     def _judge(self, series: _Series, span: int) -> _Finding | None:
-        observed, expected = series.observed(span), series.expected(span)
-        if observed is None or expected is None or observed < self.settings.min_volume:
+        observed = series.observed(span)
+        if observed is None or observed < self.settings.min_volume:
             return None
+        expected = series.expected(span)
         if _normal_z(observed, expected) < self.thresholds.watch:  # most windows stop here, cheaply
             return None
         score = tail_z(observed, expected)
         if score >= self.thresholds.watch:  # the dispersion can only lower the score: only computed when it matters
             score = tail_z(observed, expected, series.dispersion(span, expected))
-        return _Finding(span, observed, expected, score)
+        return _Finding(span, observed, expected, score, series.history())
 
     def _negative_enough(self, span: int) -> bool:
         analysed = sum(islice(reversed(self._analysed), span))
-        negative = self._negative.observed(span) or 0
+        negative = self._series["negative"].observed(span) or 0
         return analysed >= self.settings.min_volume and negative >= self.settings.negative_share * analysed
 
     def _level(self, score: float) -> int:
@@ -403,7 +506,7 @@ class Detector:
             return None
         end = self._recent[-1].window_end
         episode = self._episodes.get(kind)
-        quiet = (end - episode.last_hot).total_seconds() - self.settings.window if episode else math.inf
+        quiet = self._quiet(episode.last_hot, end) if episode else math.inf
         reached = episode.level if episode and quiet < self.settings.cooldown else 0
         level = self._level(finding.score)
         self._episodes[kind] = _Episode(max(level, reached), end)
@@ -414,8 +517,6 @@ class Detector:
         analysed = sum(w.analysed for w in windows)
         share = sum(w.negative for w in windows) / analysed if analysed else None
         samples = sorted((s for w in windows for s in w.samples), key=_sample_order)[:SAMPLES]
-        what = "negative mentions" if kind == "negative" else "mentions"
-        minutes = finding.windows * self.settings.window / 60
         return Alert(
             kind=kind,
             level=LEVELS[level - 1],
@@ -428,11 +529,19 @@ class Detector:
             top_keywords=_top(w.keywords for w in windows),
             top_hashtags=_top(w.hashtags for w in windows),
             samples=[s.model_dump(mode="json") for s in samples],
-            reason=(
-                f"{finding.observed} {what} in {minutes:g} min where {finding.expected:.2f} were expected "
-                f"(z {finding.score:.1f} ≥ {LEVELS[level - 1]} {getattr(self.thresholds, LEVELS[level - 1]):g})"
-            ),
+            reason=self._reason(kind, level, finding),
         )
+
+    def _reason(self, kind: AlertKind, level: int, finding: _Finding) -> str:
+        what = "negative mentions" if kind == "negative" else "mentions"
+        minutes = finding.windows * self.settings.window / 60
+        name = LEVELS[level - 1]
+        reason = (f"{finding.observed} {what} in {minutes:g} min where {finding.expected:.2f} were expected "
+                  f"(z {finding.score:.1f} ≥ {name} {getattr(self.thresholds, name):g})")
+        if finding.history < 1:  # say so: on a busier stream than usual_volume says, this is why it alerted
+            reason += (f"; history covers {finding.history:.0%} of the baseline, the rest is the playbook's usual "
+                       f"volume ({self.settings.usual_volume:g} mentions an hour)")
+        return reason
 
     def state(self) -> dict[str, Any]:
         """Everything needed to continue where this detector stopped, as plain JSON."""
@@ -442,31 +551,51 @@ class Detector:
             "spans": list(self.spans),
             "observed": self._observed,
             "last_end": self._last_end.isoformat() if self._last_end else None,
-            "volume": self._volume.dump(),
-            "negative": self._negative.dump(),
+            "volume": self._series["volume"].dump(),
+            "negative": self._series["negative"].dump(),
             "analysed": list(self._analysed),
             "recent": [w.model_dump(mode="json") for w in self._recent],
             "episodes": {k: {"level": e.level, "last_hot": e.last_hot.isoformat()} for k, e in self._episodes.items()},
+            "runs": {k: {"since": r.since.isoformat(), "last": r.last.isoformat()} for k, r in self._runs.items()},
         }
 
     @classmethod
     def from_state(cls, settings: Detection, state: dict[str, Any]) -> Detector:
-        """A detector continuing `state`; a state of other windows is refused (its baseline would mean nothing)."""
+        """A detector continuing `state`. A version 1 state (before abnormal windows were kept out of the
+        baseline) is read as if all its windows were normal. A state of other windows, of an unknown version
+        or malformed is refused with a ValueError saying which (its baseline would mean nothing)."""
         detector = cls(settings)
-        made = (state.get("version"), state.get("window"), state.get("spans"))
-        if made != (STATE_VERSION, settings.window, list(detector.spans)):
-            raise ValueError(f"a detector state of a {made[1]}s window (version {made[0]}) cannot continue with "
-                             f"{settings.window}s windows (version {STATE_VERSION})")
-        detector._observed = state["observed"]
-        detector._last_end = datetime.fromisoformat(state["last_end"]) if state["last_end"] else None
-        detector._volume = _Series.load(settings.baseline_windows, detector.spans, state["volume"])
-        detector._negative = _Series.load(settings.baseline_windows, detector.spans, state["negative"])
-        detector._analysed.extend(state["analysed"])
-        detector._recent.extend(WindowStats.model_validate(w) for w in state["recent"])
-        detector._episodes = {
-            kind: _Episode(e["level"], datetime.fromisoformat(e["last_hot"])) for kind, e in state["episodes"].items()
-        }
+        version, window, spans = state.get("version"), state.get("window"), state.get("spans")
+        if version not in READABLE_STATES:
+            raise ValueError(f"a detector state of version {version!r} cannot be read (versions "
+                             f"{', '.join(map(str, READABLE_STATES))} can)")
+        if (window, spans) != (settings.window, list(detector.spans)):
+            raise ValueError(f"a detector state of a {window}s window (version {version}) cannot continue with "
+                             f"{settings.window}s windows")
+        try:
+            detector._restore(state)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"the detector state (version {version}) is malformed: {exc!r}") from exc
         return detector
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        settings = self.settings
+        self._observed = int(state["observed"])
+        self._last_end = datetime.fromisoformat(state["last_end"]) if state["last_end"] else None
+        for kind, series in self._series.items():
+            data = state[kind]
+            if state["version"] == 1:  # the counts of every window it saw, oldest first
+                self._series[kind] = _Series.from_counts(settings.baseline_windows, self.spans, series.prior, data["1"])
+            else:
+                self._series[kind] = _Series.load(settings.baseline_windows, self.spans, series.prior, data)
+        self._analysed.extend(int(count) for count in state["analysed"])
+        self._recent.extend(WindowStats.model_validate(w) for w in state["recent"])
+        self._episodes = {
+            kind: _Episode(int(e["level"]), datetime.fromisoformat(e["last_hot"]))
+            for kind, e in state["episodes"].items()
+        }
+        self._runs = {kind: _Run(datetime.fromisoformat(r["since"]), datetime.fromisoformat(r["last"]))
+                      for kind, r in state.get("runs", {}).items()}
 
 
 def _trim(counts: dict[str, int]) -> dict[str, int]:

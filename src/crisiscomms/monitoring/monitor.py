@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from crisiscomms import clock
 from crisiscomms.mention import Alert
-from crisiscomms.monitoring import detection, quality
+from crisiscomms.monitoring import detection, isolate, quality
 from crisiscomms.monitoring.enrich import Enricher
 from crisiscomms.monitoring.ledger import BatchOutcome, Ledger, MemoryLedger
+from crisiscomms.monitoring.record import binary, normal_id, parse_time
 from crisiscomms.monitoring.sources import Batch, FileReader, Source, SourceError
+from crisiscomms.monitoring.sources.files import Format, file_format
 from crisiscomms.monitoring.store import Store, Totals
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.monitoring import Detection, Monitoring
@@ -44,14 +46,17 @@ def utc_now() -> datetime:
 
 
 def process_batch(batch: Batch, source_id: str, monitoring: Monitoring, enricher: Enricher | PoolEnricher,
-                  now: datetime, seen_ids: Collection[str] = (), baseline_volume: float | None = None) -> BatchOutcome:
+                  now: datetime, seen_ids: Collection[str] = (), baseline_volume: float | None = None,
+                  newest: datetime | None = None) -> BatchOutcome:
     """Gate and enrich one batch; every record read comes out processed or quarantined."""
     gated = quality.gate(batch.records, source_id, monitoring.gate, now, baseline_volume=baseline_volume,
-                         seen_ids=seen_ids)
+                         seen_ids=seen_ids, newest=newest)
     outcome = BatchOutcome(source_id, batch.read, enricher.enrich(gated.mentions),
                            [*batch.quarantined, *gated.quarantined], gated.summary, list(gated.batch_issues),
                            batch.cursor)
-    assert len(outcome.mentions) + len(outcome.quarantined) == outcome.read, "monitoring lost records"
+    if len(outcome.mentions) + len(outcome.quarantined) != outcome.read:
+        raise RuntimeError(f"monitoring lost records: {outcome.read} read, {len(outcome.mentions)} processed, "
+                           f"{len(outcome.quarantined)} quarantined")
     return outcome
 
 
@@ -68,32 +73,59 @@ class SourcePass:
 
 
 class MonitoringPass:
-    """Sources of one playbook through the gate and the enrichment into a ledger."""
+    """Sources of one playbook through the gate and the enrichment into a ledger.
+
+    `dated_by_stream`: mentions are too old (`gate.max_age`) against the newest date read so far rather than the
+    clock — a file of last year's crisis is analysed, not set aside; a stray 1970 date in it still is.
+    """
 
     def __init__(self, playbook: Playbook, ledger: Ledger, enricher: Enricher | PoolEnricher,
-                 clock: Clock = utc_now) -> None:
+                 clock: Clock = utc_now, dated_by_stream: bool = False) -> None:
         self.monitoring = playbook.monitoring or Monitoring()
         self.ledger = ledger
         self.enricher = enricher
         self.clock = clock
+        self.dated_by_stream = dated_by_stream
+        self.newest: datetime | None = None  # of the stream read so far (dated_by_stream)
 
     def outcomes(self, source: Source, chunk: int | None = None) -> Iterator[tuple[BatchOutcome, list[str]]]:
         """Each batch since the ledger's cursor, committed as it comes, with the batch's source notes.
 
-        `chunk` None: one read of everything new, even nothing (an empty batch is how silence shows);
-        else `chunk` records a read until the source has no more. A SourceError propagates.
+        `chunk` None: one read of everything new; else reads of `chunk` records until the source has no more.
+        The first read is always an outcome, even empty (an empty batch is how silence shows), and only it is
+        judged against the source's usual volume (the batches after it are the rest of a backlog).
+        A SourceError or a StalledBatch propagates, with the batch uncommitted.
         """
+        first = True
         while True:
             batch = source.read(self.ledger.cursor(source.id), limit=chunk)
-            if chunk is not None and batch.read == 0:
+            if batch.read == 0 and not first:
                 return
-            ids = [str(record.data.get("id")) for record in batch.records]
-            outcome = process_batch(batch, source.id, self.monitoring, self.enricher, self.clock(),
-                                    self.ledger.known_ids(source.id, ids), self.ledger.typical_volume(source.id))
+            baseline = self.ledger.typical_volume(source.id) if first else None
+            outcome = isolate.process_or_isolate(self._processor(source.id, batch, baseline), batch, source.id)
             self.ledger.commit(outcome)
             yield outcome, batch.notes
-            if chunk is None:
+            first = False
+            if chunk is None or batch.read < chunk:
                 return
+
+    def _processor(self, source_id: str, batch: Batch, baseline: float | None) -> isolate.Process:
+        """Gate and enrich a batch or a part of it; the parts of one batch see each other's ids as read."""
+        # an id holding binary data is refused by the gate; it cannot even be looked up (SQLite takes valid UTF-8)
+        ids = [ident for record in batch.records
+               if (ident := normal_id(record.data.get("id"))) is not None and not binary(ident)]
+        known = set(self.ledger.known_ids(source_id, ids))
+        now = self.clock()
+        if self.dated_by_stream:
+            self.newest = max(filter(None, [self.newest, _newest(batch, now, self.monitoring)]), default=None)
+        newest = self.newest if self.dated_by_stream else None
+
+        def process(part: Batch) -> BatchOutcome:
+            outcome = process_batch(part, source_id, self.monitoring, self.enricher, now, known, baseline, newest)
+            known.update(m.id for m in outcome.mentions)
+            return outcome
+
+        return process
 
     def read(self, source: Source, chunk: int | None = None) -> SourcePass:
         """Read → gate → enrich → commit. A source that fails, collapses or goes silent yields a data-gap
@@ -105,10 +137,17 @@ class MonitoringPass:
                 passed.alerts += [data_gap_alert(source.id, issue, self.clock(), self.monitoring)
                                   for issue in outcome.issues]
                 passed.gate, passed.notes = outcome.gate, [*passed.notes, *notes]
-        except SourceError as exc:
+        except (SourceError, isolate.StalledBatch) as exc:
             passed.failure = str(exc)
             passed.alerts.append(data_gap_alert(source.id, passed.failure, self.clock(), self.monitoring))
         return passed
+
+
+def _newest(batch: Batch, now: datetime, monitoring: Monitoring) -> datetime | None:
+    """The newest date of a batch that is not in the future (the gate refuses those)."""
+    latest = now + timedelta(seconds=monitoring.gate.max_future_skew)
+    dates = (parse_time(record.data.get("created_at")) for record in batch.records)
+    return max((d for d in dates if d is not None and d <= latest), default=None)
 
 
 def _add(totals: Totals, outcome: BatchOutcome) -> Totals:
@@ -165,16 +204,40 @@ def _floor(moment: datetime, seconds: int) -> datetime:
 
 
 def read_file(playbook: Playbook, path: Path, write: Callable[[BatchOutcome], None],
-              enricher: Enricher | PoolEnricher | None = None, clock: Clock = utc_now,
-              chunk: int = FILE_CHUNK) -> Totals:
-    """A JSONL file of mentions through the monitoring pass, `chunk` records at a time, each batch's outcome
-    handed to `write` (and not kept). A file that cannot be read raises SourceError."""
-    source = FileReader("input", path, display=str(path))  # positions name the file as the user typed it
-    monitor = MonitoringPass(playbook, MemoryLedger(write), enricher or Enricher(playbook), clock)
+              enricher: Enricher | PoolEnricher | None = None, clock: Clock = utc_now, chunk: int = FILE_CHUNK,
+              format: Format | None = None, mapping: dict[str, str] | None = None) -> Totals:
+    """A finished JSONL or CSV file of mentions (`format` None: as its name says) through the monitoring pass,
+    `chunk` records at a time, each batch's outcome handed to `write` (and not kept). The file is complete, so its
+    last line is read even without a newline. A file that cannot be read raises SourceError."""
+    return _read_source(playbook, input_reader(path, format, mapping), write, enricher, clock, chunk)
+
+
+def input_reader(path: Path, format: Format | None = None, mapping: dict[str, str] | None = None) -> FileReader:
+    """The reader of a finished input file (CSV if its name ends in .csv, else JSONL, unless `format` says)."""
+    # positions name the file as the user typed it
+    return FileReader("input", path, format or file_format(path), mapping, display=str(path), finished=True)
+
+
+def _read_source(playbook: Playbook, source: Source, write: Callable[[BatchOutcome], None],
+                 enricher: Enricher | PoolEnricher | None, clock: Clock, chunk: int) -> Totals:
+    monitor = MonitoringPass(playbook, MemoryLedger(write), enricher or Enricher(playbook), clock, dated_by_stream=True)
     totals = Totals(0, 0, 0)
     for outcome, _ in monitor.outcomes(source, chunk):
         totals = _add(totals, outcome)
     return totals
+
+
+class _Watched:
+    """A source that remembers every note of its reads (`outcomes` drops an empty read's)."""
+
+    def __init__(self, source: Source) -> None:
+        self.source, self.id = source, source.id
+        self.notes: list[str] = []
+
+    def read(self, cursor: dict[str, Any] | None, limit: int | None = None) -> Batch:
+        batch = self.source.read(cursor, limit)
+        self.notes += [note for note in batch.notes if note not in self.notes]  # a CSV's header is noted each read
+        return batch
 
 
 @dataclass
@@ -184,28 +247,32 @@ class OfflineReport:
     quarantined: int = 0
     alerts: list[Alert] = field(default_factory=list)
     processes: int = 1
+    notes: list[str] = field(default_factory=list)  # what the reader said (mapping, bytes left unread …)
 
 
 def monitor_file(playbook: Playbook, path: Path, write: Callable[[BatchOutcome], None], clock: Clock = utc_now,
-                 processes: int | None = None, chunk: int = FILE_CHUNK) -> OfflineReport:
+                 processes: int | None = None, chunk: int = FILE_CHUNK, format: Format | None = None,
+                 mapping: dict[str, str] | None = None) -> OfflineReport:
     """`crisis monitor --input`: `read_file`, then detection over every window of the file.
 
     Detection only needs the windows' counts and samples (`detection.WindowAccumulator`), so memory stays flat
     however long the file. `processes` (default: the playbook's `monitoring.processes`) above 1 enriches on that
-    many worker processes.
+    many worker processes. The report keeps what the reader noted (bytes it left unread, columns missing …).
     """
     settings = (playbook.monitoring or Monitoring()).detection
     report = OfflineReport(processes=processes or (playbook.monitoring or Monitoring()).processes)
     windows = detection.WindowAccumulator(settings.window)
+    source = _Watched(input_reader(path, format, mapping))
 
     def keep(outcome: BatchOutcome) -> None:
         windows.add(outcome.mentions)
         write(outcome)
 
     with _enricher(playbook, report.processes) as enricher:
-        totals = read_file(playbook, path, keep, enricher, clock, chunk)
+        totals = _read_source(playbook, source, keep, enricher, clock, chunk)
     report.read, report.processed, report.quarantined = totals.read, totals.processed, totals.quarantined
     report.alerts = detection.detect_windows(windows.windows(), settings)
+    report.notes = source.notes
     return report
 
 

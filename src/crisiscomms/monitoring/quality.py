@@ -121,16 +121,19 @@ def _cell(text: str) -> str:
 
 def gate(records: Sequence[Record], source_id: str, settings: Gate, now: datetime,
          window: tuple[datetime, datetime] | None = None, baseline_volume: float | None = None,
-         seen_ids: Collection[str] = ()) -> GateResult:
+         seen_ids: Collection[str] = (), newest: datetime | None = None) -> GateResult:
     """Check one batch of `(position, raw record)` read from `source_id`; naive datetimes are taken as UTC.
 
     `window` (start inclusive, end exclusive) bounds created_at; `baseline_volume` (records per batch) makes an
-    empty or collapsed batch a batch issue; `seen_ids` are ids already read in earlier batches.
+    empty or collapsed batch a batch issue; `seen_ids` are ids already read in earlier batches. A mention older
+    than `settings.max_age` before `newest` (default `now`; a file of last year's crisis passes the newest date read
+    from it) is quarantined `too_old`.
     """
     started = time.perf_counter()
     now, window = _utc(now), _utc_window(window)
     seen = seen_ids if isinstance(seen_ids, AbstractSet | Mapping) else frozenset(seen_ids)  # O(1) lookups
-    reading = Reading(settings, now + timedelta(seconds=settings.max_future_skew), window, seen)
+    oldest = _utc(newest or now) - timedelta(seconds=settings.max_age)
+    reading = Reading(settings, now + timedelta(seconds=settings.max_future_skew), window, seen=seen, oldest=oldest)
     mentions, quarantined, rows = _admit_all(records, source_id, reading)
     validation_started = time.perf_counter()
     outcomes = expectations.validate(rows, _parameters(reading, baseline_volume))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +26,10 @@ from crisiscomms.mention import Mention, Quarantined
 from crisiscomms.playbook.monitoring import Gate
 
 RAW_LIMIT = 2000
+MAX_ID_LENGTH = 256  # platform ids are tens of characters; longer is not an id
+# Unix time as a number: up to year ~2286 in milliseconds. Anything larger is refused BEFORE any arithmetic:
+# a 400-digit integer overflows a float (and one of 4,300+ digits cannot even be turned into text).
+MAX_EPOCH = 10**13
 REASON = "crisis_reason"  # the pydantic error type whose message is a reason as shown to people
 
 # Type labels, as reasons show them ("id is a list, not text or a whole number").
@@ -56,6 +61,7 @@ class Reading:
     settings: Gate
     latest: datetime  # now + the tolerated clock skew
     window: tuple[datetime, datetime] | None = None
+    oldest: datetime | None = None  # older is quarantined `too_old` (gate.max_age before the reference time)
     seen: Collection[str] = frozenset()  # ids read in earlier batches
     position: str = ""  # of the record being validated
     first: dict[str, str] = field(default_factory=dict)
@@ -91,9 +97,15 @@ class ReadMention(Mention):
     @field_validator("id", mode="before")
     @classmethod
     def _id(cls, value: Any, info: ValidationInfo) -> str:
-        ident = _canonical("id", value, (TEXT, WHOLE))
-        if ident is None:
+        if kind(value) is None:
             raise _reason("missing id")
+        if kind(value) == WHOLE and abs(value) >= 10**MAX_ID_LENGTH:  # never written out: 4,300+ digits cannot be
+            raise _reason(f"id is a whole number of more than {MAX_ID_LENGTH} digits")
+        ident = normal_id(value)
+        if ident is None:
+            raise _reason(f"id is {kind(value)}, not {TEXT} or {WHOLE}")
+        if len(ident) > MAX_ID_LENGTH:
+            raise _reason(f"id longer than {MAX_ID_LENGTH} characters ({len(ident)})")
         return _context(info).register(_no_binary("id", ident))
 
     @field_validator("created_at", mode="before")
@@ -107,6 +119,9 @@ class ReadMention(Mention):
         reading = _context(info)
         if moment > reading.latest:
             raise _reason(f"created_at is in the future ({iso(moment)})")
+        if reading.oldest and moment < reading.oldest:
+            raise _reason(f"too_old: created_at {iso(moment)} is before {iso(reading.oldest)} (gate.max_age): an "
+                          "old post read now is not today's volume")
         if reading.window and not reading.window[0] <= moment < reading.window[1]:
             start, end = reading.window
             raise _reason(f"created_at is outside the monitored window {iso(start)} – {iso(end)} ({iso(moment)})")
@@ -165,6 +180,18 @@ def kind(value: Any, blank_is_missing: bool = True) -> str | None:
     )
 
 
+def normal_id(value: Any) -> str | None:
+    """An id as the store keys it, the ONE normalisation every duplicate check uses: text stripped of surrounding
+    whitespace (Unicode included) and NFC-composed (an "é" typed two ways is one id); case kept (platforms such as
+    YouTube tell ids apart by case); a whole number written out (1 and "1" are one id). None: not an id at all
+    (missing, or neither text nor a whole number)."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value.strip()) or None
+    if kind(value) != WHOLE or abs(value) >= 10**MAX_ID_LENGTH:
+        return None
+    return str(value)
+
+
 def _typed(name: str, value: Any, allowed: tuple[str, ...]) -> Any:
     found = kind(value)
     if found not in allowed:
@@ -203,7 +230,9 @@ def parse_time(value: Any) -> datetime | None:
         moment = value
     elif isinstance(value, str):
         moment = _parse_text_time(value.strip())
-    elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        if not abs(value) < MAX_EPOCH:  # also NaN; before any arithmetic: a huge int overflows a float
+            return None
         seconds = value / 1000 if abs(value) > 2e10 else value  # milliseconds, as pydantic reads them
         try:
             moment = datetime.fromtimestamp(seconds, UTC)

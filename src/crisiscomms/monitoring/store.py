@@ -130,8 +130,10 @@ class Store:
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def typical_volume(self, playbook: str, source: str, runs: int = 12) -> float | None:
-        """Median records read per run of a source over its last `runs` runs (None before 3 runs)."""
-        query = "SELECT read FROM runs WHERE playbook=? AND source=? ORDER BY rowid DESC LIMIT ?"
+        """Median records read per run of a source over its last `runs` runs (None before 3 runs); a run that read
+        a backlog in several batches counts once, with all it read."""
+        query = ("SELECT SUM(read) FROM runs WHERE playbook=? AND source=? GROUP BY COALESCE(run_id, rowid) "
+                 "ORDER BY MAX(rowid) DESC LIMIT ?")
         rows = [r[0] for r in self._db.execute(query, (playbook, source, runs))]
         return float(statistics.median(rows)) if len(rows) >= 3 else None
 

@@ -7,6 +7,7 @@ validate them — the Great Expectations gate does. What a source cannot frame i
 from __future__ import annotations
 
 import functools
+import json
 import ssl
 import time
 from collections.abc import Callable
@@ -96,6 +97,20 @@ def with_retries(
     raise AssertionError("unreachable: the loop returns or raises")
 
 
+MAX_INT_DIGITS = 100  # no field of a mention needs more; Python refuses to read 4,300+ digits at all
+
+
+def _bounded_int(digits: str) -> int | str:
+    """A JSON integer as a number, or kept as its digits when longer than any field needs (then it reads as
+    text: an id longer than ids are, a created_at that is not a date — each a reason, never a crash)."""
+    return int(digits) if len(digits) <= MAX_INT_DIGITS else digits
+
+
+def read_json(text: str | bytes) -> Any:
+    """`json.loads` whatever the numbers in it: one huge integer anywhere cannot crash a read."""
+    return json.loads(text, parse_int=_bounded_int)
+
+
 def check_mapping(source: str, mapping: dict[str, str]) -> None:
     """A typo in a mapping key would silently leave a field empty on every record: refuse it up front."""
     unknown = sorted(set(mapping) - set(MENTION_FIELDS))
@@ -143,6 +158,8 @@ def parse_time(value: Any) -> datetime | None:
     For cursors only: which record is newer. Whether a timestamp is acceptable is the gate's call.
     """
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not abs(value) < 10**13:  # also NaN; a huge int would overflow the division below
+            return None
         seconds = value / 1000 if abs(value) > 20_000_000_000 else value  # the threshold pydantic uses
         try:
             return datetime.fromtimestamp(seconds, UTC)

@@ -1,8 +1,25 @@
 """JSONL and CSV files that may still be growing, read from a byte-offset cursor; and timed replay.
 
-Cursor: {"offset": bytes up to the end of the last complete record, "line": its line number,
-"head": hash of the file's first bytes}. A last line without its newline is still being written and is
-left for the next read. The head hash tells a rotated or rewritten file from a grown one.
+Cursor: {"offset": bytes up to the end of the last record read, "line": its line number, "head": hash of the
+file's first bytes, "open": true when that record's line had no newline}. The head hash tells a rotated or
+rewritten file from a grown one; "open" lets a newline the writer adds later end that line instead of counting
+as a new (blank) one.
+
+The end of a file may still be being written: a last line without its newline, or a CSV row whose quoted field
+is still open. It is read when the file is *finished*:
+- `finished=True` (a one-shot read of a complete file, as `crisis monitor` does): at the end of the file, always;
+- otherwise (a scheduled source, the file may grow): once the file has not been modified for `settle` seconds,
+  and only up to the size it had when the read began (bytes appended meanwhile wait for the next read).
+  A settle time rather than "unchanged since the previous read" because it needs no state that an empty read
+  would have to commit. A writer that pauses mid-line for longer than `settle` has its line read in two
+  pieces (most likely both quarantined): nothing is lost, and each read says what it left for later.
+
+CSV: the header line gives the columns and the delimiter (`,`, `;` or tab, whichever it holds most); fields
+follow RFC 4180 strictly (quotes doubled inside quoted fields; a closing quote followed by anything but a
+delimiter is an error). A quoted field may span lines, but only up to `max_row_lines` lines and
+`max_line_bytes` bytes: a row that does not close within them, or closes into something that is not one row of
+the header's width, has its first line quarantined alone (with its line number) and reading resumes at the next
+line — so a stray quote costs one row, never the rows after it.
 """
 
 from __future__ import annotations
@@ -11,8 +28,9 @@ import csv
 import hashlib
 import io
 import json
+import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -33,64 +51,107 @@ from crisiscomms.monitoring.sources.base import (
 )
 
 T = TypeVar("T")
+Format = Literal["jsonl", "csv"]
 
+FORMATS: tuple[Format, ...] = ("jsonl", "csv")
 MAX_LINE_BYTES = 1_000_000  # one mention is a few KB; a 1 MB line is garbage, not a post
+MAX_ROW_LINES = 100  # a post with more line breaks than that is rare; a stray quote must not hold more rows back
+SETTLE_SECONDS = 60.0  # a writer quiet this long has finished its last line
+INT_DIGITS = 4300  # CPython's bound on int(str) (sys.get_int_max_str_digits)
 HEAD_BYTES = 4096  # enough of the start to tell two files apart, cheap to hash on every read
+REQUIRED_FIELDS = ("id", "created_at", "text")  # without them a row cannot be a mention
+DELIMITERS = ",;\t"  # the first wins a tie: comma unless the header says otherwise
 _BOM = b"\xef\xbb\xbf"
+
+
+def file_format(path: Path) -> Format:
+    """The format a file's name says: `.csv` is CSV, anything else JSONL (one JSON object a line)."""
+    return "csv" if path.suffix.lower() == ".csv" else "jsonl"
 
 
 @dataclass(frozen=True)
 class _Line:
     number: int  # 1-based line number in the file
     start: int  # byte offset of the line's first byte
-    end: int  # byte offset just after this line's newline
+    end: int  # byte offset just after this line's newline (or the end of a finished file)
     text: str | None  # decoded, line ending removed; None when it could not be (see problem)
     problem: str
     raw: bytes  # the start of the line, for quarantine
+    terminated: bool = True  # False: the last line of a finished file, without its newline
 
 
-def _read_line(stream: BinaryIO, limit: int) -> tuple[bytes, int, bool] | None:
-    """(line, bytes consumed, oversized) for the next complete line; None when only a partial line remains.
+@dataclass(frozen=True)
+class _Start:
+    offset: int
+    line: int
+    open: bool = False  # the line before `offset` had no newline (see the cursor's "open")
 
-    An oversized line is consumed in chunks up to its newline, so memory stays bounded whatever the file.
+
+class _Dialect(csv.Dialect):
+    """CSV as spreadsheets and exports write it (RFC 4180), parsed strictly; the delimiter comes from the header."""
+
+    delimiter = ","
+    quotechar = '"'
+    doublequote = True
+    skipinitialspace = False
+    lineterminator = "\r\n"
+    quoting = csv.QUOTE_MINIMAL
+    strict = True
+
+
+def _read_line(stream: BinaryIO, limit: int, end: int | None) -> tuple[bytes, int, bool] | None:
+    """(line, bytes consumed, oversized) for the next line; None when only a line still being written remains.
+
+    `end`: where the file is known to be finished (None: it may grow); a last line without newline ending
+    exactly there is complete. An oversized line is consumed in chunks, so memory stays bounded whatever the file.
     """
     start = stream.tell()
     chunk = stream.readline(limit + 1)
     if chunk.endswith(b"\n"):
         return chunk, len(chunk), len(chunk) - 1 > limit
-    if len(chunk) <= limit:
-        stream.seek(start)  # EOF inside a line: the writer has not finished it
-        return None
     consumed = len(chunk)
-    while part := stream.readline(1 << 16):
-        consumed += len(part)
-        if part.endswith(b"\n"):
-            return chunk, consumed, True
-    stream.seek(start)  # an oversized line not finished yet: judge it once complete
+    if consumed > limit:
+        while part := stream.readline(1 << 16):
+            consumed += len(part)
+            if part.endswith(b"\n"):
+                return chunk, consumed, True
+    if consumed and start + consumed == end:
+        return chunk, consumed, consumed > limit
+    stream.seek(start)  # EOF inside a line the writer has not finished: judge it once it is complete
     return None
 
 
-def _lines(stream: BinaryIO, offset: int, line: int, limit: int) -> Iterator[_Line]:
-    """Complete lines from `offset`, decoded one by one so one bad line cannot spoil its neighbours."""
+def _skip_newline(stream: BinaryIO, offset: int) -> int:
+    """Past the newline that ends a line already read without it (see the cursor's "open"), if it is there now."""
     stream.seek(offset)
-    while (read := _read_line(stream, limit)) is not None:
+    ahead = stream.read(2)
+    return offset + (1 if ahead.startswith(b"\n") else 2 if ahead == b"\r\n" else 0)
+
+
+def _lines(stream: BinaryIO, start: _Start, limit: int, end: int | None) -> Iterator[_Line]:
+    """Complete lines from `start`, decoded one by one so one bad line cannot spoil its neighbours."""
+    offset, line = (_skip_newline(stream, start.offset) if start.open else start.offset), start.line
+    stream.seek(offset)
+    while (read := _read_line(stream, limit, end)) is not None:
         data, consumed, oversized = read
-        start, offset, line = offset, offset + consumed, line + 1
-        raw = data[: RAW_LIMIT * 4].rstrip(b"\r\n")
+        start_at, offset, line = offset, offset + consumed, line + 1
+        raw, terminated = data[: RAW_LIMIT * 4].rstrip(b"\r\n"), data.endswith(b"\n")
         if oversized:
-            yield _Line(line, start, offset, None, f"line longer than {limit} bytes ({consumed} bytes)", raw)
+            problem = f"line longer than {limit} bytes ({consumed} bytes)"
+            yield _Line(line, start_at, offset, None, problem, raw, terminated)
             continue
         if b"\x00" in data:  # valid UTF-8 and even valid CSV, but text never holds NUL: binary data
-            yield _Line(line, start, offset, None, "contains NUL bytes: binary data, not text", raw)
+            yield _Line(line, start_at, offset, None, "contains NUL bytes: binary data, not text", raw, terminated)
             continue
         if line == 1 and data.startswith(_BOM):
             data = data[len(_BOM) :]  # editors on Windows add one; it is not part of the first record
         try:
             text = data.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError as failure:
-            yield _Line(line, start, offset, None, f"not UTF-8: {failure.reason} at byte {failure.start}", raw)
+            problem = f"not UTF-8: {failure.reason} at byte {failure.start}"
+            yield _Line(line, start_at, offset, None, problem, raw, terminated)
             continue
-        yield _Line(line, start, offset, text, "", raw)
+        yield _Line(line, start_at, offset, text, "", raw, terminated)
 
 
 def _head(stream: BinaryIO, upto: int) -> str:
@@ -98,14 +159,36 @@ def _head(stream: BinaryIO, upto: int) -> str:
     return hashlib.sha256(stream.read(min(upto, HEAD_BYTES))).hexdigest()
 
 
+def _json_int(digits: str) -> int | str:
+    """A JSON integer; past CPython's 4,300 digits (int() refuses them, and json.loads would fail on the whole
+    line) its digits as text, for the gate to judge like any other value."""
+    return int(digits) if len(digits.lstrip("-")) <= INT_DIGITS else digits
+
+
+def _delimiter(header: str) -> str:
+    return max(DELIMITERS, key=header.count)
+
+
+def _parse_row(text: str, delimiter: str) -> list[str] | str | None:
+    """The fields of the one row `text` holds; None while a quoted field is still open; else what is wrong."""
+    try:
+        rows = list(csv.reader(io.StringIO(text), _Dialect, delimiter=delimiter))
+    except csv.Error as failure:
+        return None if str(failure) == "unexpected end of data" else f"not a CSV row: {failure}"
+    return rows[0] if len(rows) == 1 else f"not a CSV row: {len(rows)} rows on one line"
+
+
 class FileReader:
     """A JSONL or CSV file of mentions, read incrementally (see the module docstring for the cursor)."""
 
     def __init__(
-        self, id: str, path: Path, format: Literal["jsonl", "csv"] = "jsonl", mapping: dict[str, str] | None = None,
+        self, id: str, path: Path, format: Format = "jsonl", mapping: dict[str, str] | None = None,
         *, display: str | None = None, retries: int = 3, backoff: float = DEFAULT_BACKOFF,
-        max_line_bytes: int = MAX_LINE_BYTES,
+        max_line_bytes: int = MAX_LINE_BYTES, max_row_lines: int = MAX_ROW_LINES, finished: bool = False,
+        settle: float = SETTLE_SECONDS, wall: Callable[[], float] = time.time,
     ) -> None:
+        if format not in FORMATS:
+            raise SourceError(id, f"format {format!r} is not one of {', '.join(FORMATS)}")
         self.id = id
         self.path = path
         self.format = format
@@ -114,6 +197,10 @@ class FileReader:
         self.retries = retries
         self.backoff = backoff
         self.max_line_bytes = max_line_bytes
+        self.max_row_lines = max_row_lines
+        self.finished = finished  # the file is complete: its last line is read even without a newline
+        self.settle = settle
+        self.wall = wall  # the wall clock file times are compared with (injectable for tests)
         check_mapping(id, self.mapping)
 
     def read(self, cursor: dict[str, Any] | None, limit: int | None = None) -> Batch:
@@ -128,45 +215,74 @@ class FileReader:
 
     def _read_from(self, stream: BinaryIO, cursor: dict[str, Any], limit: int | None) -> Batch:
         batch = Batch()
-        offset, line = self._resume(stream, cursor, batch.notes)
+        start = self._resume(stream, cursor, batch.notes)
+        end = self._finished_at(stream)
         framer = self._jsonl if self.format == "jsonl" else self._csv
-        for end, number in framer(stream, offset, line, batch):
-            offset, line = end, number
-            if limit is not None and batch.read >= limit:
+        limited = False
+        for last in framer(stream, start, end, batch):
+            start = _Start(last.end, last.number, not last.terminated)
+            if limited := limit is not None and batch.read >= limit:
                 break
-        batch.cursor = {"offset": offset, "line": line, "head": _head(stream, offset)}
+        batch.cursor = {"offset": start.offset, "line": start.line, "head": _head(stream, start.offset)}
+        if start.open:
+            batch.cursor["open"] = True
+        if not limited:
+            self._note_unread(stream, start, batch.notes)
         return batch
 
-    def _resume(self, stream: BinaryIO, cursor: dict[str, Any], notes: list[str]) -> tuple[int, int]:
+    def _finished_at(self, stream: BinaryIO) -> int | None:
+        """The file's size if it is finished (see the module docstring), else None: its end may still grow."""
+        status = os.fstat(stream.fileno())
+        if self.finished or self.wall() - status.st_mtime >= self.settle:
+            return status.st_size
+        return None
+
+    def _note_unread(self, stream: BinaryIO, reached: _Start, notes: list[str]) -> None:
+        """Bytes left at the end of a read are never dropped in silence: say where and why."""
+        unread = os.fstat(stream.fileno()).st_size - reached.offset
+        if unread <= 0:
+            return
+        why = ("the file grew while it was read" if self.finished else
+               f"it is read once the file has not changed for {self.settle:g} s")
+        notes.append(f"{self._position(reached.line + 1)}: {unread} byte(s) not read yet: the record there is not "
+                     f"finished (no newline, or a quoted field still open); {why}")
+
+    def _resume(self, stream: BinaryIO, cursor: dict[str, Any], notes: list[str]) -> _Start:
         """Where to start: the cursor, unless the file was truncated or replaced since (then from the top)."""
         offset, line = int(cursor.get("offset", 0)), int(cursor.get("line", 0))
         if offset == 0:
-            return 0, 0
+            return _Start(0, 0)
         size = stream.seek(0, io.SEEK_END)
         if size < offset:
             notes.append(f"{self.display} is shorter than the cursor ({size} < {offset} bytes): truncated or "
                          "rotated, reading it again from the start")
-            return 0, 0
+            return _Start(0, 0)
         if cursor.get("head") not in (None, _head(stream, offset)):
             notes.append(f"{self.display} was replaced (its first bytes changed): reading it again from the start")
-            return 0, 0
-        return offset, line
+            return _Start(0, 0)
+        return _Start(offset, line, bool(cursor.get("open")))
 
     def _position(self, number: int) -> str:
         return f"{self.display}:{number}"
 
-    def _jsonl(self, stream: BinaryIO, offset: int, line: int, batch: Batch) -> Iterator[tuple[int, int]]:
-        """One JSON object a line. Yields (offset, line) after each line so the caller can stop anywhere."""
-        for each in _lines(stream, offset, line, self.max_line_bytes):
+    def _set_aside(self, line: _Line, reason: str, batch: Batch, raw: str | bytes | None = None) -> None:
+        batch.quarantined.append(quarantine(self.id, self._position(line.number), [reason],
+                                            line.raw if raw is None else raw))
+
+    # --- JSONL ----------------------------------------------------------------------------------------------
+
+    def _jsonl(self, stream: BinaryIO, start: _Start, end: int | None, batch: Batch) -> Iterator[_Line]:
+        """One JSON object a line. Yields each line once framed, so the caller can stop anywhere."""
+        for each in _lines(stream, start, self.max_line_bytes, end):
             if each.text is None:
-                batch.quarantined.append(quarantine(self.id, self._position(each.number), [each.problem], each.raw))
+                self._set_aside(each, each.problem, batch)
             elif each.text.strip():  # blank lines separate nothing and hold nothing: not records
                 self._frame_json(each.text, self._position(each.number), batch)
-            yield each.end, each.number
+            yield each
 
     def _frame_json(self, text: str, position: str, batch: Batch) -> None:
         try:
-            item = json.loads(text)
+            item = json.loads(text, parse_int=_json_int)
         except json.JSONDecodeError as failure:
             reason = f"not JSON: {failure.msg} at column {failure.colno}"
         except RecursionError:
@@ -178,69 +294,108 @@ class FileReader:
             reason = f"not a JSON object: a {type(item).__name__}"
         batch.quarantined.append(quarantine(self.id, position, [reason], text))
 
-    def _csv(self, stream: BinaryIO, offset: int, line: int, batch: Batch) -> Iterator[tuple[int, int]]:
-        """A header line, then one record per row; a quoted field may span lines (exported posts often do)."""
-        header = self._header(stream)
+    # --- CSV ------------------------------------------------------------------------------------------------
+
+    def _csv(self, stream: BinaryIO, start: _Start, end: int | None, batch: Batch) -> Iterator[_Line]:
+        """A header line, then one record per row (see the module docstring for rows spanning lines)."""
+        header = self._header(stream, end, batch)
         if header is None:
             return
-        columns, header_end = header
-        self._check_columns(columns, batch)
-        if offset == 0:
-            offset, line = header_end, 1
-            yield offset, line
-        pending: list[_Line] = []
-        for each in _lines(stream, offset, line, self.max_line_bytes):
-            pending.append(each)
-            if self._frame_row(pending, columns, batch):
-                pending = []
-                yield each.end, each.number
-        if pending:
-            batch.notes.append(f"{self._position(pending[0].number)}: a quoted field is not closed yet; "
-                               "waiting for the rest of the record")
+        columns, delimiter, first = header
+        if start.offset == 0:
+            start = _Start(first.end, first.number, not first.terminated)
+            yield first
+        resume: _Start | None = start
+        while resume is not None:
+            resume = yield from self._rows(stream, resume, end, columns, delimiter, batch)
 
-    def _header(self, stream: BinaryIO) -> tuple[list[str], int] | None:
-        """The column names and where they end; None while the header line is not complete."""
-        first = next(_lines(stream, 0, 0, self.max_line_bytes), None)
+    def _rows(self, stream: BinaryIO, start: _Start, end: int | None, columns: list[str], delimiter: str,
+              batch: Batch) -> Generator[_Line, None, _Start | None]:
+        """Rows from `start`, each yielded by its last line; returns where to resume after a line set aside alone
+        (the lines read past it are read again as rows of their own), or None at the end of what can be read."""
+        pending: list[_Line] = []
+        for each in _lines(stream, start, self.max_line_bytes, end):
+            pending.append(each)
+            verdict = self._frame_row(pending, columns, delimiter, batch)
+            if verdict is None:  # a quoted field goes on to the next line
+                continue
+            if verdict:
+                return (yield from self._set_first_aside(pending[0], verdict, batch))
+            yield each
+            pending = []
+        if pending and pending[-1].end == end:  # the finished file ends inside a quoted field
+            reason = "a quoted field opened on this line is not closed by the end of the file"
+            return (yield from self._set_first_aside(pending[0], reason, batch))
+        return None
+
+    def _set_first_aside(self, first: _Line, reason: str, batch: Batch) -> Generator[_Line, None, _Start]:
+        self._set_aside(first, reason, batch)
+        yield first
+        return _Start(first.end, first.number, not first.terminated)
+
+    def _header(self, stream: BinaryIO, end: int | None, batch: Batch) -> tuple[list[str], str, _Line] | None:
+        """The column names, the delimiter and the header line; None while the header line is not complete."""
+        first = next(_lines(stream, _Start(0, 0), self.max_line_bytes, end), None)
         if first is None:
             return None
         if first.text is None:
             raise SourceError(self.id, f"{self.display}: the CSV header is unreadable ({first.problem})")
-        return next(csv.reader([first.text])), first.end
+        delimiter = _delimiter(first.text)
+        columns = _parse_row(first.text, delimiter) if first.text.strip() else "it is empty"
+        if not isinstance(columns, list):
+            why = columns or "a quoted field is not closed"
+            raise SourceError(self.id, f"{self.display}: line 1 is not a CSV header of column names ({why})")
+        self._check_columns(columns, batch)
+        return columns, delimiter, first
 
     def _check_columns(self, columns: list[str], batch: Batch) -> None:
         missing = sorted({column for column in self.mapping.values() if column not in columns})
         if missing:
             batch.notes.append(f"{self.display}: mapped column(s) {', '.join(missing)} not in the header")
+        unmapped = [name for name in REQUIRED_FIELDS if name not in self.mapping and name not in columns]
+        if unmapped:
+            batch.notes.append(f"{self.display}: no column for {', '.join(unmapped)}, which every mention needs "
+                               "(name a column so, or map one to it)")
+        twice = sorted({column for column in columns if columns.count(column) > 1})
+        if twice:
+            batch.notes.append(f"{self.display}: column(s) {', '.join(twice)} appear more than once in the "
+                               "header; the last one of each is read")
 
-    def _frame_row(self, pending: list[_Line], columns: list[str], batch: Batch) -> bool:
-        """Frame the lines gathered so far as one row; False when a quoted field continues on the next line."""
+    def _frame_row(self, pending: list[_Line], columns: list[str], delimiter: str, batch: Batch) -> str | None:
+        """Frame the lines gathered so far as one row.
+
+        None: a quoted field goes on past the last line. "": framed (a record, a line quarantined, a blank line).
+        Else why the first line is set aside alone, the lines after it to be read again as rows of their own.
+        """
         first, last = pending[0], pending[-1]
-        position = self._position(first.number)
-        problems = [each.problem for each in pending if each.text is None]
-        if problems:
-            batch.quarantined.append(quarantine(self.id, position, problems, b"\n".join(e.raw for e in pending)))
-            return True
+        if last.text is None:
+            if len(pending) == 1:
+                self._set_aside(last, last.problem, batch)
+                return ""
+            return f"a quoted field opened on this line runs into line {last.number}, which is unreadable"
         text = "\n".join(each.text or "" for each in pending)
         if len(pending) == 1 and not text.strip():
-            return True  # a blank line between rows holds nothing
-        row = self._split(text, last.end - first.start)
+            return ""  # a blank line between rows holds nothing
+        row = _parse_row(text, delimiter)
         if row is None:
-            return False
+            return self._still_open(pending)
         if isinstance(row, list) and len(row) == len(columns):
-            batch.records.append(RawRecord(position, pick(dict(zip(columns, row, strict=True)), self.mapping)))
-            return True
+            record = pick(dict(zip(columns, row, strict=True)), self.mapping)
+            batch.records.append(RawRecord(self._position(first.number), record))
+            return ""
         reason = row if isinstance(row, str) else f"{len(row)} columns where the header has {len(columns)}"
-        batch.quarantined.append(quarantine(self.id, position, [reason], text))
-        return True
+        if len(pending) == 1:
+            self._set_aside(first, reason, batch, text)
+            return ""
+        return f"a quoted field opened on this line runs to line {last.number}, where the row is wrong: {reason}"
 
-    def _split(self, text: str, size: int) -> list[str] | str | None:
-        """The row's fields; None when a quoted field goes on past this text; else why it is not a CSV row."""
-        try:
-            return next(csv.reader(io.StringIO(text), strict=True))
-        except csv.Error as failure:
-            if "unexpected end of data" not in str(failure):
-                return f"not a CSV row: {failure}"
-            return None if size <= self.max_line_bytes else f"a quoted field still open after {size} bytes"
+    def _still_open(self, pending: list[_Line]) -> str | None:
+        """None while a row spanning lines may still close within the bounds; else why it may not."""
+        if len(pending) >= self.max_row_lines:
+            return f"a quoted field opened on this line is not closed within {self.max_row_lines} lines"
+        if pending[-1].end - pending[0].start >= self.max_line_bytes:
+            return f"a quoted field opened on this line is not closed within {self.max_line_bytes} bytes"
+        return None
 
 
 class Clock(Protocol):

@@ -34,6 +34,7 @@ from crisiscomms.monitoring.sources.base import (
     parse_time,
     pick,
     quarantine,
+    read_json,
     with_retries,
 )
 
@@ -187,8 +188,8 @@ class HttpReader:
         """One page and the absolute URL of the next; a body without a list at `items` is a failure."""
         fetched = fetch(client, url, self.timeout, headers)
         try:
-            body = json.loads(fetched.body)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as failure:
+            body = read_json(fetched.body)
+        except (ValueError, RecursionError) as failure:  # JSONDecodeError and UnicodeDecodeError among them
             raise Retryable(f"GET {url}: the body is not JSON ({failure})") from failure
         items = body if self.items in ("", ".") else dig(body, self.items)
         if not isinstance(items, list):
