@@ -103,7 +103,7 @@ MAX_INT_DIGITS = 100  # no field of a mention needs more; Python refuses to read
 def _bounded_int(digits: str) -> int | str:
     """A JSON integer as a number, or kept as its digits when longer than any field needs (then it reads as
     text: an id longer than ids are, a created_at that is not a date — each a reason, never a crash)."""
-    return int(digits) if len(digits) <= MAX_INT_DIGITS else digits
+    return int(digits) if len(digits.lstrip("-")) <= MAX_INT_DIGITS else digits
 
 
 def read_json(text: str | bytes) -> Any:

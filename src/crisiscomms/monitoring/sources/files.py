@@ -47,6 +47,7 @@ from crisiscomms.monitoring.sources.base import (
     parse_time,
     pick,
     quarantine,
+    read_json,
     with_retries,
 )
 
@@ -57,7 +58,6 @@ FORMATS: tuple[Format, ...] = ("jsonl", "csv")
 MAX_LINE_BYTES = 1_000_000  # one mention is a few KB; a 1 MB line is garbage, not a post
 MAX_ROW_LINES = 100  # a post with more line breaks than that is rare; a stray quote must not hold more rows back
 SETTLE_SECONDS = 60.0  # a writer quiet this long has finished its last line
-INT_DIGITS = 4300  # CPython's bound on int(str) (sys.get_int_max_str_digits)
 HEAD_BYTES = 4096  # enough of the start to tell two files apart, cheap to hash on every read
 REQUIRED_FIELDS = ("id", "created_at", "text")  # without them a row cannot be a mention
 DELIMITERS = ",;\t"  # the first wins a tie: comma unless the header says otherwise
@@ -157,12 +157,6 @@ def _lines(stream: BinaryIO, start: _Start, limit: int, end: int | None) -> Iter
 def _head(stream: BinaryIO, upto: int) -> str:
     stream.seek(0)
     return hashlib.sha256(stream.read(min(upto, HEAD_BYTES))).hexdigest()
-
-
-def _json_int(digits: str) -> int | str:
-    """A JSON integer; past CPython's 4,300 digits (int() refuses them, and json.loads would fail on the whole
-    line) its digits as text, for the gate to judge like any other value."""
-    return int(digits) if len(digits.lstrip("-")) <= INT_DIGITS else digits
 
 
 def _delimiter(header: str) -> str:
@@ -282,7 +276,7 @@ class FileReader:
 
     def _frame_json(self, text: str, position: str, batch: Batch) -> None:
         try:
-            item = json.loads(text, parse_int=_json_int)
+            item = read_json(text)
         except json.JSONDecodeError as failure:
             reason = f"not JSON: {failure.msg} at column {failure.colno}"
         except RecursionError:
