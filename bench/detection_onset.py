@@ -31,7 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without installing
 
 from crisiscomms.mention import Alert  # noqa: E402
-from crisiscomms.monitoring.detection import Detector, WindowStats, _Finding, _Series, tail_z  # noqa: E402
+from crisiscomms.monitoring.baseline import Series, tail_z  # noqa: E402
+from crisiscomms.monitoring.detection import Detector, _Finding  # noqa: E402
+from crisiscomms.monitoring.windows import WindowStats  # noqa: E402
 from crisiscomms.playbook.monitoring import Detection, Thresholds  # noqa: E402
 
 DATA = ROOT / "data" / "crisislex"
@@ -131,7 +133,7 @@ class _Probe(Detector):
         super().__init__(settings)
         self.peak = 0.0
 
-    def _judge(self, series: _Series, span: int) -> _Finding | None:
+    def _judge(self, series: Series, span: int) -> _Finding | None:
         observed = series.observed(span)
         if series is self._series["volume"] and observed is not None and observed >= self.settings.min_volume:
             expected = series.expected(span)
@@ -222,6 +224,7 @@ class Replay:
     alert: int | None  # the first at alert level or above (what starts the automated assessment)
     early: int  # alerts more than EARLY minutes before the onset
     latest: int | None = None  # the latest `alert` over the 5 places the 5-minute grid can fall (None: one never)
+    reach: float = 0.0  # the highest volume score of the windows closed within MAX_DELAY minutes
 
 
 @dataclass(frozen=True)
@@ -248,7 +251,19 @@ def measure_replay(curve: Curve, first: int, settings: Detection = PRODUCT) -> R
         watch=next((delay for _, delay in delays), None),
         alert=next((delay for level, delay in delays if level in ALERTING), None),
         early=sum(delay < since - start - EARLY for _, delay in delays),
+        reach=reach(curve, first, curve.minute(since + MAX_DELAY + 1), settings),
     )
+
+
+def reach(curve: Curve, first: int, until: datetime, settings: Detection = PRODUCT) -> float:
+    """The highest volume score of the windows closed by `until` (replayed from minute `first`): what any
+    threshold would have to be below to alert by then."""
+    detector = _Probe(settings)
+    for stats in windows(curve, settings, first):
+        if stats.window_end > until:
+            break
+        detector.observe(stats)
+    return detector.peak
 
 
 def measure(curve: Curve, settings: Detection = PRODUCT) -> Row:
@@ -260,7 +275,7 @@ def measure(curve: Curve, settings: Detection = PRODUCT) -> Row:
         moved = [found.alert, *(measure_replay(shifted(curve, minutes), first, settings).alert
                                 for minutes in range(1, settings.window // 60))]
         latest = None if None in moved else max(delay for delay in moved if delay is not None)
-        replays[name] = Replay(found.watch, found.alert, found.early, latest)
+        replays[name] = Replay(found.watch, found.alert, found.early, latest, found.reach)
     return Row(curve.name, curve.minute(firsts["onset"]), replays)
 
 
@@ -314,12 +329,18 @@ def quiet_table(rows: list[QuietRow]) -> Iterator[str]:
 
 
 def verdict(rows: list[Row], quiet: list[QuietRow]) -> Iterator[str]:
+    noise = max(r.peak for r in quiet)
     for name in rows[0].replays:
-        late = [row.name for row in rows if (delay := row.replays[name].alert) is None or delay > MAX_DELAY]
+        late = [row for row in rows if (delay := row.replays[name].alert) is None or delay > MAX_DELAY]
         moved = [row.name for row in rows if (delay := row.replays[name].latest) is None or delay > MAX_DELAY]
         yield (f"{name}: alert level within {MAX_DELAY} min on {len(rows) - len(late)} of {len(rows)} curves"
-               + (f" (not: {', '.join(late)})" if late else "")
+               + (f" (not: {', '.join(row.name for row in late)})" if late else "")
                + f"; wherever the window grid falls: {len(rows) - len(moved)} of {len(rows)}")
+        for row in late:  # can any threshold alert on it in time, and stay silent on the quiet streams?
+            top = row.replays[name].reach
+            yield (f"  {row.name}: highest z within {MAX_DELAY} min {top:.1f}, "
+                   + (f"below the {noise:.1f} a quiet stream reached: no threshold alerts on it in time without "
+                      "false alarms" if top <= noise else f"above the quiet streams' {noise:.1f}"))
     yield (f"quiet streams: {sum(r.alerting for r in quiet)} alert-level and {sum(r.watch for r in quiet)} watch "
            f"false alarms on {sum(r.streams for r in quiet)} streams, peak z {max(r.peak for r in quiet):.1f}")
 

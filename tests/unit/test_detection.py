@@ -24,25 +24,20 @@ from bench.detection_onset import (
     Curve,
     alert_minute,
     curve_paths,
+    daily,
     flat,
     load_curve,
     low,
     onset,
     ramp,
     replay,
+    slow_rise,
     windows,
 )
 from crisiscomms.mention import Alert, EnrichedMention
-from crisiscomms.monitoring.detection import (
-    LEVELS,
-    NEGATIVE_CUT,
-    SAMPLE_CHARS,
-    Detector,
-    WindowAccumulator,
-    WindowStats,
-    detect,
-    tail_z,
-)
+from crisiscomms.monitoring.baseline import tail_z
+from crisiscomms.monitoring.detection import LEVELS, Detector, detect
+from crisiscomms.monitoring.windows import NEGATIVE_CUT, SAMPLE_CHARS, WindowAccumulator, WindowStats
 from crisiscomms.playbook.monitoring import Detection, Thresholds
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -159,7 +154,7 @@ def test_a_real_spike_raises_one_alert_per_level_in_rising_order(name: str, curv
     assert all(a.kind == "volume" for a in first_hours)
 
 
-@pytest.mark.parametrize("make", [flat, ramp, low], ids=["flat", "ramp", "low"])
+@pytest.mark.parametrize("make", [flat, ramp, low, daily, slow_rise], ids=["flat", "ramp", "low", "daily", "slow"])
 @pytest.mark.parametrize("name", sorted(CURVES))
 def test_no_alert_on_quiet_streams_switched_on_cold(name: str, make, curves) -> None:
     curve = curves[name]
@@ -233,6 +228,50 @@ def test_a_level_that_lasts_longer_than_relearn_becomes_the_new_normal() -> None
     plateau = [usual(PRODUCT, 10)] * (PRODUCT.relearn // 3600 * hours + 6 * hours)
     levels = levels_of(PRODUCT, quiet_day(8 * hours) + plateau)
     assert levels[8 * hours + hours] in ALERTING and levels[-1] is None
+
+
+BUSY = PRODUCT.model_copy(update={"usual_volume": 120.0})  # 10 mentions a window: a daily cycle is visible
+
+
+def daily_cycle(days: int) -> list[int]:
+    """Windows of a day of 1 to 3 mentions (2 on average) with an evening of 16 to 20 from 18:00 to 21:00."""
+    return [(18 if 216 <= i % 288 < 252 else 2) + (-1, 0, 1, 0, 2, -2, 1, 0, -1)[i % 9] for i in range(288 * days)]
+
+
+def test_an_evening_peak_that_comes_back_every_day_is_learned_and_a_spike_in_it_still_alerts() -> None:
+    cycle = daily_cycle(6)
+    assert sum(cycle[216:252]) >= 9 * sum(cycle[:36])  # the evening holds 9× the night
+    alerts = run(BUSY, stream(cycle, seconds=FIVE))
+    assert {a.window_start.day for a in alerts} == {T0.day, T0.day + 1}  # the first two evenings only
+    evening = 5 * 288 + 228  # day 6, 19:00
+    spiked = cycle[:evening] + [count * 3 for count in cycle[evening:evening + 3]] + cycle[evening + 3:]
+    late = [a for a in run(BUSY, stream(spiked, seconds=FIVE)) if a.window_start.day > T0.day + 1]
+    assert [a.level for a in late if a.level in ALERTING]
+    assert late[0].window_start >= T0 + evening * timedelta(seconds=FIVE)
+
+
+@pytest.mark.parametrize("before", [0, 2], ids=["the first day", "after two quiet days"])
+def test_yesterdays_crisis_is_not_the_normal_of_its_time_of_day(before: int) -> None:
+    day = quiet_day(288)
+    crisis = [usual(PRODUCT, 30)] * 6  # half an hour at 30× the usual volume, at 14:00 two days running
+    days = day * before + day[:168] + crisis + day[174:] + day[:168] + crisis + day[174:]
+    alerts = run(PRODUCT, stream(days, seconds=FIVE))
+    second_day = [a for a in alerts if a.window_start >= T0 + timedelta(days=before + 1)]
+    assert [a.level for a in second_day if a.level in ALERTING], alerts
+
+
+def test_a_version_2_state_is_read_without_its_memory_of_past_days() -> None:
+    detector = Detector(PRODUCT)
+    for window in stream(quiet_day(12 * 8), seconds=FIVE):
+        detector.observe(window)
+    state = json.loads(json.dumps(detector.state()))
+    for kind in ("volume", "negative"):
+        state[kind]["pending"] = [item[:2] for item in state[kind]["pending"]]
+        del state[kind]["season"]
+    restored = Detector.from_state(PRODUCT, {**state, "version": 2})
+    assert restored.state()["volume"]["season"] == [] and restored.state()["version"] == 3
+    spike = stream([usual(PRODUCT, 40)], start=T0 + 12 * 8 * timedelta(seconds=FIVE), seconds=FIVE)[0]
+    assert [a.level for a in restored.observe(spike)] == [a.level for a in detector.observe(spike)] != []
 
 
 def test_a_quiet_stream_after_warm_up_raises_nothing() -> None:

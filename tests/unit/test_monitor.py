@@ -235,3 +235,30 @@ def test_an_unreadable_file_fails_the_file_pass_but_is_a_data_gap_for_a_schedule
     missing = FileReader("gone", tmp_path / "gone.jsonl", retries=0)
     report = scheduled(playbook, project.root, store, "run-1", sources=[missing])
     assert [a.kind for a in report.alerts] == ["data_gap"] and "cannot read" in report.alerts[0].reason
+
+
+def test_a_first_detection_starts_at_the_earliest_mention_stored_not_at_a_silence_before_it(
+        project: Project, tmp_path: Path) -> None:
+    playbook = project.load("veille").playbook
+    assert playbook.monitoring is not None
+    store = Store(tmp_path / "state.db")
+    _append(project.root / "mentions.jsonl", _tweets(200))
+    run = monitor.MonitoringPass(playbook, StoreLedger(store, playbook.id, "r1"), Enricher(playbook), lambda: NOW)
+    run.read(build_source(playbook.monitoring.sources[0], project.root))
+    earliest = store.earliest_mention(playbook.id)
+    assert earliest is not None and NOW - earliest > timedelta(days=7)  # the Spain tweets: days before NOW
+    window = timedelta(seconds=playbook.monitoring.detection.window)
+    shown, _ = monitor.detect_new_windows(playbook.id, playbook.monitoring, store, NOW)
+    state = store.detector_state(playbook.id)
+    assert state is not None and state["observed"] == (NOW - monitor._floor(earliest, int(window.total_seconds()))) / window
+    assert len(shown) == monitor.REPORTED_WINDOWS and shown[-1].window_end == NOW
+
+
+def test_a_first_detection_with_nothing_stored_reads_one_window(project: Project, tmp_path: Path) -> None:
+    playbook = project.load("veille").playbook
+    assert playbook.monitoring is not None
+    store = Store(tmp_path / "state.db")
+    shown, alerts = monitor.detect_new_windows(playbook.id, playbook.monitoring, store, NOW)
+    assert ([w.volume for w in shown], alerts) == ([0], [])
+    assert (store.detector_state(playbook.id) or {})["observed"] == 1
+

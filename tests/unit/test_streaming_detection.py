@@ -11,15 +11,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from crisiscomms.mention import EnrichedMention
-from crisiscomms.monitoring.detection import (
+from crisiscomms.monitoring.detection import detect, detect_windows, walk
+from crisiscomms.monitoring.windows import (
     NEGATIVE_CUT,
     SAMPLE_CHARS,
     SAMPLES,
     Sample,
     WindowAccumulator,
     WindowStats,
-    detect,
-    detect_windows,
     window_index,
 )
 from crisiscomms.playbook.monitoring import Detection, Thresholds
@@ -126,6 +125,19 @@ def test_streamed_detection_raises_exactly_the_alerts_of_the_reference_windows(s
     assert batch, "the stream must raise alerts for the comparison to mean something"
     assert {a.kind for a in batch} == {"volume", "negative"}
     assert streamed == batch
+
+
+def test_a_long_silence_is_walked_in_a_few_windows_and_judged_as_if_every_window_of_it_was() -> None:
+    settings = Detection(window="1m", baseline="1h", warmup="1h", thresholds=Thresholds(watch=4, alert=6, crisis=9))
+    before = messy_stream(0, count=600)
+    after = [m.model_copy(update={"id": f"late-{m.id}", "created_at": m.created_at + timedelta(days=60)})
+             for m in messy_stream(1, count=600)]
+    accumulator = WindowAccumulator(settings.window)
+    accumulator.add(before + after)
+    walked = list(walk(accumulator, settings))
+    dense = list(accumulator.windows())
+    assert len(dense) > 60 * 1440 > 5 * len(walked)  # two months of 1-minute windows, most never built
+    assert detect_windows(walked, settings) == detect_windows(dense, settings) != []
 
 
 def test_the_accumulator_refuses_a_window_of_no_length() -> None:

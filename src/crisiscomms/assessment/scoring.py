@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from crisiscomms.mention import EnrichedMention
-from crisiscomms.monitoring.detection import NEGATIVE_CUT
 from crisiscomms.monitoring.enrich import Enricher
 from crisiscomms.monitoring.ledger import BatchOutcome
 from crisiscomms.monitoring.monitor import read_file
 from crisiscomms.monitoring.store import Store
 from crisiscomms.monitoring.watchlist import TAG, compile_watchlist, fold
+from crisiscomms.monitoring.windows import NEGATIVE_CUT
 from crisiscomms.playbook.assessment import FACTOR_HELP, AssessmentSettings, Weight
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.monitoring import Watchlist

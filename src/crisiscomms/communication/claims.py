@@ -19,7 +19,7 @@ from typing import Any
 from crisiscomms.assessment.scoring import MAX_POINTS, share_key
 from crisiscomms.mention import EnrichedMention
 from crisiscomms.monitoring.claim import Rule, Verdict
-from crisiscomms.monitoring.detection import window_index
+from crisiscomms.monitoring.windows import window_index
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import ClaimSpreadRecord
 

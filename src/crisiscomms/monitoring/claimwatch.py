@@ -17,9 +17,9 @@ from typing import Any
 from crisiscomms.mention import EnrichedMention
 from crisiscomms.monitoring.claim import Rule, declared_rule
 from crisiscomms.monitoring.correction import Correction, Corrections
-from crisiscomms.monitoring.detection import window_index
 from crisiscomms.monitoring.store import Store
 from crisiscomms.monitoring.watchlist import prepare
+from crisiscomms.monitoring.windows import window_index
 from crisiscomms.playbook.models import Playbook
 
 RECENT = 3600  # "still spreading": the threshold reached in a window of the last hour

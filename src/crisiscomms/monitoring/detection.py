@@ -32,6 +32,12 @@ started became the baseline within hours. The exception is `relearn`: once a str
 the playbook said — is learned instead of alerting forever (it reads as normal about `relearn` + the longest span
 + half the baseline after it began).
 
+A stream with a daily rhythm (quiet nights, busy evenings) would alert every evening against a baseline of
+the afternoon: the expectation is therefore never below what the same time of day held on the 7 days before (the
+lower median of those days' hours, `baseline.Season`). One crisis among those days does not move it; a peak that
+comes back every day does, from its third day (with a single day known, an hour that reached alert level is left
+out: yesterday's crisis is not today's normal until it comes back).
+
 While fewer than `baseline_windows` normal windows were seen (a cold start: no history, or monitoring switched on
 in the middle of a crisis), the missing part of the baseline is the playbook's `usual_volume`: expected = h ·
 learned + (1 − h) · usual, h the share of the baseline actually seen, and an alert says so in its reason. Nothing
@@ -53,308 +59,24 @@ previous one (`Detector.from_state`). The library never imports Prefect.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right, insort
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from itertools import islice
-from statistics import NormalDist
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from crisiscomms.mention import Alert, AlertKind, AlertLevel, EnrichedMention
+from crisiscomms.monitoring.baseline import DAY, Series, normal_z, tail_z
+from crisiscomms.monitoring.windows import SAMPLES, WindowAccumulator, WindowStats, sample_order
 from crisiscomms.playbook.monitoring import Detection
 
-NEGATIVE_CUT = -0.05  # sentiment below this counts as negative (VADER's convention for its compound score)
-SAMPLE_CHARS = 280
-SAMPLES = 3  # sample mentions kept per window and shown per alert
 TOP_TERMS = 5  # keywords and hashtags shown per alert
 KEPT_TERMS = 20  # terms a window keeps in the detector's memory: plenty for a top 5 over a span
 SCALES = (900, 3600)  # seconds judged together besides the window itself: a quarter and an hour
-MAD_TO_SD = 1.4826  # MAD of a normal sample × this = its standard deviation
-MIN_TAIL = 1e-300  # tail probabilities below this saturate the score (z ≈ 37)
-STATE_VERSION = 2
-READABLE_STATES = (1, 2)  # version 1 states are read as if all their windows were normal
+STATE_VERSION = 3
+READABLE_STATES = (1, 2, 3)  # 1: all its windows read as normal; 1 and 2: no memory of the days before
 LEVELS: tuple[AlertLevel, ...] = ("watch", "alert", "crisis")
-
-
-class Sample(BaseModel):
-    """A mention shown with an alert, so that a human sees what the spike is about."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    text: str = Field(max_length=SAMPLE_CHARS)
-    created_at: datetime
-    sentiment: float | None = None
-
-
-class WindowStats(BaseModel):
-    """What one fixed window [window_start, window_end) holds: counts, terms and a few samples."""
-
-    model_config = ConfigDict(frozen=True)
-
-    window_start: datetime
-    window_end: datetime
-    volume: int = Field(0, ge=0)
-    negative: int = Field(0, ge=0, description=f"Mentions with a sentiment below {NEGATIVE_CUT}.")
-    analysed: int = Field(0, ge=0, description="Mentions with a sentiment (the base of the negative share).")
-    keywords: dict[str, int] = Field(default_factory=dict)
-    hashtags: dict[str, int] = Field(default_factory=dict)
-    samples: list[Sample] = Field(default_factory=list, max_length=SAMPLES)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def window_index(moment: datetime, window_seconds: int) -> int:
-    """Which window of `window_seconds`, counted from the epoch, holds `moment` (naive: UTC)."""
-    return int(_utc(moment).timestamp() // window_seconds)
-
-
-def _sample(mention: EnrichedMention) -> Sample:
-    created = _utc(mention.created_at)
-    return Sample(id=mention.id, text=mention.text[:SAMPLE_CHARS], created_at=created, sentiment=mention.sentiment)
-
-
-def _sample_order(sample: Sample) -> tuple[float, datetime, str]:
-    # most negative first (what a crisis team needs to read), then the earliest
-    return (sample.sentiment if sample.sentiment is not None else 0.0, sample.created_at, sample.id)
-
-
-class WindowAccumulator:
-    """Mentions → consecutive windows aligned to the epoch, empty ones included (zeros are baseline too).
-
-    Fed mention by mention, in any order and in as many calls as wanted, without keeping the mentions: per
-    non-empty window a few counters and its SAMPLES best samples. Memory grows with the number of windows, not
-    of mentions, so a whole file (or a long span of the store) is detected on after its mentions were written
-    out. Naive timestamps are read as UTC.
-    """
-
-    def __init__(self, window_seconds: int) -> None:
-        if window_seconds <= 0:
-            raise ValueError("window_seconds must be positive")
-        self.window_seconds = window_seconds
-        self._tallies: dict[int, _Tally] = {}
-
-    def add(self, mentions: Iterable[EnrichedMention]) -> None:
-        for mention in mentions:
-            index = window_index(mention.created_at, self.window_seconds)
-            tally = self._tallies.get(index)
-            if tally is None:
-                tally = self._tallies[index] = _Tally()
-            tally.add(mention)
-
-    def windows(self, start: datetime | None = None, end: datetime | None = None) -> Iterator[WindowStats]:
-        """The windows from the one holding `start` (else the first mention's) to the one holding the instant
-        before `end` (else the last mention's), one at a time. Mentions outside that range are left out: the
-        neighbouring run counts them."""
-        seconds = self.window_seconds
-        first = window_index(start, seconds) if start is not None else min(self._tallies, default=None)
-        last = (window_index(end - timedelta(microseconds=1), seconds) if end is not None
-                else max(self._tallies, default=None))
-        if first is None or last is None:
-            return
-        for index in range(first, last + 1):
-            tally = self._tallies.get(index)
-            yield (tally or _Tally()).stats(index, seconds)
-
-
-@dataclass
-class _Tally:
-    """What a window holds, updated one mention at a time."""
-
-    volume: int = 0
-    negative: int = 0
-    analysed: int = 0
-    keywords: Counter[str] = field(default_factory=Counter)
-    hashtags: Counter[str] = field(default_factory=Counter)
-    samples: list[tuple[tuple[float, datetime, str], Sample]] = field(default_factory=list)
-
-    def add(self, mention: EnrichedMention) -> None:
-        self.volume += 1
-        if mention.sentiment is not None:
-            self.analysed += 1
-            self.negative += mention.sentiment < NEGATIVE_CUT
-        # a term repeated within one mention counts once; in order of first appearance, hence stable ties
-        self.keywords.update(list(dict.fromkeys(mention.keywords)))
-        self.hashtags.update(list(dict.fromkeys(mention.hashtags)))
-        self._offer(mention)
-
-    def _offer(self, mention: EnrichedMention) -> None:
-        """Keep the SAMPLES first in `_sample_order`; on a tie the earlier arrival stays ahead."""
-        sentiment = mention.sentiment if mention.sentiment is not None else 0.0
-        key = (sentiment, _utc(mention.created_at), mention.id)
-        place = bisect_right([kept for kept, _ in self.samples], key)
-        if place < SAMPLES:  # the Sample (a validated model) is only built for mentions that are kept
-            self.samples.insert(place, (key, _sample(mention)))
-            del self.samples[SAMPLES:]
-
-    def stats(self, index: int, window_seconds: int) -> WindowStats:
-        start = datetime.fromtimestamp(index * window_seconds, UTC)
-        return WindowStats(
-            window_start=start, window_end=start + timedelta(seconds=window_seconds), volume=self.volume,
-            negative=self.negative, analysed=self.analysed, keywords=dict(self.keywords),
-            hashtags=dict(self.hashtags), samples=[sample for _, sample in self.samples],
-        )
-
-
-# --- scoring -----------------------------------------------------------------------------------------------
-
-
-def tail_z(observed: float, expected: float, dispersion: float = 1.0) -> float:
-    """z of the normal tail equal to P(X ≥ observed), X quasi-Poisson (mean `expected`, variance × dispersion).
-
-    0 when nothing exceeds the expectation; saturates near 37 (tail below MIN_TAIL).
-    """
-    if observed <= expected:
-        return 0.0
-    log_tail = _log_poisson_tail(observed / dispersion, expected / dispersion)
-    return -NormalDist().inv_cdf(max(math.exp(log_tail), MIN_TAIL))
-
-
-def _log_poisson_tail(count: float, mean: float) -> float:
-    """log P(Poisson(mean) ≥ count), continuous in count: the regularized lower incomplete gamma P(count, mean).
-
-    Series x^a e^-x / Γ(a+1) · Σ x^n / ((a+1)…(a+n)); its terms shrink from the first since count > mean.
-    """
-    term = total = 1.0
-    n = 0
-    while term > total * 1e-12:
-        n += 1
-        term *= mean / (count + n)
-        total += term
-    return count * math.log(mean) - mean - math.lgamma(count + 1) + math.log(total)
-
-
-def _normal_z(observed: float, expected: float, dispersion: float = 1.0) -> float:
-    # an upper bound of tail_z (a Poisson's right tail is heavier than the normal's): a cheap first filter
-    return (observed - expected) / math.sqrt(expected * dispersion)
-
-
-def _median(ordered: Sequence[float]) -> float:
-    middle = len(ordered) // 2
-    return (ordered[middle] + ordered[~middle]) / 2
-
-
-def _discard(ordered: list[int], value: int | None) -> None:
-    if value is not None:
-        del ordered[bisect_left(ordered, value)]
-
-
-class _Series:
-    """Counts per window of one quantity: the trailing span being judged and the baseline it is judged against.
-
-    The last `longest` windows are pending (the span being judged never dilutes its own baseline). A window
-    leaving them joins the baseline only if it was judged normal — or its stream had been abnormal for `relearn`
-    (`admit`). The baseline is the `baseline_windows` latest windows that joined, kept as sorted sums of each
-    span (sums of consecutive joined windows: the abnormal ones between them are skipped), so that a median
-    costs nothing. While it holds fewer, the usual volume (`prior`, per window) fills the rest.
-    """
-
-    def __init__(self, baseline_windows: int, spans: tuple[int, ...], prior: float) -> None:
-        self.spans = spans  # ascending, starting with 1 (the window itself)
-        self.longest = spans[-1]
-        self.baseline_windows = baseline_windows
-        self.prior = prior
-        self.pending: deque[list[Any]] = deque()  # [count, joins the baseline when it leaves]
-        self.joined: deque[int] = deque(maxlen=self.longest)  # the latest counts that joined, for their sums
-        self.sums: dict[int, deque[int]] = {span: deque(maxlen=baseline_windows) for span in spans}
-        self.base: dict[int, list[int]] = {span: [] for span in spans}
-
-    def push(self, count: int) -> None:
-        """A new window, pending; the one leaving the trailing span joins the baseline if it was admitted."""
-        self.pending.append([count, True])
-        if len(self.pending) > self.longest:
-            left, admitted = self.pending.popleft()
-            if admitted:
-                self._join(left)
-
-    def admit(self, admitted: bool) -> None:
-        """Whether the latest window will join the baseline (it was just judged)."""
-        self.pending[-1][1] = admitted
-
-    def _join(self, count: int) -> None:
-        self.joined.append(count)
-        for span, sums in self.sums.items():
-            if len(self.joined) < span:
-                continue
-            if len(sums) == sums.maxlen:
-                _discard(self.base[span], sums[0])
-            sums.append(sum(islice(reversed(self.joined), span)))
-            insort(self.base[span], sums[-1])
-
-    def observed(self, span: int) -> int | None:
-        """The sum of the latest `span` windows; None while fewer were seen."""
-        if len(self.pending) < span:
-            return None
-        return sum(count for count, _ in islice(reversed(self.pending), span))
-
-    def history(self) -> float:
-        """Share of the baseline made of windows seen (the rest is the usual volume)."""
-        return min(1.0, len(self.base[1]) / self.baseline_windows)
-
-    def expected(self, span: int) -> float:
-        """Baseline count of `span` windows: what was seen, mixed with the usual volume while history is short."""
-        seen = self.history()
-        usual = span * self.prior
-        return usual if seen == 0 else seen * self._learned(span) + (1 - seen) * usual
-
-    def _learned(self, span: int) -> float:
-        baseline, longest = self.base[span], self.base[self.longest]
-        floor = span * self.sparse_rate()
-        if not baseline:  # fewer windows joined than the span: the single windows, scaled
-            return max(span * _median(self.base[1]), floor)
-        prorated = _median(longest) * span / self.longest if longest else 0.0
-        return max(_median(baseline), prorated, floor)
-
-    def sparse_rate(self) -> float:
-        """Mentions per window implied by the share of non-empty windows: −ln(1 − share), Poisson's occupancy.
-
-        The median of a sparse stream is 0 whatever its rate; the share of non-empty windows is not, and a
-        burst weighs in by its duration, never its size. Smoothed as one more window, empty, and at least one
-        mention: an all-zero baseline means about one mention per baseline, never zero. Only used where the
-        median says nothing (at most half the windows non-empty): a regular dense stream has every window
-        non-empty, and the estimate would then be ln(windows + 1), whatever the volume.
-        """
-        windows = len(self.base[1])
-        non_empty = windows - bisect_right(self.base[1], 0)
-        return -math.log1p(-min(max(non_empty, 1) / (windows + 1), 0.5))
-
-    def dispersion(self, span: int, expected: float) -> float:
-        """Quasi-Poisson variance factor of the baseline, in proportion to its history (the usual volume: 1)."""
-        baseline = self.base[span]
-        if len(baseline) < 2:
-            return 1.0
-        middle = _median(baseline)
-        spread = MAD_TO_SD * _median(sorted(abs(value - middle) for value in baseline))
-        return 1.0 + self.history() * max(0.0, spread * spread / expected - 1.0)
-
-    def dump(self) -> dict[str, Any]:
-        return {"pending": [list(item) for item in self.pending], "joined": list(self.joined),
-                "sums": {str(span): list(sums) for span, sums in self.sums.items()}}
-
-    @classmethod
-    def load(cls, baseline_windows: int, spans: tuple[int, ...], prior: float, data: dict[str, Any]) -> _Series:
-        series = cls(baseline_windows, spans, prior)
-        series.pending.extend([int(count), bool(admitted)] for count, admitted in data["pending"])
-        series.joined.extend(int(count) for count in data["joined"])
-        for span, sums in series.sums.items():
-            sums.extend(int(value) for value in data["sums"][str(span)])
-            series.base[span] = sorted(sums)
-        return series
-
-    @classmethod
-    def from_counts(cls, baseline_windows: int, spans: tuple[int, ...], prior: float,
-                    counts: Iterable[int]) -> _Series:
-        """A series that saw `counts` (oldest first) and judged them all normal: how a version 1 state reads."""
-        series = cls(baseline_windows, spans, prior)
-        for count in counts:
-            series.push(int(count))
-        return series
 
 
 @dataclass(frozen=True)
@@ -395,17 +117,21 @@ class Detector:
     def __init__(self, settings: Detection) -> None:
         self.settings = settings
         self.thresholds = settings.levels()
-        self.spans = tuple(sorted({1, *(max(1, seconds // settings.window) for seconds in SCALES)}))
+        self.spans = spans_of(settings)
         usual = settings.usual_per_window
         # at the usual volume, as many negative mentions as would alert on their share: a cold start needs more
-        self._series = {"volume": _Series(settings.baseline_windows, self.spans, usual),
-                        "negative": _Series(settings.baseline_windows, self.spans, usual * settings.negative_share)}
+        self._per_day = DAY // settings.window if DAY % settings.window == 0 else None
+        self._series = {"volume": self._new_series(usual),
+                        "negative": self._new_series(usual * settings.negative_share)}
         self._analysed: deque[int] = deque(maxlen=self.spans[-1])
         self._recent: deque[WindowStats] = deque(maxlen=self.spans[-1])
         self._observed = 0
         self._last_end: datetime | None = None
         self._episodes: dict[AlertKind, _Episode] = {}
         self._runs: dict[str, _Run] = {}
+
+    def _new_series(self, prior: float) -> Series:
+        return Series(self.settings.baseline_windows, self.spans, prior, self._per_day)
 
     def observe(self, stats: WindowStats) -> list[Alert]:
         """Judge one closed window. Windows already seen are ignored; missing ones count as empty."""
@@ -428,7 +154,7 @@ class Detector:
         missing, rest = divmod(int((start - self._last_end).total_seconds()), self.settings.window)
         if rest:
             raise ValueError(f"window {start} is not aligned with the previous one ending {self._last_end}")
-        kept = min(missing, self.settings.baseline_windows + self.spans[-1])  # older ones would fall out anyway
+        kept = min(missing, self._series["volume"].memory)  # older ones would fall out anyway
         self._observed += missing - kept
         step = timedelta(seconds=self.settings.window)
         for back in range(kept, 0, -1):  # empty windows: never abnormal, they join the baseline
@@ -464,9 +190,11 @@ class Detector:
         hot = self._hot(kind)
         if hot:
             self._keep_out(kind, self._series[kind])
+        if any(finding.score >= self.thresholds.alert for finding in hot):
+            self._series[kind].unusual()
         return max((finding for finding in hot if eligible(finding.windows)), key=lambda f: f.score, default=None)
 
-    def _keep_out(self, kind: str, series: _Series) -> None:
+    def _keep_out(self, kind: str, series: Series) -> None:
         """A hot window stays out of the baseline — unless its stream has been abnormal for `relearn`: a level
         that lasts that long is the new normal (a busier stream than `usual_volume` says, a lasting change)."""
         end = self._recent[-1].window_end
@@ -480,12 +208,12 @@ class Detector:
         """Seconds without a hot window between the window ending `last_hot` and the one ending `end`."""
         return (end - last_hot).total_seconds() - self.settings.window
 
-    def _judge(self, series: _Series, span: int) -> _Finding | None:
+    def _judge(self, series: Series, span: int) -> _Finding | None:
         observed = series.observed(span)
         if observed is None or observed < self.settings.min_volume:
             return None
         expected = series.expected(span)
-        if _normal_z(observed, expected) < self.thresholds.watch:  # most windows stop here, cheaply
+        if normal_z(observed, expected) < self.thresholds.watch:  # most windows stop here, cheaply
             return None
         score = tail_z(observed, expected)
         if score >= self.thresholds.watch:  # the dispersion can only lower the score: only computed when it matters
@@ -516,7 +244,7 @@ class Detector:
         windows = list(self._recent)[-finding.windows :]
         analysed = sum(w.analysed for w in windows)
         share = sum(w.negative for w in windows) / analysed if analysed else None
-        samples = sorted((s for w in windows for s in w.samples), key=_sample_order)[:SAMPLES]
+        samples = sorted((s for w in windows for s in w.samples), key=sample_order)[:SAMPLES]
         return Alert(
             kind=kind,
             level=LEVELS[level - 1],
@@ -585,9 +313,11 @@ class Detector:
         for kind, series in self._series.items():
             data = state[kind]
             if state["version"] == 1:  # the counts of every window it saw, oldest first
-                self._series[kind] = _Series.from_counts(settings.baseline_windows, self.spans, series.prior, data["1"])
+                self._series[kind] = Series.from_counts(settings.baseline_windows, self.spans, series.prior, data["1"],
+                                                        self._per_day)
             else:
-                self._series[kind] = _Series.load(settings.baseline_windows, self.spans, series.prior, data)
+                self._series[kind] = Series.load(settings.baseline_windows, self.spans, series.prior, data,
+                                                 self._per_day)
         self._analysed.extend(int(count) for count in state["analysed"])
         self._recent.extend(WindowStats.model_validate(w) for w in state["recent"])
         self._episodes = {
@@ -609,11 +339,22 @@ def _top(counters: Iterable[dict[str, int]]) -> list[tuple[str, int]]:
     return total.most_common(TOP_TERMS)
 
 
+def spans_of(settings: Detection) -> tuple[int, ...]:
+    """The spans judged, in windows, ascending: the window itself, a quarter of an hour, an hour."""
+    return tuple(sorted({1, *(max(1, seconds // settings.window) for seconds in SCALES)}))
+
+
+def walk(windows: WindowAccumulator, settings: Detection, start: datetime | None = None,
+         end: datetime | None = None) -> Iterator[WindowStats]:
+    """The windows a `Detector` must judge, silences skipped (`WindowAccumulator.windows` with a trail)."""
+    return windows.windows(start, end, trail=spans_of(settings)[-1])
+
+
 def detect(mentions: Iterable[EnrichedMention], settings: Detection) -> list[Alert]:
     """All alerts of a whole stream, windows of `settings.window` from its first mention to its last."""
     windows = WindowAccumulator(settings.window)
     windows.add(mentions)
-    return detect_windows(windows.windows(), settings)
+    return detect_windows(walk(windows, settings), settings)
 
 
 def detect_windows(windows: Iterable[WindowStats], settings: Detection) -> list[Alert]:

@@ -29,12 +29,14 @@ from crisiscomms.monitoring.record import binary, normal_id, parse_time
 from crisiscomms.monitoring.sources import Batch, FileReader, Source, SourceError
 from crisiscomms.monitoring.sources.files import Format, file_format
 from crisiscomms.monitoring.store import Store, Totals
+from crisiscomms.monitoring.windows import WindowAccumulator, WindowStats
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.monitoring import Detection, Monitoring
 
 if TYPE_CHECKING:
     from crisiscomms.monitoring.parallel import PoolEnricher
 
+REPORTED_WINDOWS = 288  # windows a scheduled run hands to its report at most (a day of 5-minute windows)
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 FILE_CHUNK = 5_000  # records a file is read by: memory stays flat however long the file
@@ -166,20 +168,33 @@ def data_gap_alert(source_id: str, reason: str, now: datetime, monitoring: Monit
 
 
 def detect_new_windows(playbook: str, monitoring: Monitoring, store: Store,
-                       now: datetime) -> tuple[list[detection.WindowStats], list[Alert]]:
-    """Feed the detector the windows that closed since its last run (state kept in the store)."""
+                       now: datetime) -> tuple[list[WindowStats], list[Alert]]:
+    """Feed the detector the windows that closed since its last run (state kept in the store); return them (the
+    latest REPORTED_WINDOWS of them: what the monitoring report charts) and the alerts they raised.
+
+    A first run starts at the earliest mention stored (at most `gate.max_age` ago: older ones were quarantined),
+    so the detector learns from what was read, never from windows before monitoring began read as silence; with
+    nothing stored it starts at the last window. Silent stretches cost nothing to walk (a sparse walk)."""
     settings = monitoring.detection
+    window = timedelta(seconds=settings.window)
     detector, last_end = _detector(playbook, settings, store)
     end = _floor(now, settings.window)
-    start = last_end or end - timedelta(seconds=settings.window) * settings.baseline_windows
+    start = last_end or _first_start(store.earliest_mention(playbook), end, window, monitoring.gate.max_age)
     if start >= end:
         return [], []
-    accumulator = detection.WindowAccumulator(settings.window)
+    accumulator = WindowAccumulator(settings.window)
     accumulator.add(store.iter_mentions_between(playbook, start, end))
-    windows = list(accumulator.windows(start, end))
-    alerts = [alert for stats in windows for alert in detector.observe(stats)]
+    walked = detection.walk(accumulator, settings, start, end)
+    alerts = [alert for stats in walked for alert in detector.observe(stats)]
     store.save_detector_state(playbook, detector.state())
-    return windows, alerts
+    return list(accumulator.windows(max(start, end - REPORTED_WINDOWS * window), end)), alerts
+
+
+def _first_start(earliest: datetime | None, end: datetime, window: timedelta, max_age: int) -> datetime:
+    if earliest is None:
+        return end - window
+    oldest = end - timedelta(seconds=max_age)
+    return _floor(max(earliest, oldest), int(window.total_seconds()))
 
 
 def _detector(playbook: str, settings: Detection, store: Store) -> tuple[detection.Detector, datetime | None]:
@@ -255,13 +270,13 @@ def monitor_file(playbook: Playbook, path: Path, write: Callable[[BatchOutcome],
                  mapping: dict[str, str] | None = None) -> OfflineReport:
     """`crisis monitor --input`: `read_file`, then detection over every window of the file.
 
-    Detection only needs the windows' counts and samples (`detection.WindowAccumulator`), so memory stays flat
+    Detection only needs the windows' counts and samples (`WindowAccumulator`), so memory stays flat
     however long the file. `processes` (default: the playbook's `monitoring.processes`) above 1 enriches on that
     many worker processes. The report keeps what the reader noted (bytes it left unread, columns missing …).
     """
     settings = (playbook.monitoring or Monitoring()).detection
     report = OfflineReport(processes=processes or (playbook.monitoring or Monitoring()).processes)
-    windows = detection.WindowAccumulator(settings.window)
+    windows = WindowAccumulator(settings.window)
     source = _Watched(input_reader(path, format, mapping))
 
     def keep(outcome: BatchOutcome) -> None:
@@ -271,7 +286,7 @@ def monitor_file(playbook: Playbook, path: Path, write: Callable[[BatchOutcome],
     with _enricher(playbook, report.processes) as enricher:
         totals = _read_source(playbook, source, keep, enricher, clock, chunk)
     report.read, report.processed, report.quarantined = totals.read, totals.processed, totals.quarantined
-    report.alerts = detection.detect_windows(windows.windows(), settings)
+    report.alerts = detection.detect_windows(detection.walk(windows, settings), settings)
     report.notes = source.notes
     return report
 

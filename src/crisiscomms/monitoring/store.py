@@ -137,6 +137,11 @@ class Store:
         rows = [r[0] for r in self._db.execute(query, (playbook, source, runs))]
         return float(statistics.median(rows)) if len(rows) >= 3 else None
 
+    def earliest_mention(self, playbook: str) -> datetime | None:
+        """When the oldest stored mention of the playbook was posted (None: none stored)."""
+        row = self._db.execute("SELECT MIN(created_at) FROM mentions WHERE playbook=?", (playbook,)).fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
     def mentions_between(self, playbook: str, start: datetime, end: datetime) -> list[EnrichedMention]:
         return list(self.iter_mentions_between(playbook, start, end))
 

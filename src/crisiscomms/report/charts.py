@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 
 from crisiscomms.assessment.scoring import MAX_POINTS
 from crisiscomms.monitoring.claimwatch import Tracked
-from crisiscomms.monitoring.detection import window_index
+from crisiscomms.monitoring.windows import window_index
 
 WIDTH, HEIGHT = 720, 260
 _PAD_LEFT, _PAD_RIGHT, _PAD_TOP, _PAD_BOTTOM = 48, 48, 28, 36

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from crisiscomms.communication.messages import TIMEZONE, parse_moment, sent_length, spoken_delay, spoken_time
-from crisiscomms.monitoring.detection import WindowStats
+from crisiscomms.monitoring.windows import WindowStats
 from crisiscomms.playbook.models import Playbook
 
 _BARS = "▁▂▃▄▅▆▇█"
