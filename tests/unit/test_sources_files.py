@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from crisiscomms.monitoring.sources import Batch, FileReader, SourceError
+from crisiscomms.monitoring.sources import Batch, FileReader, SourceError, build_source
+from crisiscomms.playbook.monitoring import FileSource
 
 HEADER = "id,created_at,text,author\n"
 
@@ -87,6 +88,19 @@ def test_a_growing_files_half_line_waits_until_the_file_has_settled(tmp_path: Pa
         out.write("\n" + jsonl(3) + "\n")
     third, _ = read(reader(path, wall), cursor)
     assert ids(third) == ["3"] and third.records[0].position == "live.jsonl:3"  # that newline was line 2's
+
+
+def test_the_settle_time_is_the_playbooks_file_source_setting(tmp_path: Path) -> None:
+    spec = FileSource(type="file", id="f", path="live.jsonl", settle="10s")
+    (tmp_path / "live.jsonl").write_text(jsonl(1), encoding="utf-8")  # no newline yet
+    source = build_source(spec, tmp_path)
+    assert isinstance(source, FileReader)
+    source.wall = wall = Wall()
+    wall.at(tmp_path / "live.jsonl", 9)
+    assert source.read(None).read == 0
+    wall.at(tmp_path / "live.jsonl", 10)
+    assert ids(source.read(None)) == ["1"]
+    assert FileSource(type="file", id="f", path="x.jsonl").settle == 60
 
 
 def test_a_half_line_completed_after_it_settled_is_read_in_two_pieces_and_nothing_is_lost(tmp_path: Path) -> None:

@@ -5,11 +5,17 @@ once the whole file is read and the alerts computed, `--out` last. A run that fa
 SIGTERM) or is killed therefore leaves each target as it was: absent, or the complete output of an earlier run.
 A run that fails or is interrupted says where reading had got to and removes its temporary files; those a killed
 run leaves behind are removed by the next run writing the same targets.
+
+The renames are one transaction: before the first, a journal beside `--out` (`.<name>.commit`, written and
+synced) lists them all. A run killed between two renames leaves its journal; the next run writing the same
+`--out` finishes those renames first (every temporary file in the journal was complete and synced before it was
+written), so the outputs of one run are never mixed with those of another.
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import os
 import signal
 import threading
@@ -158,6 +164,8 @@ class Outputs:
 
     def __enter__(self) -> Outputs:
         try:
+            for target in self.targets.values():
+                self._finish_interrupted(target)
             for option, target in self.targets.items():
                 for left in _leftovers(target):
                     left.unlink(missing_ok=True)
@@ -186,8 +194,36 @@ class Outputs:
             handle.flush()
             os.fsync(handle.fileno())
             handle.close()
+        renames = [(str(part), str(target)) for target, (part, _) in self.parts.items()]
+        journal = _journal(list(self.parts)[-1])
+        _write_synced(journal, json.dumps({"pid": os.getpid(), "renames": renames}))
         for target in list(self.parts):
             os.replace(self.parts.pop(target)[0], target)
+        journal.unlink()
+
+    def _finish_interrupted(self, target: Path) -> None:
+        """The renames a killed run journalled beside `target` and did not all make, made now."""
+        journal = _journal(target)
+        journal.with_name(journal.name + ".new").unlink(missing_ok=True)  # killed while writing it: no rename made
+        try:
+            entry = json.loads(journal.read_text(encoding="utf-8"))
+            pid, renames = int(entry["pid"]), [(Path(part), Path(done)) for part, done in entry["renames"]]
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError):  # killed while writing it: no rename was made
+            journal.unlink(missing_ok=True)
+            return
+        if pid != os.getpid() and _alive(pid):
+            raise CrisisError(f"{target} is being written by another run (process {pid}): wait for it to finish")
+        finished = []
+        for part, done in renames:
+            if part.exists():  # else renamed before the kill
+                os.replace(part, done)
+                finished.append(done)
+        journal.unlink()
+        if finished:
+            self.console.print(f"finished the outputs of an interrupted run: {', '.join(map(str, finished))}",
+                               markup=False)
 
     def untouched(self) -> list[Path]:
         return list(self.parts)
@@ -197,6 +233,25 @@ class Outputs:
             handle.close()
             part.unlink(missing_ok=True)
         self.parts.clear()
+
+
+def _journal(target: Path) -> Path:
+    return target.with_name(f".{target.name}.commit")
+
+
+def _write_synced(path: Path, text: str) -> None:
+    """`text` in a new file at `path`, on disk before this returns (and its directory entry with it)."""
+    partial = path.with_name(path.name + ".new")
+    with partial.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def _part(target: Path) -> Path:

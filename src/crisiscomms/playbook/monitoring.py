@@ -62,6 +62,8 @@ class FileSource(_Source):
     mapping: dict[str, str] = Field(default_factory=dict, description="Our field → the file's column.")
     replay_speed: float | None = Field(None, ge=0.001, le=100_000, description="Drill: replay the file as if it "
                                        "happened now, this many times faster (60: an hour of the crisis a minute).")
+    settle: Duration = Field(60, ge=1, le=86400, description="A last line without a newline is read once the file "
+                             "has not changed for this long (`60s`): its writer has finished it.")
 
     _mapping = field_validator("mapping")(classmethod(lambda cls, v: _check_mapping(v)))
 

@@ -42,7 +42,7 @@ def build_source(spec: FileSource | RssSource | HttpSource, root: Path) -> Sourc
     """The adapter a playbook's source spec describes; file paths are relative to the project `root`."""
     if isinstance(spec, FileSource):
         reader = FileReader(spec.id, root / spec.path, spec.format, spec.mapping, display=spec.path,
-                            retries=spec.retries)
+                            retries=spec.retries, settle=spec.settle)
         return ReplaySource(reader, spec.replay_speed) if spec.replay_speed else reader
     if isinstance(spec, RssSource):
         return RssReader(spec.id, spec.url, timeout=spec.timeout, retries=spec.retries)

@@ -152,28 +152,6 @@ def quarantine(source: str, position: str, reasons: list[str], raw: str | bytes)
     return Quarantined(source=source, position=position, reasons=reasons, raw=text[:RAW_LIMIT])
 
 
-def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 (naive means UTC) or Unix seconds/milliseconds → aware UTC datetime; None when neither.
-
-    For cursors only: which record is newer. Whether a timestamp is acceptable is the gate's call.
-    """
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if not abs(value) < 10**13:  # also NaN; a huge int would overflow the division below
-            return None
-        seconds = value / 1000 if abs(value) > 20_000_000_000 else value  # the threshold pydantic uses
-        try:
-            return datetime.fromtimestamp(seconds, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def iso(moment: datetime) -> str:
     """The one timestamp form sources write: UTC with a Z, so cursors compare and read the same everywhere."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from crisiscomms import clock
-from crisiscomms.monitoring.sources.base import Batch, RawRecord, Source, parse_time
+from crisiscomms.monitoring.record import parse_time
+from crisiscomms.monitoring.sources.base import Batch, RawRecord, Source
 
 
 def _utc_now() -> datetime:

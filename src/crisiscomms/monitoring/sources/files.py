@@ -24,32 +24,29 @@ line — so a stray quote costs one row, never the rows after it.
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import io
 import json
 import os
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, Protocol, TypeVar
 
+from crisiscomms.monitoring.record import parse_time
 from crisiscomms.monitoring.sources.base import (
     DEFAULT_BACKOFF,
-    RAW_LIMIT,
     Batch,
     RawRecord,
     Retryable,
     SourceError,
     check_mapping,
-    parse_time,
     pick,
     quarantine,
     read_json,
     with_retries,
 )
+from crisiscomms.monitoring.sources.lines import Line, Start, delimiter, head, lines, parse_row
 
 T = TypeVar("T")
 Format = Literal["jsonl", "csv"]
@@ -58,118 +55,12 @@ FORMATS: tuple[Format, ...] = ("jsonl", "csv")
 MAX_LINE_BYTES = 1_000_000  # one mention is a few KB; a 1 MB line is garbage, not a post
 MAX_ROW_LINES = 100  # a post with more line breaks than that is rare; a stray quote must not hold more rows back
 SETTLE_SECONDS = 60.0  # a writer quiet this long has finished its last line
-HEAD_BYTES = 4096  # enough of the start to tell two files apart, cheap to hash on every read
 REQUIRED_FIELDS = ("id", "created_at", "text")  # without them a row cannot be a mention
-DELIMITERS = ",;\t"  # the first wins a tie: comma unless the header says otherwise
-_BOM = b"\xef\xbb\xbf"
 
 
 def file_format(path: Path) -> Format:
     """The format a file's name says: `.csv` is CSV, anything else JSONL (one JSON object a line)."""
     return "csv" if path.suffix.lower() == ".csv" else "jsonl"
-
-
-@dataclass(frozen=True)
-class _Line:
-    number: int  # 1-based line number in the file
-    start: int  # byte offset of the line's first byte
-    end: int  # byte offset just after this line's newline (or the end of a finished file)
-    text: str | None  # decoded, line ending removed; None when it could not be (see problem)
-    problem: str
-    raw: bytes  # the start of the line, for quarantine
-    terminated: bool = True  # False: the last line of a finished file, without its newline
-
-
-@dataclass(frozen=True)
-class _Start:
-    offset: int
-    line: int
-    open: bool = False  # the line before `offset` had no newline (see the cursor's "open")
-
-
-class _Dialect(csv.Dialect):
-    """CSV as spreadsheets and exports write it (RFC 4180), parsed strictly; the delimiter comes from the header."""
-
-    delimiter = ","
-    quotechar = '"'
-    doublequote = True
-    skipinitialspace = False
-    lineterminator = "\r\n"
-    quoting = csv.QUOTE_MINIMAL
-    strict = True
-
-
-def _read_line(stream: BinaryIO, limit: int, end: int | None) -> tuple[bytes, int, bool] | None:
-    """(line, bytes consumed, oversized) for the next line; None when only a line still being written remains.
-
-    `end`: where the file is known to be finished (None: it may grow); a last line without newline ending
-    exactly there is complete. An oversized line is consumed in chunks, so memory stays bounded whatever the file.
-    """
-    start = stream.tell()
-    chunk = stream.readline(limit + 1)
-    if chunk.endswith(b"\n"):
-        return chunk, len(chunk), len(chunk) - 1 > limit
-    consumed = len(chunk)
-    if consumed > limit:
-        while part := stream.readline(1 << 16):
-            consumed += len(part)
-            if part.endswith(b"\n"):
-                return chunk, consumed, True
-    if consumed and start + consumed == end:
-        return chunk, consumed, consumed > limit
-    stream.seek(start)  # EOF inside a line the writer has not finished: judge it once it is complete
-    return None
-
-
-def _skip_newline(stream: BinaryIO, offset: int) -> int:
-    """Past the newline that ends a line already read without it (see the cursor's "open"), if it is there now."""
-    stream.seek(offset)
-    ahead = stream.read(2)
-    return offset + (1 if ahead.startswith(b"\n") else 2 if ahead == b"\r\n" else 0)
-
-
-def _lines(stream: BinaryIO, start: _Start, limit: int, end: int | None) -> Iterator[_Line]:
-    """Complete lines from `start`, decoded one by one so one bad line cannot spoil its neighbours."""
-    offset, line = (_skip_newline(stream, start.offset) if start.open else start.offset), start.line
-    stream.seek(offset)
-    while (read := _read_line(stream, limit, end)) is not None:
-        data, consumed, oversized = read
-        start_at, offset, line = offset, offset + consumed, line + 1
-        raw, terminated = data[: RAW_LIMIT * 4].rstrip(b"\r\n"), data.endswith(b"\n")
-        if oversized:
-            problem = f"line longer than {limit} bytes ({consumed} bytes)"
-            yield _Line(line, start_at, offset, None, problem, raw, terminated)
-            continue
-        if b"\x00" in data:  # valid UTF-8 and even valid CSV, but text never holds NUL: binary data
-            yield _Line(line, start_at, offset, None, "contains NUL bytes: binary data, not text", raw, terminated)
-            continue
-        if line == 1 and data.startswith(_BOM):
-            data = data[len(_BOM) :]  # editors on Windows add one; it is not part of the first record
-        try:
-            text = data.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError as failure:
-            problem = f"not UTF-8: {failure.reason} at byte {failure.start}"
-            yield _Line(line, start_at, offset, None, problem, raw, terminated)
-            continue
-        yield _Line(line, start_at, offset, text, "", raw, terminated)
-
-
-def _head(stream: BinaryIO, upto: int) -> str:
-    stream.seek(0)
-    return hashlib.sha256(stream.read(min(upto, HEAD_BYTES))).hexdigest()
-
-
-def _delimiter(header: str) -> str:
-    return max(DELIMITERS, key=header.count)
-
-
-def _parse_row(text: str, delimiter: str) -> list[str] | str | None:
-    """The fields of the one row `text` holds; None while a quoted field is still open; else what is wrong."""
-    try:
-        rows = list(csv.reader(io.StringIO(text), _Dialect, delimiter=delimiter))
-    except csv.Error as failure:
-        return None if str(failure) == "unexpected end of data" else f"not a CSV row: {failure}"
-    return rows[0] if len(rows) == 1 else f"not a CSV row: {len(rows)} rows on one line"
 
 
 class FileReader:
@@ -214,10 +105,10 @@ class FileReader:
         framer = self._jsonl if self.format == "jsonl" else self._csv
         limited = False
         for last in framer(stream, start, end, batch):
-            start = _Start(last.end, last.number, not last.terminated)
+            start = Start(last.end, last.number, not last.terminated)
             if limited := limit is not None and batch.read >= limit:
                 break
-        batch.cursor = {"offset": start.offset, "line": start.line, "head": _head(stream, start.offset)}
+        batch.cursor = {"offset": start.offset, "line": start.line, "head": head(stream, start.offset)}
         if start.open:
             batch.cursor["open"] = True
         if not limited:
@@ -231,7 +122,7 @@ class FileReader:
             return status.st_size
         return None
 
-    def _note_unread(self, stream: BinaryIO, reached: _Start, notes: list[str]) -> None:
+    def _note_unread(self, stream: BinaryIO, reached: Start, notes: list[str]) -> None:
         """Bytes left at the end of a read are never dropped in silence: say where and why."""
         unread = os.fstat(stream.fileno()).st_size - reached.offset
         if unread <= 0:
@@ -241,33 +132,33 @@ class FileReader:
         notes.append(f"{self._position(reached.line + 1)}: {unread} byte(s) not read yet: the record there is not "
                      f"finished (no newline, or a quoted field still open); {why}")
 
-    def _resume(self, stream: BinaryIO, cursor: dict[str, Any], notes: list[str]) -> _Start:
+    def _resume(self, stream: BinaryIO, cursor: dict[str, Any], notes: list[str]) -> Start:
         """Where to start: the cursor, unless the file was truncated or replaced since (then from the top)."""
         offset, line = int(cursor.get("offset", 0)), int(cursor.get("line", 0))
         if offset == 0:
-            return _Start(0, 0)
+            return Start(0, 0)
         size = stream.seek(0, io.SEEK_END)
         if size < offset:
             notes.append(f"{self.display} is shorter than the cursor ({size} < {offset} bytes): truncated or "
                          "rotated, reading it again from the start")
-            return _Start(0, 0)
-        if cursor.get("head") not in (None, _head(stream, offset)):
+            return Start(0, 0)
+        if cursor.get("head") not in (None, head(stream, offset)):
             notes.append(f"{self.display} was replaced (its first bytes changed): reading it again from the start")
-            return _Start(0, 0)
-        return _Start(offset, line, bool(cursor.get("open")))
+            return Start(0, 0)
+        return Start(offset, line, bool(cursor.get("open")))
 
     def _position(self, number: int) -> str:
         return f"{self.display}:{number}"
 
-    def _set_aside(self, line: _Line, reason: str, batch: Batch, raw: str | bytes | None = None) -> None:
+    def _set_aside(self, line: Line, reason: str, batch: Batch, raw: str | bytes | None = None) -> None:
         batch.quarantined.append(quarantine(self.id, self._position(line.number), [reason],
                                             line.raw if raw is None else raw))
 
     # --- JSONL ----------------------------------------------------------------------------------------------
 
-    def _jsonl(self, stream: BinaryIO, start: _Start, end: int | None, batch: Batch) -> Iterator[_Line]:
+    def _jsonl(self, stream: BinaryIO, start: Start, end: int | None, batch: Batch) -> Iterator[Line]:
         """One JSON object a line. Yields each line once framed, so the caller can stop anywhere."""
-        for each in _lines(stream, start, self.max_line_bytes, end):
+        for each in lines(stream, start, self.max_line_bytes, end):
             if each.text is None:
                 self._set_aside(each, each.problem, batch)
             elif each.text.strip():  # blank lines separate nothing and hold nothing: not records
@@ -290,25 +181,25 @@ class FileReader:
 
     # --- CSV ------------------------------------------------------------------------------------------------
 
-    def _csv(self, stream: BinaryIO, start: _Start, end: int | None, batch: Batch) -> Iterator[_Line]:
+    def _csv(self, stream: BinaryIO, start: Start, end: int | None, batch: Batch) -> Iterator[Line]:
         """A header line, then one record per row (see the module docstring for rows spanning lines)."""
         header = self._header(stream, end, batch)
         if header is None:
             return
         columns, delimiter, first = header
         if start.offset == 0:
-            start = _Start(first.end, first.number, not first.terminated)
+            start = Start(first.end, first.number, not first.terminated)
             yield first
-        resume: _Start | None = start
+        resume: Start | None = start
         while resume is not None:
             resume = yield from self._rows(stream, resume, end, columns, delimiter, batch)
 
-    def _rows(self, stream: BinaryIO, start: _Start, end: int | None, columns: list[str], delimiter: str,
-              batch: Batch) -> Generator[_Line, None, _Start | None]:
+    def _rows(self, stream: BinaryIO, start: Start, end: int | None, columns: list[str], delimiter: str,
+              batch: Batch) -> Generator[Line, None, Start | None]:
         """Rows from `start`, each yielded by its last line; returns where to resume after a line set aside alone
         (the lines read past it are read again as rows of their own), or None at the end of what can be read."""
-        pending: list[_Line] = []
-        for each in _lines(stream, start, self.max_line_bytes, end):
+        pending: list[Line] = []
+        for each in lines(stream, start, self.max_line_bytes, end):
             pending.append(each)
             verdict = self._frame_row(pending, columns, delimiter, batch)
             if verdict is None:  # a quoted field goes on to the next line
@@ -322,25 +213,25 @@ class FileReader:
             return (yield from self._set_first_aside(pending[0], reason, batch))
         return None
 
-    def _set_first_aside(self, first: _Line, reason: str, batch: Batch) -> Generator[_Line, None, _Start]:
+    def _set_first_aside(self, first: Line, reason: str, batch: Batch) -> Generator[Line, None, Start]:
         self._set_aside(first, reason, batch)
         yield first
-        return _Start(first.end, first.number, not first.terminated)
+        return Start(first.end, first.number, not first.terminated)
 
-    def _header(self, stream: BinaryIO, end: int | None, batch: Batch) -> tuple[list[str], str, _Line] | None:
+    def _header(self, stream: BinaryIO, end: int | None, batch: Batch) -> tuple[list[str], str, Line] | None:
         """The column names, the delimiter and the header line; None while the header line is not complete."""
-        first = next(_lines(stream, _Start(0, 0), self.max_line_bytes, end), None)
+        first = next(lines(stream, Start(0, 0), self.max_line_bytes, end), None)
         if first is None:
             return None
         if first.text is None:
             raise SourceError(self.id, f"{self.display}: the CSV header is unreadable ({first.problem})")
-        delimiter = _delimiter(first.text)
-        columns = _parse_row(first.text, delimiter) if first.text.strip() else "it is empty"
+        separator = delimiter(first.text)
+        columns = parse_row(first.text, separator) if first.text.strip() else "it is empty"
         if not isinstance(columns, list):
             why = columns or "a quoted field is not closed"
             raise SourceError(self.id, f"{self.display}: line 1 is not a CSV header of column names ({why})")
         self._check_columns(columns, batch)
-        return columns, delimiter, first
+        return columns, separator, first
 
     def _check_columns(self, columns: list[str], batch: Batch) -> None:
         missing = sorted({column for column in self.mapping.values() if column not in columns})
@@ -355,7 +246,7 @@ class FileReader:
             batch.notes.append(f"{self.display}: column(s) {', '.join(twice)} appear more than once in the "
                                "header; the last one of each is read")
 
-    def _frame_row(self, pending: list[_Line], columns: list[str], delimiter: str, batch: Batch) -> str | None:
+    def _frame_row(self, pending: list[Line], columns: list[str], delimiter: str, batch: Batch) -> str | None:
         """Frame the lines gathered so far as one row.
 
         None: a quoted field goes on past the last line. "": framed (a record, a line quarantined, a blank line).
@@ -370,7 +261,7 @@ class FileReader:
         text = "\n".join(each.text or "" for each in pending)
         if len(pending) == 1 and not text.strip():
             return ""  # a blank line between rows holds nothing
-        row = _parse_row(text, delimiter)
+        row = parse_row(text, delimiter)
         if row is None:
             return self._still_open(pending)
         if isinstance(row, list) and len(row) == len(columns):
@@ -383,7 +274,7 @@ class FileReader:
             return ""
         return f"a quoted field opened on this line runs to line {last.number}, where the row is wrong: {reason}"
 
-    def _still_open(self, pending: list[_Line]) -> str | None:
+    def _still_open(self, pending: list[Line]) -> str | None:
         """None while a row spanning lines may still close within the bounds; else why it may not."""
         if len(pending) >= self.max_row_lines:
             return f"a quoted field opened on this line is not closed within {self.max_row_lines} lines"

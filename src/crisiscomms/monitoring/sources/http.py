@@ -19,6 +19,7 @@ from urllib.parse import urljoin
 import httpx
 
 from crisiscomms.mention import Quarantined
+from crisiscomms.monitoring.record import parse_time
 from crisiscomms.monitoring.sources.base import (
     DEFAULT_BACKOFF,
     Batch,
@@ -31,7 +32,6 @@ from crisiscomms.monitoring.sources.base import (
     http_client,
     iso,
     may_receive_secrets,
-    parse_time,
     pick,
     quarantine,
     read_json,

@@ -17,6 +17,7 @@ from typing import Any
 
 import feedparser
 
+from crisiscomms.monitoring.record import parse_time
 from crisiscomms.monitoring.sources.base import (
     DEFAULT_BACKOFF,
     Batch,
@@ -25,7 +26,6 @@ from crisiscomms.monitoring.sources.base import (
     fetch,
     http_client,
     iso,
-    parse_time,
     quarantine,
     with_retries,
 )
