@@ -129,6 +129,11 @@ class Store:
         keys = ("run_id", "source", "read", "processed", "quarantined", "at")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
+    def last_read(self, playbook: str, source: str) -> datetime | None:
+        """When a monitoring run last read the source (whatever it found), None if never."""
+        row = self._db.execute("SELECT MAX(at) FROM runs WHERE playbook=? AND source=?", (playbook, source)).fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
     def typical_volume(self, playbook: str, source: str, runs: int = 12) -> float | None:
         """Median records read per run of a source over its last `runs` runs (None before 3 runs); a run that read
         a backlog in several batches counts once, with all it read."""
@@ -191,5 +196,8 @@ def state_dir(root: Path) -> Path:
     return Path(os.environ.get("CRISIS_STATE_DIR") or root / ".crisis")
 
 
+STORE = "monitoring.db"
+
+
 def open_store(root: Path) -> Store:
-    return Store(state_dir(root) / "monitoring.db")
+    return Store(state_dir(root) / STORE)

@@ -6,7 +6,7 @@ No Prefect and no I/O here: loading and checking are in `loader.py` and `inspect
 from __future__ import annotations
 
 import keyword
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
@@ -16,7 +16,7 @@ from crisiscomms.playbook.assessment import AssessmentSettings, AudienceKind, Au
 from crisiscomms.playbook.communication import Communication
 from crisiscomms.playbook.monitoring import Monitoring
 from crisiscomms.playbook.step_types import Step
-from crisiscomms.playbook.steps import PHASES, Name, PlaybookId, Spec
+from crisiscomms.playbook.steps import PHASES, Duration, Name, PlaybookId, Spec
 
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 InputType = Literal["string", "text", "integer", "number", "boolean", "choice", "datetime"]
@@ -87,6 +87,9 @@ class Person(Spec):
         None, description="How this person hears that an approval waits for them: `email` (their address, over "
         "SMTP) or a channel of kind apprise or webhook (Slack, Teams, ntfy …: a channel that reaches this person). "
         "Default: `email` when an address is given.")
+    checked: date | None = Field(None, description="When this person's contact details were last confirmed "
+                                 "(`2026-11-30`): the readiness report flags them once older than "
+                                 "`readiness.review_period`.")
 
 
 class Role(Spec):
@@ -163,6 +166,15 @@ class Phases(Spec):
         return [(name, getattr(self, name)) for name in PHASES]
 
 
+class ReadinessSettings(Spec):
+    """What the preparation phase's readiness report holds the playbook to."""
+
+    review_period: Duration = Field(180 * 86400, ge=86400, description="Contact details confirmed longer ago than "
+                                    "this (`180d`) are stale.")
+    source_silence: Duration = Field(86400, ge=60, description="A monitoring source whose last answer is older than "
+                                     "this (`1d`) is flagged.")
+
+
 class Playbook(Spec):
     """A crisis playbook. The file name (without .yaml) is its id."""
 
@@ -182,6 +194,8 @@ class Playbook(Spec):
     communication: Communication = Field(
         default_factory=Communication, description="Organisation, fact sheet, and which messages go where."
     )
+    readiness: ReadinessSettings = Field(default_factory=ReadinessSettings,
+                                         description="What the readiness report holds the team to.")
     phases: Phases
 
     @field_validator("version", mode="before")

@@ -1,0 +1,147 @@
+"""The readiness report (`crisis ready`): each defect a team can leave in its playbook is its own red or amber item
+with its fix and where it is; the shipped scenarios are green; checking channels publishes nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from crisiscomms.readiness.check import readiness
+from crisiscomms.readiness.report import Item, Readiness, markdown
+from crisiscomms.stack.project import Project
+from tests.unit.receivers import HttpReceiver, SmtpReceiver, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+SHIPPED = sorted(path.stem for path in (ROOT / "playbooks").glob("*.yaml"))
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    root = tmp_path / "project"
+    for part in ("playbooks", "templates", "data/demo"):
+        shutil.copytree(ROOT / part, root / part)
+    shutil.copy(ROOT / "prefect.yaml", root / "prefect.yaml")
+    monkeypatch.delenv("CRISIS_STATE_DIR", raising=False)
+    return Project(root)
+
+
+@pytest.fixture
+def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpReceiver]:
+    with SmtpReceiver() as server:
+        monkeypatch.setenv("CRISIS_SMTP_HOST", server.host)
+        monkeypatch.setenv("CRISIS_SMTP_PORT", str(server.port))
+        yield server
+
+
+def check(project: Project, playbook: str, probe: bool = True) -> Readiness:
+    loaded = project.check(project.playbook_file(playbook))
+    return readiness(loaded, project.root, project.templates_dir, project.root / ".crisis" / "outbox", NOW,
+                     probe=probe)
+
+
+@pytest.mark.parametrize("playbook", SHIPPED)
+def test_every_shipped_scenario_is_green_and_checking_it_sends_nothing(
+        project: Project, smtp: SmtpReceiver, playbook: str) -> None:
+    report = check(project, playbook)
+    assert [i for i in report.items if i.status != "green"] == [] and report.status == "green"
+    assert smtp.counts() == {}  # connected, greeted, NOOP: no message
+    assert not [path for path in (project.root / ".crisis").rglob("*") if path.is_file()]
+
+
+def broken(project: Project, monkeypatch: pytest.MonkeyPatch) -> str:
+    """rappel-produit with one of each defect; `crisis validate` passes it: none of them is a schema error."""
+    data: dict[str, Any] = yaml.safe_load((project.playbooks_dir / "rappel-produit.yaml").read_text("utf-8"))
+    data["id"] = "casse"
+    team = data["team"]
+    del team["qualite"]["backup"]  # missing backup
+    del team["juridique"]["members"][0]["email"]  # unreachable: no contact at all
+    team["porte_parole"]["members"][0]["checked"] = "2025-01-15"  # stale contact
+    data["channels"]["alerte"] = {"kind": "webhook", "url_env": "CRISIS_TEST_CLOSED", "audiences": ["salaries"]}
+    data["channels"]["teams"] = {"kind": "webhook", "url_env": "CRISIS_TEST_UNSET", "audiences": ["salaries"]}
+    monkeypatch.setenv("CRISIS_TEST_CLOSED", f"http://127.0.0.1:{free_port()}/hook")  # nothing listens there
+    monkeypatch.delenv("CRISIS_TEST_UNSET", raising=False)  # the secret was never set
+    data["communication"]["messages"] += [
+        {"kind": "faq", "audiences": ["clients"], "channels": ["site_web"], "languages": ["fr", "en"]},
+        {"kind": "internal_memo", "audiences": ["salaries"], "channels": ["alerte", "teams"]},
+    ]
+    english = project.templates_dir / "messages" / "faq.clients.en.md.j2"  # fails in English only
+    english.write_text((project.templates_dir / "messages" / "faq.en.md.j2").read_text("utf-8")
+                       + "\n## Next steps\n\nTODO\n", encoding="utf-8")
+    chains = data["communication"]["approval"]["chains"]
+    chains["p4"] = [{"roles": ["service_client"]}]  # only Emma Girard, who prepares the pack: self-approval
+    chains["p3"] = [{"roles": ["service_client", "qualite"], "quorum": 2},  # 2 of 2, the author one of them
+                    {"roles": ["juridique", "direction_generale"], "quorum": 2, "escalate_to": "porte_parole"}]
+    (project.playbooks_dir / "casse.yaml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False),
+                                                       encoding="utf-8")
+    return "casse"
+
+
+def one(report: Readiness, status: str, subject: str, finding: str) -> Item:
+    found = [i for i in report.items if i.subject.startswith(subject) and finding in i.finding]
+    assert len(found) == 1, [i for i in report.items if i.status != "green"]
+    assert found[0].status == status and (status == "green" or found[0].fix), found[0]
+    return found[0]
+
+
+def test_each_seeded_defect_is_its_own_item_with_its_fix_and_where_it_is(
+        project: Project, smtp: SmtpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    report = check(project, broken(project, monkeypatch))
+    file, line = one(report, "red", "role qualite", "no backup").where.rsplit(":", 1)
+    assert Path(file).read_text("utf-8").splitlines()[int(line) - 1].strip() == "qualite:"
+    assert "no contact" in one(report, "red", "Sophie Lefèvre (juridique)", "cannot be reached").finding
+    assert "2025-01-15" in one(report, "amber", "Julien Roche's contact", "stale").finding
+    language = one(report, "red", "faq for clients on site_web (en)", "placeholder")
+    assert "faq.clients.en.md.j2" in language.fix
+    assert not [i for i in report.items if i.subject == "faq for clients on site_web (fr)"]  # French renders
+    one(report, "red", "channel alerte (webhook)", "not reachable")
+    assert "CRISIS_TEST_UNSET" in one(report, "red", "channel teams (webhook)", "secret missing").fix
+    assert "self-approval" in one(report, "red", "chain p4, stage 1", "Emma Girard").finding
+    one(report, "red", "chain p3, stage 1", "quorum 2 cannot be met")
+    one(report, "red", "chain p3, stage 2", "escalation to porte_parole")
+    assert report.status == "red"
+    assert smtp.counts() == {}
+
+
+def test_a_channel_is_checked_with_a_request_that_publishes_nothing(
+        project: Project, smtp: SmtpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    data: dict[str, Any] = yaml.safe_load((project.playbooks_dir / "rappel-produit.yaml").read_text("utf-8"))
+    data["channels"]["intranet"] = {"kind": "webhook", "url_env": "CRISIS_TEST_HOOK", "audiences": ["salaries"]}
+    (project.playbooks_dir / "rappel-produit.yaml").write_text(yaml.safe_dump(data, allow_unicode=True),
+                                                                encoding="utf-8")
+    with HttpReceiver() as hook:
+        monkeypatch.setenv("CRISIS_TEST_HOOK", hook.url)
+        report = check(project, "rappel-produit")
+    item = one(report, "green", "channel intranet (webhook)", "a server answers")
+    assert hook.url not in item.finding and "CRISIS_TEST_HOOK" in item.finding  # where the URL is, never the URL
+    assert hook.counts() == {} and smtp.counts() == {}
+
+
+def test_without_probes_channels_are_amber_not_checked(project: Project, smtp: SmtpReceiver) -> None:
+    report = check(project, "rappel-produit", probe=False)
+    assert {i.subject for i in report.items if i.status == "amber"} == {
+        "channel email_partenaires (email)", "approval requests by e-mail"}
+
+
+def test_the_report_reads_red_first_and_the_cli_fails_on_red(
+        project: Project, smtp: SmtpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = broken(project, monkeypatch)
+    text = markdown(check(project, name))
+    assert text.startswith("# Readiness of casse v1.0.0: 🔴 red")
+    assert text.index("🔴 | role qualite") < text.index("🟢 | role direction_communication")
+    done = subprocess.run([sys.executable, "-m", "crisiscomms.stack.cli", "ready", name, "--no-probe", "--json"],
+                          cwd=project.root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    data = json.loads(done.stdout)
+    assert data["status"] == "red" and data["counts"]["red"] >= 6
+    written = project.root / ".crisis" / "readiness"
+    assert sorted(p.name for p in written.iterdir()) == ["casse.json", "casse.md"]
