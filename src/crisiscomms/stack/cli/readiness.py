@@ -13,8 +13,7 @@ from typing import Annotated
 
 import typer
 
-from crisiscomms.errors import CrisisError, PlaybookError
-from crisiscomms.stack.cli.common import PLAYBOOK_HELP, _project, app, err, out
+from crisiscomms.stack.cli.common import PLAYBOOK_HELP, _checked, _project, app, out
 
 
 @app.command("ready")
@@ -31,16 +30,7 @@ def ready_command(
     from crisiscomms.readiness.report import MARK, markdown
 
     project = _project()
-    try:
-        loaded = project.check(project.playbook_file(playbook))
-    except PlaybookError as exc:
-        for issue in exc.issues:
-            print(issue)
-        err.print(f"[red]{len(exc.issues)} problem(s): `crisis validate` must pass before a readiness check[/red]")
-        raise typer.Exit(1) from None
-    except CrisisError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+    loaded = _checked(project, playbook)  # a playbook `crisis validate` refuses: its problems, exit 1
     state = state_dir(project.root)
     report = readiness(loaded, project.root, project.templates_dir, state / "outbox", clock.now(), _read_secret,
                        probe)
