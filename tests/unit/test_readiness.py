@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from crisiscomms.readiness.check import readiness
+from crisiscomms.readiness.clearance import clear, template_hash
 from crisiscomms.readiness.report import Item, Readiness, markdown
 from crisiscomms.stack.project import Project
 from tests.unit.receivers import HttpReceiver, SmtpReceiver, free_port
@@ -145,3 +146,52 @@ def test_the_report_reads_red_first_and_the_cli_fails_on_red(
     assert data["status"] == "red" and data["counts"]["red"] >= 6
     written = project.root / ".crisis" / "readiness"
     assert sorted(p.name for p in written.iterdir()) == ["casse.json", "casse.md"]
+
+
+# --- legal clearance of templates ---------------------------------------------------------------------------
+
+
+def clearance(report: Readiness, template: str) -> Item:
+    (item,) = [i for i in report.items if i.area == "clearance" and i.subject == template]
+    return item
+
+
+def test_an_edit_of_a_cleared_template_voids_its_clearance_until_it_is_cleared_again(
+        project: Project, smtp: SmtpReceiver) -> None:
+    name = "messages/press_release.fr.md.j2"
+    assert "cleared by Sophie Lefèvre" in clearance(check(project, "rappel-produit"), name).finding
+    path = project.templates_dir / name
+    path.write_text(path.read_text("utf-8").replace("Nous", "Nous, avec regret,", 1), encoding="utf-8")
+    voided = clearance(check(project, "rappel-produit"), name)
+    assert voided.status == "red" and "voided: edited since Sophie Lefèvre" in voided.finding
+    assert f"crisis clear {name} --by NAME" in voided.fix
+    clear(project.templates_dir, name, "Sophie Lefèvre, Direction juridique", NOW.date())
+    assert clearance(check(project, "rappel-produit"), name).status == "green"
+
+
+def test_an_edit_of_a_template_it_includes_voids_the_clearance_too(project: Project) -> None:
+    (project.templates_dir / "messages" / "legal.md.j2").write_text("Mentions légales.\n", encoding="utf-8")
+    name = "messages/with_notice.fr.md.j2"
+    (project.templates_dir / name).write_text('# Objet\n\n{% include "messages/legal.md.j2" %}\n', encoding="utf-8")
+    before = template_hash(project.templates_dir, name)
+    (project.templates_dir / "messages" / "legal.md.j2").write_text("Mentions légales, revues.\n", encoding="utf-8")
+    assert template_hash(project.templates_dir, name) != before
+
+
+def test_a_clearance_older_than_the_review_period_is_stale_and_a_missing_one_is_red(
+        project: Project, smtp: SmtpReceiver) -> None:
+    clear(project.templates_dir, "messages/correction.fr.md.j2", "Sophie Lefèvre", date(2025, 1, 10))
+    record = project.templates_dir / "clearances.yaml"
+    record.write_text(record.read_text("utf-8").replace("- template: messages/press_release.fr.md.j2",
+                                                          "- template: messages/autre.fr.md.j2"), encoding="utf-8")
+    report = check(project, "rappel-produit")
+    stale = clearance(report, "messages/correction.fr.md.j2")
+    assert stale.status == "amber" and "2025-01-10, longer ago than readiness.review_period" in stale.finding
+    missing = clearance(report, "messages/press_release.fr.md.j2")
+    assert missing.status == "red" and missing.finding.startswith("not cleared")
+
+
+def test_a_clearance_record_that_is_not_yaml_is_red_naming_its_line(project: Project, smtp: SmtpReceiver) -> None:
+    (project.templates_dir / "clearances.yaml").write_text("- template: x\n  by: [unclosed\n", encoding="utf-8")
+    (item,) = [i for i in check(project, "rappel-produit").items if i.area == "clearance"]
+    assert item.status == "red" and item.finding.startswith("templates/clearances.yaml:") and "not YAML" in item.finding

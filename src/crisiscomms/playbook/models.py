@@ -13,7 +13,7 @@ from pydantic import AfterValidator, Field, StringConstraints, field_validator, 
 
 from crisiscomms.errors import show
 from crisiscomms.playbook.assessment import AssessmentSettings, AudienceKind, AudienceRules
-from crisiscomms.playbook.communication import Communication
+from crisiscomms.playbook.communication import Communication, MessageKind
 from crisiscomms.playbook.monitoring import Monitoring
 from crisiscomms.playbook.step_types import Step
 from crisiscomms.playbook.steps import PHASES, Duration, Name, PlaybookId, Spec
@@ -173,6 +173,9 @@ class ReadinessSettings(Spec):
                                     "this (`180d`) are stale.")
     source_silence: Duration = Field(86400, ge=60, description="A monitoring source whose last answer is older than "
                                      "this (`1d`) is flagged.")
+    cleared: list[MessageKind] = Field(default_factory=list, description="Message kinds whose templates legal must "
+                                       "have cleared (`templates/clearances.yaml`, written by `crisis clear`): an "
+                                       "edit after the clearance voids it.")
 
 
 class Playbook(Spec):

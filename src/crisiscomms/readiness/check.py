@@ -10,6 +10,7 @@ from crisiscomms.errors import CrisisError
 from crisiscomms.playbook.loader import LoadedPlaybook
 from crisiscomms.playbook.parameters import resolve_inputs
 from crisiscomms.readiness.channels import channel_items, sends_packs
+from crisiscomms.readiness.clearance import clearance_items
 from crisiscomms.readiness.messages import message_items
 from crisiscomms.readiness.report import Item, Readiness
 from crisiscomms.readiness.state import action_items, monitoring_items
@@ -24,6 +25,7 @@ def readiness(loaded: LoadedPlaybook, root: Path, templates_dir: Path, outbox: P
     report.items += team_items(loaded, now.date())
     if sends_packs(playbook):
         report.items += _packs(loaded, templates_dir)
+        report.items += clearance_items(loaded, templates_dir, now.date())
     report.items += channel_items(loaded, outbox, secrets, probe)
     if playbook.monitoring is not None or sends_packs(playbook):  # a checklist playbook called by another: neither
         report.items += monitoring_items(loaded, root, now)

@@ -14,6 +14,7 @@ AREAS = {
     "team": "Team and contacts",
     "approval": "Approval chains",
     "templates": "Messages",
+    "clearance": "Legal clearance of templates",
     "channels": "Channels and secrets",
     "monitoring": "Monitoring",
     "actions": "Actions from past post-mortems",

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from crisiscomms.stack.cli.common import PLAYBOOK_HELP, _checked, _project, app, out
+from crisiscomms.stack.cli.common import PLAYBOOK_HELP, _checked, _project, app, err, out
 
 
 @app.command("ready")
@@ -62,3 +62,31 @@ def _write(folder: Path, playbook: str, text: str, data: str) -> Path:
         partial.write_text(content + "\n", encoding="utf-8")
         partial.replace(path)
     return target
+
+
+@app.command("clear")
+def clear_command(
+    template: Annotated[str, typer.Argument(help="Template under templates/ (messages/press_release.fr.md.j2).")],
+    by: Annotated[str, typer.Option("--by", help="Who cleared it: name and role (\"Sophie Lefèvre, juridique\").")],
+    on: Annotated[str | None, typer.Option("--on", help="When it was cleared (YYYY-MM-DD); default today.")] = None,
+) -> None:
+    """Record that legal cleared a message template as it is now (templates/clearances.yaml)."""
+    from datetime import date
+
+    from crisiscomms import clock
+    from crisiscomms.errors import CrisisError
+    from crisiscomms.readiness.clearance import RECORD, clear
+
+    project = _project()
+    name = template.removeprefix("templates/")
+    try:
+        day = date.fromisoformat(on) if on else clock.now().date()
+        entry = clear(project.templates_dir, name, by, day)
+    except ValueError:
+        err.print(f"--on {on!r} is not a date (YYYY-MM-DD)", markup=False)
+        raise typer.Exit(2) from None
+    except CrisisError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(2) from None
+    out.print(f"{entry.template}: cleared by {entry.by} on {entry.on.isoformat()} (sha256 {entry.sha256[:12]}…) — "
+              f"templates/{RECORD}; an edit of the template voids it", markup=False)
