@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import Task
 
+from crisiscomms.playbook.readiness_steps import ReadinessCheck
 from crisiscomms.playbook.review_steps import ReviewActions, ReviewCollect, ReviewLessons
 from crisiscomms.playbook.steps import (
     AssessmentRun,
@@ -24,6 +25,7 @@ from tasks.checklist import record_checklist_item
 from tasks.claims import measure_claim_spread, track_correction
 from tasks.messages import render_message_pack
 from tasks.note import log_note
+from tasks.readiness import check_readiness
 from tasks.release import release_pack
 from tasks.review import collect_review, list_open_actions, record_lessons
 from tasks.subplaybook import record_call
@@ -41,6 +43,7 @@ REGISTRY: dict[type[StepBase], Task[..., Record]] = {
     ReviewCollect: collect_review,
     ReviewLessons: record_lessons,  # after flows/lessons.py asked the team (a pause belongs to the flow)
     ReviewActions: list_open_actions,
+    ReadinessCheck: check_readiness,
 }
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Union
 
 from pydantic import Field
 
+from crisiscomms.playbook.readiness_steps import ReadinessCheck
 from crisiscomms.playbook.review_steps import ReviewActions, ReviewCollect, ReviewLessons
 from crisiscomms.playbook.steps import (
     AssessmentRun,
@@ -22,7 +23,7 @@ from crisiscomms.playbook.steps import (
 
 STEP_TYPES: tuple[type[StepBase], ...] = (
     ChecklistItem, NoteLog, PlaybookCall, AssessmentRun, MessagePack, MessageApprove, MessageRelease,
-    ClaimSpread, ClaimTrack, ReviewActions, ReviewCollect, ReviewLessons,
+    ClaimSpread, ClaimTrack, ReviewActions, ReviewCollect, ReviewLessons, ReadinessCheck,
 )
 Step = Annotated[Union[STEP_TYPES], Field(discriminator="type")]  # noqa: UP007 - built from a tuple
 

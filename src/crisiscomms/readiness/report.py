@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 Status = Literal["green", "amber", "red"]
@@ -74,3 +75,15 @@ def markdown(report: Readiness) -> str:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def write(folder: Path, report: Readiness) -> Path:
+    """`<playbook>.md` and `.json` in `folder`, each replaced whole; the Markdown file's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{report.playbook}.md"
+    for path, content in ((target, markdown(report)), (folder / f"{report.playbook}.json", report.as_json())):
+        partial = path.with_name(f".{path.name}.new")
+        partial.write_text(content + "\n", encoding="utf-8")
+        partial.replace(path)
+    return target
+

@@ -17,8 +17,10 @@ from crisiscomms.readiness.report import Item
 def where(loaded: LoadedPlaybook, *loc: str | int) -> str:
     """`file:line` of a part of the playbook: its key's line (else its nearest written ancestor's)."""
     document = loaded.document
+    if not document.positions:  # the file changed since the run loaded the playbook: its lines would mislead
+        return ""
     line, _ = document.key_positions.get(tuple(loc)) or document.position(tuple(loc))
-    return f"{loaded.document.file}:{line}"
+    return f"{document.file}:{line}"
 
 
 def team_items(loaded: LoadedPlaybook, today: date) -> list[Item]:

@@ -8,7 +8,6 @@ monitoring sources, actions left open by past post-mortems. Written to `.crisis/
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -27,14 +26,14 @@ def ready_command(
     from crisiscomms import clock
     from crisiscomms.monitoring.store import state_dir
     from crisiscomms.readiness.check import readiness
-    from crisiscomms.readiness.report import MARK, markdown
+    from crisiscomms.readiness.report import MARK, write
 
     project = _project()
     loaded = _checked(project, playbook)  # a playbook `crisis validate` refuses: its problems, exit 1
     state = state_dir(project.root)
     report = readiness(loaded, project.root, project.templates_dir, state / "outbox", clock.now(), _read_secret,
                        probe)
-    written = _write(state / "readiness", loaded.playbook.id, markdown(report), report.as_json())
+    written = write(state / "readiness", report)
     if as_json:
         print(report.as_json())
     else:
@@ -52,16 +51,6 @@ def _read_secret(name: str) -> str:
     from prefect.blocks.system import Secret  # late: only a channel with `url_secret` needs the server
 
     return str(Secret.load(name).get())
-
-
-def _write(folder: Path, playbook: str, text: str, data: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{playbook}.md"
-    for path, content in ((target, text), (folder / f"{playbook}.json", data)):
-        partial = path.with_name(f".{path.name}.new")
-        partial.write_text(content + "\n", encoding="utf-8")
-        partial.replace(path)
-    return target
 
 
 @app.command("clear")
