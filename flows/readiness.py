@@ -11,7 +11,7 @@ from flows.choices import ROOT, PlaybookChoice
 from tasks.readiness import report_readiness
 
 
-@flow(name="readiness", flow_run_name="{playbook}/readiness", log_prints=True,
+@flow(name="crisis-readiness", flow_run_name="{playbook}/readiness", log_prints=True,
       description="Is the team ready for a crisis today? The playbook's readiness report, green / amber / red per "
                   "item with its fix; the run fails when an item is red.")
 def readiness(playbook: PlaybookChoice, probe: bool = True) -> ReadinessRecord:  # type: ignore[valid-type]
