@@ -20,7 +20,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.blocks.system import Secret
 from prefect.runtime import flow_run
 
-from crisiscomms import clock
+from crisiscomms import clock, drillmode
 from crisiscomms.communication import cadence, killswitch, release
 from crisiscomms.monitoring.store import state_dir
 from crisiscomms.playbook.context import StepContext
@@ -79,7 +79,7 @@ def _send(root: Path, playbook: Playbook, pack: dict[str, Any], approved: str
     drill = {name: release.file_sender(folder / "outbox" / "exercice") for name in playbook.channels}
     try:
         receipts = release.release(playbook, pack, approved, outbox, folder / "outbox",
-                                   senders=drill if pack.get("drill") else None,
+                                   senders=drill if pack.get("drill") or drillmode.current() else None,
                                    halted=lambda: killswitch.reason(root, playbook.id), secrets=read_secret)
         # A pack whose texts never name the time still promises it: from now, if nothing fixed it before.
         sent = any(r.status == "sent" for r in receipts)

@@ -9,6 +9,8 @@ read at each call (the script moves time on by rewriting it); a time without a z
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +25,13 @@ def now() -> datetime:
     if not scripted:
         return datetime.now(UTC)
     return _read(Path(scripted))
+
+
+def wait_until(moment: datetime, poll: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Return once `now()` has reached `moment`. The system clock's time passes by itself (one sleep); a scripted
+    clock is moved on by its script (a drill's conductor), so it is read again every `poll` seconds."""
+    while (left := (moment - now()).total_seconds()) > 0:
+        sleep(min(left, poll) if os.environ.get(CLOCK_FILE) else left)
 
 
 def now_text(timespec: str = "seconds") -> str:

@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from crisiscomms import drillmode
 from crisiscomms.communication import channels
 from crisiscomms.communication.approval import Member, StageRecord
 from crisiscomms.communication.messages import Variant, spoken_time
@@ -71,7 +72,7 @@ def send_request(playbook: Playbook, stage: StageRecord, approver: Member, link:
     key = notice_key(stage.stage_id, approver.name)
     variant = Variant(id=f"approval/{approver.name}", kind="approval_request", audience=approver.role,
                       channel=CHANNEL, language=playbook.language, template="", subject=subject, text=text)
-    if stage.drill:
+    if stage.drill or drillmode.current():
         return Notice(approver.name, "sent", channels.file_sender(outbox / DRILL_FOLDER)(variant, Channel(
             kind="file"), key))
     channel = route(playbook, approver)

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from crisiscomms import clock
+from crisiscomms import clock, drillmode
 from crisiscomms.errors import CrisisError
 from crisiscomms.monitoring.store import connect, state_dir, transaction
 from crisiscomms.review.model import Action, Crisis, Lessons
@@ -134,10 +134,11 @@ def join_or_open(root: Path, playbook: str, title: str, opened_by: str, at: date
             # Not LIKE: `_` in a playbook id would match any character there.
             taken = db.execute("SELECT COUNT(*) FROM crises WHERE substr(id, 1, ?) = ?",
                                (len(stem), stem)).fetchone()[0]
+            drill = drillmode.current() is not None  # a drill's stack opens drills only
             crisis = Crisis(id=f"{stem}{taken + 1}", playbook=playbook, title=title, opened_at=at,
-                            opened_by=opened_by)
-            db.execute(f"INSERT INTO crises ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, 0)",
-                       (crisis.id, playbook, title, at.isoformat(), opened_by))
+                            opened_by=opened_by, drill=drill)
+            db.execute(f"INSERT INTO crises ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, ?)",
+                       (crisis.id, playbook, title, at.isoformat(), opened_by, int(drill)))
             return crisis
     finally:
         db.close()
