@@ -366,3 +366,11 @@ def test_the_summary_of_an_empty_batch_is_strict_json() -> None:
     result = gate([], "demo", Gate(), NOW)
     assert result.summary["expectations"]["volume"]["observed"] == 0
     json.loads(json.dumps(result.summary, allow_nan=False))  # an artifact and a task result must carry it
+
+
+def test_a_file_dated_in_year_one_gets_a_limit_of_age_and_no_overflow() -> None:
+    first = datetime(1, 1, 1, tzinfo=UTC)
+    records = [(f"f:{i}", {"id": f"y{i}", "created_at": (first + timedelta(minutes=i)).isoformat(), "text": "t"})
+               for i in range(30)]
+    result = gate(records, "ancient", Gate(), NOW, newest=first + timedelta(minutes=29))
+    assert len(result.mentions) + len(result.quarantined) == 30 and len(result.mentions) == 30

@@ -3,10 +3,14 @@ with its fix and where it is; the shipped scenarios are green; checking channels
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -15,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from crisiscomms.readiness import channels as readiness_channels
 from crisiscomms.readiness.check import readiness
 from crisiscomms.readiness.clearance import clear, template_hash
 from crisiscomms.readiness.report import Item, Readiness, markdown
@@ -195,3 +200,103 @@ def test_a_clearance_record_that_is_not_yaml_is_red_naming_its_line(project: Pro
     (project.templates_dir / "clearances.yaml").write_text("- template: x\n  by: [unclosed\n", encoding="utf-8")
     (item,) = [i for i in check(project, "rappel-produit").items if i.area == "clearance"]
     assert item.status == "red" and item.finding.startswith("templates/clearances.yaml:") and "not YAML" in item.finding
+
+
+# --- what a hostile playbook or setting cannot do to the report --------------------------------------------------
+
+
+def edited(project: Project, change: Any) -> str:
+    data: dict[str, Any] = yaml.safe_load((project.playbooks_dir / "rappel-produit.yaml").read_text("utf-8"))
+    change(data)
+    (project.playbooks_dir / "rappel-produit.yaml").write_text(yaml.safe_dump(data, allow_unicode=True),
+                                                                encoding="utf-8")
+    return "rappel-produit"
+
+
+def test_a_backup_that_is_the_role_itself_or_the_same_person_is_no_backup(project: Project,
+                                                                          smtp: SmtpReceiver) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["team"]["juridique"]["backup"] = "juridique"
+        data["team"]["qualite_bis"] = {"title": "Qualité (astreinte)", "backup": "qualite",
+                                       "members": [{"name": "karim  BENALI", "email": "k@example.org",
+                                                    "checked": "2026-11-30"}]}
+    report = check(project, edited(project, change))
+    one(report, "red", "role juridique", "its backup is itself")
+    one(report, "red", "role qualite_bis", "held by the same person")
+
+
+def test_a_confirmation_date_still_to_come_is_a_typo(project: Project, smtp: SmtpReceiver) -> None:
+    report = check(project, edited(project, lambda d: d["team"]["juridique"]["members"][0].update(
+        checked="2099-01-01")))
+    one(report, "amber", "Sophie Lefèvre's contact", "a date still to come")
+
+
+def test_a_name_cannot_break_the_report_table_or_the_terminal(project: Project, smtp: SmtpReceiver) -> None:
+    report = check(project, edited(project, lambda d: d["team"]["juridique"]["members"][0].update(
+        name="A | B\r\n# heading\n| x \x1b[31mred", email=None)))
+    text = markdown(report)
+    line = next(row for row in text.splitlines() if "cannot be reached" in row)
+    assert "A \\| B" in line and "\\x1b" in line and "\x1b" not in text and "\r" not in text
+    assert not any(row.startswith("# heading") for row in text.splitlines())
+
+
+def test_a_failing_message_points_at_its_own_entry_and_a_length_problem_at_the_channel(
+        project: Project, smtp: SmtpReceiver) -> None:
+    report = check(project, edited(project, lambda d: d["channels"]["email_partenaires"].update(max_length=10)))
+    item = one(report, "red", "update for distributeurs on email_partenaires (fr)", "the channel allows 10")
+    assert "raise channel email_partenaires's `max_length`" in item.fix
+    file, line = item.where.rsplit(":", 1)
+    entry = Path(file).read_text("utf-8").splitlines()[int(line) - 1:int(line) + 7]  # the message's own entry
+    assert "kind: update" in "\n".join(entry) and "email_partenaires" in "\n".join(entry), entry
+
+
+@pytest.mark.parametrize(("variable", "value"), [("CRISIS_SMTP_PORT", "²"), ("CRISIS_SMTP_HOST", "exämple..com")])
+def test_an_smtp_setting_python_cannot_use_is_a_red_item_not_a_traceback(
+        project: Project, monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    monkeypatch.setenv("CRISIS_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv(variable, value)
+    report = check(project, "rappel-produit")
+    (item,) = [i for i in report.items if i.subject == "approval requests by e-mail"]
+    assert item.status == "red"
+
+
+def test_a_server_that_answers_a_byte_at_a_time_is_red_within_the_deadline(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        stop = threading.Event()
+
+        def drip() -> None:
+            while not stop.is_set():
+                try:
+                    server.settimeout(0.5)
+                    peer, _ = server.accept()
+                except OSError:
+                    continue
+                while not stop.wait(1.0):
+                    with contextlib.suppress(OSError):
+                        peer.send(b"2")
+        threading.Thread(target=drip, daemon=True).start()
+        monkeypatch.setattr(readiness_channels, "PROBE_DEADLINE", 3.0)
+        monkeypatch.setenv("CRISIS_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("CRISIS_SMTP_PORT", str(server.getsockname()[1]))
+        started = time.monotonic()
+        report = check(project, "rappel-produit")
+        stop.set()
+    assert time.monotonic() - started < 15
+    (item,) = [i for i in report.items if i.subject == "approval requests by e-mail"]
+    assert item.status == "red" and "no complete answer within 3 s" in item.finding
+
+
+def test_a_corrupt_monitoring_store_is_one_red_item_and_the_report_is_still_written(
+        project: Project, smtp: SmtpReceiver) -> None:
+    def rss(data: dict[str, Any]) -> None:
+        data["monitoring"]["sources"].append({"id": "presse", "type": "rss", "url": "http://127.0.0.1:9/feed"})
+    name = edited(project, rss)
+    (project.root / ".crisis").mkdir(exist_ok=True)
+    (project.root / ".crisis" / "monitoring.db").write_bytes(b"not a database" * 100)
+    report = check(project, name)
+    (item,) = [i for i in report.items if i.area == "monitoring" and i.status == "red"]
+    assert "not a readable monitoring store" in item.finding
+    assert [i for i in report.items if i.area == "actions"]  # the areas after it were checked

@@ -28,6 +28,7 @@ import ssl
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -35,6 +36,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
+from crisiscomms import clock
 from crisiscomms.communication import webhook
 from crisiscomms.communication.messages import Variant
 from crisiscomms.communication.scrubbing import credentials, excerpt, scrub
@@ -135,7 +137,7 @@ def send_email(variant: Variant, channel: Channel, key: str, secrets: SecretRead
 
 def smtp_port() -> int:
     text = os.environ.get("CRISIS_SMTP_PORT", "25")
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
         raise CrisisError(f"CRISIS_SMTP_PORT is not a port number (1 to 65535): {printable(text)[:20]!r}")
     return int(text)
 
@@ -358,6 +360,34 @@ class FileSender:
 
 def file_sender(outbox_dir: Path) -> FileSender:
     return FileSender(outbox_dir)
+
+
+DRILL_DOWN = "drill-down.json"  # in a drill's state: {channel: [from, until]}, times on the drill's clock
+
+
+def drill_sender(outbox_dir: Path, downs: Path) -> Sender:
+    """The drill outbox. A channel a drill's inject takes down fails there as the real one would (TransientError:
+    retried, then reported failed) while the drill's clock is inside the outage."""
+    keep = file_sender(outbox_dir)
+
+    def send(variant: Variant, channel: Channel, key: str) -> str:
+        until = _down_until(downs, variant.channel)
+        if until is not None:
+            raise TransientError(f"drill: channel {variant.channel} is down until {until.isoformat()}")
+        return keep(variant, channel, key)
+
+    return send
+
+
+def _down_until(downs: Path, channel: str) -> datetime | None:
+    try:
+        span = json.loads(downs.read_text(encoding="utf-8")).get(channel)
+    except (OSError, ValueError):
+        return None
+    if not span:
+        return None
+    start, until = (datetime.fromisoformat(value.replace("Z", "+00:00")) for value in span)
+    return until if start <= clock.now() < until else None
 
 
 def sender_for(channel: Channel, outbox_dir: Path, secrets: SecretReader | None = None) -> Sender:

@@ -1,30 +1,20 @@
 """`crisis monitor --input`: one file through the monitoring pass, with a progress bar and JSONL outputs.
 
-Outputs are written to temporary files beside their targets (`.<name>.<pid>.part`) and renamed onto them only
-once the whole file is read and the alerts computed, `--out` last. A run that fails, is interrupted (Ctrl-C,
-SIGTERM) or is killed therefore leaves each target as it was: absent, or the complete output of an earlier run.
-A run that fails or is interrupted says where reading had got to and removes its temporary files; those a killed
-run leaves behind are removed by the next run writing the same targets.
-
-The renames are one transaction: before the first, a journal beside `--out` (`.<name>.commit`, written and
-synced) lists them all. A run killed between two renames leaves its journal; the next run writing the same
-`--out` finishes those renames first (every temporary file in the journal was complete and synced before it was
-written), so the outputs of one run are never mixed with those of another.
+Outputs are written only once the whole file is read and the alerts computed, as one transaction (`outputs`): a
+run that fails, is interrupted (Ctrl-C, SIGTERM) or is killed leaves each target as it was — absent, or the
+complete output of an earlier run — and a run that fails or is interrupted says where reading had got to. Two runs
+writing the same file at once: the second is refused.
 """
 
 from __future__ import annotations
 
-import glob
-import json
-import os
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import IO
+from types import FrameType
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
@@ -33,6 +23,7 @@ from crisiscomms.errors import CrisisError
 from crisiscomms.monitoring import monitor
 from crisiscomms.monitoring.ledger import BatchOutcome
 from crisiscomms.monitoring.monitor import OfflineReport
+from crisiscomms.monitoring.outputs import Outputs
 from crisiscomms.monitoring.sources.files import Format
 from crisiscomms.playbook.models import Playbook
 
@@ -151,130 +142,6 @@ def _targets(input: Path, named: dict[str, Path | None]) -> dict[str, Path]:
         seen[path.resolve()] = option
         targets[option] = path
     return targets
-
-
-class Outputs:
-    """Temporary files beside the targets: `commit` renames them onto the targets, in order; leaving the block
-    without committing removes them."""
-
-    def __init__(self, targets: dict[str, Path], console: Console) -> None:
-        self.targets = targets
-        self.console = console
-        self.parts: dict[Path, tuple[Path, IO[str]]] = {}
-
-    def __enter__(self) -> Outputs:
-        try:
-            for target in self.targets.values():
-                self._finish_interrupted(target)
-            for option, target in self.targets.items():
-                for left in _leftovers(target):
-                    left.unlink(missing_ok=True)
-                    self.console.print(f"removed {left}, left by an interrupted run", markup=False)
-                part = _part(target)
-                try:
-                    self.parts[target] = (part, part.open("x", encoding="utf-8"))
-                except OSError as failure:
-                    raise CrisisError(f"cannot write {option} {target}: {failure.strerror or failure}") from failure
-        except BaseException:
-            self._discard()
-            raise
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._discard()
-
-    def write(self, target: Path, lines: Iterable[str]) -> None:
-        handle = self.parts[target][1]
-        for line in lines:
-            handle.write(line + "\n")
-
-    def commit(self) -> None:
-        """Each file flushed to disk, then renamed onto its target (a rename within a directory is atomic)."""
-        for _, handle in self.parts.values():
-            handle.flush()
-            os.fsync(handle.fileno())
-            handle.close()
-        renames = [(str(part), str(target)) for target, (part, _) in self.parts.items()]
-        journal = _journal(list(self.parts)[-1])
-        _write_synced(journal, json.dumps({"pid": os.getpid(), "renames": renames}))
-        for target in list(self.parts):
-            os.replace(self.parts.pop(target)[0], target)
-        journal.unlink()
-
-    def _finish_interrupted(self, target: Path) -> None:
-        """The renames a killed run journalled beside `target` and did not all make, made now."""
-        journal = _journal(target)
-        journal.with_name(journal.name + ".new").unlink(missing_ok=True)  # killed while writing it: no rename made
-        try:
-            entry = json.loads(journal.read_text(encoding="utf-8"))
-            pid, renames = int(entry["pid"]), [(Path(part), Path(done)) for part, done in entry["renames"]]
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError, KeyError, TypeError):  # killed while writing it: no rename was made
-            journal.unlink(missing_ok=True)
-            return
-        if pid != os.getpid() and _alive(pid):
-            raise CrisisError(f"{target} is being written by another run (process {pid}): wait for it to finish")
-        finished = []
-        for part, done in renames:
-            if part.exists():  # else renamed before the kill
-                os.replace(part, done)
-                finished.append(done)
-        journal.unlink()
-        if finished:
-            self.console.print(f"finished the outputs of an interrupted run: {', '.join(map(str, finished))}",
-                               markup=False)
-
-    def untouched(self) -> list[Path]:
-        return list(self.parts)
-
-    def _discard(self) -> None:
-        for part, handle in self.parts.values():
-            handle.close()
-            part.unlink(missing_ok=True)
-        self.parts.clear()
-
-
-def _journal(target: Path) -> Path:
-    return target.with_name(f".{target.name}.commit")
-
-
-def _write_synced(path: Path, text: str) -> None:
-    """`text` in a new file at `path`, on disk before this returns (and its directory entry with it)."""
-    partial = path.with_name(path.name + ".new")
-    with partial.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-def _part(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{os.getpid()}{PART}")
-
-
-def _leftovers(target: Path) -> Iterator[Path]:
-    """Temporary files of this target whose run is gone (killed before it could clean up)."""
-    prefix = f".{target.name}."
-    for part in target.parent.glob(glob.escape(prefix) + "*" + PART):
-        pid = part.name[len(prefix) : -len(PART)]
-        if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
-            yield part  # a file with this process's pid was left by an earlier process that had the same pid
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: nothing is sent, only whether the process exists is checked
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 @contextmanager

@@ -132,7 +132,7 @@ def gate(records: Sequence[Record], source_id: str, settings: Gate, now: datetim
     started = time.perf_counter()
     now, window = _utc(now), _utc_window(window)
     seen = seen_ids if isinstance(seen_ids, AbstractSet | Mapping) else frozenset(seen_ids)  # O(1) lookups
-    oldest = _utc(newest or now) - timedelta(seconds=settings.max_age)
+    oldest = _oldest(_utc(newest or now), settings.max_age)
     reading = Reading(settings, now + timedelta(seconds=settings.max_future_skew), window, seen=seen, oldest=oldest)
     mentions, quarantined, rows = _admit_all(records, source_id, reading)
     validation_started = time.perf_counter()
@@ -221,3 +221,12 @@ def _entry(expectation: Expectation, outcome: Outcome) -> dict[str, Any]:
 
 def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def _oldest(newest: datetime, max_age: int) -> datetime:
+    """`max_age` before `newest`, or the earliest date there is (a file dated in year 1 still gets a limit)."""
+    try:
+        return newest - timedelta(seconds=max_age)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
+

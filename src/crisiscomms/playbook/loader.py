@@ -35,8 +35,13 @@ def load_playbook(path: Path, display: str | None = None) -> LoadedPlaybook:
     try:
         playbook = Playbook.model_validate(doc.data)
     except ValidationError as exc:
-        raise PlaybookError([_issue(doc, error) for error in exc.errors()]) from None
+        raise PlaybookError(issues_of(doc, exc)) from None
     return LoadedPlaybook(playbook, doc, path, hashlib.sha256(doc.raw).hexdigest())  # the bytes parsed
+
+
+def issues_of(doc: Document, exc: ValidationError) -> list[Issue]:
+    """A model's validation errors as issues of the YAML document it was read from: file, line, path, message."""
+    return [_issue(doc, error) for error in exc.errors()]
 
 
 def _issue(doc: Document, error: Any) -> Issue:

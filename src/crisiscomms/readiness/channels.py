@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import smtplib
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from crisiscomms.playbook.models import Channel, Playbook
 from crisiscomms.readiness.report import Item
 from crisiscomms.readiness.team import where
 
-PROBE_TIMEOUT = 5.0  # seconds: a check, not a delivery
+PROBE_TIMEOUT = 5.0  # seconds per network operation: a check, not a delivery
+PROBE_DEADLINE = 20.0  # seconds for a whole check: a server that answers a byte at a time is not reachable
 UNAVAILABLE = (502, 503, 504)  # a gateway with nothing behind it; any other answer (405, 501 …) is a live server
 Probe = Callable[[str, Channel], Item]
 
@@ -85,6 +87,10 @@ def _smtp(subject: str, secrets: send.SecretReader | None, probe: bool) -> Item:
                     "set CRISIS_SMTP_HOST (and CRISIS_SMTP_PORT, CRISIS_SMTP_FROM, CRISIS_SMTP_USER if needed)")
     if not probe:
         return Item("channels", subject, "amber", f"SMTP {host}:{port} configured, not checked (--no-probe)")
+    return _bounded(subject, f"SMTP {host}:{port}", lambda: _smtp_probe(subject, host, port, password), password)
+
+
+def _smtp_probe(subject: str, host: str, port: int, password: str) -> Item:
     user = os.environ.get("CRISIS_SMTP_USER")
     try:
         with smtplib.SMTP(host, port, timeout=PROBE_TIMEOUT) as smtp:
@@ -110,9 +116,13 @@ def _smtp(subject: str, secrets: send.SecretReader | None, probe: bool) -> Item:
 def _webhook(subject: str, url: str, label: str, probe: bool) -> Item:
     if not probe:
         return Item("channels", subject, "amber", f"URL from {label}, not checked (--no-probe)")
+    return _bounded(subject, f"the URL from {label}", lambda: _head(subject, url, label), url)
+
+
+def _head(subject: str, url: str, label: str) -> Item:
     try:
         answer = httpx.head(url, timeout=PROBE_TIMEOUT, follow_redirects=False, verify=send.tls_context())
-    except (httpx.HTTPError, ValueError) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         return Item("channels", subject, "red", f"not reachable (URL from {label}): {_reason(exc, url)}",
                     f"check the URL in {label} and that this machine can reach it")
     if answer.status_code in UNAVAILABLE:
@@ -142,6 +152,26 @@ def _folder(subject: str, folder: Path) -> Item:
     if not writable:
         return Item("channels", subject, "red", f"the outbox {folder} is not writable", "fix its permissions")
     return Item("channels", subject, "green", f"written to the outbox {folder}: a person publishes from there")
+
+
+def _bounded(subject: str, what: str, check: Callable[[], Item], *hidden: str) -> Item:
+    """`check` with a deadline for the whole of it, and whatever it raises as a red item (scrubbed of `hidden`)."""
+    found: list[Item] = []
+
+    def run() -> None:
+        try:
+            found.append(check())
+        except Exception as exc:  # a host name IDNA refuses, a password SMTP cannot encode …: a finding, not a crash
+            found.append(Item("channels", subject, "red", f"{what} could not be checked: {type(exc).__name__}: "
+                              f"{_reason(exc, *hidden)}", "check the setting named"))
+
+    worker = threading.Thread(target=run, name=f"probe {subject}", daemon=True)
+    worker.start()
+    worker.join(PROBE_DEADLINE)
+    if found:
+        return found[0]
+    return Item("channels", subject, "red", f"{what}: no complete answer within {PROBE_DEADLINE:g} s",
+                "check that the server answers promptly (a crisis will not wait for it either)")
 
 
 def _reason(exc: BaseException, *hidden: str) -> str:

@@ -26,10 +26,11 @@ def message_items(loaded: LoadedPlaybook, templates_dir: Path, inputs: dict[str,
     clean: dict[tuple[str, str], list[str]] = defaultdict(list)
     for variant in pack.variants:
         if variant.problems:
-            index = next(i for i, spec in enumerate(playbook.communication.messages) if spec.kind == variant.kind)
+            index = next(i for i, spec in enumerate(playbook.communication.messages) if spec.kind == variant.kind
+                         and variant.audience in spec.audiences and variant.channel in spec.channels)
             items.append(Item("templates", f"{variant.kind} for {variant.audience} on {variant.channel} "
                               f"({variant.language})", "red", "; ".join(variant.problems),
-                              f"fix {variant.template or 'the template'} (rendered with the inputs' defaults)",
+                              _fix(variant.problems, variant.template, variant.channel),
                               where(loaded, "communication", "messages", index)))
         else:
             clean[(variant.kind, variant.language)].append(f"{variant.audience}/{variant.channel}")
@@ -37,3 +38,11 @@ def message_items(loaded: LoadedPlaybook, templates_dir: Path, inputs: dict[str,
         items.append(Item("templates", f"{kind} ({language})", "green",
                           f"{len(routes)} message(s) render and pass the checks: {', '.join(routes)}"))
     return items
+
+
+def _fix(problems: list[str], template: str, channel: str) -> str:
+    fixes = [f"fix {template or 'the template'} (rendered with the inputs' defaults)"]
+    if any("the channel allows" in problem for problem in problems):
+        fixes.append(f"or raise channel {channel}'s `max_length` if the channel takes more")
+    return "; ".join(fixes)
+

@@ -8,6 +8,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from crisiscomms.errors import printable
+
 Status = Literal["green", "amber", "red"]
 ORDER: dict[Status, int] = {"green": 0, "amber": 1, "red": 2}
 MARK: dict[Status, str] = {"green": "🟢", "amber": "🟠", "red": "🔴"}
@@ -74,7 +76,8 @@ def markdown(report: Readiness) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """One table cell: a line of printable text (names and findings come from the playbook and the network)."""
+    return printable(" ".join(text.splitlines())).replace("|", "\\|")
 
 
 def write(folder: Path, report: Readiness) -> Path:

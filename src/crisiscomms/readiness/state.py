@@ -3,6 +3,7 @@ past post-mortems left open."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -36,9 +37,14 @@ def monitoring_items(loaded: LoadedPlaybook, root: Path, now: datetime) -> list[
 def _last_read(root: Path, playbook: str, source: str) -> datetime | None:
     if not (state_dir(root) / STORE).exists():  # never monitored: checking creates nothing
         return None
-    store = open_store(root)
+    try:
+        store = open_store(root)
+    except sqlite3.DatabaseError as exc:
+        raise CrisisError(f"{state_dir(root) / STORE} is not a readable monitoring store ({exc})") from exc
     try:
         return store.last_read(playbook, source)
+    except sqlite3.DatabaseError as exc:
+        raise CrisisError(f"{state_dir(root) / STORE} is not a readable monitoring store ({exc})") from exc
     finally:
         store.close()
 
@@ -46,8 +52,8 @@ def _last_read(root: Path, playbook: str, source: str) -> datetime | None:
 def _file(source: str, path: Path, at: str) -> Item:
     subject = f"source {source} (file)"
     if not path.is_file():
-        return Item("monitoring", subject, "red", f"{path} is not there", "check `path:` or the export feeding it",
-                    at)
+        what = "is a folder, not a file" if path.is_dir() else "is not there"
+        return Item("monitoring", subject, "red", f"{path} {what}", "check `path:` or the export feeding it", at)
     try:
         with path.open("rb") as handle:
             handle.read(1)

@@ -35,16 +35,20 @@ def team_items(loaded: LoadedPlaybook, today: date) -> list[Item]:
 
 
 def _backup(loaded: LoadedPlaybook, name: str, role: Role) -> Item:
+    """Two different people at least between the role and its backup role (names compared as approvals do)."""
     people = ", ".join(person.name for person in role.members)
     subject = f"role {name} ({role.title})"
-    if len(role.members) > 1:
+    holders = {approval.who(person.name) for person in role.members}
+    if len(holders) > 1:
         return Item("team", subject, "green", f"held by {people}: each stands in for the others")
-    standby = loaded.playbook.team.get(role.backup or "")
-    if standby is not None:
-        return Item("team", subject, "green", f"held by {people}; backup: role {role.backup} "
-                    f"({', '.join(person.name for person in standby.members)})")
-    return Item("team", subject, "red", f"only {people}, and no backup: if they cannot answer, nobody stands in",
-                "add a second member, or `backup: <role>` naming a role that can stand in",
+    standby = loaded.playbook.team.get(role.backup or "") if role.backup != name else None
+    others = [p.name for p in standby.members if approval.who(p.name) not in holders] if standby else []
+    if others:
+        return Item("team", subject, "green", f"held by {people}; backup: role {role.backup} ({', '.join(others)})")
+    why = ("its backup is itself" if role.backup == name else
+           f"its backup role {role.backup} is held by the same person" if standby else "no backup")
+    return Item("team", subject, "red", f"only {people}, and {why}: if they cannot answer, nobody stands in",
+                "add a second member, or `backup: <role>` naming a role held by someone else",
                 where(loaded, "team", name))
 
 
@@ -66,6 +70,9 @@ def _confirmed(playbook: Playbook, role: str, person: Person, today: date, at: s
     if person.checked is None:
         return Item("team", subject, "amber", "never confirmed",
                     f"confirm them with {person.name} and write the date: `checked: {today.isoformat()}`", at)
+    if person.checked > today:
+        return Item("team", subject, "amber", f"confirmed on {person.checked.isoformat()}, a date still to come: a "
+                    "typo?", f"write the day they were confirmed: `checked: {today.isoformat()}` at the latest", at)
     if today - person.checked > period:
         return Item("team", subject, "amber", f"stale: last confirmed {person.checked.isoformat()}, more than "
                     f"{period.days} days ago (readiness.review_period)",

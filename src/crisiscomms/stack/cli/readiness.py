@@ -24,6 +24,7 @@ def ready_command(
 ) -> None:
     """Readiness report: what would fail if the crisis started now, and how to fix it."""
     from crisiscomms import clock
+    from crisiscomms.errors import printable
     from crisiscomms.monitoring.store import state_dir
     from crisiscomms.readiness.check import readiness
     from crisiscomms.readiness.report import MARK, write
@@ -39,9 +40,9 @@ def ready_command(
     else:
         for item in sorted(report.items, key=lambda i: ("red", "amber", "green").index(i.status)):
             if item.status != "green":
-                out.print(f"{MARK[item.status]} {item.subject}: {item.finding}"
-                          + (f"\n   fix: {item.fix}" if item.fix else "")
-                          + (f"\n   at {item.where}" if item.where else ""), markup=False, highlight=False)
+                out.print(printable(f"{MARK[item.status]} {item.subject}: {item.finding}")
+                          + (f"\n   fix: {printable(item.fix)}" if item.fix else "")
+                          + (f"\n   at {printable(item.where)}" if item.where else ""), markup=False, highlight=False)
         out.print(f"{MARK[report.status]} {loaded.playbook.id}: {report.count('red')} red, "
                   f"{report.count('amber')} amber, {report.count('green')} green — {written}", markup=False)
     raise typer.Exit(1 if report.status == "red" else 0)

@@ -1,0 +1,91 @@
+"""The drill file: which playbook, which recorded crisis, what the team and the scripted approvers do, what is
+injected when, and the targets the score is held to. Every duration is drill time, from the replay's first
+mention (`at`) or from the event it follows (`after`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from crisiscomms.errors import PlaybookError
+from crisiscomms.playbook.loader import issues_of
+from crisiscomms.playbook.steps import Duration, Name, Spec
+from crisiscomms.playbook.yamlfile import read_document
+
+
+class Scripted(Spec):
+    """A scripted approver: answers every stage they may decide at, this long after it opened."""
+
+    after: Duration
+    decision: Literal["approve", "reject"] = "approve"
+
+
+class AllClear(Spec):
+    after: Duration = Field(6 * 3600, description="After the first release: the team sends the all-clear.")
+    inputs: dict[str, Any] = Field(default_factory=dict, description="Inputs that make the all-clear pack "
+                                   "(`{fin_de_crise: true}` for the demo).")
+
+
+class Team(Spec):
+    """What the crisis team does, on the drill's clock (the drill plays them when no person does)."""
+
+    inputs: dict[str, Any] = Field(default_factory=dict, description="Inputs of every communication run.")
+    communicate_after: Duration = Field(600, description="After the automated assessment: the first pack.")
+    update_lead: Duration = Field(1200, description="How long before a promised update the team starts it.")
+    all_clear: AllClear | None = Field(default_factory=AllClear)
+    lessons_after: Duration = Field(1800, description="After the all-clear: the review questions answered.")
+
+
+class Inject(Spec):
+    """One thing that happens to the team during the drill: exactly one of claim, question, channel_down."""
+
+    at: Duration = Field(description="Drill time from the replay's first mention.")
+    claim: Name | None = Field(None, description="A claim the playbook declares: mentions carrying it appear.")
+    mentions: int = Field(6, ge=1, le=10_000, description="How many (one a minute) for a claim or a question.")
+    question: str | None = Field(None, min_length=3, max_length=500, description="A journalist's question.")
+    author: str = Field("@journaliste", min_length=2, max_length=100)
+    channel_down: Name | None = Field(None, description="A channel of the playbook that fails to send …")
+    lasting: Duration = Field(1800, description="… for this long.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Inject:
+        if sum(x is not None for x in (self.claim, self.question, self.channel_down)) != 1:
+            raise ValueError("an inject is exactly one of claim, question, channel_down")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "claim" if self.claim else "question" if self.question else "channel_down"
+
+
+class Targets(Spec):
+    time_to_detect: Duration = Field(900, description="Onset → alert.")
+    time_to_first_statement: Duration = Field(3600, description="Alert → first release.")
+    approval_stage: Duration = Field(1800, description="Longest wait at one approval stage.")
+    correction: Duration = Field(3600, description="A false claim's first mention → its correction released.")
+
+
+class DrillSpec(Spec):
+    playbook: str = Field(min_length=1)
+    replay: str = Field(min_length=1, description="Mentions of the recorded crisis (JSONL or CSV), relative to the "
+                        "project, with their recorded times.")
+    monitor_every: Duration = Field(300, ge=60, description="A monitoring pass every (drill time), as the "
+                                    "scheduled deployment does.")
+    approvers: dict[str, Scripted] | None = Field(None, description="Scripted approvers by name; without them, "
+                                                  "people answer in the drill's UI and the drill runs at --speed.")
+    team: Team = Field(default_factory=Team)
+    injects: list[Inject] = Field(default_factory=list, max_length=100)
+    targets: Targets = Field(default_factory=Targets)
+
+
+def read_drill(path: Path, display: str | None = None) -> DrillSpec:
+    """The drill file, or PlaybookError with every problem at its line."""
+    doc = read_document(path, display)
+    if not isinstance(doc.data, dict):
+        raise PlaybookError([doc.issue((), "a drill file is a mapping of keys (playbook, replay, …)")])
+    try:
+        return DrillSpec.model_validate(doc.data)
+    except ValidationError as exc:
+        raise PlaybookError(issues_of(doc, exc)) from None
