@@ -24,6 +24,11 @@ HOSTILE = {
     "range too big": "{{ range(10 ** 9) | list | length }}",
     "macro calling itself": "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
     "mutating the facts": "{{ facts.known.append('injecté') }}",
+    "replace filter multiplying": "{{ ('x' * 1000) | replace('x', 'y' * 20000) }}",
+    "replace method multiplying": "{{ ('x' * 1000).replace('x', 'y' * 20000) }}",
+    "padding to a huge width": "{{ 'a'.center(10 ** 9) }}{{ '%900000000s' | format('a') }}",
+    "format method padding": "{{ '{:>900000000}'.format('a') }}",
+    "indent of many lines": "{{ ('a\\n' * 90000) | indent(20000) }}",
 }
 
 
@@ -50,3 +55,23 @@ def test_a_long_but_legitimate_text_renders_up_to_the_bound() -> None:
 def test_values_that_look_like_templates_are_printed_not_run() -> None:
     comment = "{{ ''.__class__ }} {% for i in range(10**9) %}x{% endfor %}"
     assert render_text("Commentaire : {{ c }}", {"c": comment}) == f"Commentaire : {comment}"
+
+
+def test_guarded_filters_and_methods_still_do_their_work() -> None:
+    assert render_text("{{ 'a-b-c' | replace('-', ' / ') }} {{ 'x' | center(5) }}|{{ '%3s' | format('a') }}", {}) \
+        == "a / b / c   x  |  a"
+    assert render_text("{{ 'a b'.replace(' ', '_') }} {{ '{:>3}'.format('z') }} {{ 'l1\\nl2' | indent(2) }}", {}) \
+        == "a_b   z l1\n  l2"
+
+
+
+@pytest.mark.parametrize(("source", "named"), [
+    ("{{ ('x' * 1000) | replace('x', 'y' * 200000) }}", "replace filter"),
+    ("{{ ('x' * 1000).replace('x', 'y' * 200000) }}", "str.replace"),
+    ("{{ 'a'.center(10 ** 9) }}", "str.center"),
+    ("{{ '%900000000s' | format('a') }}", "format filter"),
+    ("{{ '{:>900000000}'.format('a') }}", "str.format"),
+])
+def test_text_multiplied_by_a_filter_or_a_method_is_refused_before_it_is_built(source: str, named: str) -> None:
+    with pytest.raises(Exception, match=named):  # sized first: nothing of 200 M characters is ever allocated
+        render_text(source, {})

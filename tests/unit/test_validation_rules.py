@@ -259,8 +259,8 @@ MODEL: dict[str, Expected] = {
     ],
     "unknown-step-type": [
         (14, 15, "phases.preparation.steps[0].type",
-         "unknown step type 'checklist.itme' (known: assessment.run, checklist.item, claim.spread, claim.track, message.approve, message.pack, message.release, note.log, playbook.call, review.actions, review.collect, "
-         "review.lessons)"),
+         "unknown step type 'checklist.itme' (known: assessment.run, checklist.item, claim.spread, claim.track, message.approve, message.pack, message.release, note.log, playbook.call, readiness.check, review.actions, "
+         "review.collect, review.lessons)"),
     ],
     "missing-field": [
         (8, 9, "phases.preparation.steps[0]", "missing required field 'owner'"),

@@ -15,6 +15,7 @@ empty record: it renders as nothing and is false in `{% if %}` and in comparison
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,61 @@ class _GuardedEnvironment(ImmutableSandboxedEnvironment):
         if operator in {"*", "+"} and _size(left, right, operator) > MAX_OUTPUT_CHARS:
             raise jinja2.sandbox.SecurityError("template expression builds a value too large to render")
         return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: jinja2.runtime.Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        # A string method that multiplies its text (`'x'.replace('x', 'y' * 200)` applied twice) is sized first.
+        bound = getattr(__obj, "__wrapped__", __obj)  # str.format comes wrapped by the sandbox
+        owner, name = getattr(bound, "__self__", None), getattr(bound, "__name__", "")
+        if isinstance(owner, str) and _grown(owner, name, args, kwargs) > MAX_OUTPUT_CHARS:
+            raise jinja2.sandbox.SecurityError(f"str.{name} in a template builds a value too large to render")
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+_WIDTH = re.compile(r"%[-+ #0]*(\d+)|[:<>^=]\D{0,3}?(\d+)")  # %20s, {:>20} …: the width a format pads to
+
+
+def _grown(text: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    """The most characters `text.<method>(*args)` can produce, computed without producing them."""
+    if method == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        found = text.count(args[0]) if args[0] else len(text) + 1
+        return len(text) + found * max(0, len(args[1]) - len(args[0]))
+    if method in {"center", "ljust", "rjust", "zfill"} and args and isinstance(args[0], int):
+        return max(len(text), args[0])
+    if method == "expandtabs":
+        return len(text) + text.count("\t") * (args[0] if args and isinstance(args[0], int) else 8)
+    if method in {"format", "format_map"}:
+        widths = [int(a or b) for a, b in _WIDTH.findall(text)]
+        return len(text) + sum(widths) + sum(len(str(v)) for v in (*args, *kwargs.values()))
+    return 0
+
+
+def _bounded_filters(env: jinja2.Environment) -> None:
+    """Jinja's own filters that multiply text call Python directly: the same sizes first."""
+    plain = dict(env.filters)
+
+    @jinja2.pass_eval_context
+    def replace(eval_ctx: Any, value: Any, old: str, new: str, count: int | None = None) -> Any:
+        if isinstance(value, str) and _grown(value, "replace", (old, new), {}) > MAX_OUTPUT_CHARS:
+            raise jinja2.sandbox.SecurityError("the replace filter builds a value too large to render")
+        return plain["replace"](eval_ctx, value, old, new, count)
+
+    def center(value: Any, width: int = 80) -> Any:
+        if isinstance(width, int) and width > MAX_OUTPUT_CHARS:
+            raise jinja2.sandbox.SecurityError("the center filter pads to a width too large to render")
+        return plain["center"](value, width)
+
+    def format_(value: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str) and _grown(value, "format", args, kwargs) > MAX_OUTPUT_CHARS:
+            raise jinja2.sandbox.SecurityError("the format filter pads to a width too large to render")
+        return plain["format"](value, *args, **kwargs)
+
+    def indent(value: Any, width: Any = 4, *args: Any, **kwargs: Any) -> Any:
+        size = len(value) + (value.count("\n") + 1) * (width if isinstance(width, int) else len(str(width)))
+        if isinstance(value, str) and size > MAX_OUTPUT_CHARS:
+            raise jinja2.sandbox.SecurityError("the indent filter builds a value too large to render")
+        return plain["indent"](value, width, *args, **kwargs)
+
+    env.filters.update(replace=replace, center=center, format=format_, indent=indent)
 
 
 def _size(left: Any, right: Any, operator: str) -> int:
@@ -101,9 +157,11 @@ class _ConfinedLoader(jinja2.BaseLoader):
 
 def environment(templates_dir: Path | None = None) -> jinja2.Environment:
     loader = _ConfinedLoader(templates_dir) if templates_dir else None
-    return _GuardedEnvironment(
+    env = _GuardedEnvironment(
         loader=loader, undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
     )
+    _bounded_filters(env)
+    return env
 
 
 # Names Jinja gives every text (its globals, loop and macro variables, constants): a step named so is never read.
