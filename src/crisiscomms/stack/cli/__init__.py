@@ -5,7 +5,16 @@ One module per family of commands; each registers its commands on the one `app` 
 Each command imports what it needs where it runs, so `validate` starts without Prefect.
 """
 
-from crisiscomms.stack.cli import approvals, monitoring, playbooks, readiness, release, review, stack  # noqa: F401
+from crisiscomms.stack.cli import (  # noqa: F401  (each registers its commands)
+    approvals,
+    drills,
+    monitoring,
+    playbooks,
+    readiness,
+    release,
+    review,
+    stack,
+)
 from crisiscomms.stack.cli.common import app
 
 __all__ = ["app"]

@@ -68,11 +68,13 @@ def prepare(root: Path, spec: DrillSpec, playbook: Playbook, folder: Path, now: 
 
 
 def _read(path: Path) -> list[tuple[datetime, str]]:
-    """(recorded time, line) of every non-blank line; a line without a time takes the one before it."""
+    """(recorded time, line) of every non-blank line, in time order; a line without a time takes the time of the
+    line before it in the file (of the first dated line, at the top of the file)."""
     if not path.is_file():
         raise CrisisError(f"replay {path}: no such file")
     found: list[tuple[datetime, str]] = []
-    pending: list[str] = []
+    leading: list[str] = []
+    last: datetime | None = None
     with path.open(encoding="utf-8", errors="replace") as handle:
         for line in handle:
             text = line.rstrip("\r\n")
@@ -80,16 +82,15 @@ def _read(path: Path) -> list[tuple[datetime, str]]:
                 continue
             record = _mention(text)
             when = parse_time(record.get("created_at")) if record else None
-            if when is None:
-                pending.append(text)
+            if when is None and last is None:
+                leading.append(text)
                 continue
-            found += [(when, broken) for broken in pending] + [(when, text)]
-            pending = []
-    if not found:
+            last = when or last
+            found.append((when or last, text))  # type: ignore[arg-type]
+    if last is None:
         raise CrisisError(f"replay {path}: not one mention with a `created_at` in it")
-    last = found[-1][0]
-    found += [(last, broken) for broken in pending]
-    return sorted(found, key=lambda item: item[0])
+    first = min(at for at, _ in found)
+    return sorted([(first, text) for text in leading] + found, key=lambda item: item[0])
 
 
 def _mention(text: str) -> dict[str, Any] | None:

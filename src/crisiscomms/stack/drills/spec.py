@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from crisiscomms.errors import PlaybookError
+from crisiscomms.errors import CrisisError, PlaybookError
 from crisiscomms.playbook.loader import issues_of
 from crisiscomms.playbook.steps import Duration, Name, Spec
 from crisiscomms.playbook.yamlfile import read_document
@@ -72,7 +72,9 @@ class DrillSpec(Spec):
     replay: str = Field(min_length=1, description="Mentions of the recorded crisis (JSONL or CSV), relative to the "
                         "project, with their recorded times.")
     monitor_every: Duration = Field(300, ge=60, description="A monitoring pass every (drill time), as the "
-                                    "scheduled deployment does.")
+                                    "scheduled deployment does, until the crisis opens …")
+    monitor_during: Duration = Field(1800, ge=60, description="… then every (claims spreading are seen at "
+                                     "that pace; volume and sentiment are read whole by the review).")
     approvers: dict[str, Scripted] | None = Field(None, description="Scripted approvers by name; without them, "
                                                   "people answer in the drill's UI and the drill runs at --speed.")
     team: Team = Field(default_factory=Team)
@@ -89,3 +91,34 @@ def read_drill(path: Path, display: str | None = None) -> DrillSpec:
         return DrillSpec.model_validate(doc.data)
     except ValidationError as exc:
         raise PlaybookError(issues_of(doc, exc)) from None
+
+
+def read_approvers(path: Path) -> dict[str, Scripted]:
+    """A file of scripted approvers (`Sophie Lefèvre: {after: 12m}`), or PlaybookError at its line."""
+    doc = read_document(path, str(path))
+    if not isinstance(doc.data, dict):
+        raise PlaybookError([doc.issue((), "scripted approvers are a mapping: Name: {after: 12m}")])
+    try:
+        return DrillSpec.model_validate({"playbook": "-", "replay": "-", "approvers": doc.data}).approvers or {}
+    except ValidationError as exc:
+        raise PlaybookError([doc.issue(tuple(str(p) for p in e["loc"][1:]), e["msg"].removeprefix("Value error, "))
+                             for e in exc.errors()]) from None
+
+
+def spec_for(base: DrillSpec | None, playbook: str | None, replay: str | None,
+             approvers: dict[str, Scripted] | None) -> DrillSpec:
+    """The drill file's spec with the command line's choices over it; without a file, the defaults."""
+    if base is None:
+        if not playbook or not replay:
+            raise CrisisError("say what to drill: `crisis drill PLAYBOOK --replay FILE` (drills/<playbook>.yaml "
+                              "gives the rest when it exists), or `crisis drill --drill FILE`")
+        base = DrillSpec(playbook=playbook, replay=replay)
+    if playbook and playbook != base.playbook:
+        raise CrisisError(f"the drill file is for playbook {base.playbook}, not {playbook}")
+    update: dict[str, Any] = {}
+    if replay:
+        update["replay"] = replay
+    if approvers is not None:
+        update["approvers"] = approvers
+    return base.model_copy(update=update)
+
