@@ -21,7 +21,7 @@ from prefect.blocks.system import Secret
 from prefect.runtime import flow_run
 
 from crisiscomms import clock, drillmode
-from crisiscomms.communication import cadence, killswitch, release
+from crisiscomms.communication import cadence, channels, killswitch, release
 from crisiscomms.monitoring.store import state_dir
 from crisiscomms.playbook.context import StepContext
 from crisiscomms.playbook.models import Playbook
@@ -76,7 +76,8 @@ def _send(root: Path, playbook: Playbook, pack: dict[str, Any], approved: str
     folder = state_dir(root)
     outbox = release.Outbox(folder / "outbox.db")
     # A drill never leaves the company: every message goes to the file outbox, under exercice/.
-    drill = {name: release.file_sender(folder / "outbox" / "exercice") for name in playbook.channels}
+    drill = {name: channels.drill_sender(folder / "outbox" / "exercice", folder / channels.DRILL_DOWN)
+             for name in playbook.channels}
     try:
         receipts = release.release(playbook, pack, approved, outbox, folder / "outbox",
                                    senders=drill if pack.get("drill") or drillmode.current() else None,
