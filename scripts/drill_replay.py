@@ -1,8 +1,11 @@
 """Write a drill's replay: mentions in the shape of a real crisis's volume curve, with texts of the playbook's
 scenario. Deterministic (seeded): the same command writes the same file.
 
-    .venv/bin/python scripts/drill_replay.py --curve data/crisislex/2013_Spain_train_crash-volume_per_minute.csv \\
-        --before 45 --after 240 --peak 60 --texts drills/rappel-produit.texts.yaml --out data/drills/rappel-produit.jsonl
+    .venv/bin/python scripts/drill_replay.py \\
+        --curve data/crisislex/2013_Spain_train_crash-volume_per_minute.csv --before 45 --after 180 --peak 60 \\
+        --calm 0.8 --texts drills/rappel-produit.texts.yaml --out data/drills/rappel-produit.jsonl
+
+(the command that wrote the shipped data/drills/rappel-produit.jsonl)
 
 Method: the curve's onset (the first minute whose trailing 10 minutes hold at least 5 tweets and 5 times the mean
 of the 6 hours before, as bench/detection_onset.py computes it) is placed at `--before` minutes into the replay;
