@@ -12,7 +12,7 @@ import yaml
 
 from crisiscomms.errors import CrisisError, PlaybookError
 from crisiscomms.stack.drills.replay import DOWN, SOURCE, prepare
-from crisiscomms.stack.drills.spec import DrillSpec, read_approvers, read_drill, spec_for
+from crisiscomms.stack.drills.spec import DrillSpec, check_against, read_approvers, read_drill, spec_for
 from crisiscomms.stack.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,3 +89,18 @@ def test_a_claim_the_playbook_does_not_declare_is_refused(tmp_path: Path) -> Non
     playbook = Project(ROOT).load("rappel-produit").playbook
     with pytest.raises(CrisisError, match="claim 'inconnue' is not declared"):
         prepare(ROOT, spec, playbook, tmp_path / "drill", NOW)
+
+
+def test_a_scripted_approver_not_in_the_team_or_a_channel_the_playbook_lacks_is_refused_by_name() -> None:
+    playbook = Project(ROOT).load("rappel-produit").playbook
+    base = read_drill(ROOT / "drills" / "rappel-produit.yaml")
+    check_against(base, playbook)  # the shipped drill names real people and channels
+    stranger = base.model_copy(update={"approvers": {"Sophie Lefevre": base.approvers["Sophie Lefèvre"],  # type: ignore[index]
+                                                     "Jean Inconnu": base.approvers["Claire Martin"]}})  # type: ignore[index]
+    with pytest.raises(CrisisError, match="not in playbook rappel-produit's team: Jean Inconnu \\("):
+        check_against(stranger, playbook)
+    down = DrillSpec.model_validate({"playbook": "rappel-produit", "replay": "x",
+                                     "injects": [{"at": "5m", "channel_down": "fax"}]})
+    with pytest.raises(CrisisError, match="does not have: fax"):
+        check_against(down, playbook)
+

@@ -27,7 +27,7 @@ from crisiscomms.stack import server
 from crisiscomms.stack.drills.conductor import Conductor
 from crisiscomms.stack.drills.replay import Prepared, prepare
 from crisiscomms.stack.drills.score import Score, score, write
-from crisiscomms.stack.drills.spec import DrillSpec
+from crisiscomms.stack.drills.spec import DrillSpec, check_against
 from crisiscomms.stack.project import Project
 from crisiscomms.stack.server import Stack
 
@@ -53,6 +53,7 @@ def drill_id(project: Project, playbook: str, now: datetime) -> str:
 def run_drill(project: Project, spec: DrillSpec, say: Callable[[str], None], speed: float | None = None,
               keep_up: bool = False) -> Outcome:
     playbook = project.check(project.playbook_file(spec.playbook)).playbook
+    check_against(spec, playbook)
     now = datetime.now(UTC)
     ident = drill_id(project, spec.playbook, now)
     folder = project.root / ".crisis" / "drills" / ident

@@ -9,8 +9,10 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from crisiscomms.communication.approval import who
 from crisiscomms.errors import CrisisError, PlaybookError
 from crisiscomms.playbook.loader import issues_of
+from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import Duration, Name, Spec
 from crisiscomms.playbook.yamlfile import read_document
 
@@ -121,4 +123,18 @@ def spec_for(base: DrillSpec | None, playbook: str | None, replay: str | None,
     if approvers is not None:
         update["approvers"] = approvers
     return base.model_copy(update=update)
+
+
+def check_against(spec: DrillSpec, playbook: Playbook) -> None:
+    """What the drill file names must exist in the playbook: scripted approvers in its team, channels taken down
+    among its channels (claims are checked when the replay is prepared)."""
+    people = {who(person.name) for role in playbook.team.values() for person in role.members}
+    strangers = [name for name in spec.approvers or {} if who(name) not in people]
+    if strangers:
+        raise CrisisError(f"scripted approver(s) not in playbook {playbook.id}'s team: {', '.join(strangers)} "
+                          f"(its people: {', '.join(p.name for r in playbook.team.values() for p in r.members)})")
+    unknown = [i.channel_down for i in spec.injects if i.channel_down and i.channel_down not in playbook.channels]
+    if unknown:
+        raise CrisisError(f"inject(s) take down channel(s) playbook {playbook.id} does not have: "
+                          f"{', '.join(map(str, unknown))} (its channels: {', '.join(playbook.channels)})")
 
