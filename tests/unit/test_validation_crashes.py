@@ -28,7 +28,7 @@ CRISIS = Path(sys.executable).parent / "crisis"
 
 Expected = list[tuple[int, int, str, str]]
 ALLOWED_TOP = ("id, version, title, language, description, inputs, team, audiences, channels, monitoring, assessment, "
-               "communication, phases")
+               "communication, readiness, phases")
 
 # Refused while reading the YAML (PlaybookFileError): the models never see these files.
 READING: dict[str, Expected] = {
