@@ -103,7 +103,9 @@ def test_a_slower_approver_shows_in_the_score_by_exactly_the_extra_time(drills: 
     def legal(name: str) -> list[float]:
         return [w["seconds"] for w in _post_mortem(drills, name)["approvals"] if w["approver"] == "Sophie Lefèvre"]
     quick, slow = legal("quick"), legal("slow")
-    assert quick and len(quick) == len(slow)
+    # Not always as many stages each: a pack's chain follows the priority of the assessment before it, and the
+    # slower approver moves the later packs in the crisis. Every stage of hers moves by exactly the extra time.
+    assert quick and slow
     assert all(q == 12 * 60 for q in quick) and all(s == (12 + SLOWER) * 60 for s in slow)
     over = [r for r in _score(drills, "slow")["rows"] if "Sophie Lefèvre" in r["measure"]]
     assert over and all(r["met"] is False and r["value"] == f"{12 + SLOWER} min" for r in over)  # target 20 min

@@ -104,3 +104,14 @@ def test_a_scripted_approver_not_in_the_team_or_a_channel_the_playbook_lacks_is_
     with pytest.raises(CrisisError, match="does not have: fax"):
         check_against(down, playbook)
 
+
+
+def test_a_drill_whose_crisis_never_closed_is_scored_as_such() -> None:
+    from crisiscomms.stack.drills.score import markdown, score
+
+    spec = read_drill(ROOT / "drills" / "rappel-produit.yaml")
+    result = score("d-1", spec, None, NOW, {"read": 3}, crisis="rappel-produit-20261202-1")
+    assert result.crisis == "rappel-produit-20261202-1" and result.met == 0 and result.held == 1
+    assert "the all-clear was never released" in markdown(result)
+    never = score("d-2", spec, None, NOW, {})
+    assert never.rows[0].value == "never: no crisis was opened"

@@ -39,6 +39,7 @@ AUTOMATED = ("crisis.alert.alert", "crisis.alert.crisis", "crisis.claim.spreadin
 ON_THE_CLOCK = ("approval-deadline", "update-reminder")  # they wait for the drill's clock: never waited for
 SETTLE_SECONDS = 300.0  # real seconds a move may take before the drill gives up on it
 AUTOMATION_SECONDS = 60.0  # real seconds for an automation to start its run after its event
+FORM_SECONDS = 60.0  # real seconds for a paused run's form to be saved
 
 
 @dataclass(order=True)
@@ -127,11 +128,9 @@ class Conductor:
             self._plan("pass", self.now + timedelta(seconds=every))
 
     def _keep_monitoring(self) -> bool:
-        if self.seen.closed is not None:
-            return False
-        if self.seen.crisis is None:  # never detected: give up a day after the last mention
-            return self.now < self.last_line + timedelta(days=1)
-        return True
+        """Until the crisis closes — or a day after the last mention, when it never opened or never closed (the
+        drill then ends with what it reached; its clock never passes the present)."""
+        return self.seen.closed is None and self.now < self.last_line + timedelta(days=1)
 
     def _do_communicate(self, data: dict[str, Any]) -> None:
         inputs = {**self.spec.team.inputs, **data.get("inputs", {})}
@@ -160,9 +159,11 @@ class Conductor:
                 self.say(f"{self.now:%H:%M} crisis {found.id} opened by {found.opened_by}")
         runs = self._runs()
         self._assessed(runs)
-        for run in runs:
-            if run.get("state_type") == "PAUSED":
-                self._paused(run)
+        waiting = [run for run in runs if run.get("state_type") == "PAUSED" and not self._paused(run)]
+        limit = time.monotonic() + FORM_SECONDS
+        while waiting and time.monotonic() < limit:  # paused, its form not saved yet: the drill's clock waits
+            time.sleep(0.5)
+            waiting = [run for run in waiting if not self._paused(self.api.get(f"/flow_runs/{run['id']}").json())]
         self._releases()
         self._closed()
 
@@ -174,20 +175,25 @@ class Conductor:
             self._plan("communicate", self.now + timedelta(seconds=self.spec.team.communicate_after),
                        why="the first pack")
 
-    def _paused(self, run: dict[str, Any]) -> None:
+    def _paused(self, run: dict[str, Any]) -> bool:
+        """Plan the answer to a paused run's form; False while its form is not saved yet (Prefect pauses the run
+        first and saves the form just after: moving the clock on then could pass the stage's deadline)."""
+        if run.get("state_type") != "PAUSED":
+            return True  # resumed meanwhile
         details = run["state"]["state_details"]
         key = details.get("pause_key") or ""
         if (run["id"], key) in self.seen.answered:
-            return
+            return True
         schema = self._schema(run, details)
         if schema is None:
-            return  # the form is saved just after the pause: seen at the next look
+            return False
         self.seen.answered.add((run["id"], key))
         properties = schema.get("properties", {})
         if "decision" in properties:
             self._plan_answer(run, key, properties)
         elif "answered_by" in properties:
             self._plan_lessons(run, key, properties)
+        return True
 
     def _plan_answer(self, run: dict[str, Any], key: str, properties: dict[str, Any]) -> None:
         names = properties["name"].get("enum") or [properties["name"].get("const")]

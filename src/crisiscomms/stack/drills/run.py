@@ -20,7 +20,6 @@ from pathlib import Path
 import httpx
 
 from crisiscomms import clock, drillmode
-from crisiscomms.errors import CrisisError
 from crisiscomms.monitoring.store import Store
 from crisiscomms.review.model import PostMortem
 from crisiscomms.stack import server
@@ -75,7 +74,7 @@ def run_drill(project: Project, spec: DrillSpec, say: Callable[[str], None], spe
             if not keep_up:
                 server.down(stack, say=lambda text: None)
     pm = _post_mortem(prepared.root, seen.crisis)
-    result = score(ident, spec, pm, prepared.start, _data(prepared.root, spec.playbook, prepared))
+    result = score(ident, spec, pm, prepared.start, _data(prepared.root, spec.playbook, prepared), seen.crisis)
     return Outcome(folder, result, write(folder, result), stack.ui_url)
 
 
@@ -100,8 +99,8 @@ def _post_mortem(root: Path, crisis: str | None) -> PostMortem | None:
     if crisis is None:
         return None
     path = root / ".crisis" / "reviews" / crisis / "post-mortem.json"
-    if not path.is_file():
-        raise CrisisError(f"the drill's review of {crisis} was not written ({path})")
+    if not path.is_file():  # the crisis never closed: the score says so
+        return None
     return PostMortem.model_validate_json(path.read_text(encoding="utf-8"))
 
 

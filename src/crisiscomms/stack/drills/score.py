@@ -44,8 +44,13 @@ class Score:
                           default=str)
 
 
-def score(drill: str, spec: DrillSpec, pm: PostMortem | None, start: datetime, data: dict[str, int]) -> Score:
-    result = Score(drill, spec.playbook, pm.crisis.id if pm else None, data=data)
+def score(drill: str, spec: DrillSpec, pm: PostMortem | None, start: datetime, data: dict[str, int],
+          crisis: str | None = None) -> Score:
+    result = Score(drill, spec.playbook, pm.crisis.id if pm else crisis, data=data)
+    if pm is None and crisis is not None:
+        result.rows.append(Row("crisis closed and reviewed", "no: the all-clear was never released, so no review "
+                               "was made", "closed", False, "see what the drill printed and its runs (--keep-up)"))
+        return result
     if pm is None:
         result.rows.append(Row("time to detect", "never: no crisis was opened", _minutes(spec.targets.time_to_detect),
                                False, "monitoring never raised an alert-level alert on the replay"))
