@@ -20,6 +20,7 @@ from crisiscomms.monitoring.enrich import Enricher
 from crisiscomms.monitoring.ledger import StoreLedger
 from crisiscomms.monitoring.sources import MemorySource, Source, build_source
 from crisiscomms.monitoring.store import Store, Totals
+from crisiscomms.monitoring.windows import window_floor
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.stack.project import Project
 
@@ -250,7 +251,7 @@ def test_a_first_detection_starts_at_the_earliest_mention_stored_not_at_a_silenc
     window = timedelta(seconds=playbook.monitoring.detection.window)
     shown, _ = monitor.detect_new_windows(playbook.id, playbook.monitoring, store, NOW)
     state = store.detector_state(playbook.id)
-    assert state is not None and state["observed"] == (NOW - monitor._floor(earliest, int(window.total_seconds()))) / window
+    assert state is not None and state["observed"] == (NOW - window_floor(earliest, int(window.total_seconds()))) / window
     assert len(shown) == monitor.REPORTED_WINDOWS and shown[-1].window_end == NOW
 
 

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from crisiscomms.monitoring.record import binary, normal_id, parse_time
 from crisiscomms.monitoring.sources import Batch, FileReader, Source, SourceError
 from crisiscomms.monitoring.sources.files import Format, file_format
 from crisiscomms.monitoring.store import Store, Totals
-from crisiscomms.monitoring.windows import WindowAccumulator, WindowStats
+from crisiscomms.monitoring.windows import WindowAccumulator, WindowStats, window_floor
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.monitoring import Detection, Monitoring
 
@@ -178,7 +178,7 @@ def detect_new_windows(playbook: str, monitoring: Monitoring, store: Store,
     settings = monitoring.detection
     window = timedelta(seconds=settings.window)
     detector, last_end = _detector(playbook, settings, store)
-    end = _floor(now, settings.window)
+    end = window_floor(now, settings.window)
     start = last_end or _first_start(store.earliest_mention(playbook), end, window, monitoring.gate.max_age)
     if start >= end:
         return [], []
@@ -194,7 +194,7 @@ def _first_start(earliest: datetime | None, end: datetime, window: timedelta, ma
     if earliest is None:
         return end - window
     oldest = end - timedelta(seconds=max_age)
-    return _floor(max(earliest, oldest), int(window.total_seconds()))
+    return window_floor(max(earliest, oldest), int(window.total_seconds()))
 
 
 def _detector(playbook: str, settings: Detection, store: Store) -> tuple[detection.Detector, datetime | None]:
@@ -208,11 +208,6 @@ def _detector(playbook: str, settings: Detection, store: Store) -> tuple[detecti
         except ValueError as exc:  # e.g. the playbook changed its window: the old baseline means nothing
             log.warning("detector state of %s discarded: %s", playbook, exc)
     return detection.Detector(settings), None
-
-
-def _floor(moment: datetime, seconds: int) -> datetime:
-    epoch = int(moment.timestamp())
-    return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
 
 
 # --- a file: `crisis monitor --input`, and the files that claim and assessment steps read -------------------

@@ -27,8 +27,6 @@ from crisiscomms.monitoring.outputs import Outputs
 from crisiscomms.monitoring.sources.files import Format
 from crisiscomms.playbook.models import Playbook
 
-PART = ".part"
-
 
 class Stopped(CrisisError):
     """The run failed or was interrupted before its end; no target was touched. `exit_code` is for the shell."""

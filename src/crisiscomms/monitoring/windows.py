@@ -53,6 +53,11 @@ def window_index(moment: datetime, window_seconds: int) -> int:
     return int(_utc(moment).timestamp() // window_seconds)
 
 
+def window_floor(moment: datetime, window_seconds: int) -> datetime:
+    """The start of the window of `window_seconds`, counted from the epoch, that holds `moment` (aware, UTC)."""
+    return datetime.fromtimestamp(window_index(moment, window_seconds) * window_seconds, UTC)
+
+
 def _sample(mention: EnrichedMention) -> Sample:
     created = _utc(mention.created_at)
     return Sample(id=mention.id, text=mention.text[:SAMPLE_CHARS], created_at=created, sentiment=mention.sentiment)

@@ -19,8 +19,7 @@ from crisiscomms.communication.scrubbing import scrub
 from crisiscomms.errors import CrisisError
 from crisiscomms.playbook.loader import LoadedPlaybook
 from crisiscomms.playbook.models import Channel, Playbook
-from crisiscomms.readiness.report import Item
-from crisiscomms.readiness.team import where
+from crisiscomms.readiness.report import Item, where
 
 PROBE_TIMEOUT = 5.0  # seconds per network operation: a check, not a delivery
 PROBE_DEADLINE = 20.0  # seconds for a whole check: a server that answers a byte at a time is not reachable

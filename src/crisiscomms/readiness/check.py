@@ -13,9 +13,9 @@ from crisiscomms.playbook.parameters import resolve_inputs
 from crisiscomms.readiness.channels import channel_items, sends_packs
 from crisiscomms.readiness.clearance import clearance_items
 from crisiscomms.readiness.messages import message_items
-from crisiscomms.readiness.report import Item, Readiness
+from crisiscomms.readiness.report import Item, Readiness, where
 from crisiscomms.readiness.state import action_items, monitoring_items
-from crisiscomms.readiness.team import approval_items, team_items, where
+from crisiscomms.readiness.team import approval_items, team_items
 
 
 def readiness(loaded: LoadedPlaybook, root: Path, templates_dir: Path, outbox: Path, now: datetime,

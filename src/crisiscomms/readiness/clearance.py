@@ -27,8 +27,7 @@ from crisiscomms.communication.messages import template_for, variants_of
 from crisiscomms.errors import CrisisError
 from crisiscomms.playbook.loader import LoadedPlaybook
 from crisiscomms.playbook.template_files import read_template
-from crisiscomms.readiness.report import Item
-from crisiscomms.readiness.team import where
+from crisiscomms.readiness.report import Item, where
 
 RECORD = "clearances.yaml"
 HEADER = ("# Templates cleared by legal before any crisis: who, when, and the SHA-256 of exactly what they read\n"

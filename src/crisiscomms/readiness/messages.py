@@ -10,8 +10,7 @@ from typing import Any
 from crisiscomms.communication.messages import PackContext, render_pack
 from crisiscomms.playbook.communication import MESSAGE_KINDS
 from crisiscomms.playbook.loader import LoadedPlaybook
-from crisiscomms.readiness.report import Item
-from crisiscomms.readiness.team import where
+from crisiscomms.readiness.report import Item, where
 
 SAMPLE_CLAIM = {"text": "(exemple) Une rumeur qui circule.", "truth": "(exemple) Ce qui est vrai.", "source": ""}
 

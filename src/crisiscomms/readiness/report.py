@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from crisiscomms.errors import printable
+from crisiscomms.playbook.loader import LoadedPlaybook
 
 Status = Literal["green", "amber", "red"]
 ORDER: dict[Status, int] = {"green": 0, "amber": 1, "red": 2}
@@ -22,6 +23,15 @@ AREAS = {
     "monitoring": "Monitoring",
     "actions": "Actions from past post-mortems",
 }
+
+
+def where(loaded: LoadedPlaybook, *loc: str | int) -> str:
+    """`file:line` of a part of the playbook: its key's line (else its nearest written ancestor's)."""
+    document = loaded.document
+    if not document.positions:  # the file changed since the run loaded the playbook: its lines would mislead
+        return ""
+    line, _ = document.key_positions.get(tuple(loc)) or document.position(tuple(loc))
+    return f"{document.file}:{line}"
 
 
 @dataclass(frozen=True)

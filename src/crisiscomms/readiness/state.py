@@ -11,8 +11,7 @@ from crisiscomms.errors import CrisisError
 from crisiscomms.monitoring.store import STORE, open_store, state_dir
 from crisiscomms.playbook.loader import LoadedPlaybook
 from crisiscomms.playbook.monitoring import FileSource
-from crisiscomms.readiness.report import Item
-from crisiscomms.readiness.team import where
+from crisiscomms.readiness.report import Item, where
 from crisiscomms.review import crises
 
 

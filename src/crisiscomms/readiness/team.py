@@ -11,16 +11,7 @@ from crisiscomms.playbook.loader import LoadedPlaybook
 from crisiscomms.playbook.models import Person, Playbook, Role
 from crisiscomms.playbook.rendering import render_text
 from crisiscomms.playbook.step_types import MessagePack
-from crisiscomms.readiness.report import Item
-
-
-def where(loaded: LoadedPlaybook, *loc: str | int) -> str:
-    """`file:line` of a part of the playbook: its key's line (else its nearest written ancestor's)."""
-    document = loaded.document
-    if not document.positions:  # the file changed since the run loaded the playbook: its lines would mislead
-        return ""
-    line, _ = document.key_positions.get(tuple(loc)) or document.position(tuple(loc))
-    return f"{document.file}:{line}"
+from crisiscomms.readiness.report import Item, where
 
 
 def team_items(loaded: LoadedPlaybook, today: date) -> list[Item]:

@@ -346,8 +346,8 @@ def _moment(text: str) -> datetime:
 
 
 def _created(run: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(run["created"]).replace("Z", "+00:00"))
+    return _moment(str(run["created"]))
 
 
 def _expected(run: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(run["expected_start_time"]).replace("Z", "+00:00"))
+    return _moment(str(run["expected_start_time"]))

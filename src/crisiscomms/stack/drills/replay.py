@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ import yaml
 
 from crisiscomms.errors import CrisisError
 from crisiscomms.monitoring.record import parse_time
+from crisiscomms.monitoring.sources.base import iso
+from crisiscomms.monitoring.windows import window_floor
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.stack.drills.spec import DrillSpec, Inject
 
@@ -51,7 +53,7 @@ def prepare(root: Path, spec: DrillSpec, playbook: Playbook, folder: Path, now: 
     first, last = recorded[0][0], recorded[-1][0]
     tail = (spec.team.all_clear.after if spec.team.all_clear else 0) + spec.team.lessons_after + 6 * 3600
     span = last - first + timedelta(seconds=max(tail, max((i.at for i in spec.injects), default=0)))
-    start = _floor(now - span - MARGIN, spec.monitor_every)
+    start = window_floor(now - span - MARGIN, spec.monitor_every)
     shift = start - first
     lines = [Line(at + shift, _restamped(text, at + shift)) for at, text in recorded]
     for inject in spec.injects:
@@ -106,7 +108,7 @@ def _restamped(text: str, at: datetime) -> str:
     if record is None or parse_time(record.get("created_at")) is None:
         return text
     record.pop("gold", None)  # crowd labels are for measuring, never for the product
-    return json.dumps({**record, "created_at": _iso(at)}, ensure_ascii=False)
+    return json.dumps({**record, "created_at": iso(at)}, ensure_ascii=False)
 
 
 def _inject(inject: Inject, playbook: Playbook, start: datetime) -> list[Line]:
@@ -126,7 +128,7 @@ def _inject(inject: Inject, playbook: Playbook, start: datetime) -> list[Line]:
         texts = [inject.question or ""] * inject.mentions
         author = inject.author + "{}"
     return [Line(at + timedelta(minutes=i), json.dumps(
-        {"id": f"inject-{inject.kind}-{inject.at}-{i}", "created_at": _iso(at + timedelta(minutes=i)), "text": text,
+        {"id": f"inject-{inject.kind}-{inject.at}-{i}", "created_at": iso(at + timedelta(minutes=i)), "text": text,
          "author": author.format("" if inject.question else i), "channel": "twitter", "lang": playbook.language},
         ensure_ascii=False)) for i, text in enumerate(texts)]
 
@@ -159,18 +161,9 @@ def _monitor_the_drill(project: Path, playbook: str) -> None:
 
 
 def _write_downs(project: Path, injects: list[Inject], start: datetime) -> None:
-    downs = {i.channel_down: [_iso(start + timedelta(seconds=i.at)),
-                              _iso(start + timedelta(seconds=i.at + i.lasting))]
+    downs = {i.channel_down: [iso(start + timedelta(seconds=i.at)),
+                              iso(start + timedelta(seconds=i.at + i.lasting))]
              for i in injects if i.channel_down}
     state = project / ".crisis"
     state.mkdir(parents=True, exist_ok=True)
     (state / DOWN).write_text(json.dumps(downs), encoding="utf-8")
-
-
-def _floor(moment: datetime, seconds: int) -> datetime:
-    epoch = int(moment.timestamp())
-    return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
