@@ -22,7 +22,7 @@ import csv
 import math
 import random
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,17 +35,12 @@ from crisiscomms.monitoring.baseline import Series, tail_z  # noqa: E402
 from crisiscomms.monitoring.detection import Detector, _Finding  # noqa: E402
 from crisiscomms.monitoring.windows import WindowStats  # noqa: E402
 from crisiscomms.playbook.monitoring import Detection, Thresholds  # noqa: E402
+from crisiscomms.stack.drills.curve import onset  # noqa: E402  (the one definition of an onset)
 
 DATA = ROOT / "data" / "crisislex"
 MINUTE = timedelta(minutes=1)
 PRODUCT = Detection()  # what a playbook gets when it says nothing: the settings measured here
 
-# Onset: the first minute whose trailing ONSET_MINUTES hold at least ONSET_TWEETS tweets and at least
-# ONSET_RATIO times the mean volume of as many minutes over the ONSET_HISTORY minutes before them.
-ONSET_MINUTES = 10
-ONSET_TWEETS = 5
-ONSET_RATIO = 5
-ONSET_HISTORY = 360
 MAX_DELAY = 15  # minutes: the first alert-level alert must come within this of the onset
 EARLY = 60  # minutes: an alert earlier than this before the onset is a false alarm, not an early detection
 MID_CRISIS = 30  # minutes after the onset: monitoring switched on in the middle of the crisis
@@ -76,23 +71,6 @@ def load_curve(path: Path) -> Curve:
     for minute, tweets in rows:
         counts[int((minute - start) / MINUTE)] += tweets
     return Curve(path.name.removesuffix("-volume_per_minute.csv"), start, counts)
-
-
-def onset(counts: Sequence[int]) -> int | None:
-    """Index of the onset minute: the first whose trailing 10 minutes hold ≥ 5 tweets and ≥ 5× the mean
-    10-minute volume of the 6 hours before them (an absolute floor, so a silent history does not make one tweet
-    an onset, and a relative one, so a busy history needs a real rise)."""
-    prefix = [0]
-    for count in counts:
-        prefix.append(prefix[-1] + count)
-    for end in range(1, len(counts) + 1):
-        recent = prefix[end] - prefix[max(0, end - ONSET_MINUTES)]
-        history_start = max(0, end - ONSET_MINUTES - ONSET_HISTORY)
-        history_minutes = max(1, end - ONSET_MINUTES - history_start)
-        history = (prefix[max(0, end - ONSET_MINUTES)] - prefix[history_start]) * ONSET_MINUTES / history_minutes
-        if recent >= ONSET_TWEETS and recent >= ONSET_RATIO * history:
-            return end - 1
-    return None
 
 
 def windows(curve: Curve, settings: Detection = PRODUCT, first: int = 0) -> list[WindowStats]:

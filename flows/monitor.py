@@ -3,7 +3,8 @@
 An alert is a Prefect event `crisis.alert.<level>`; the automation declared on the `on-alert`
 deployment in prefect.yaml starts the playbook's assessment phase with the alert as its input.
 A declared false claim above its threshold is an event `crisis.claim.spreading`, which starts the
-communication phase with the claim as `inputs.rumeur`; every recorded correction is tracked at each run.
+communication phase with the claim in the playbook's claim input (`communication.claim_input`); every
+recorded correction is tracked at each run.
 The playbook is read once, here; the tasks get the model.
 """
 

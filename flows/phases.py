@@ -31,10 +31,12 @@ def _phase_flow(phase: str) -> Flow[..., RunHistory | State]:
 
 
 def run_one_phase(playbook: str, phase: str, given: dict[str, Any], alert: dict[str, Any] | None = None,
-                  crisis_id: str = "") -> RunHistory | State:
+                  crisis_id: str = "", claim: str = "") -> RunHistory | State:
     """A phase started on its own (the UI, an automation): it may wait suspended, so it pins the playbook."""
     project = Project(ROOT)
     frozen = project.freeze(playbook)
+    if claim:  # monitoring's correction run: the claim goes to the input the playbook names for it
+        given = {**given, frozen.playbook.communication.claim_input: claim}
     values = resolve_inputs(frozen.playbook, given)
     pin_provenance(frozen.loaded, values)
     crisis = enter_crisis(ROOT, playbook, frozen.playbook.title, phase, crisis_id)
@@ -42,6 +44,19 @@ def run_one_phase(playbook: str, phase: str, given: dict[str, Any], alert: dict[
               *tags_of(crisis)):
         done = walk(frozen, phase, values, RunHistory(), alert, project, crisis)
     return named(frozen, done, (phase,))
+
+
+@flow(name="phase-communication", flow_run_name="{playbook}/communication", log_prints=True,
+      description="The communication phase of a crisis playbook (messages per audience, updates, corrections).")
+def communication(
+    playbook: PlaybookChoice,  # type: ignore[valid-type]
+    inputs: CrisisInputs = CrisisInputs(),  # type: ignore[valid-type]  # noqa: B008
+    crisis_id: str = "",
+    claim: str = "",
+) -> RunHistory | State:
+    """`claim`: a declared claim's id, set by the automation when monitoring sees it spreading; it fills the
+    playbook's `communication.claim_input` (`rumeur` in the demo), whatever the playbook's language."""
+    return run_one_phase(playbook, "communication", given_inputs(inputs), crisis_id=crisis_id, claim=claim)
 
 
 @flow(name="phase-assessment", flow_run_name="{playbook}/assessment", log_prints=True,
@@ -59,7 +74,6 @@ def named(frozen: FrozenPlaybook, history: RunHistory, phases: tuple[str, ...] =
 
 preparation = _phase_flow("preparation")
 assessment = _phase_flow("assessment")
-communication = _phase_flow("communication")
 post_crisis = _phase_flow("post_crisis")
 PHASE_FLOWS: dict[str, Flow[..., RunHistory | State]] = {
     "preparation": preparation, "assessment": assessment,

@@ -26,7 +26,7 @@ from crisiscomms.stack.server import Stack
 from .helpers import ResubmitUnavailable, deployment, is_running, processes_using, reap, tail
 
 CHECKOUT = Path(__file__).resolve().parents[2]
-PROJECT_ITEMS = ("prefect.yaml", "playbooks", "templates", "flows", "tasks", "data")
+PROJECT_ITEMS = ("prefect.yaml", "playbooks", "templates", "flows", "tasks", "data", "drills")
 # The worker polls its pool every 10 s by default; a shorter period keeps the module well under 90 s.
 TEST_ENV = {"PREFECT_WORKER_QUERY_SECONDS": "2"}
 
@@ -157,3 +157,12 @@ def _crisis_down(stack: Stack, pids: dict[str, int]) -> None:
     if "Worker 'crisis-worker' started!" in worker_log:  # stopped while starting, it says nothing
         assert "Worker 'crisis-worker' stopped!" in worker_log, worker_log
     assert not server.is_healthy(stack.api_url, timeout=1)
+
+
+@pytest.fixture(scope="session")
+def drilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Every drill of the session, run once (tests/integration/drilling.py)."""
+    from .drilling import drill_everything
+
+    with drill_everything(tmp_path_factory.mktemp("drills")) as found:
+        yield found

@@ -25,7 +25,7 @@ from .helpers import child_runs, deployment, run_ids_of, tail, task_runs, ui_run
 
 pytestmark = pytest.mark.server
 
-PLAYBOOK_IDS = ["cellule-de-crise", "rappel-produit"]
+PLAYBOOK_IDS = sorted(path.stem for path in (Path(__file__).resolve().parents[2] / "playbooks").glob("*.yaml"))
 PHASES = ["preparation", "assessment", "communication", "post_crisis"]
 
 
@@ -40,6 +40,7 @@ def _deployments_of_prefect_yaml(stack: LiveStack) -> list[tuple[str, str]]:
     flows["flows/deadline.py:approval_deadline"] = "approval-deadline"
     flows["flows/phases.py:assessment_on_alert"] = "phase-assessment"
     flows["flows/readiness.py:readiness"] = "crisis-readiness"
+    flows["flows/drill.py:drill"] = "crisis-drill"
     flows.update({f"flows/forms.py:form_{pb.replace('-', '_')}": "crisis-playbook" for pb in PLAYBOOK_IDS})
     return [(flows[d["entrypoint"]], d["name"]) for d in config["deployments"]]
 
@@ -47,8 +48,8 @@ def _deployments_of_prefect_yaml(stack: LiveStack) -> list[tuple[str, str]]:
 def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: LiveStack) -> None:
     expected = _deployments_of_prefect_yaml(live_stack)
     # the shared playbook form, one form per playbook, 4 phases, the alert's assessment, monitor, update-reminder,
-    # kill-switch, approval-deadline and the weekly readiness report
-    assert len(expected) == 1 + len(PLAYBOOK_IDS) + 4 + 6
+    # kill-switch, approval-deadline, the weekly readiness report and the drill
+    assert len(expected) == 1 + len(PLAYBOOK_IDS) + 4 + 7
     for flow_name, name in expected:
         found = deployment(live_stack.api, flow_name, name)
         assert found["enforce_parameter_schema"] is True, name
@@ -78,6 +79,16 @@ def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: L
     assert schema["required"] == ["playbook"]
     assert set(schema["properties"]) == {"playbook", "phase", "inputs", "crisis_id"}  # nothing internal (alert…)
     assert schema["properties"]["playbook"]["enum"] == PLAYBOOK_IDS
+
+
+def test_the_drill_deployment_offers_each_drill_of_the_project_and_scripted_approvers_by_default(
+        live_stack: LiveStack) -> None:
+    schema = deployment(live_stack.api, "crisis-drill", "drill")["parameter_openapi_schema"]
+    properties = schema["properties"]
+    drills = sorted(p.stem for p in (live_stack.root / "drills").glob("*.yaml") if ".texts" not in p.name)
+    assert "rappel-produit" in drills and schema["required"] == ["drill"]
+    assert properties["drill"]["enum"] == drills
+    assert (properties["people"]["default"], properties["speed"]["default"]) == (False, 60.0)
 
 
 def test_each_playbook_has_its_own_run_form_with_its_inputs_and_their_defaults(live_stack: LiveStack) -> None:
@@ -311,8 +322,7 @@ def test_a_spreading_claim_event_starts_the_correction_branch_through_the_automa
     run_id = _started_run(live_stack, communication["id"], before)
     run = live_stack.api.get(f"/flow_runs/{run_id}").json()
     # The event names no crisis (monitoring's own events do: `crisiscomms.crisis.id`): the run joins or opens one.
-    assert run["parameters"] == {"playbook": "rappel-produit", "inputs": {"rumeur": "toute_la_production"},
-                                 "crisis_id": ""}
+    assert run["parameters"] == {"playbook": "rappel-produit", "claim": "toute_la_production", "crisis_id": ""}
     deadline = time.monotonic() + 120  # the correction pack waits for its approval: nothing leaves before
     while run["state_type"] != "PAUSED" and run["state_type"] not in {"COMPLETED", "FAILED", "CRASHED"}:
         assert time.monotonic() < deadline, f"run still {run['state_type']}\n{tail(live_stack.worker_log)}"

@@ -240,6 +240,8 @@ SEMANTIC: dict[str, Expected] = {
         (10, 19, "phases.preparation.steps[0].playbook", "'callee' needs input marque in `with`"),
     ],
     "claim-references": [
+        (8, 3, "communication.claim_input", "no input 'rumeur' for a spreading claim: monitoring's correction run "
+         "fills it with the claim id; declare `inputs.rumeur` or name yours in `communication.claim_input`"),
         (10, 12, "communication.claims[1].id", "duplicate claim id 'lots'"),
         (19, 16, "phases.communication.steps[1].claim",
          "unknown claim 'lot' (known: lots) (or a text from the inputs: `{{ inputs.rumeur }}`)"),

@@ -145,6 +145,9 @@ class Communication(Spec):
     messages: list[MessageSpec] = Field(default_factory=list)
     claims: list[Claim] = Field(default_factory=list, description="Known false claims: spotted in monitoring, "
                                 "corrected with the `correction` messages (steps claim.spread, claim.track).")
+    claim_input: str = Field("rumeur", min_length=1, description="The input a spreading claim fills when "
+                             "monitoring starts the correction (automation `crisis-claim-starts-correction`): the "
+                             "claim's id (`rumour` in an English playbook).")
     approval: Approval = Field(default_factory=Approval)
     pause_poll: Duration = Field(3, description="How often a paused run checks for a decision (`3s`): a decision "
                             "reaches the run within about this time.")

@@ -81,6 +81,12 @@ def _monitoring(pb: Playbook) -> Iterator[Finding]:
 
 def _claims(pb: Playbook) -> Iterator[Finding]:
     yield from _duplicates([c.id for c in pb.communication.claims], ("communication", "claims"), "claim")
+    name = pb.communication.claim_input
+    if pb.communication.claims and name not in pb.inputs:
+        # Without it, the run an automation starts for a spreading claim is refused (unknown input).
+        yield (("communication", "claim_input"), f"no input '{name}' for a spreading claim: monitoring's correction "
+               f"run fills it with the claim id; declare `inputs.{name}` or name yours in "
+               "`communication.claim_input`", False)
 
 
 def _duplicates(ids: list[str], loc: Loc, noun: str) -> Iterator[Finding]:

@@ -20,6 +20,8 @@ def drill_command(
                                                "project), instead of the drill file's.")] = None,
     approvers: Annotated[Path | None, typer.Option(help="Scripted approvers (YAML: `Name: {after: 12m}`), "
                                                    "instead of the drill file's.")] = None,
+    people: Annotated[bool, typer.Option("--people", help="People answer in the drill's UI (the drill file's "
+                                         "scripted approvers stay silent); the clock runs at --speed.")] = False,
     speed: Annotated[float, typer.Option(help="Without scripted approvers: drill seconds per real second while "
                                          "people answer in the drill's UI.")] = 60.0,
     keep_up: Annotated[bool, typer.Option("--keep-up", help="Leave the drill's stack running at the end, to look "
@@ -37,6 +39,8 @@ def drill_command(
         file = drill or (project.root / "drills" / f"{playbook}.yaml" if playbook else None)
         base = read_drill(file, display=str(file)) if file and file.is_file() else None
         spec = spec_for(base, playbook, replay, read_approvers(approvers) if approvers else None)
+        if people:
+            spec = spec.model_copy(update={"approvers": None})
         outcome = run_drill(project, spec, lambda text: out.print(text, markup=False, highlight=False), speed,
                             keep_up)
     except PlaybookError as exc:

@@ -24,6 +24,7 @@ from crisiscomms.monitoring.record import parse_time
 from crisiscomms.monitoring.sources.base import iso
 from crisiscomms.monitoring.windows import window_floor
 from crisiscomms.playbook.models import Playbook
+from crisiscomms.stack.drills import curve
 from crisiscomms.stack.drills.spec import DrillSpec, Inject
 
 PROJECT_ITEMS = ("prefect.yaml", "playbooks", "templates", "flows", "tasks", "data")
@@ -45,11 +46,12 @@ class Prepared:
     lines: list[Line]  # every line of the replay and the injects, in time order
     replay_lines: int
     unreadable: int  # lines of the replay that are not a mention (kept: monitoring quarantines them)
+    notes: tuple[str, ...] = ()  # what the drill says of its replay before it starts (a curve's gaps)
 
 
 def prepare(root: Path, spec: DrillSpec, playbook: Playbook, folder: Path, now: datetime) -> Prepared:
     """The drill's project in `folder`/project, ready for its stack."""
-    recorded = _read(root / spec.replay)
+    recorded, notes = _recorded(root, spec)
     first, last = recorded[0][0], recorded[-1][0]
     tail = (spec.team.all_clear.after if spec.team.all_clear else 0) + spec.team.lessons_after + 6 * 3600
     span = last - first + timedelta(seconds=max(tail, max((i.at for i in spec.injects), default=0)))
@@ -66,7 +68,28 @@ def prepare(root: Path, spec: DrillSpec, playbook: Playbook, folder: Path, now: 
     (project / SOURCE).parent.mkdir(parents=True, exist_ok=True)
     (project / SOURCE).write_text("", encoding="utf-8")
     unreadable = sum(1 for _, text in recorded if _mention(text) is None)
-    return Prepared(project, start, lines, len(recorded), unreadable)
+    return Prepared(project, start, lines, len(recorded), unreadable, notes)
+
+
+def _recorded(root: Path, spec: DrillSpec) -> tuple[list[tuple[datetime, str]], tuple[str, ...]]:
+    """(recorded time, line) of the replay: the mentions of a JSONL or CSV file, or those a volume curve gives
+    with the scenario's posts (stack/drills/curve.py)."""
+    path = root / spec.replay
+    if not curve.is_curve(path):
+        return _read(path), ()
+    texts = root / (spec.curve.texts or f"drills/{spec.playbook}.texts.yaml")
+    made = curve.replay(path, texts, spec.curve)
+    if not made.mentions:
+        raise CrisisError(f"{spec.replay}: the curve gives no mention with this shape (curve: {spec.curve})")
+    lines = [(_stamp(m["created_at"]), json.dumps(m, ensure_ascii=False)) for m in made.mentions]
+    return lines, (f"{spec.replay}: a volume curve, replayed as {len(lines)} mentions over {made.minutes} minutes "
+                   f"with the posts of {texts.relative_to(root)}", *made.gaps)
+
+
+def _stamp(text: str) -> datetime:
+    moment = parse_time(text)
+    assert moment is not None, text  # curve.mentions writes every created_at
+    return moment
 
 
 def _read(path: Path) -> list[tuple[datetime, str]]:

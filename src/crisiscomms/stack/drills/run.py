@@ -59,6 +59,8 @@ def run_drill(project: Project, spec: DrillSpec, say: Callable[[str], None], spe
     prepared = prepare(project.root, spec, playbook, folder, now)
     say(f"drill {ident}: {prepared.replay_lines} recorded line(s) replayed from {prepared.start:%Y-%m-%d %H:%M} "
         f"(drill clock), {len(prepared.lines) - prepared.replay_lines} injected")
+    for note in prepared.notes:
+        say(note)
     stack = Stack(prepared.root, port=_free_port())
     clock_file = folder / CLOCK
     clock.set_time(clock_file, prepared.start)

@@ -15,6 +15,7 @@ from crisiscomms.playbook.loader import issues_of
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.steps import Duration, Name, Spec
 from crisiscomms.playbook.yamlfile import read_document
+from crisiscomms.stack.drills.curve import Shape
 
 
 class Scripted(Spec):
@@ -72,7 +73,10 @@ class Targets(Spec):
 class DrillSpec(Spec):
     playbook: str = Field(min_length=1)
     replay: str = Field(min_length=1, description="Mentions of the recorded crisis (JSONL or CSV), relative to the "
-                        "project, with their recorded times.")
+                        "project, with their recorded times; or a volume curve (CSV of minute_utc,tweets), "
+                        "replayed as mentions in its shape (`curve`).")
+    curve: Shape = Field(default_factory=Shape, description="How a volume curve becomes mentions: the scenario's "
+                         "posts, minutes before the onset and after it, the peak (scripts/drill_replay.py's options).")
     monitor_every: Duration = Field(300, ge=60, description="A monitoring pass every (drill time), as the "
                                     "scheduled deployment does, until the crisis opens …")
     monitor_during: Duration = Field(1800, ge=60, description="… then every (claims spreading are seen at "
