@@ -34,7 +34,7 @@ SHIPPED = sorted(path.stem for path in (ROOT / "playbooks").glob("*.yaml"))
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     root = tmp_path / "project"
-    for part in ("playbooks", "templates", "data/demo"):
+    for part in ("playbooks", "templates", "data/demo", "data/drills"):  # the scenarios' sources are their replays
         shutil.copytree(ROOT / part, root / part)
     shutil.copy(ROOT / "prefect.yaml", root / "prefect.yaml")
     monkeypatch.delenv("CRISIS_STATE_DIR", raising=False)

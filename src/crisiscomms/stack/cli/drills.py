@@ -16,8 +16,10 @@ def drill_command(
                                                    "drills/<playbook>.yaml when there is one.")] = None,
     drill: Annotated[Path | None, typer.Option("--drill", help="The drill file: playbook, replay, team, scripted "
                                                "approvers, injects, targets.")] = None,
-    replay: Annotated[str | None, typer.Option(help="The recorded crisis to replay (JSONL, relative to the "
-                                               "project), instead of the drill file's.")] = None,
+    replay: Annotated[str | None, typer.Option(help="The recorded crisis to replay, instead of the drill file's "
+                                               "(relative to the project): mentions (JSONL) or a volume curve (CSV "
+                                               "of minute_utc,tweets, replayed with drills/<playbook>.texts.yaml)."
+                                               )] = None,
     approvers: Annotated[Path | None, typer.Option(help="Scripted approvers (YAML: `Name: {after: 12m}`), "
                                                    "instead of the drill file's.")] = None,
     people: Annotated[bool, typer.Option("--people", help="People answer in the drill's UI (the drill file's "
