@@ -58,6 +58,17 @@ def test_the_hash_covers_exactly_what_would_be_sent() -> None:
     assert all(v.text.startswith(("# [EXERCICE]", "[EXERCICE]")) for v in drill.variants)
 
 
+def test_an_audience_that_names_no_language_is_written_to_in_the_playbooks() -> None:
+    data = demo().model_dump(by_alias=True)
+    data["language"] = "en"
+    data["audiences"]["clients"].pop("language")
+    data["audiences"]["salaries"]["language"] = "fr"
+    english = Playbook.model_validate(data)
+    assert (english.audiences["clients"].language, english.audiences["salaries"].language) == ("en", "fr")
+    variants = {v.id for v in render_pack(english, TEMPLATES, PackContext(inputs={}, now=NOW)).variants}
+    assert {"holding_statement/clients/site_web/en", "internal_memo/salaries/intranet/fr"} <= variants
+
+
 def test_languages_can_be_asked_per_message() -> None:
     pb = with_messages(demo(), [{"kind": "social_post", "audiences": ["clients"], "channels": ["reseaux_sociaux"],
                                  "languages": ["fr", "en"]}])

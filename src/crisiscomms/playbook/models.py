@@ -104,7 +104,8 @@ class Audience(Spec):
     """A group the crisis touches. Its `match` rules segment mentions; the `default` audience takes the rest."""
 
     title: str = Field(min_length=1)
-    language: str = Field("fr", pattern=r"^[a-z]{2}$")
+    language: str = Field("fr", pattern=r"^[a-z]{2}$", description="The language its messages are written in "
+                          "(ISO 639-1); default: the playbook's `language`.")
     description: str = ""
     kind: AudienceKind = Field("other", description="What the audience is to the scoring (media, government…).")
     match: AudienceRules | None = Field(None, description="Rules telling that a mention comes from this audience.")
@@ -200,6 +201,18 @@ class Playbook(Spec):
     readiness: ReadinessSettings = Field(default_factory=ReadinessSettings,
                                          description="What the readiness report holds the team to.")
     phases: Phases
+
+    @model_validator(mode="before")
+    @classmethod
+    def _audiences_speak_the_playbooks_language(cls, data: Any) -> Any:
+        """An audience that names no language is written to in the playbook's (an English playbook's audiences
+        are English unless they say otherwise)."""
+        if not isinstance(data, dict) or not isinstance(data.get("audiences"), dict):
+            return data
+        language = data.get("language", "fr")
+        audiences = {name: {"language": language, **spec} if isinstance(spec, dict) and "language" not in spec
+                     else spec for name, spec in data["audiences"].items()}
+        return {**data, "audiences": audiences}
 
     @field_validator("version", mode="before")
     @classmethod
