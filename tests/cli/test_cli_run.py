@@ -64,7 +64,8 @@ def test_bad_crisis_inputs_are_refused_before_anything_runs(project_copy: Path) 
 def test_an_unknown_playbook_or_phase_is_refused_with_the_choices(project_copy: Path) -> None:
     unknown = _crisis(project_copy, "run", "inconnu")
     assert unknown.returncode == 1
-    assert "no playbook 'inconnu'" in unknown.stderr and "cellule-de-crise, rappel-produit" in unknown.stderr
+    known = ", ".join(sorted(path.stem for path in (project_copy / "playbooks").glob("*.yaml")))
+    assert "no playbook 'inconnu'" in unknown.stderr and f"(available: {known})" in unknown.stderr
     phase = _crisis(project_copy, "run", "rappel-produit", "--phase", "evaluation")
     assert phase.returncode == 2
     assert "'evaluation' is not one of all, preparation" in phase.stderr

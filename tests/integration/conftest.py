@@ -160,9 +160,8 @@ def _crisis_down(stack: Stack, pids: dict[str, int]) -> None:
 
 
 @pytest.fixture(scope="session")
-def drilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def drilled(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Every drill of the session, run once (tests/integration/drilling.py)."""
     from .drilling import drill_everything
 
-    with drill_everything(tmp_path_factory.mktemp("drills")) as found:
-        yield found
+    return drill_everything(tmp_path_factory.mktemp("drills"))

@@ -41,8 +41,8 @@ FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 class Drilled:
     root: Path
     by_name: dict[str, Rehearsal]  # each rehearsal by its playbook, and SLOW
-    api: httpx.Client  # the project's own stack, whose deployment ran DEPLOYED
-    run: dict[str, Any]  # that run
+    run: dict[str, Any]  # DEPLOYED's run, from the project's own stack's deployment
+    artifacts: list[dict[str, Any]]  # that stack's artifacts keyed drill-rehearsal
     smtp: dict[str, int]
     hook: dict[str, int]
 
@@ -59,8 +59,9 @@ class Drilled:
         return json.loads(path.read_text(encoding="utf-8"))
 
 
-@contextmanager
-def drill_everything(root: Path) -> Iterator[Drilled]:
+def drill_everything(root: Path) -> Drilled:
+    """Every drill run and looked at; the receivers, the project stack and the environment they were given are gone
+    when it returns (the rest of the session must not see them)."""
     copy_project(root)
     network_channels(root)
     rehearsals = {path.stem: load(path) for path in FILES}
@@ -80,7 +81,8 @@ def drill_everything(root: Path) -> Iterator[Drilled]:
             run = _final(api, run_id)
             deployed.said = "\n".join(_logs(api, run_id))
             deployed.code = 0 if run["state_type"] == "COMPLETED" else 1
-            yield Drilled(root, rehearsals, api, run, smtp.counts(), hook.counts())
+            artifacts = api.post("/artifacts/filter", json={"artifacts": {"key": {"any_": ["drill-rehearsal"]}}}).json()
+        return Drilled(root, rehearsals, run, artifacts, smtp.counts(), hook.counts())
 
 
 def network_channels(root: Path) -> None:

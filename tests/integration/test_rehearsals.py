@@ -52,9 +52,8 @@ def test_a_drill_run_from_the_run_form_logs_its_progress_and_leaves_its_score_as
     said = drilled.by_name[DEPLOYED].said
     assert drilled.run["state"]["name"] == "Targets met", drilled.run["state"]
     assert "drill stack up: http://127.0.0.1:" in said and " opened by monitoring" in said
-    artifacts = drilled.api.post("/artifacts/filter", json={"artifacts": {"key": {"any_": ["drill-rehearsal"]}}})
-    score = [a for a in artifacts.json() if a["flow_run_id"] == drilled.run["id"]]
-    assert len(score) == 1 and score[0]["type"] == "markdown", artifacts.json()
+    score = [a for a in drilled.artifacts if a["flow_run_id"] == drilled.run["id"]]
+    assert len(score) == 1 and score[0]["type"] == "markdown", drilled.artifacts
     assert score[0]["data"].startswith("# Drill rappel-produit-") and "| time to detect |" in score[0]["data"]
 
 
