@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed, Failed, State
 
+from crisiscomms.stack.drills.score import score_file_in
 from flows.choices import ROOT
 
 
@@ -45,10 +46,9 @@ def drill(drill: DrillChoice, people: bool = False, speed: float = 60.0) -> Stat
         for line in process.stdout or []:
             said.append(line.rstrip("\n"))
             logger.info(said[-1])
-    score = next((t for t in said if t.startswith("score: ")), None)
-    if process.returncode != 0 or score is None:
+    score_md = score_file_in("\n".join(said))
+    if process.returncode != 0 or score_md is None:
         return Failed(message=f"the drill stopped (exit {process.returncode}): {' / '.join(said[-3:])}")
-    score_md = Path(score.removeprefix("score: ").split(";")[0])
     figures = json.loads(score_md.with_name("score.json").read_text(encoding="utf-8"))
     create_markdown_artifact(score_md.read_text(encoding="utf-8"), key=f"drill-{drill}".lower().replace("_", "-"),
                              description=f"Drill score of {drill}: its targets, met or missed")

@@ -30,6 +30,8 @@ from typing import Any
 
 import yaml
 
+from crisiscomms.stack.drills.score import score_file_in
+
 CHECKOUT = Path(__file__).resolve().parents[1]
 EXPECTED = {"timeline", "sent", "targets"}
 
@@ -99,10 +101,10 @@ def run_all(rehearsals: list[Rehearsal], root: Path, env: dict[str, str], jobs: 
 
 def check(rehearsal: Rehearsal) -> list[str]:
     """What the rehearsal expected and its drill did not show (empty: all held)."""
-    line = next((t for t in rehearsal.said.splitlines() if t.startswith("score: ")), None)
-    if line is None:
+    score_file = score_file_in(rehearsal.said)
+    if score_file is None:
         return [f"the drill ended without a score (exit {rehearsal.code}):\n{rehearsal.said[-3000:]}"]
-    folder = Path(line.removeprefix("score: ").split(";")[0]).parent
+    folder = score_file.parent
     score = json.loads((folder / "score.json").read_text(encoding="utf-8"))
     reviews = sorted((folder / "project" / ".crisis" / "reviews").glob("*/post-mortem.json"))
     if not reviews:
@@ -163,9 +165,9 @@ def main() -> None:
         print(f"{rehearsal.name}: {verdict} in {rehearsal.seconds:.0f} s")
         for problem in problems:
             print(f"  - {problem}")
-        score = next((t for t in rehearsal.said.splitlines() if t.startswith("score: ")), "")
+        score = score_file_in(rehearsal.said)
         if score:
-            print(f"  {score}")
+            print(f"  score: {score}")
     sys.exit(1 if failed else 0)
 
 

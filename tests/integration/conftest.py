@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,26 @@ def _crisis_down(stack: Stack, pids: dict[str, int]) -> None:
     if "Worker 'crisis-worker' started!" in worker_log:  # stopped while starting, it says nothing
         assert "Worker 'crisis-worker' stopped!" in worker_log, worker_log
     assert not server.is_healthy(stack.api_url, timeout=1)
+
+
+@contextmanager
+def running_stack(root: Path, env: dict[str, str] | None = None) -> Iterator[tuple[Stack, httpx.Client]]:
+    """A stack on `root` with TEST_ENV and `env`, without the caller's Prefect settings; the environment is put back
+    and the stack stopped when the block ends."""
+    stack = Stack(root, port=free_port())
+    with pytest.MonkeyPatch.context() as patch:
+        for key in [k for k in os.environ if k.startswith("PREFECT_")]:
+            patch.delenv(key)
+        for key, value in {**TEST_ENV, **(env or {})}.items():
+            patch.setenv(key, value)
+        try:
+            server.up(stack, say=print)
+            user, _, password = (stack.credential() or "").partition(":")
+            with httpx.Client(base_url=stack.api_url, timeout=90, transport=ResubmitUnavailable(),
+                              auth=(user, password)) as api:
+                yield stack, api
+        finally:
+            server.down(stack, say=print)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ given webhook and Apprise channels — and must receive nothing."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -20,13 +19,12 @@ import httpx
 import pytest
 import yaml
 
-from crisiscomms.stack import server
-from crisiscomms.stack.server import Stack
+from crisiscomms.stack.drills.score import score_file_in
 from tests.rehearse import Rehearsal, drill_env, load, prepare, run_all
 from tests.unit.receivers import HttpReceiver, SmtpReceiver
 
-from .conftest import CHECKOUT, TEST_ENV, copy_project, free_port
-from .helpers import ResubmitUnavailable, deployment
+from .conftest import CHECKOUT, copy_project, running_stack
+from .helpers import deployment
 
 FILES = sorted((CHECKOUT / "tests" / "rehearsals").glob("*.yaml"))
 JOBS = 3  # drills at once: each stack mostly waits on its worker's subprocesses
@@ -47,9 +45,9 @@ class Drilled:
     hook: dict[str, int]
 
     def folder(self, name: str) -> Path:
-        said = self.by_name[name].said
-        line = next(t for t in said.splitlines() if t.startswith("score: "))
-        return Path(line.removeprefix("score: ").split(";")[0]).parent
+        found = score_file_in(self.by_name[name].said)
+        assert found is not None, self.by_name[name].said[-2000:]
+        return found.parent
 
     def score(self, name: str) -> dict[str, Any]:
         return json.loads((self.folder(name) / "score.json").read_text(encoding="utf-8"))
@@ -110,23 +108,11 @@ def _slower(base: Rehearsal, root: Path) -> Rehearsal:
 
 @contextmanager
 def _stack(root: Path) -> Iterator[httpx.Client]:
-    """The project's own stack (as `crisis up` starts it), without the caller's Prefect settings."""
-    stack = Stack(root, port=free_port())
-    with pytest.MonkeyPatch.context() as patch:
-        for key in [k for k in os.environ if k.startswith("PREFECT_")]:
-            patch.delenv(key)
-        for key, value in TEST_ENV.items():
-            patch.setenv(key, value)
-        try:
-            server.up(stack, say=print)
-            user, _, password = (stack.credential() or "").partition(":")
-            with httpx.Client(base_url=stack.api_url, timeout=90, transport=ResubmitUnavailable(),
-                              auth=(user, password)) as api:
-                monitor = deployment(api, "crisis-monitor", "monitor")["id"]  # the demo's watch: not for this
-                assert api.post(f"/deployments/{monitor}/pause_deployment").status_code == 200
-                yield api
-        finally:
-            server.down(stack, say=print)
+    """The project's own stack (as `crisis up` starts it), its demo watch paused."""
+    with running_stack(root) as (_, api):
+        monitor = deployment(api, "crisis-monitor", "monitor")["id"]  # the demo's watch: not for this
+        assert api.post(f"/deployments/{monitor}/pause_deployment").status_code == 200
+        yield api
 
 
 def _start(api: httpx.Client, flow: str, name: str, parameters: dict[str, Any]) -> str:

@@ -13,7 +13,6 @@ two-stage chain and deadlines far enough to never fire), its processes reading "
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import zipfile
@@ -30,12 +29,11 @@ from crisiscomms import clock
 from crisiscomms.communication import signing
 from crisiscomms.review import crises, evidence
 from crisiscomms.review.model import PostMortem
-from crisiscomms.stack import server
 from crisiscomms.stack.server import Stack
 
 from . import crisis_script
-from .conftest import TEST_ENV, copy_project, free_port
-from .helpers import ResubmitUnavailable, deployment, tail, wait_final
+from .conftest import copy_project, running_stack
+from .helpers import deployment, tail, wait_final
 
 PLAYBOOK = "rappel-produit"
 LEGAL, COMMS = "Sophie Lefèvre", "Claire Martin"
@@ -85,21 +83,9 @@ def crisis_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrisisSta
     data = _prepare(root, script)
     clock_file = root / "clock.txt"
     clock.set_time(clock_file, script.first_pass)
-    stack = Stack(root, port=free_port())
-    with pytest.MonkeyPatch.context() as patch:
-        for key in [k for k in os.environ if k.startswith("PREFECT_")]:
-            patch.delenv(key)
-        for key, value in {**TEST_ENV, clock.CLOCK_FILE: str(clock_file),
-                           "CRISIS_STATE_DIR": str(root / ".crisis")}.items():
-            patch.setenv(key, value)
-        try:
-            server.up(stack, say=print)
-            user, _, password = (stack.credential() or "").partition(":")
-            with httpx.Client(base_url=stack.api_url, timeout=90, transport=ResubmitUnavailable(),
-                              auth=(user, password)) as api:
-                yield CrisisStack(stack, api, clock_file, script, data)
-        finally:
-            server.down(stack, say=print)
+    env = {clock.CLOCK_FILE: str(clock_file), "CRISIS_STATE_DIR": str(root / ".crisis")}
+    with running_stack(root, env) as (stack, api):
+        yield CrisisStack(stack, api, clock_file, script, data)
 
 
 # --- driving the stack ------------------------------------------------------------------------------------------

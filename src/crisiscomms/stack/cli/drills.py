@@ -33,7 +33,7 @@ def drill_command(
     to the drill outbox, review — and score it against the drill's targets. Nothing leaves the company."""
     from crisiscomms.errors import CrisisError, PlaybookError
     from crisiscomms.stack.drills.run import run_drill
-    from crisiscomms.stack.drills.score import markdown
+    from crisiscomms.stack.drills.score import markdown, score_line
     from crisiscomms.stack.drills.spec import read_approvers, read_drill, spec_for
 
     project = _project()
@@ -53,5 +53,5 @@ def drill_command(
         err.print(str(exc), markup=False)
         raise typer.Exit(2) from None
     print(markdown(outcome.score))
-    out.print(f"score: {outcome.score_file}; the drill's folder: {outcome.folder}"
+    out.print(score_line(outcome.score_file, outcome.folder)
               + (f"; its UI: {outcome.ui}" if keep_up else ""), markup=False)

@@ -148,6 +148,19 @@ def _cell(text: str) -> str:
     return printable(" ".join(str(text).splitlines())).replace("|", "\\|")
 
 
+SCORE_LINE = "score: "  # how `crisis drill` names its score file, last thing it prints
+
+
+def score_line(score_file: Path, folder: Path) -> str:
+    return f"{SCORE_LINE}{score_file}; the drill's folder: {folder}"
+
+
+def score_file_in(output: str) -> Path | None:
+    """The score file a `crisis drill` named in what it printed (or its run logged), if it got that far."""
+    line = next((t for t in output.splitlines() if t.startswith(SCORE_LINE)), None)
+    return Path(line.removeprefix(SCORE_LINE).split(";")[0]) if line else None
+
+
 def write(folder: Path, result: Score) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "score.json").write_text(result.as_json() + "\n", encoding="utf-8")
