@@ -10,11 +10,12 @@ from prefect.states import Completed, State
 from crisiscomms.playbook.frozen import FrozenPlaybook
 from crisiscomms.playbook.models import PHASES
 from crisiscomms.playbook.parameters import resolve_inputs
+from crisiscomms.playbook.steps import AssessmentRecord
 from crisiscomms.stack.project import Project
 from flows.choices import ROOT, CrisisInputs, PlaybookChoice, given_inputs
 from flows.engine import RunHistory, outcome, walk
 from flows.provenance import pin_provenance
-from tasks.crisis import enter_crisis, tags_of
+from tasks.crisis import communicate_on_alert, enter_crisis, tags_of
 
 
 def _phase_flow(phase: str) -> Flow[..., RunHistory | State]:
@@ -33,6 +34,13 @@ def _phase_flow(phase: str) -> Flow[..., RunHistory | State]:
 def run_one_phase(playbook: str, phase: str, given: dict[str, Any], alert: dict[str, Any] | None = None,
                   crisis_id: str = "", claim: str = "") -> RunHistory | State:
     """A phase started on its own (the UI, an automation): it may wait suspended, so it pins the playbook."""
+    frozen, done, _ = walk_one_phase(playbook, phase, given, alert, crisis_id, claim)
+    return named(frozen, done, (phase,))
+
+
+def walk_one_phase(playbook: str, phase: str, given: dict[str, Any], alert: dict[str, Any] | None = None,
+                   crisis_id: str = "", claim: str = "") -> tuple[FrozenPlaybook, RunHistory, str | None]:
+    """The phase walked: the frozen playbook, what the steps did, the crisis the run joined."""
     project = Project(ROOT)
     frozen = project.freeze(playbook)
     if claim:  # monitoring's correction run: the claim goes to the input the playbook names for it
@@ -43,7 +51,7 @@ def run_one_phase(playbook: str, phase: str, given: dict[str, Any], alert: dict[
     with tags(f"playbook:{playbook}", f"playbook-version:{frozen.playbook.version}", f"phase:{phase}",
               *tags_of(crisis)):
         done = walk(frozen, phase, values, RunHistory(), alert, project, crisis)
-    return named(frozen, done, (phase,))
+    return frozen, done, crisis
 
 
 @flow(name="phase-communication", flow_run_name="{playbook}/communication", log_prints=True,
@@ -63,7 +71,14 @@ def communication(
       description="The assessment phase started by a monitoring alert (the automation fills `alert`).")
 def assessment_on_alert(playbook: PlaybookChoice, alert: dict[str, Any],  # type: ignore[valid-type]
                         crisis_id: str = "") -> RunHistory | State:
-    return run_one_phase(playbook, "assessment", {}, alert, crisis_id)
+    frozen, done, crisis = walk_one_phase(playbook, "assessment", {}, alert, crisis_id)
+    threshold = frozen.playbook.assessment.communicate_on_alert
+    assessed = [r for r in done.results.values() if isinstance(r, AssessmentRecord)]
+    if threshold and crisis and assessed:
+        with tags(*tags_of(crisis)):
+            start = communicate_on_alert.with_options(task_run_name=f"{playbook}:communicate")
+            print(start(str(ROOT), playbook, threshold, crisis, assessed[-1].priority))
+    return named(frozen, done, ("assessment",))
 
 
 def named(frozen: FrozenPlaybook, history: RunHistory, phases: tuple[str, ...] = PHASES) -> RunHistory | State:

@@ -96,3 +96,32 @@ def close_and_review(root: Path, playbook_id: str, crisis_id: str) -> str:
                          timeout=0, as_subflow=False, tags=["crisiscomms", "review", crises.tag(crisis_id)],
                          flow_run_name=f"{playbook_id}/post_crisis", idempotency_key=f"review-{crisis_id}")
     return f"crisis {crisis_id} closed at {closed.closed_at}; its review is run {run.id}"
+
+
+COMMUNICATION_DEPLOYMENT = "phase-communication/communication"
+PRIORITIES = ("p1", "p2", "p3", "p4")  # most urgent first
+
+
+def why_not_communicate(threshold: str, priority: str, crisis_id: str, journal: list[dict[str, Any]]) -> str | None:
+    """Why the alert's crisis gets no communication phase started for it (None: it gets one)."""
+    if PRIORITIES.index(priority) > PRIORITIES.index(threshold):
+        return f"assessed {priority}, below {threshold}: the team decides when to communicate"
+    if any(entry["phase"] in ("communication", "all") for entry in journal):
+        return f"crisis {crisis_id} already has its communication: none started"
+    return None
+
+
+@task(name="communication.start_on_alert")
+def communicate_on_alert(root: str, playbook_id: str, threshold: str, crisis_id: str, priority: str) -> str:
+    """The playbook's `assessment.communicate_on_alert`: the alert's crisis, assessed at `threshold` or above, gets
+    its communication phase at once — unless the crisis already has one (a person started it, or an earlier alert).
+    The idempotency key keeps it to one run per crisis even when two alerts race."""
+    held_back = why_not_communicate(threshold, priority, crisis_id, crises.journal(Path(root), crisis_id))
+    if held_back:
+        return held_back
+    run = run_deployment(name=COMMUNICATION_DEPLOYMENT, parameters={"playbook": playbook_id, "crisis_id": crisis_id},
+                         timeout=0, as_subflow=False, tags=["crisiscomms", "phase", crises.tag(crisis_id)],
+                         flow_run_name=f"{playbook_id}/communication", idempotency_key=f"on-alert-{crisis_id}")
+    return (f"assessed {priority} (communicate at {threshold} or above): communication phase started for crisis "
+            f"{crisis_id}, run {run.id}; its pack waits for approval")
+

@@ -220,3 +220,26 @@ def test_a_crisis_without_a_review_has_no_lessons(root: Path) -> None:
 
 def test_the_crisis_tag_carries_its_id() -> None:
     assert crises.tag(f"{PLAYBOOK}-20250314-1") == f"crisis:{PLAYBOOK}-20250314-1"
+
+
+@pytest.mark.parametrize(("threshold", "priority", "started"), [
+    ("p2", "p1", True), ("p2", "p2", True), ("p2", "p3", False), ("p1", "p2", False), ("p4", "p4", True)])
+def test_an_alert_s_crisis_gets_its_communication_started_from_the_playbook_s_priority_up(
+        root: Path, threshold: str, priority: str, started: bool) -> None:
+    from tasks.crisis import why_not_communicate
+
+    crisis = crises.join_or_open(root, PLAYBOOK, "Rappel", "monitoring", at=T0)
+    crises.record_step(root, crisis.id, "run-1", "assessment", "assessment", "assessment.run", {})
+    held_back = why_not_communicate(threshold, priority, crisis.id, crises.journal(root, crisis.id))
+    assert (held_back is None) is started
+    if not started:
+        assert held_back == f"assessed {priority}, below {threshold}: the team decides when to communicate"
+
+
+def test_a_crisis_that_already_has_its_communication_gets_none_started_by_a_later_alert(root: Path) -> None:
+    from tasks.crisis import why_not_communicate
+
+    crisis = crises.join_or_open(root, PLAYBOOK, "Rappel", "a person", at=T0)
+    crises.record_step(root, crisis.id, "run-1", "communication", "messages", "message.pack", {})
+    assert why_not_communicate("p2", "p1", crisis.id, crises.journal(root, crisis.id)) == (
+        f"crisis {crisis.id} already has its communication: none started")

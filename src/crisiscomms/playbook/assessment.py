@@ -113,3 +113,8 @@ class AssessmentSettings(Spec):
     top: int = Field(10, ge=1, le=100, description="Entities, hashtags, mentions… listed in the assessment.")
     hit_share: float = Field(0.05, ge=0, le=1, description="An audience with at least this share of the "
                              "mentions is hit (it needs a message).")
+    communicate_on_alert: Literal["p1", "p2", "p3", "p4"] | None = Field(
+        None, description="When monitoring's alert opens a crisis and its automated assessment reaches this priority "
+        "or a higher one (`p2`: p2 or p1), the communication phase starts at once, with the inputs' defaults: the "
+        "pack is drafted and waits for its approval as always. Once per crisis, and never when the crisis already "
+        "has a communication run. Unset: the team starts the communication phase.")

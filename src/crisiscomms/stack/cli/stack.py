@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from crisiscomms.errors import CrisisError
-
-if TYPE_CHECKING:
-    pass
-
 from crisiscomms.stack.cli.common import _project, _serve_project, app, err, out
+
+DEMO = "rappel-produit"
+DEMO_NEXT = """The demo, as a crisis would come (a drill: nothing leaves the company):
+  - now: the first monitoring pass (run rappel-produit/monitor); then one every 5 minutes;
+  - in about 5 to 10 minutes: the volume rises (artifact rappel-produit-monitoring: {ui}/artifacts), an alert
+    starts the assessment (run rappel-produit/assessment), which starts the communication
+    (run rappel-produit/communication);
+  - then its message pack waits for approval: open the paused run and press Resume, or use an approver's link
+    in .crisis/outbox/exercice/approvals/, or `crisis pending` / `crisis approve RUN --name … --role …`."""
 
 
 @app.command("up")
 def up_command(
     port: Annotated[int, typer.Option(help="Port of the Prefect UI/API on 127.0.0.1.")] = 4200,
-    demo: Annotated[bool, typer.Option(help="Start the demo playbook once the stack is up.")] = True,
+    demo: Annotated[bool, typer.Option(help="Start the demo once the stack is up: the demo playbook's monitoring replays a recorded crisis.")] = True,
     rotate_credential: Annotated[bool, typer.Option(
         "--rotate-credential", help="Stop the stack, make a new credential, start again.")] = False,
 ) -> None:
@@ -34,15 +39,14 @@ def up_command(
     try:
         server.up(stack, err.print)
         if demo:
-            err.print("starting the demo playbook 'rappel-produit' through its deployment …")
-            server.run_deployment(stack, "crisis-playbook/playbook", {"playbook": "rappel-produit"})
+            err.print(f"starting the demo: the monitoring of '{DEMO}' replays a recorded crisis, 12 times faster …")
+            server.run_deployment(stack, "crisis-monitor/monitor", {"playbook": DEMO})
     except CrisisError as exc:
         err.print(f"[red]{exc}[/red]", markup=False)
         raise typer.Exit(1) from None
     out.print(f"Prefect UI: {stack.ui_url}  (runs: {stack.ui_url}/runs, deployments: {stack.ui_url}/deployments)")
     if demo:
-        out.print("The demo's message pack then waits for approval (a drill: nothing leaves the company): open the "
-                  "paused run and press Resume, or `crisis pending` / `crisis approve RUN --name … --role …`.")
+        out.print(DEMO_NEXT.format(ui=stack.ui_url))
     out.print("Stop everything with: crisis down")
 
 @app.command("down")

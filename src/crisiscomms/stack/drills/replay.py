@@ -168,12 +168,14 @@ def _copy(root: Path, project: Path) -> None:
 
 
 def _monitor_the_drill(project: Path, playbook: str) -> None:
-    """The drill's playbook watches the drill's mentions only; no deployment runs on a schedule (the conductor
-    starts each monitoring pass on the drill's clock)."""
+    """The drill's playbook watches the drill's mentions only and leaves communicating to the drill's team; no
+    deployment runs on a schedule (the conductor starts each monitoring pass on the drill's clock)."""
     path = project / "playbooks" / f"{playbook}.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     monitoring = data.setdefault("monitoring", {})
     monitoring["sources"] = [{"id": "drill", "type": "file", "title": "Drill replay", "path": SOURCE}]
+    # The drill's team starts the communication phase (`team.communicate_after`), scored as its own decision.
+    (data.get("assessment") or {}).pop("communicate_on_alert", None)
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     flows = project / "prefect.yaml"
     config = yaml.safe_load(flows.read_text(encoding="utf-8"))
