@@ -1,9 +1,10 @@
-"""The scheduled monitoring flow on the demo playbook: counts reconcile, watermark holds, report published."""
+"""The scheduled monitoring flow on the demo playbook (a recorded crisis replayed as if it were happening now): counts
+reconcile, the watermark holds, the rise is detected, the report is published."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,28 +13,37 @@ from prefect.client.orchestration import get_client
 from crisiscomms import clock
 from flows.monitor import monitor
 
+NOW = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
+REPLAY = Path(__file__).resolve().parents[2] / "data" / "drills" / "rappel-produit.jsonl"
+
 
 @pytest.fixture
 def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("CRISIS_STATE_DIR", str(tmp_path))  # never the checkout's .crisis/
-    # The demo's mentions are of 12 March 2026: read that afternoon, not older than gate.max_age (30 days)
-    clock.set_time(tmp_path / "clock", datetime(2026, 3, 12, 15, 0, tzinfo=UTC))
+    clock.set_time(tmp_path / "clock", NOW)
     monkeypatch.setenv(clock.CLOCK_FILE, str(tmp_path / "clock"))
     yield tmp_path
 
 
-def test_the_monitoring_flow_reads_each_mention_once_and_publishes_its_report(state_dir: Path) -> None:
-    first = monitor(playbook="rappel-produit")
+def test_the_monitoring_flow_replays_the_demo_crisis_reading_each_mention_once_and_publishes_its_report(
+        state_dir: Path) -> None:
+    first = monitor(playbook="rappel-produit")  # the replay starts: its first mention is due now
+    clock.set_time(state_dir / "clock", NOW + timedelta(minutes=30))  # 12 times faster: 6 h of crisis, all of it
     second = monitor(playbook="rappel-produit")
-    assert (first["read"], first["processed"], first["quarantined"]) == (12, 12, 0)
-    assert (second["read"], second["processed"], second["quarantined"]) == (0, 0, 0)
+    third = monitor(playbook="rappel-produit")
+    lines = sum(1 for line in REPLAY.open(encoding="utf-8") if line.strip())
+    assert first["read"] >= 1 and first["read"] + second["read"] == lines and third["read"] == 0
+    for run in (first, second, third):
+        assert run["read"] == run["processed"] + run["quarantined"]
+    assert not first["alerts"] and {a["level"] for a in second["alerts"]} & {"alert", "crisis"}  # the rise
     assert (state_dir / "monitoring.db").is_file()
     with get_client(sync_client=True) as client:
         versions = [a for a in client.read_artifacts() if a.key == "rappel-produit-monitoring"]
-    first_report, report = sorted(versions, key=lambda a: a.created)
-    assert "| **total** | **0** | **0** | **0** |" in report.data  # the latest version: the second run
+    _, rising, report = sorted(versions, key=lambda a: a.created)
+    assert "| **total** | **0** | **0** | **0** |" in report.data  # the latest version: the third run
     assert "### Data quality (Great Expectations)" in report.data
     # each batch's GE result, per expectation, with what it observed
-    assert "volume ✅ 12, id_present ✅ 100%, created_at_present ✅ 100%, text_present ✅ 100%" in first_report.data
-    assert "id_unique ✅, text_encoding ✅" in first_report.data
+    assert f"volume ✅ {second['read']}, id_present ✅ 100%, created_at_present ✅ 100%" in rising.data
+    assert "id_unique ✅, text_encoding ✅" in rising.data
+    assert "| volume | **" in rising.data  # its alert, in the report's table
     assert "volume ✅ 0\n" in report.data  # nothing read: no share to speak of

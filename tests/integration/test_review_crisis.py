@@ -56,12 +56,17 @@ class CrisisStack:
 
 
 def _prepare(root: Path, script: crisis_script.Script) -> Path:
-    """The demo playbook on the script's mentions; two stages whatever the priority; deadlines a week away (the
-    script's times lie two days back: a deadline run must not answer for anyone); no scheduled monitoring."""
+    """The demo playbook on the script's mentions (no replay, no communication started on an alert); two stages
+    whatever the priority; deadlines a week away (the script's times lie two days back: a deadline run must not
+    answer for anyone); no scheduled monitoring."""
     data = root / "data" / "script.jsonl"
     crisis_script.write(data, script.mentions(until=script.t0))
     playbook = root / "playbooks" / f"{PLAYBOOK}.yaml"
-    text = playbook.read_text(encoding="utf-8").replace("path: data/demo/mentions.jsonl", "path: data/script.jsonl")
+    text = playbook.read_text(encoding="utf-8")
+    source = "      path: data/drills/rappel-produit.jsonl\n      replay_speed: 12\n"
+    assert source in text and "  communicate_on_alert: p2\n" in text, "the demo's source changed: update this test"
+    # the script's own mentions, read as they are; the script's team starts each communication itself
+    text = text.replace(source, "      path: data/script.jsonl\n").replace("  communicate_on_alert: p2\n", "")
     # the script's calm runs at 36 mentions an hour: what this playbook's team would write as its usual volume
     text = text.replace("    window: 5m\n", "    window: 5m\n    usual_volume: 36\n", 1)
     chains = re.compile(r"  approval:\n    chains:\n.*?\n  pause_poll", re.S)
