@@ -24,6 +24,7 @@ from tasks.monitoring import (
     pass_source,
     publish_claim_tracking,
     publish_report,
+    publish_volume_chart,
 )
 
 
@@ -40,6 +41,7 @@ def monitor(playbook: PlaybookChoice) -> dict[str, Any]:  # type: ignore[valid-t
     alerts = [a for p in passes for a in p["alerts"]] + detected["alerts"]
     emit_alerts(playbook, loaded.title, alerts, root, run_id)
     publish_report(playbook, passes, detected)
+    publish_volume_chart(loaded, root)
     spreading = emit_spreading_claims(loaded, root, run_id)
     publish_claim_tracking(loaded, root)
     return {"read": sum(p["read"] for p in passes), "processed": sum(p["processed"] for p in passes),

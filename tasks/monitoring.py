@@ -5,6 +5,7 @@ Each takes the playbook the flow loaded (never re-reads its YAML) and the projec
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,10 @@ from crisiscomms.monitoring import claimwatch, monitor
 from crisiscomms.monitoring.correction import open_corrections
 from crisiscomms.monitoring.enrich import Enricher
 from crisiscomms.monitoring.ledger import StoreLedger
+from crisiscomms.monitoring.record import parse_time
 from crisiscomms.monitoring.sources import build_source
 from crisiscomms.monitoring.store import open_store
+from crisiscomms.monitoring.windows import window_floor
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.monitoring import Monitoring
 from crisiscomms.report import charts, reporting
@@ -92,6 +95,31 @@ def publish_report(playbook_id: str, passes: list[dict[str, Any]], detected: dic
     markdown = reporting.monitoring_markdown(playbook_id, passes, detected)
     create_markdown_artifact(markdown, key=f"{playbook_id}-monitoring", description="Monitoring run")
     return markdown
+
+
+CHART_HOURS = 3  # what the volume chart of a monitoring run shows: a rise and what came before it
+
+
+@task(name="monitor.volume-chart")
+def publish_volume_chart(playbook: Playbook, root: str) -> list[int]:
+    """The last hours of mentions per window, each alert marked at its window: a rise is seen, not read."""
+    window = _monitoring(playbook).detection.window
+    end = window_floor(monitor.utc_now(), window) + timedelta(seconds=window)
+    start = end - timedelta(hours=CHART_HOURS)
+    store = open_store(Path(root))
+    try:
+        volumes = store.volume_per_window(playbook.id, start, end, window)
+    finally:
+        store.close()
+    labels = [f"{start + timedelta(seconds=i * window):%H:%M}" for i in range(len(volumes))]
+    marks = [((parse_time(a["window_start"]) - start).total_seconds() / window, str(a["level"]))
+             for a in crises.alerts(Path(root), playbook.id, start, end)
+             if a.get("level") in ("alert", "crisis") and parse_time(a.get("window_start")) is not None]
+    title = f"{playbook.title}: mentions per {window // 60} min, last {CHART_HOURS} h (UTC)"
+    create_image_artifact(charts.data_url(charts.counts(title, labels, volumes, marks, marked="alert")),
+                          key=f"{playbook.id}-monitoring-volume",
+                          description=f"{playbook.id}: mentions per window, alerts marked")
+    return volumes
 
 
 def _claim_resource(playbook_id: str, title: str, claim_id: str) -> dict[str, str]:

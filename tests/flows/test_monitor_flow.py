@@ -3,6 +3,8 @@ reconcile, the watermark holds, the rise is detected, the report is published.""
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,3 +49,11 @@ def test_the_monitoring_flow_replays_the_demo_crisis_reading_each_mention_once_a
     assert "id_unique ✅, text_encoding ✅" in rising.data
     assert "| volume | **" in rising.data  # its alert, in the report's table
     assert "volume ✅ 0\n" in report.data  # nothing read: no share to speak of
+    with get_client(sync_client=True) as client:
+        charts = sorted((a for a in client.read_artifacts() if a.key == "rappel-produit-monitoring-volume"),
+                        key=lambda a: a.created)
+    svg = base64.b64decode(charts[-1].data.split(",", 1)[1]).decode("utf-8")
+    bars = [int(n) for n in re.findall(r"<title>\d\d:\d\d: (\d+)</title>", svg)]
+    assert len(bars) == 36 and sum(bars) == lines  # the last 3 hours in 5-minute windows: the whole replay
+    assert re.search(r">(alert|crisis)</text>", svg)  # the alert marked at its window
+

@@ -158,6 +158,16 @@ class Store:
         for row in rows:
             yield EnrichedMention.model_validate_json(row[0])
 
+    def volume_per_window(self, playbook: str, start: datetime, end: datetime, window: int) -> list[int]:
+        """Stored mentions per window of `window` seconds from `start` to `end` (only their times are read)."""
+        volumes = [0] * max(1, -(-int((end - start).total_seconds()) // window))
+        rows = self._db.execute("SELECT created_at FROM mentions WHERE playbook=? AND created_at>=? AND created_at<?",
+                                (playbook, start.isoformat(), end.isoformat()))
+        for (created_at,) in rows:
+            index = int((datetime.fromisoformat(created_at) - start).total_seconds() // window)
+            volumes[min(index, len(volumes) - 1)] += 1
+        return volumes
+
     def iter_mentions_of_run(self, playbook: str, run_id: str) -> Iterator[EnrichedMention]:
         """The mentions one monitoring run stored (claims are checked on the windows they fall in)."""
         rows = self._db.execute("SELECT data FROM mentions WHERE playbook=? AND run_id=? ORDER BY created_at",

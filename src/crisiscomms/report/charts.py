@@ -98,7 +98,7 @@ def bars(title: str, rows: Sequence[tuple[str, float, str]]) -> str:
 
 
 def counts(title: str, labels: Sequence[str], values: Sequence[int], marks: Sequence[tuple[float, str]] = (),
-           legend: str = "mentions") -> str:
+           legend: str = "mentions", marked: str = "correction") -> str:
     """Bars: a count per period; each mark a dashed vertical line at a (fractional) bar index, labelled."""
     body, slot = _bars_over_time(labels, values)
     for position, label in marks:
@@ -108,7 +108,7 @@ def counts(title: str, labels: Sequence[str], values: Sequence[int], marks: Sequ
                  f'<text x="{x + 4:.1f}" y="{_PAD_TOP + 12}" {_FONT} fill="{_LINE}">{escape(label)}</text>']
     key = f'<tspan fill="{_BAR}">■ {escape(legend)}</tspan>'
     if marks:
-        key += f'  <tspan fill="{_LINE}">┆ correction</tspan>'
+        key += f'  <tspan fill="{_LINE}">┆ {escape(marked)}</tspan>'
     body.append(f'<text x="{WIDTH / 2:.0f}" y="{HEIGHT - 12}" text-anchor="middle" {_FONT}>{key}</text>')
     return _frame(title, body)
 
