@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crisiscomms.errors import CrisisError
+from crisiscomms.files import write_whole
 
 CLOCK_FILE = "CRISIS_CLOCK_FILE"
 
@@ -42,9 +43,7 @@ def set_time(path: Path, moment: datetime) -> None:
     """Move a scripted clock to `moment` (tests and drills): written whole, then renamed, so no reader sees half."""
     if moment.tzinfo is None:
         raise ValueError("a scripted time needs its zone")
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(moment.astimezone(UTC).isoformat(), encoding="utf-8")
-    partial.replace(path)
+    write_whole(path, moment.astimezone(UTC).isoformat())
 
 
 def _read(path: Path) -> datetime:

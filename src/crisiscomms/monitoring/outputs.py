@@ -29,6 +29,7 @@ from typing import IO
 from rich.console import Console
 
 from crisiscomms.errors import CrisisError, printable
+from crisiscomms.files import write_whole
 
 PART = ".part"
 
@@ -78,7 +79,7 @@ class Outputs:
         renames = [(str(part), str(target)) for target, (part, _) in self.parts.items()]
         journal = _journal(list(self.parts)[-1])
         try:
-            _write_synced(journal, json.dumps({"pid": os.getpid(), "renames": renames}))
+            write_whole(journal, synced=True, text=json.dumps({"pid": os.getpid(), "renames": renames}))
         except OSError as failure:
             raise CrisisError(f"cannot write the journal {journal}: {failure.strerror or failure}") from failure
         for target in list(self.parts):
@@ -184,21 +185,6 @@ class _Lock:
 
 def _journal(target: Path) -> Path:
     return target.with_name(f".{target.name}.commit")
-
-
-def _write_synced(path: Path, text: str) -> None:
-    """`text` in a new file at `path`, on disk before this returns (and its folder's entry with it)."""
-    partial = path.with_name(f"{path.name}.{os.getpid()}.new")
-    with partial.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def _part(target: Path) -> Path:

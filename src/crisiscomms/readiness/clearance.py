@@ -25,6 +25,7 @@ import yaml
 
 from crisiscomms.communication.messages import template_for, variants_of
 from crisiscomms.errors import CrisisError
+from crisiscomms.files import write_whole
 from crisiscomms.playbook.loader import LoadedPlaybook
 from crisiscomms.playbook.template_files import read_template
 from crisiscomms.readiness.report import Item, where
@@ -99,10 +100,7 @@ def clear(templates_dir: Path, template: str, by: str, on: date) -> Clearance:
     body = yaml.safe_dump([{"template": c.template, "by": c.by, "date": c.on, "sha256": c.sha256}
                            for c in sorted(entries.values(), key=lambda c: c.template)],
                           allow_unicode=True, sort_keys=False)
-    path = templates_dir / RECORD
-    partial = path.with_name(f".{RECORD}.new")
-    partial.write_text(HEADER + body, encoding="utf-8")
-    partial.replace(path)
+    write_whole(templates_dir / RECORD, HEADER + body)
     return entry
 
 

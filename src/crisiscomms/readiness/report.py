@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from crisiscomms.errors import printable
+from crisiscomms.files import write_whole
 from crisiscomms.playbook.loader import LoadedPlaybook
 
 Status = Literal["green", "amber", "red"]
@@ -95,8 +96,6 @@ def write(folder: Path, report: Readiness) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{report.playbook}.md"
     for path, content in ((target, markdown(report)), (folder / f"{report.playbook}.json", report.as_json())):
-        partial = path.with_name(f".{path.name}.new")
-        partial.write_text(content + "\n", encoding="utf-8")
-        partial.replace(path)
+        write_whole(path, content + "\n")
     return target
 

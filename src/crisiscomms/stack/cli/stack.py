@@ -22,7 +22,8 @@ DEMO_NEXT = """The demo, as a crisis would come (a drill: nothing leaves the com
 @app.command("up")
 def up_command(
     port: Annotated[int, typer.Option(help="Port of the Prefect UI/API on 127.0.0.1.")] = 4200,
-    demo: Annotated[bool, typer.Option(help="Start the demo once the stack is up: the demo playbook's monitoring replays a recorded crisis.")] = True,
+    demo: Annotated[bool, typer.Option(help="Start the demo once the stack is up: the demo playbook's monitoring "
+                                       "replays a recorded crisis.")] = True,
     rotate_credential: Annotated[bool, typer.Option(
         "--rotate-credential", help="Stop the stack, make a new credential, start again.")] = False,
 ) -> None:
