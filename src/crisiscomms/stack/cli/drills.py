@@ -23,7 +23,8 @@ def drill_command(
     approvers: Annotated[Path | None, typer.Option(help="Scripted approvers (YAML: `Name: {after: 12m}`), "
                                                    "instead of the drill file's.")] = None,
     people: Annotated[bool, typer.Option("--people", help="People answer in the drill's UI (the drill file's "
-                                         "scripted approvers stay silent); the clock runs at --speed.")] = False,
+                                         "scripted approvers stay silent); the clock runs at --speed, and in real time "
+                                         "while a stage waits for a person.")] = False,
     speed: Annotated[float, typer.Option(help="Without scripted approvers: drill seconds per real second while "
                                          "people answer in the drill's UI.")] = 60.0,
     keep_up: Annotated[bool, typer.Option("--keep-up", help="Leave the drill's stack running at the end, to look "

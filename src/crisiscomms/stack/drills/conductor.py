@@ -5,12 +5,13 @@ The conductor keeps a list of moves in drill time: a monitoring pass every `moni
 deployment would), the first pack `communicate_after` the automated assessment, each promised update started
 `update_lead` before it is due, the all-clear, each scripted approver's answer `after` the stage opened, the review
 questions answered. It takes the earliest, moves the clock there (at once when every approver is scripted; at
-`speed` drill seconds per real second when people answer in the drill's UI), makes the move, then waits until the
-stack has settled — every run it started finished, or paused waiting for someone — and looks at what happened:
-the crisis opened, an assessment done, a stage waiting, a release and the update it promised, the crisis closed,
-the review written. What the automations start on their own (an assessment on an alert, a correction when a claim
-spreads) is waited for the same way. Runs that wait on the drill's clock itself (an approval deadline, an update
-reminder) never hold it back.
+`speed` drill seconds per real second when people answer in the drill's UI — in real time while a stage waits for
+one of them, so that their deadlines are real, and not at all while the stack works on an answer), makes the move,
+then waits until the stack has settled — every run it started finished, or paused waiting for someone — and looks at
+what happened: the crisis opened, an assessment done, a stage waiting, a release and the update it promised, the
+crisis closed, the review written. What the automations start on their own (an assessment on an alert, a correction
+when a claim spreads) is waited for the same way. Runs that wait on the drill's clock itself (an approval deadline,
+an update reminder) never hold it back.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Seen:
     crisis: str | None = None
     assessed: bool = False
     answered: set[tuple[str, str]] = field(default_factory=set)  # (run id, pause key) given an answer
+    awaited: set[tuple[str, str]] = field(default_factory=set)  # (run id, pause key) a person is to answer
     promises: set[int] = field(default_factory=set)
     first_release: datetime | None = None
     all_clear_planned: bool = False
@@ -103,7 +105,13 @@ class Conductor:
         if self.spec.approvers is None and self.speed:  # people answer in the drill's UI: time flows for them
             while self.now < to:
                 time.sleep(1.0)
-                self.now = min(to, self.now + timedelta(seconds=self.speed))
+                if time.monotonic() > self.deadline:
+                    raise CrisisError(f"the drill took longer than its limit; it stopped at {self.now:%H:%M}")
+                if self._busy():  # a person's answer being worked on: the clock waits, as after each move
+                    continue
+                # while a person decides, the crisis goes on at its real pace: so do its deadlines
+                step = 1.0 if self._person_awaited() else self.speed
+                self.now = min(to, self.now + timedelta(seconds=step))
                 clock.set_time(self.clock_file, self.now)
                 self._observe()
             return
@@ -203,11 +211,22 @@ class Conductor:
             note = ("people answer in the drill's UI" if self.spec.approvers is None
                     else f"nobody scripted may decide there ({', '.join(map(str, names))}): its deadline will")
             self.say(f"{self.now:%H:%M} {run['name']} waits at {key}: {note}")
+            if self.spec.approvers is None:
+                self.seen.awaited.add((run["id"], key))
             return
         answer = scripted[who]
         self._plan("answer", self.now + timedelta(seconds=answer.after), run=run["id"], key=key, who=who,
                    input={"decision": answer.decision, "name": who, "comment": "drill", "edits": "",
                           "link_receipt": ""})
+
+    def _person_awaited(self) -> bool:
+        """Whether a stage still waits for a person's answer (it drops out once answered or timed out)."""
+        for run_id, key in list(self.seen.awaited):
+            run = self.api.get(f"/flow_runs/{run_id}").json()
+            details = (run.get("state") or {}).get("state_details") or {}
+            if run.get("state_type") != "PAUSED" or details.get("pause_key") != key:
+                self.seen.awaited.discard((run_id, key))
+        return bool(self.seen.awaited)
 
     def _plan_lessons(self, run: dict[str, Any], key: str, properties: dict[str, Any]) -> None:
         who = next(iter(self.spec.approvers or {}), "drill")
