@@ -24,6 +24,8 @@ stages, waits with the stage's form, reads answers (their receipts checked) and 
   `timed_out`. Nothing is ever released by a timeout.
 - `request_changes` with `edits` (fact-sheet fields as YAML) re-renders the pack with them (a new `message.pack`
   task run, a new hash) and the whole chain starts again on the new texts: nobody approves what they did not see.
+  Each field edited must be edited in every language of the pack (else the answer is refused and the stage asks
+  again): every language is re-rendered from its own sheet, none left with the facts the edit replaced.
 
 What comes back is data: it is stored and shown, never rendered as a template.
 """
@@ -72,7 +74,9 @@ def decision_form(names: list[str], lead: str = "") -> type[RunInput]:
                                                                        "trail).")),
         "edits": (str, Field("", max_length=MAX_COMMENT, description="With request_changes only: corrections to "
                              "the fact sheet as YAML, e.g. `summary: …` (fields: subject, summary, known, doing, "
-                             "advice, faq, next_update). The pack is re-rendered and the approval starts again.")),
+                             "advice, faq, next_update). A pack in several languages takes each field edited in "
+                             "each of them: `translations: {en: {summary: …}}` beside the top-level fields of the "
+                             "playbook's language. The pack is re-rendered and the approval starts again.")),
         "link_receipt": (str, Field("", max_length=signing.MAX_TOKEN, description="Leave empty: the personal "
                                     "approval link fills it in.")),
     }

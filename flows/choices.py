@@ -31,7 +31,15 @@ def valid_playbooks() -> list[Playbook]:
 
 
 PlaybookChoice: Any = playbook_choice(PROJECT.playbook_ids())
-CrisisInputs: Any = inputs_model(valid_playbooks())
+# CrisisInputs (every playbook loaded and checked: ~0.9 s CPU) is built on first use, by the flows that take inputs
+# (phases, playbook): the monitoring, deadline and reminder runs, most of a crisis's runs, never load the others.
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CrisisInputs":
+        globals()[name] = inputs_model(valid_playbooks())
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def given_inputs(inputs: Any) -> dict[str, Any]:

@@ -48,7 +48,8 @@ def pack_context(step: MessagePack, context: StepContext) -> messages.PackContex
         claim = {"text": spread.claim, "truth": spread.truth, "source": spread.source}
     assessment = context.results.get(step.assessment) if step.assessment else None
     return messages.PackContext(inputs=context.inputs, assessment=assessment, claim=claim, drill=drill,
-                                kinds=step.kinds, audiences=spread.audiences if spread is not None else None)
+                                kinds=step.kinds, audiences=spread.audiences if spread is not None else None,
+                                claim_id=spread.claim_id if spread is not None else "")
 
 
 def _spread(step: MessagePack, context: StepContext) -> ClaimSpreadRecord | None:
@@ -83,11 +84,13 @@ def _nothing_to_send(step: MessagePack, spread: ClaimSpreadRecord | None, note: 
 @task(name="message.pack")
 def render_message_pack(step: MessagePack, context: StepContext, edits: dict[str, Any] | None = None
                         ) -> PackRecord:
-    """`edits`: fact-sheet fields an approver changed (a re-render asked from the approval step)."""
+    """`edits`: fact-sheet fields an approver changed (a re-render asked from the approval step), in the sheet's
+    shape: every language is rendered again from its own sheet."""
     playbook, root = context.playbook, Path(context.root)
     settings = pack_context(step, context)
     if edits:
-        settings.facts = FactSheet.model_validate({**playbook.communication.facts.model_dump(), **edits})
+        edited: FactSheet = playbook.communication.facts.edited(edits)
+        settings.facts = edited
         get_run_logger().info("re-rendered with edited fact-sheet fields: %s", ", ".join(sorted(edits)))
     pack = messages.render_pack(playbook, root / "templates", settings)
     spread = _spread(step, context)

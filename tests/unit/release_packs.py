@@ -13,6 +13,17 @@ TEXT = ("Rappel de précaution : lot L-2406 de yaourts « Nature ».\n"
         "même entamés, jusqu'au 30 avril inclus.\n"
         "Information : 0 800 00 00 00 (appel gratuit).\n")
 
+# The demo's (rappel-produit) fact sheet in English, for tests that write its messages in English too.
+DEMO_FACTS_EN = {
+    "subject": "Organic plain yoghurt 4 × 125 g",
+    "summary": "Consumers have reported an unusual taste in organic plain yoghurts sold in Auvergne-Rhône-Alpes.",
+    "known": ["The reports concern batches L26061 and L26062 (use by 28/03/2026).",
+              "No other product is affected at this stage."],
+    "doing": ["The batches concerned are being withdrawn from sale.",
+              "Tests are under way with an independent laboratory and the health authorities."],
+    "advice": ["Do not eat yoghurts from batches L26061 and L26062; return them to the shop for a refund."],
+}
+
 
 def playbook(channels: dict[str, dict[str, Any]]) -> Playbook:
     return Playbook.model_validate({"id": "essai-release", "version": "1.0", "title": "Essai", "phases": {},

@@ -20,6 +20,7 @@ from crisiscomms.playbook.communication import FactSheet
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.stack.project import Project
 from tests.unit.receivers import Answer, HttpReceiver, SmtpReceiver
+from tests.unit.release_packs import DEMO_FACTS_EN
 
 ROOT = Path(__file__).resolve().parents[2]
 RENDERED = datetime(2026, 3, 12, 9, 30, tzinfo=UTC)  # 10:30 in Paris
@@ -32,11 +33,13 @@ pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiri
 
 
 def playbook() -> Playbook:
-    """The demo playbook, each message in French and English, out by file (site, social), SMTP and a webhook."""
+    """The demo playbook, each message in French and English (its fact sheet in both), out by file (site, social),
+    SMTP and a webhook."""
     data = Project(ROOT).load("rappel-produit").playbook.model_dump(by_alias=True)
     data["channels"]["email_partenaires"]["to"] = ["achats@distributeur.example"]
     data["channels"]["hook"] = {"kind": "webhook", "url_env": "CRISIS_TEST_HOOK", "audiences": ["distributeurs"]}
     both = ["fr", "en"]
+    data["communication"]["facts"]["translations"] = {"en": DEMO_FACTS_EN}
     data["communication"]["messages"] = [
         {"kind": "holding_statement", "audiences": ["clients"], "channels": ["site_web"], "languages": both},
         {"kind": "social_post", "audiences": ["clients"], "channels": ["reseaux_sociaux"], "languages": both},

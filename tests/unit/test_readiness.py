@@ -25,6 +25,7 @@ from crisiscomms.readiness.clearance import clear, template_hash
 from crisiscomms.readiness.report import Item, Readiness, markdown
 from crisiscomms.stack.project import Project
 from tests.unit.receivers import HttpReceiver, SmtpReceiver, free_port
+from tests.unit.release_packs import DEMO_FACTS_EN
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
@@ -76,6 +77,7 @@ def broken(project: Project, monkeypatch: pytest.MonkeyPatch) -> str:
     data["channels"]["teams"] = {"kind": "webhook", "url_env": "CRISIS_TEST_UNSET", "audiences": ["salaries"]}
     monkeypatch.setenv("CRISIS_TEST_CLOSED", f"http://127.0.0.1:{free_port()}/hook")  # nothing listens there
     monkeypatch.delenv("CRISIS_TEST_UNSET", raising=False)  # the secret was never set
+    data["communication"]["facts"]["translations"] = {"en": DEMO_FACTS_EN}  # the FAQ below is also in English
     data["communication"]["messages"] += [
         {"kind": "faq", "audiences": ["clients"], "channels": ["site_web"], "languages": ["fr", "en"]},
         {"kind": "internal_memo", "audiences": ["salaries"], "channels": ["alerte", "teams"]},

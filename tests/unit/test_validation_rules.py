@@ -249,6 +249,23 @@ SEMANTIC: dict[str, Expected] = {
          "no `correction` message in communication.messages: declare one (its audiences and channels)"),
         (23, 25, "phases.communication.steps[2].audiences_from", "step 'note' is not a claim.spread step"),
     ],
+    # Validated, then the English clients got the French facts and claim inside English sentences.
+    "fact-languages": [
+        (13, 3, "communication.facts", "audience clients_en is written to in en but the fact sheet has no en version: "
+         "give it under `translations: {en: …}`"),
+        (21, 7, "communication.claims[0]", "claim 'toute_la_production' is corrected in en (clients_en) but has no en "
+         "version: give `translations: {en: {claim: …, truth: …}}`"),
+    ],
+    "partial-translation": [
+        (21, 9, "communication.facts.translations.en.advice",
+         "partial translation: `advice` is given in fr but not in en"),
+        (23, 16, "communication.facts.translations.en.known",
+         "partial translation: `known` has 2 item(s) in fr but 1 in en"),
+        (24, 7, "communication.facts.translations.fr",
+         "the fact sheet is already in fr, the playbook's language: translations are for its other languages"),
+        (33, 13, "communication.claims[0].translations.en.truth",
+         "partial translation: the truth of claim 'toute_la_production' is given in fr but not in en"),
+    ],
 }
 
 # Mistakes the models refuse (pydantic); semantic checks never run on these files.
@@ -354,7 +371,7 @@ def test_a_model_mistake_is_reported_at_its_line_and_column(project: Project, na
 def test_every_rule_listed_in_inspect_has_its_fixture() -> None:
     listing = inspect_module.__doc__.split("Rules", 1)[1].split(":", 1)[1].split(".\n", 1)[0]
     rules = re.findall(r"[a-z]+(?:-[a-z]+)*", listing)
-    assert len(rules) == 23
+    assert len(rules) == 25
     assert [r for r in rules if r not in SEMANTIC] == []
 
 

@@ -9,6 +9,7 @@ nobody answered in time: the wait ended (`flow`), or the deadline run resumed th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -82,7 +83,11 @@ def _path(stage_id: str, pack_hash: str, form: dict[str, Any], key: bytes) -> tu
     return "link", ""
 
 
-def parse_edits(decision: str, text: str) -> tuple[dict[str, Any] | None, str | None]:
+Languages = tuple[str, Sequence[str]]  # the playbook's language (top-level fields), the languages of the pack
+
+
+def parse_edits(decision: str, text: str, languages: Languages = ("", ())
+                ) -> tuple[dict[str, Any] | None, str | None]:
     """The fact-sheet edits of a request for changes, or why they cannot be used (the stage asks again)."""
     if not text.strip():
         return None, None
@@ -93,9 +98,31 @@ def parse_edits(decision: str, text: str) -> tuple[dict[str, Any] | None, str | 
         if not isinstance(edits, dict):
             raise ValueError("write fact-sheet fields as `field: value` lines")
         FactSheet.model_validate(edits)
+        uncovered = uncovered_edits(edits, *languages)
+        if uncovered:
+            raise ValueError(uncovered)
     except ValidationError as exc:
         wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return None, f"edits not usable, nothing was decided: {wrong[:300]}"
     except (yaml.YAMLError, ValueError) as exc:
         return None, f"edits not usable, nothing was decided: {str(exc).splitlines()[0][:300]}"
     return edits, None
+
+
+def uncovered_edits(edits: dict[str, Any], own: str, languages: Sequence[str]) -> str:
+    """Why the edits would leave messages of one language with the facts they replace in another ("" if they do not):
+    each field edited (but `next_update`, one promise) must be edited in every language the pack is written in.
+    Top-level fields are the playbook's language (`own`), `translations: {en: {…}}` the others, as in the playbook."""
+    translations = edits.get("translations") or {}
+    if own in translations:
+        return f"translations.{own}: {own} is the playbook's language: give its fields at the top level"
+    given = {own: set(edits) - {"translations", "next_update"}}
+    given |= {language: set(words) for language, words in translations.items()}
+    edited = set().union(*given.values())
+    for language in languages:
+        missing = sorted(edited - given.get(language, set()))
+        if missing:
+            where = "as top-level fields" if language == own else f"under `translations: {{{language}: …}}`"
+            return (f"{', '.join(missing)} edited but not in {language}: its messages would keep the old facts; "
+                    f"give the {language} version too, {where}")
+    return ""

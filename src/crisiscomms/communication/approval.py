@@ -6,7 +6,8 @@ stages of a chain follow one another, and what their answers decide, is `chain.p
   case-, accent- and spacing-blind ("claire  MARTIN" is Claire Martin).
 - An answer is refused when it comes from outside the stage, from someone who already approved at this stage,
   from the author, by a path the playbook does not accept (`approval.via`), with a receipt that fails, after the
-  stage's deadline, or with edits that cannot be used.
+  stage's deadline, or with edits that cannot be used (not fact-sheet fields, or a field edited in some of the
+  pack's languages only).
 - A timeout counts only once the deadline has passed, and only on a receipt that holds.
 - A stage has one deadline, fixed when it opens: a refused answer asks again without moving it.
 - Each answer the flow took or refused is recorded against its pause key, so whoever submitted it (the
@@ -140,12 +141,14 @@ class Verdict:
     closes: str = ""  # set by the chain: how the stage ended with this answer (approved, rejected …), if it did
 
 
-def verdict(stage: StageRecord, given: Answer, approved: Iterable[str], author: str) -> Verdict:
-    """Take or refuse one answer given at a stage where `approved` already approved."""
+def verdict(stage: StageRecord, given: Answer, approved: Iterable[str], author: str,
+            languages: answers.Languages = ("", ())) -> Verdict:
+    """Take or refuse one answer given at a stage where `approved` already approved; `languages`: the playbook's
+    and the pack's, which edits must cover alike."""
     person = stage.approver(given.name)
     entry = _entry(stage.number, given.decision, given.name, person.role if person else "", given.comment,
                    given.via, given.at)
-    edits, wrong = answers.parse_edits(given.decision, given.edits)
+    edits, wrong = answers.parse_edits(given.decision, given.edits, languages)
     late = f"the stage's deadline ({stage.deadline}) has passed: it timed out" if given.at > stage.deadline_at else ""
     reason = (given.void or late or refusal(stage, given.name, {who(n) for n in approved}, author, given.via)
               or wrong)

@@ -12,7 +12,9 @@ chain through an approver until there is a decision.
 - A stage that times out is asked once more of its `escalate_to` role (approvals it already had still count),
   else the decision is `timed_out`. A timeout never approves anything.
 - request_changes with edits, when the pack can be re-rendered with them: the whole chain again on the new
-  texts (a new round), so nobody approves what they did not see.
+  texts (a new round), so nobody approves what they did not see. Edits change a field in every language the pack
+  is written in, or are refused (the stage asks again): a message is never left with the facts an edit replaced
+  in its sister messages of another language.
 """
 
 from __future__ import annotations
@@ -92,10 +94,11 @@ class ApprovalChain:
     """One approval of one pack: its stages, the open one, the answers so far and the decision."""
 
     def __init__(self, stages: Sequence[Stage], team: Mapping[str, Role], via: Sequence[str],
-                 pack: Mapping[str, Any]) -> None:
+                 pack: Mapping[str, Any], language: str = "") -> None:
         if not stages:
             raise CrisisError("an approval chain needs at least one stage")
         self._stages, self._team, self._via = list(stages), team, list(via)
+        self._language = language  # the playbook's: the language of the fact sheet's top-level fields
         self.pack: dict[str, Any] = dict(pack)  # the pack step's record: hash, path, author
         self.decisions: list[dict[str, Any]] = []  # every answer of every round, refused ones too
         self.round, self.changed = 0, ""
@@ -108,7 +111,7 @@ class ApprovalChain:
         if not stages:
             raise CrisisError(f"no approval chain for priority {priority or '(none)'}: "
                               "declare communication.approval.chains or .default")
-        return cls(stages, playbook.team, approval.via, pack)
+        return cls(stages, playbook.team, approval.via, pack, playbook.language)
 
     def _begin(self) -> None:
         self._index, self._escalated, self._approved, self._refused = 0, False, list[str](), ""
@@ -122,6 +125,11 @@ class ApprovalChain:
 
     def decision(self) -> Decision | None:
         return self._decision
+
+    @property
+    def languages(self) -> list[str]:
+        """The languages the pack's messages are written in (the last part of each message id)."""
+        return sorted({str(ident).rsplit("/", 1)[-1] for ident in self.pack.get("variants") or []})
 
     def open_stage(self) -> Ask | None:
         """The stage to put to its people next, or None once the chain has decided."""
@@ -159,7 +167,8 @@ class ApprovalChain:
         return Prompt(self._open, people, self._refused, list(self.decisions), self.changed)
 
     def accept(self, answer: Answer) -> Verdict:
-        return self._take(verdict(self._stage_record(), answer, self._approved, self.author))
+        return self._take(verdict(self._stage_record(), answer, self._approved, self.author,
+                                  (self._language, self.languages)))
 
     def on_timeout(self, timeout: Timeout) -> Verdict:
         return self._take(timed_out(self._stage_record(), timeout))

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict
 
 from crisiscomms import clock
 from crisiscomms.playbook import rendering
-from crisiscomms.playbook.communication import MESSAGE_KINDS, FactSheet, MessageSpec
+from crisiscomms.playbook.communication import MESSAGE_KINDS, FactSheet, MessageSpec, sheet_gaps
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.namespace import MessageNamespace
 from crisiscomms.playbook.steps import parse_duration
@@ -126,6 +126,7 @@ class PackContext:
     now: datetime = field(default_factory=clock.now)
     kinds: list[str] | None = None  # only these kinds (None: all but all_clear; `correction` only with a claim)
     audiences: list[str] | None = None  # only these audiences (where a claim spreads); None: all
+    claim_id: str = ""  # a declared claim's id: a correction in another language quotes and states its translation
 
 
 def next_update_time(facts: FactSheet, now: datetime) -> datetime:
@@ -230,6 +231,7 @@ def render_pack(playbook: Playbook, templates_dir: Path, context: PackContext) -
     when = None if delay is not None else next_update_time(facts, context.now)
     rows = selected_variants(playbook, context)
     variants = [_variant(playbook, templates_dir, context, facts, when, *row) for row in rows]
+    variants = [_in_its_language(v, facts, playbook.language) for v in variants]
     terms = {"created_at": context.now.isoformat(), "next_update": when.isoformat() if when else "",
              "next_update_after": delay}
     return Pack(playbook=playbook.id, version=playbook.version, **terms, variants=variants,
@@ -247,10 +249,29 @@ def _variant(playbook: Playbook, templates_dir: Path, context: PackContext, fact
         return _failed(ident, spec, audience, channel, language, name, _render_problem(name, exc))
     subject = _subject(spec.kind, text)
     # Quoted public content (the false claim) may hold anything; the team's own facts and inputs may not.
-    problems = check_text(text, spec.kind, playbook.channels[channel].limit, data=_strings(context.claim),
+    quoted = _strings(_claim(playbook, context, language))
+    problems = check_text(text, spec.kind, playbook.channels[channel].limit, data=quoted,
                           language=language) + _past_promise(text, when, context.now, language)
     return Variant(id=ident, kind=spec.kind, audience=audience, channel=channel, language=language, template=name,
                    subject=subject, text=text, problems=problems)
+
+
+def _in_its_language(variant: Variant, facts: FactSheet, own: str) -> Variant:
+    """A message whose language has no fact sheet, or only part of one, is refused: never another language's facts
+    in its sentences. Validation refuses such a playbook; this holds the approvers' edits to the same rule."""
+    gaps = [f"fact sheet in {variant.language}: {why}" for _, why in sheet_gaps(facts, own, variant.language)]
+    return variant.model_copy(update={"problems": [*variant.problems, *gaps]}) if gaps else variant
+
+
+def _claim(playbook: Playbook, context: PackContext, language: str) -> dict[str, Any] | None:
+    """The claim as a correction in `language` quotes and states it: a declared claim's words in that language."""
+    if context.claim is None:
+        return None
+    declared = {c.id: c for c in playbook.communication.claims}.get(context.claim_id)
+    if declared is None or language == playbook.language:
+        return context.claim
+    words = declared.in_language(language)
+    return {**context.claim, "text": words.claim, "truth": words.truth}
 
 
 def _render_problem(name: str, exc: Exception) -> str:
@@ -306,15 +327,16 @@ def _values(playbook: Playbook, context: PackContext, facts: FactSheet, when: da
     promise = spoken_time(when, language) if when else NEXT_UPDATE_MARKER
     # A template that fits a short post to its channel counts the promise as the longest it can be once sent.
     longest = len(promise) if when else longest_next_update(language)
+    claim = _claim(playbook, context, language)
     return MessageNamespace.model_construct(
         org=org.model_dump() if org else {"name": playbook.title, "spokesperson": "", "website": "", "contact": ""},
-        facts={**facts.model_dump(), "next_update": promise},
+        facts={**facts.in_language(language).model_dump(exclude={"translations"}), "next_update": promise},
         audience={"name": audience, "title": target.title, "kind": target.kind, "language": target.language},
         channel={"name": channel, "title": route.title or channel, "kind": route.kind, "max_length": route.limit},
         message={"kind": spec.kind, "language": language, "drill": context.drill, "next_update_longest": longest},
         # No assessment or claim for this pack: an empty record, as a template guarding with `{% if claim %}` expects.
         assessment=rendering.ABSENT if context.assessment is None else context.assessment,
-        claim=rendering.ABSENT if context.claim is None else context.claim, inputs=context.inputs,
+        claim=rendering.ABSENT if claim is None else claim, inputs=context.inputs,
         playbook={"id": playbook.id, "version": playbook.version, "title": playbook.title},
     ).values()
 

@@ -9,6 +9,8 @@
         doing: [Analyses en laboratoire]
         advice: [Ne pas consommer les lots L26061 et L26062]
         next_update: 2h                        # in 2 hours, or a date and time
+        translations:                          # the same texts in each other language the playbook writes in
+          en: {subject: Organic plain yoghurt 4 × 125 g, summary: Consumers report an unusual taste., …}
       messages:
         - {kind: holding_statement, audiences: [clients, journalistes], channels: [site_web]}
         - {kind: social_post, audiences: [clients], channels: [reseaux_sociaux]}
@@ -21,17 +23,24 @@
           match: [toute la production, whole production]   # any of these (folded: case and accents aside)
           denials: [pas contaminée, not the whole]         # a mention saying so denies it: not counted as spread
           threshold: 3                                     # mentions in one monitoring window: it spreads
+          translations:                                    # what an English correction quotes and states
+            en: {claim: The whole production is contaminated., truth: "Only two batches are recalled, as a precaution."}
+
+A playbook speaks its own `language` in `facts` and in each claim; an audience written to in another language gets
+that language's `translations` (validation refuses a missing or partial one: see `sheet_gaps`, `claim_gaps`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
 from crisiscomms.errors import show
 from crisiscomms.playbook.markers import TemplateFile
+from crisiscomms.playbook.monitoring import Language
 from crisiscomms.playbook.steps import AudienceName, ChannelName, Duration, RoleName, Spec, StepId, parse_duration
 
 MessageKind = Literal[
@@ -53,8 +62,8 @@ class Question(Spec):
     answer: str = Field(min_length=1)
 
 
-class FactSheet(Spec):
-    """What we know, what we do, what people should do, and when we speak next."""
+class FactTexts(Spec):
+    """The words of a fact sheet, in one language."""
 
     subject: str = ""
     summary: str = ""
@@ -62,7 +71,21 @@ class FactSheet(Spec):
     doing: list[str] = Field(default_factory=list)
     advice: list[str] = Field(default_factory=list)
     faq: list[Question] = Field(default_factory=list)
+
+    def has_words(self) -> bool:
+        return any(getattr(self, name) for name in FactTexts.model_fields)
+
+
+# Translations beside the playbook's own sheet, not one sheet per language: a one-language playbook (the common case)
+# stays as it was written, and `next_update` (a delay or a date, the same promise in every language) is given once.
+class FactSheet(FactTexts):
+    """What we know, what we do, what people should do, and when we speak next."""
+
     next_update: str = Field("2h", description="When we speak next: a delay (`2h`) or an ISO date and time.")
+    translations: dict[Language, FactTexts] = Field(
+        default_factory=dict, description="The same texts in each other language the playbook writes in (`en: "
+        "{subject: …, summary: …}`): an audience written to in that language reads them. Every field given in the "
+        "playbook's language is given here too, lists item for item.")
 
     @field_validator("next_update")
     @classmethod
@@ -83,6 +106,50 @@ class FactSheet(Spec):
             raise ValueError(f"{show(value)} is not a date to promise: the next update falls between the years "
                              f"{MIN_YEAR} and {MAX_YEAR}")
         return value
+
+    def in_language(self, language: str) -> FactSheet:
+        """The sheet as an audience reading `language` gets it: that translation's words, the same next update.
+        The playbook's own language (or a language validation let through with no words to translate): as is."""
+        words = self.translations.get(language)
+        if words is None:
+            return self
+        return FactSheet.model_validate({**words.model_dump(), "next_update": self.next_update})
+
+    def edited(self, edits: Mapping[str, Any]) -> FactSheet:
+        """This sheet with an approver's edits (the same shape as the sheet: top-level fields in the playbook's
+        language, `translations: {en: {…}}` in another): the fields given replaced, every other one kept."""
+        data = self.model_dump()
+        translations = data.pop("translations")
+        for language, words in (edits.get("translations") or {}).items():
+            translations[language] = {**translations.get(language, {}), **words}
+        own = {name: value for name, value in edits.items() if name != "translations"}
+        return FactSheet.model_validate({**data, **own, "translations": translations})
+
+
+Gap = tuple[str, str]  # (the field at fault, "" for the whole version; why)
+
+
+def sheet_gaps(facts: FactSheet, own: str, language: str) -> list[Gap]:
+    """How the sheet in `language` fails to say what the sheet in the playbook's language `own` says: no version at
+    all (when there are words to translate), or a field given in one language only, or lists of unequal length."""
+    if language == own or not facts.has_words():
+        return []
+    words = facts.translations.get(language)
+    if words is None:
+        return [("", f"the fact sheet has no {language} version")]
+    return word_gaps(facts, words, own, language)
+
+
+def word_gaps(mine: FactTexts, theirs: FactTexts, own: str, language: str) -> list[Gap]:
+    gaps = []
+    for name in FactTexts.model_fields:
+        here, there = getattr(mine, name), getattr(theirs, name)
+        if bool(here) != bool(there):
+            given, missing = (own, language) if here else (language, own)
+            gaps.append((name, f"`{name}` is given in {given} but not in {missing}"))
+        elif isinstance(here, list) and len(here) != len(there):
+            gaps.append((name, f"`{name}` has {len(here)} item(s) in {own} but {len(there)} in {language}"))
+    return gaps
 
 
 class MessageSpec(Spec):
@@ -120,6 +187,13 @@ class Approval(Spec):
         return self.chains.get(priority, self.default) if priority else self.default  # type: ignore[call-overload]
 
 
+class ClaimTexts(Spec):
+    """A claim's words in one language: what a correction quotes, and what it states instead."""
+
+    claim: str = Field(min_length=1, description="The false statement, as people word it in this language.")
+    truth: str = Field("", description="What is true, in this language.")
+
+
 class Claim(Spec):
     """A false claim the team prepares for: how people word it, what is true, how to spot it in mentions."""
 
@@ -137,6 +211,26 @@ class Claim(Spec):
                            "spreading (monitoring then emits `crisis.claim.spreading`).")
     cooldown: Duration = Field(7200, description="After an event, how long (mention time) before the claim raises "
                           "another (`2h`).")
+    translations: dict[Language, ClaimTexts] = Field(
+        default_factory=dict, description="The claim and its truth in each other language its corrections are "
+        "written in (`en: {claim: …, truth: …}`); `match` and `denials` already hold every language.")
+
+    def in_language(self, language: str) -> ClaimTexts:
+        """What a correction in `language` quotes and states (the playbook's own words when it has no version)."""
+        return self.translations.get(language) or ClaimTexts(claim=self.claim, truth=self.truth)
+
+
+def claim_gaps(claim: Claim, own: str, language: str) -> list[Gap]:
+    """How a correction in `language` would fail to quote and state what one in the playbook's language does."""
+    if language == own:
+        return []
+    words = claim.translations.get(language)
+    if words is None:
+        return [("", f"claim '{claim.id}' has no {language} version")]
+    if bool(claim.truth) != bool(words.truth):
+        given, missing = (own, language) if claim.truth else (language, own)
+        return [("truth", f"the truth of claim '{claim.id}' is given in {given} but not in {missing}")]
+    return []
 
 
 class Communication(Spec):

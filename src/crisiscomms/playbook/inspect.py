@@ -4,7 +4,7 @@ Rules (one invalid fixture each under tests/fixtures/invalid/):
   id-matches-file, duplicate-step, reserved-id, unknown-after, after-forward-only, cycle, unknown-role,
   unknown-channel, unknown-audience, missing-template, template-error, template-outside, template-encoding,
   message-template, bad-when, unknown-name, unknown-field, input-removed, unknown-playbook, call-cycle,
-  call-inputs, audience-default, claim-references.
+  call-inputs, audience-default, claim-references, fact-languages, partial-translation.
 
 What a playbook points to, what its conditions and texts read, comes from the walk (walker.py): this module only
 judges it, and the plan (plan.py) orders steps by the same walk.

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict
 
 from crisiscomms.mention import Alert
-from crisiscomms.playbook.communication import FactSheet, Organisation
+from crisiscomms.playbook.communication import FactTexts, Organisation
 from crisiscomms.playbook.expression import Kind
 from crisiscomms.playbook.markers import Keys
 from crisiscomms.playbook.models import Playbook, Role
@@ -66,16 +66,12 @@ class MessageNames(BaseModel):
     next_update_longest: int
 
 
-class RenderedFacts(FactSheet):
-    """The fact sheet as a template sees it: `next_update` is the promise as spoken (`18 h 30 (heure de Paris)`), or
-    the marker a release replaces with it — no longer the delay or date the playbook gives."""
+class RenderedFacts(FactTexts):
+    """The fact sheet as a template sees it, in the message's language: `next_update` is the promise as spoken
+    (`18 h 30 (heure de Paris)`), or the marker a release replaces with it — no longer the delay or date the playbook
+    gives; no translations (the message's own language is already chosen)."""
 
     next_update: str = ""
-
-    @field_validator("next_update")
-    @classmethod
-    def _a_delay_or_a_moment(cls, value: str) -> str:
-        return value
 
 
 class ClaimNames(BaseModel):

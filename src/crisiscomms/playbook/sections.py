@@ -1,10 +1,12 @@
 """Checks of a playbook's declared sections that involve no step: team, audiences, channels, approval quorums,
-monitoring, claims. What steps point to, read and wait for is judged from the walk, in inspect.py."""
+monitoring, claims, the languages of the fact sheet. What steps point to, read and wait for is judged from the walk,
+in inspect.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from crisiscomms.playbook.communication import claim_gaps, word_gaps
 from crisiscomms.playbook.models import Person, Playbook
 from crisiscomms.playbook.namespace import unknown
 from crisiscomms.playbook.yamlfile import Loc
@@ -13,7 +15,8 @@ Finding = tuple[Loc, str, bool]  # where, what is wrong, whether the key (not it
 
 
 def section_findings(pb: Playbook) -> list[Finding]:
-    return [*_team(pb), *_channels(pb), *_audience_default(pb), *_approval(pb), *_monitoring(pb), *_claims(pb)]
+    return [*_team(pb), *_channels(pb), *_audience_default(pb), *_approval(pb), *_monitoring(pb), *_claims(pb),
+            *_fact_languages(pb), *_claim_languages(pb)]
 
 
 def _team(pb: Playbook) -> Iterator[Finding]:
@@ -87,6 +90,59 @@ def _claims(pb: Playbook) -> Iterator[Finding]:
         yield (("communication", "claim_input"), f"no input '{name}' for a spreading claim: monitoring's correction "
                f"run fills it with the claim id; declare `inputs.{name}` or name yours in "
                "`communication.claim_input`", False)
+
+
+def _written(pb: Playbook, kinds: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Language → the audiences written to in it, other than the playbook's (messages of `kinds`, or all)."""
+    found: dict[str, list[str]] = {}
+    for spec in pb.communication.messages:
+        for name in spec.audiences if not kinds or spec.kind in kinds else []:
+            audience = pb.audiences.get(name)  # an unknown audience is a reference, judged from the walk
+            for language in spec.languages or ([audience.language] if audience else []):
+                if language != pb.language and name not in found.setdefault(language, []):
+                    found[language].append(name)
+    return found
+
+
+def _whom(audiences: list[str]) -> str:
+    return f"audience {audiences[0]} is" if len(audiences) == 1 else f"audiences {', '.join(audiences)} are"
+
+
+def _fact_languages(pb: Playbook) -> Iterator[Finding]:
+    """Whoever reads another language than the playbook's gets the same facts in theirs: never the playbook's words
+    in a sentence of another language, nor a translation that drops a field or an item."""
+    facts, here = pb.communication.facts, ("communication", "facts")
+    for language, audiences in _written(pb).items():
+        if facts.has_words() and language not in facts.translations:
+            yield here, (f"{_whom(audiences)} written to in {language} but the fact sheet has no {language} "
+                         f"version: give it under `translations: {{{language}: …}}`"), True
+    for language, words in facts.translations.items():
+        where = (*here, "translations", language)
+        if language == pb.language:
+            yield where, (f"the fact sheet is already in {language}, the playbook's language: translations are for "
+                          "its other languages"), True
+            continue
+        for field, why in word_gaps(facts, words, pb.language, language):
+            yield (*where, field), f"partial translation: {why}", False
+
+
+def _claim_languages(pb: Playbook) -> Iterator[Finding]:
+    """A correction quotes the claim and states its truth in its reader's language: each claim has them in every
+    language corrections are written in."""
+    corrected = _written(pb, ("correction",))
+    for i, claim in enumerate(pb.communication.claims):
+        here = ("communication", "claims", i)
+        for language, audiences in corrected.items():
+            if language not in claim.translations:
+                yield here, (f"claim '{claim.id}' is corrected in {language} ({', '.join(audiences)}) but has no "
+                             f"{language} version: give `translations: {{{language}: {{claim: …, truth: …}}}}`"), False
+        for language in claim.translations:
+            where = (*here, "translations", language)
+            if language == pb.language:
+                yield where, (f"claim '{claim.id}' is already in {language}, the playbook's language: translations "
+                              "are for its other languages"), True
+            for field, why in claim_gaps(claim, pb.language, language):
+                yield (*where, field), f"partial translation: {why}", False
 
 
 def _duplicates(ids: list[str], loc: Loc, noun: str) -> Iterator[Finding]:
