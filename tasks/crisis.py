@@ -119,6 +119,12 @@ def communicate_on_alert(root: str, playbook_id: str, threshold: str, crisis_id:
     held_back = why_not_communicate(threshold, priority, crisis_id, crises.journal(Path(root), crisis_id))
     if held_back:
         return held_back
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_deployment_by_name(COMMUNICATION_DEPLOYMENT)
+        except ObjectNotFound:
+            return (f"no communication started for crisis {crisis_id}: deployment {COMMUNICATION_DEPLOYMENT} is not "
+                    "registered on this Prefect API (`crisis up` registers it)")
     run = run_deployment(name=COMMUNICATION_DEPLOYMENT, parameters={"playbook": playbook_id, "crisis_id": crisis_id},
                          timeout=0, as_subflow=False, tags=["crisiscomms", "phase", crises.tag(crisis_id)],
                          flow_run_name=f"{playbook_id}/communication", idempotency_key=f"on-alert-{crisis_id}")

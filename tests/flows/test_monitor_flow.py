@@ -57,3 +57,13 @@ def test_the_monitoring_flow_replays_the_demo_crisis_reading_each_mention_once_a
     assert len(bars) == 36 and sum(bars) == lines  # the last 3 hours in 5-minute windows: the whole replay
     assert re.search(r">(alert|crisis)</text>", svg)  # the alert marked at its window
 
+
+
+def test_communication_on_alert_says_so_when_the_api_has_no_communication_deployment(state_dir: Path) -> None:
+    from crisiscomms.review import crises
+    from tasks.crisis import COMMUNICATION_DEPLOYMENT, communicate_on_alert
+
+    crisis = crises.join_or_open(state_dir, "rappel-produit", "Rappel", "monitoring", at=NOW)
+    said = communicate_on_alert.fn(str(state_dir), "rappel-produit", "p2", crisis.id, "p1")
+    assert said == (f"no communication started for crisis {crisis.id}: deployment {COMMUNICATION_DEPLOYMENT} is not "
+                    "registered on this Prefect API (`crisis up` registers it)")
