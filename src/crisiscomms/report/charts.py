@@ -103,9 +103,11 @@ def counts(title: str, labels: Sequence[str], values: Sequence[int], marks: Sequ
     body, slot = _bars_over_time(labels, values)
     for position, label in marks:
         x = _PAD_LEFT + max(0.0, min(position, len(values))) * slot
+        late = position > len(values) / 2  # a mark in the right half is labelled on its left, where bars rarely are
         body += [f'<line x1="{x:.1f}" y1="{_PAD_TOP}" x2="{x:.1f}" y2="{_BOTTOM}" stroke="{_LINE}" '
                  f'stroke-width="2" stroke-dasharray="5,3"/>',
-                 f'<text x="{x + 4:.1f}" y="{_PAD_TOP + 12}" {_FONT} fill="{_LINE}">{escape(label)}</text>']
+                 f'<text x="{x - 4 if late else x + 4:.1f}" y="{_PAD_TOP + 12}" '
+                 f'text-anchor="{"end" if late else "start"}" {_FONT} fill="{_LINE}">{escape(label)}</text>']
     key = f'<tspan fill="{_BAR}">■ {escape(legend)}</tspan>'
     if marks:
         key += f'  <tspan fill="{_LINE}">┆ {escape(marked)}</tspan>'
