@@ -74,7 +74,7 @@ def _send(root: Path, playbook: Playbook, pack: dict[str, Any], approved: str
           ) -> tuple[list[release.Receipt], datetime | None]:
     """The receipts, and the next update the messages sent promise (the time written into them)."""
     folder = state_dir(root)
-    outbox = release.Outbox(folder / "outbox.db")
+    outbox = release.open_outbox(root)
     # A drill never leaves the company: every message goes to the file outbox, under exercice/.
     drill = {name: channels.drill_sender(folder / "outbox" / "exercice", folder / channels.DRILL_DOWN)
              for name in playbook.channels}

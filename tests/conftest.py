@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import postgres_server, state_backend  # noqa: F401  (fixtures)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Before anything imports Prefect: an isolated home and no telemetry.

@@ -233,7 +233,7 @@ def test_verify_refuses_what_is_no_archive_and_checks_without_a_key_outside_a_pr
 def test_verify_never_makes_a_key(registry: Path, state: Path) -> None:
     (state / signing.KEY_FILE).unlink()
     done = _crisis("review", "verify", str(registry))
-    assert done.exit_code == 0 and "does not exist (give --key-file)" in done.stderr
+    assert done.exit_code == 0 and "holds none (give --key-file)" in done.stderr
     assert not (state / signing.KEY_FILE).exists()
 
 

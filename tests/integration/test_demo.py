@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from crisiscomms.stack.server import Stack
+from crisiscomms.stack.server import Stack, saved_stack
+from tests.backends import new_database, on_postgres
 
 from .conftest import TEST_ENV, copy_project, free_port
 from .helpers import ResubmitUnavailable, deployment, tail, task_runs
@@ -52,10 +53,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, http
     root = copy_project(tmp_path_factory.mktemp("demo"))
     _faster(root)
     port = free_port()
+    database = ["--postgres-url", new_database()] if on_postgres() else []  # as a team with its own server would
     try:
-        started = _crisis(root, "up", "--port", str(port))
+        started = _crisis(root, "up", "--port", str(port), *database)
         assert started.returncode == 0, started.stdout + started.stderr
-        stack = Stack(root, port=port)
+        stack = saved_stack(root)
+        assert stack is not None and stack.port == port
         user, _, password = (stack.credential() or "").partition(":")
         with httpx.Client(base_url=stack.api_url, timeout=90, transport=ResubmitUnavailable(),
                           auth=(user, password)) as api:

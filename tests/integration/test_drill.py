@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import pytest
 
+from crisiscomms.review import crises
+from crisiscomms.stack.server import Stack, saved_stack
+from crisiscomms.state import exists
+from tests.backends import state_of
+
 from .drilling import DEPLOYED, LEGAL, SLOW, SLOWER, Drilled
 
 # Apprise imports imghdr (deprecated in Python 3.11, gone in 3.13): its warning, not ours.
-pytestmark = [pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning"), pytest.mark.server]
+pytestmark = [pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning"), pytest.mark.server,
+              pytest.mark.drill_stack]
 QUICK = DEPLOYED
 PAIR = (QUICK, SLOW)
 
@@ -64,4 +70,5 @@ def test_drills_at_once_share_no_run_crisis_or_outbox(drilled: Drilled) -> None:
         runs[name] = {r["id"] for r in pm["runs"]}
         assert {m["key"] for m in pm["sent"]} and (folder / "project" / ".crisis" / "crises.db").is_file()
     assert sum(map(len, runs.values())) == len(set().union(*runs.values()))  # no run in two drills
-    assert not (drilled.root / ".crisis" / "crises.db").exists()  # the project's own registry never saw them
+    with state_of(saved_stack(drilled.root) or Stack(drilled.root)):  # the project's own registry never saw them
+        assert not exists(drilled.root, "crises") or crises.listed(drilled.root) == []

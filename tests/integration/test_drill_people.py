@@ -24,7 +24,7 @@ from tests import rehearse
 
 from .conftest import copy_project
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.drill_stack]
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 SPEED = 300.0  # drill seconds per real second between the person's answers

@@ -17,7 +17,7 @@ from .conftest import CHECKOUT
 from .drilling import DEPLOYED, FILES, Drilled
 
 # Apprise imports imghdr (deprecated in Python 3.11, gone in 3.13): its warning, not ours.
-pytestmark = pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning"), pytest.mark.drill_stack]
 
 
 def _scenarios() -> list[str]:

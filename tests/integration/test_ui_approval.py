@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from crisiscomms.monitoring.store import open_store, state_dir
 from crisiscomms.playbook.communication import Stage
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.stack.project import Project
+from crisiscomms.state import database_url, open_in
 from tests.sent import as_sent
 
 from .browser import Answer, chromium, open_run, read_prompt, resume_with
@@ -187,11 +187,10 @@ def outbox_files(state: Path) -> set[Path]:
 
 
 def outbox_rows(state: Path) -> list[tuple[Any, ...]]:
-    db = state / "outbox.db"
-    if not db.is_file():
+    if database_url() is None and not (state / "outbox.db").is_file():
         return []
-    with sqlite3.connect(db) as connection:
-        return connection.execute("SELECT key, pack, message, status FROM outbox ORDER BY rowid").fetchall()
+    with open_in(state, "outbox") as db:
+        return [tuple(row) for row in db.execute("SELECT key, pack, message, status FROM outbox ORDER BY seq")]
 
 
 def pack_of(state: Path, logged: str) -> dict[str, Any]:

@@ -18,8 +18,8 @@ PLAYBOOK = "rappel-produit"
 
 
 @pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CRISIS_STATE_DIR", str(tmp_path / "state"))
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_backend: str) -> Path:
+    """A project whose state is on each backend in turn (SQLite files in a scratch folder, a PostgreSQL schema)."""
     monkeypatch.delenv("CRISIS_CLOCK_FILE", raising=False)
     return tmp_path / "project"
 
@@ -30,9 +30,9 @@ def alert(level: str, kind: str = "volume", minutes: int = 0) -> dict[str, objec
             "window_end": (start + timedelta(minutes=5)).isoformat(), "volume": 60, "baseline": 10.0}
 
 
-def test_the_registry_lives_in_the_state_folder(root: Path, tmp_path: Path) -> None:
+def test_the_registry_lives_in_the_state_folder_or_database(root: Path, tmp_path: Path, state_backend: str) -> None:
     crises.join_or_open(root, PLAYBOOK, "Rappel", "claire", T0)
-    assert (tmp_path / "state" / "crises.db").is_file()
+    assert (tmp_path / "state" / "crises.db").is_file() == (state_backend == "sqlite")
     assert not (root / ".crisis").exists()
 
 

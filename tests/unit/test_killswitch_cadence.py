@@ -14,8 +14,8 @@ T0 = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CRISIS_STATE_DIR", str(tmp_path / "state"))
+def root(tmp_path: Path, state_backend: str) -> Path:
+    """A project whose state is on each backend in turn (SQLite files in a scratch folder, a PostgreSQL schema)."""
     return tmp_path
 
 

@@ -19,7 +19,7 @@ from crisiscomms.monitoring import monitor
 from crisiscomms.monitoring.enrich import Enricher
 from crisiscomms.monitoring.ledger import StoreLedger
 from crisiscomms.monitoring.sources import MemorySource, Source, build_source
-from crisiscomms.monitoring.store import Store, Totals
+from crisiscomms.monitoring.store import Store, Totals, open_store
 from crisiscomms.monitoring.windows import window_floor
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.stack.project import Project
@@ -27,6 +27,8 @@ from crisiscomms.stack.project import Project
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "monitoring"
 CRISISLEX = Path(__file__).resolve().parents[2] / "data" / "crisislex"
 NOW = datetime(2013, 8, 1, 12, 0, tzinfo=UTC)  # after every tweet of the Spain file
+# The store on each backend in turn: SQLite files in a scratch folder, then a PostgreSQL schema of the test's own.
+pytestmark = pytest.mark.usefixtures("state_backend")
 
 
 @pytest.fixture
@@ -77,7 +79,7 @@ def _run(project: Project, store: Store, run_id: str) -> Run:
 
 def test_consecutive_scheduled_runs_process_every_mention_exactly_once(project: Project, tmp_path: Path) -> None:
     feed = project.root / "mentions.jsonl"
-    store = Store(tmp_path / "state.db")
+    store = open_store(tmp_path)
     _append(feed, _tweets(300), raw=["{not json", '{"id": "x"}'])
     first = _run(project, store, "run-1")
     _append(feed, _tweets(200, offset=300), raw=["\x00\x01 binary"])
@@ -95,7 +97,7 @@ def test_consecutive_scheduled_runs_process_every_mention_exactly_once(project: 
 def test_a_run_that_dies_mid_batch_commits_nothing_and_the_next_run_reads_it_once(
         project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     feed = project.root / "mentions.jsonl"
-    store = Store(tmp_path / "state.db")
+    store = open_store(tmp_path)
     _append(feed, _tweets(50))
     _run(project, store, "run-1")
     _append(feed, _tweets(50, offset=50))
@@ -116,7 +118,7 @@ def test_a_run_that_dies_mid_batch_commits_nothing_and_the_next_run_reads_it_onc
 
 
 def test_a_failing_source_raises_a_data_gap_alert_and_the_others_still_run(project: Project, tmp_path: Path) -> None:
-    store = Store(tmp_path / "state.db")
+    store = open_store(tmp_path)
     playbook = project.load("veille").playbook
     down = MemorySource("collector")
     down.fail("connection refused", times=10)
@@ -150,7 +152,7 @@ def test_an_rss_or_http_source_that_times_out_or_returns_garbage_raises_a_data_g
     from .sources_servers import LocalServer, Reply
 
     answer = Reply(delay=2.0, body=b"late") if reply == "timeout" else Reply(body=b"\x89PNG not a feed {", content_type="text/xml")
-    store = Store(tmp_path / "state.db")
+    store = open_store(tmp_path)
     playbook = project.load("veille").playbook
     with LocalServer() as server:
         server.route("/feed", answer)
@@ -165,7 +167,7 @@ def test_an_rss_or_http_source_that_times_out_or_returns_garbage_raises_a_data_g
 
 
 def test_a_source_whose_volume_collapses_or_goes_silent_raises_a_data_gap(project: Project, tmp_path: Path) -> None:
-    store = Store(tmp_path / "state.db")
+    store = open_store(tmp_path)
     playbook = project.load("veille").playbook
     source = MemorySource("collecteur")
     tweets = _tweets(420)
@@ -190,7 +192,7 @@ def test_a_drill_replays_a_past_crisis_as_a_live_stream_each_mention_once(projec
     _append(feed, _tweets(1000))
     wall = [datetime(2026, 11, 24, 9, 0, tzinfo=UTC)]
     source = ReplaySource(FileReader("drill", feed), speed=60, clock=lambda: wall[0])
-    store = Store(tmp_path / "state.db")
+    store = open_store(tmp_path)
     playbook = project.load("veille").playbook
     start, released = wall[0], []
     for _ in range(48):  # a scheduled run every 30 minutes of wall time: 24 h, i.e. 60 days of stream
@@ -232,7 +234,7 @@ def test_an_unreadable_file_fails_the_file_pass_but_is_a_data_gap_for_a_schedule
     playbook = project.load("veille").playbook
     with pytest.raises(SourceError, match="cannot read"):
         monitor.read_file(playbook, tmp_path / "gone.jsonl", lambda outcome: None)
-    store = Store(tmp_path / "state.db")
+    store = open_store(tmp_path)
     missing = FileReader("gone", tmp_path / "gone.jsonl", retries=0)
     report = scheduled(playbook, project.root, store, "run-1", sources=[missing])
     assert [a.kind for a in report.alerts] == ["data_gap"] and "cannot read" in report.alerts[0].reason
@@ -242,7 +244,7 @@ def test_a_first_detection_starts_at_the_earliest_mention_stored_not_at_a_silenc
         project: Project, tmp_path: Path) -> None:
     playbook = project.load("veille").playbook
     assert playbook.monitoring is not None
-    store = Store(tmp_path / "state.db")
+    store = open_store(tmp_path)
     _append(project.root / "mentions.jsonl", _tweets(200))
     run = monitor.MonitoringPass(playbook, StoreLedger(store, playbook.id, "r1"), Enricher(playbook), lambda: NOW)
     run.read(build_source(playbook.monitoring.sources[0], project.root))
@@ -258,7 +260,7 @@ def test_a_first_detection_starts_at_the_earliest_mention_stored_not_at_a_silenc
 def test_a_first_detection_with_nothing_stored_reads_one_window(project: Project, tmp_path: Path) -> None:
     playbook = project.load("veille").playbook
     assert playbook.monitoring is not None
-    store = Store(tmp_path / "state.db")
+    store = open_store(tmp_path)
     shown, alerts = monitor.detect_new_windows(playbook.id, playbook.monitoring, store, NOW)
     assert ([w.volume for w in shown], alerts) == ([0], [])
     assert (store.detector_state(playbook.id) or {})["observed"] == 1

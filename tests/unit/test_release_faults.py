@@ -130,7 +130,7 @@ def release_in_child(run: Run, env: dict[str, str], attempt: int) -> Child:
     try:
         os.environ.update(env)
         channels.TIMEOUT = TIMEOUT
-        outbox = release.Outbox(run.folder / "state.db")
+        outbox = release.open_outbox(run.folder)  # the state of the test's backend (each run its own packs)
         try:
             receipts = release.release(PLAYBOOK, run.given, run.approved["hash"], outbox, run.folder / "outbox",
                                        sleep=lambda delay: time.sleep(delay / 50))
@@ -241,7 +241,7 @@ def _webhook_text(delivery: Delivery) -> str | None:
         return None
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # fresh for each backend's run: the same seeded packs are sent again
 def receivers() -> Iterator[tuple[HttpReceiver, SmtpReceiver]]:
     with HttpReceiver() as hook, SmtpReceiver() as smtp:
         yield hook, smtp
@@ -249,7 +249,8 @@ def receivers() -> Iterator[tuple[HttpReceiver, SmtpReceiver]]:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (Linux, the platform crisiscomms supports): it kills a forked releasing process")
 def test_a_hundred_releases_under_faults_and_kills_never_duplicate_nor_send_unapproved(
-        tmp_path: Path, receivers: tuple[HttpReceiver, SmtpReceiver], capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, receivers: tuple[HttpReceiver, SmtpReceiver], capsys: pytest.CaptureFixture[str],
+        state_backend: str) -> None:
     hook, smtp = receivers
     tally, runs = Tally(), []
     started = time.monotonic()
@@ -263,7 +264,7 @@ def test_a_hundred_releases_under_faults_and_kills_never_duplicate_nor_send_unap
         tally.runs, tally.tampered = tally.runs + 1, tally.tampered + run.tampered
         runs.append(run)
     check_receivers(runs, receivers, tally)
-    summary = (f"fault injection, seed {SEED}: {tally.runs} runs ({tally.tampered} with a tampered pack, {tally.refused} refused), "
+    summary = (f"fault injection ({state_backend.split(':')[0]}), seed {SEED}: {tally.runs} runs ({tally.tampered} with a tampered pack, {tally.refused} refused), "
                f"{tally.messages} messages: {tally.outcomes['delivered']} delivered once, "
                f"{tally.outcomes['failed']} failed (never delivered), {tally.outcomes['in_doubt']} in doubt "
                f"({tally.in_doubt_delivered} of them delivered once); {tally.attempts} releases, {tally.kills} "

@@ -17,7 +17,6 @@ stages of a chain follow one another, and what their answers decide, is `chain.p
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -27,22 +26,11 @@ from typing import Any
 from crisiscomms import clock
 from crisiscomms.communication import answer as answers
 from crisiscomms.communication.answer import Answer, Timeout
-from crisiscomms.monitoring.store import connect, transaction
 from crisiscomms.monitoring.watchlist import fold
 from crisiscomms.playbook.models import Playbook, Role
+from crisiscomms.state import Database, IntegrityError, open_in
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS stages (
-    stage_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, body TEXT NOT NULL, pause_key TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL DEFAULT 'open');
-CREATE TABLE IF NOT EXISTS links (
-    link_id TEXT PRIMARY KEY, stage_id TEXT NOT NULL, person TEXT NOT NULL, used_at TEXT NOT NULL,
-    decision TEXT NOT NULL, pause_key TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS answers (
-    run_id TEXT NOT NULL, pause_key TEXT NOT NULL, verdict TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL,
-    PRIMARY KEY (run_id, pause_key));
-"""
-DB_FILE = "approvals.db"
+DB_FILE = "approvals.db"  # its file, on SQLite
 MAX_COMMENT = 4000  # characters of a comment or of edits: a reason, not a document
 
 
@@ -193,14 +181,17 @@ def now_iso() -> str:
 class ApprovalStore:
     """The stages, the links used and the verdict on each answer, in the project's state folder."""
 
-    def __init__(self, state: Path) -> None:
-        self._db = connect(state / DB_FILE, _SCHEMA)
+    def __init__(self, state: Path | Database) -> None:
+        """The store of the project whose state folder is `state` (or in this state database)."""
+        self._db = state if isinstance(state, Database) else open_in(state, "approvals")
 
     def close(self) -> None:
         self._db.close()
 
     def open_stage(self, stage: StageRecord) -> None:
-        self._db.execute("INSERT OR REPLACE INTO stages (stage_id, run_id, body) VALUES (?, ?, ?)",
+        # Opened again (a run resumed from the top): the stage starts over, keeping its place in the order opened.
+        self._db.execute("INSERT INTO stages (stage_id, run_id, body) VALUES (?, ?, ?) ON CONFLICT (stage_id) DO "
+                         "UPDATE SET run_id=excluded.run_id, body=excluded.body, pause_key='', status='open'",
                          (stage.stage_id, stage.run_id, json.dumps(asdict(stage), ensure_ascii=False)))
 
     def stage(self, stage_id: str) -> tuple[StageRecord, str, str] | None:
@@ -212,7 +203,7 @@ class ApprovalStore:
     def stages_of_runs(self, run_ids: list[str]) -> list[tuple[StageRecord, str]]:
         """Every stage these flow runs opened, with its status ('open' or how it ended), in the order opened."""
         marks = ",".join("?" * len(run_ids))
-        rows = self._db.execute(f"SELECT body, status FROM stages WHERE run_id IN ({marks}) ORDER BY rowid",
+        rows = self._db.execute(f"SELECT body, status FROM stages WHERE run_id IN ({marks}) ORDER BY seq",
                                 run_ids) if run_ids else []
         return [(StageRecord(**json.loads(body)), status) for body, status in rows]
 
@@ -236,10 +227,11 @@ class ApprovalStore:
     def use_link(self, link_id: str, stage_id: str, person: str, decision: str, pause_key: str) -> bool:
         """Mark a link used; False if it already was (a decision is taken once per link)."""
         try:
-            with transaction(self._db):
-                self._db.execute("INSERT INTO links VALUES (?, ?, ?, ?, ?, ?)",
+            with self._db.transaction():
+                self._db.execute("INSERT INTO links (link_id, stage_id, person, used_at, decision, pause_key) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)",
                                  (link_id, stage_id, person, now_iso(), decision, pause_key))
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             return False
         return True
 
@@ -253,7 +245,9 @@ class ApprovalStore:
         self._db.execute("DELETE FROM links WHERE link_id = ?", (link_id,))
 
     def record_answer(self, run_id: str, pause_key: str, verdict: str, reason: str = "") -> None:
-        self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?)",
+        self._db.execute("INSERT INTO answers (run_id, pause_key, verdict, reason, at) VALUES (?, ?, ?, ?, ?) ON "
+                         "CONFLICT (run_id, pause_key) DO UPDATE SET verdict=excluded.verdict, "
+                         "reason=excluded.reason, at=excluded.at",
                          (run_id, pause_key, verdict, reason, now_iso()))
 
     def answer(self, run_id: str, pause_key: str) -> tuple[str, str] | None:

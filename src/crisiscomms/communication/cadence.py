@@ -11,7 +11,6 @@ a promise made to the public. Stored in SQLite under `state_dir(root)`, a transa
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,16 +18,8 @@ from typing import Any
 
 from crisiscomms import clock
 from crisiscomms.errors import CrisisError
-from crisiscomms.monitoring.store import connect, state_dir, transaction
+from crisiscomms.state import Database, open_database, state_dir
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS promises (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, playbook TEXT NOT NULL, run_id TEXT NOT NULL, pack TEXT NOT NULL,
-    promised TEXT NOT NULL, released_at TEXT NOT NULL, drill INTEGER NOT NULL, priority TEXT,
-    fulfilled_at TEXT, fulfilled_by_run TEXT, fulfilled_by_pack TEXT, missed_at TEXT, reminder TEXT,
-    UNIQUE (playbook, pack));
-CREATE INDEX IF NOT EXISTS promises_open ON promises (playbook, drill, fulfilled_at, promised);
-"""
 _COLUMNS = ("id, playbook, run_id, pack, promised, released_at, drill, priority, fulfilled_at, fulfilled_by_run, "
             "fulfilled_by_pack, missed_at, reminder")
 
@@ -103,11 +94,12 @@ def human_delay(seconds: int) -> str:
 
 
 def database(root: Path) -> Path:
+    """The promises' file, on SQLite."""
     return state_dir(root) / "cadence.db"
 
 
-def _open(root: Path) -> sqlite3.Connection:
-    return connect(database(root), _SCHEMA)
+def _open(root: Path) -> Database:
+    return open_database(root, "cadence")
 
 
 def _promise(row: tuple[Any, ...]) -> Promise:
@@ -121,17 +113,17 @@ def record_release(root: Path, playbook: str, run_id: str, pack: str, promised: 
     """A release that sent messages: keep the oldest open promise, make this pack's promise (once per pack)."""
     db = _open(root)
     try:
-        with transaction(db):
+        with db.transaction():
             made = db.execute(f"SELECT {_COLUMNS} FROM promises WHERE playbook=? AND pack=?",
                               (playbook, pack)).fetchone()
             if made is not None:
                 return Recorded(_promise(made), None, new=False)
             fulfilled = _fulfil_oldest(db, playbook, run_id, pack, released_at, drill)
-            cursor = db.execute("INSERT INTO promises (playbook, run_id, pack, promised, released_at, drill, "
-                                "priority) VALUES (?,?,?,?,?,?,?)",
+            new_id = db.execute("INSERT INTO promises (playbook, run_id, pack, promised, released_at, drill, "
+                                "priority) VALUES (?,?,?,?,?,?,?) RETURNING id",
                                 (playbook, run_id, pack, utc_text(promised), utc_text(released_at), int(drill),
                                  priority))
-            row = db.execute(f"SELECT {_COLUMNS} FROM promises WHERE id=?", (cursor.lastrowid,)).fetchone()
+            row = db.execute(f"SELECT {_COLUMNS} FROM promises WHERE id=?", (new_id.fetchone()[0],)).fetchone()
         return Recorded(_promise(row), fulfilled, new=True)
     finally:
         db.close()
@@ -143,7 +135,7 @@ def record_final_release(root: Path, playbook: str, run_id: str, pack: str, rele
     db = _open(root)
     try:
         kept = []
-        with transaction(db):
+        with db.transaction():
             while (found := _fulfil_oldest(db, playbook, run_id, pack, released_at, drill)) is not None:
                 kept.append(found)
         return kept
@@ -151,7 +143,7 @@ def record_final_release(root: Path, playbook: str, run_id: str, pack: str, rele
         db.close()
 
 
-def _fulfil_oldest(db: sqlite3.Connection, playbook: str, run_id: str, pack: str, at: datetime,
+def _fulfil_oldest(db: Database, playbook: str, run_id: str, pack: str, at: datetime,
                    drill: bool) -> Promise | None:
     row = db.execute(f"SELECT {_COLUMNS} FROM promises WHERE playbook=? AND drill=? AND fulfilled_at IS NULL "
                      "ORDER BY promised, id LIMIT 1", (playbook, int(drill))).fetchone()
@@ -162,15 +154,11 @@ def _fulfil_oldest(db: sqlite3.Connection, playbook: str, run_id: str, pack: str
     return get_in(db, row[0])
 
 
-def get_in(db: sqlite3.Connection, promise_id: int) -> Promise:
+def get_in(db: Database, promise_id: int) -> Promise:
     row = db.execute(f"SELECT {_COLUMNS} FROM promises WHERE id=?", (promise_id,)).fetchone()
     if row is None:
-        raise CrisisError(f"no update promise #{promise_id} in {database_name(db)}")
+        raise CrisisError(f"no update promise #{promise_id} in {db.where}")
     return _promise(row)
-
-
-def database_name(db: sqlite3.Connection) -> str:
-    return str(db.execute("PRAGMA database_list").fetchone()[2])
 
 
 def get(root: Path, promise_id: int) -> Promise:
@@ -185,7 +173,7 @@ def mark_missed(root: Path, promise_id: int, at: datetime) -> Promise:
     """The reminder found the promise broken: record when (once; a later release can still keep it, late)."""
     db = _open(root)
     try:
-        with transaction(db):
+        with db.transaction():
             db.execute("UPDATE promises SET missed_at=? WHERE id=? AND fulfilled_at IS NULL AND missed_at IS NULL",
                        (utc_text(at), promise_id))
             return get_in(db, promise_id)

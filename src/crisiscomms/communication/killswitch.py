@@ -11,22 +11,14 @@ down or unreachable, and so that a release reads it fresh before each send (a tr
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from crisiscomms.errors import CrisisError
-from crisiscomms.monitoring.store import connect, now_text, state_dir, transaction
+from crisiscomms.monitoring.store import now_text
+from crisiscomms.state import Database, open_database, state_dir
 
 ALL = "*"  # the scope of a project-wide halt
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS halts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, reason TEXT NOT NULL, halted_by TEXT NOT NULL,
-    halted_at TEXT NOT NULL, lifted_by TEXT, lifted_at TEXT);
-CREATE INDEX IF NOT EXISTS halts_open ON halts (scope, lifted_at);
-"""
-
 
 @dataclass(frozen=True)
 class Halt:
@@ -53,11 +45,12 @@ class Halt:
 
 
 def database(root: Path) -> Path:
+    """The kill switch's file, on SQLite."""
     return state_dir(root) / "killswitch.db"
 
 
-def _open(root: Path) -> sqlite3.Connection:
-    return connect(database(root), _SCHEMA)
+def _open(root: Path) -> Database:
+    return open_database(root, "killswitch")
 
 
 def _required(value: str, what: str) -> str:
@@ -80,13 +73,13 @@ def halt(root: Path, reason: str, by: str, playbook: str | None = None) -> Halt:
     scope = playbook or ALL
     db = _open(root)
     try:
-        with transaction(db):
+        with db.transaction():
             row = db.execute(f"SELECT {_COLUMNS} FROM halts WHERE scope=? AND lifted_at IS NULL", (scope,)).fetchone()
             if row is not None:
                 return _halt(row)
-            cursor = db.execute("INSERT INTO halts (scope, reason, halted_by, halted_at) VALUES (?,?,?,?)",
+            made = db.execute("INSERT INTO halts (scope, reason, halted_by, halted_at) VALUES (?,?,?,?) RETURNING id",
                                 (scope, reason, by, now_text("seconds")))
-            row = db.execute(f"SELECT {_COLUMNS} FROM halts WHERE id=?", (cursor.lastrowid,)).fetchone()
+            row = db.execute(f"SELECT {_COLUMNS} FROM halts WHERE id=?", (made.fetchone()[0],)).fetchone()
         return _halt(row)
     finally:
         db.close()
@@ -98,7 +91,7 @@ def lift(root: Path, by: str, playbook: str | None = None) -> Halt | None:
     scope = playbook or ALL
     db = _open(root)
     try:
-        with transaction(db):
+        with db.transaction():
             row = db.execute(f"SELECT {_COLUMNS} FROM halts WHERE scope=? AND lifted_at IS NULL", (scope,)).fetchone()
             if row is None:
                 return None

@@ -59,21 +59,14 @@ from crisiscomms.communication.messages import (
     read_variants,
 )
 from crisiscomms.errors import CrisisError
-from crisiscomms.monitoring.store import connect, now_text, transaction
+from crisiscomms.monitoring.store import now_text
 from crisiscomms.playbook.models import Channel, Playbook
+from crisiscomms.state import Database, open_database, sqlite_database
 
 RETRIES = 3
 BACKOFF = 0.5  # seconds, doubled at each retry
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    key TEXT PRIMARY KEY, playbook TEXT NOT NULL, pack TEXT NOT NULL, message TEXT NOT NULL, channel TEXT NOT NULL,
-    status TEXT NOT NULL, attempts INTEGER NOT NULL, receipt TEXT, at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS releases (pack TEXT PRIMARY KEY, first_attempt TEXT NOT NULL);
-"""
-
 
 class ReleaseRefused(CrisisError):
     """The pack may not be released (not approved, or not what was approved)."""
@@ -96,19 +89,21 @@ class Receipt:
 class Outbox:
     """One row per message ever attempted, in the project's state database (a transaction per change)."""
 
-    def __init__(self, path: Path) -> None:
-        self._db = connect(path, _SCHEMA)
+    def __init__(self, db: Database | Path) -> None:
+        """The outbox in this state database (a path: a SQLite file of its own)."""
+        self._db = db if isinstance(db, Database) else sqlite_database(db, "outbox")
 
     def close(self) -> None:
         self._db.close()
 
     def claim(self, key: str, playbook: str, pack: str, message: str, channel: str) -> str:
         """Record the message before anything is sent; its current status (`pending` for a new one)."""
-        with transaction(self._db) as db:
+        with self._db.transaction() as db:
             row = db.execute("SELECT status FROM outbox WHERE key=?", (key,)).fetchone()
             if row is not None:
                 return str(row[0])
-            db.execute("INSERT INTO outbox VALUES (?,?,?,?,?,?,0,NULL,?)",
+            db.execute("INSERT INTO outbox (key, playbook, pack, message, channel, status, attempts, receipt, at) "
+                       "VALUES (?,?,?,?,?,?,0,NULL,?)",
                        (key, playbook, pack, message, channel, PENDING, now_text("seconds")))
         return PENDING
 
@@ -133,7 +128,7 @@ class Outbox:
             raise CrisisError(f"settle {key}: the outcome is `sent` or `retry`, not {outcome!r}")
         status, receipt = (SENT, "settled by an operator: delivered") if outcome == "sent" else \
             (PENDING, "settled by an operator: not delivered, to send again")
-        with transaction(self._db) as db:
+        with self._db.transaction() as db:
             row = db.execute("SELECT status FROM outbox WHERE key=?", (key,)).fetchone()
             if row is None or row[0] != SENDING:
                 found = "no such message" if row is None else f"its status is {row[0]}"
@@ -145,7 +140,7 @@ class Outbox:
         """Every row of a pack (all packs when None), in the order they were claimed."""
         where, args = ("WHERE pack=?", (pack,)) if pack else ("", ())
         cursor = self._db.execute("SELECT key, playbook, pack, message, channel, status, attempts, receipt, at "
-                                  f"FROM outbox {where} ORDER BY rowid", args)
+                                  f"FROM outbox {where} ORDER BY seq", args)
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor]
 
@@ -155,10 +150,15 @@ class Outbox:
     def first_attempt(self, pack: str, now: datetime | None = None) -> datetime | None:
         """When a message of this pack was first about to be sent; with `now`, recorded if there was none."""
         if now is not None:
-            self._db.execute("INSERT OR IGNORE INTO releases VALUES (?, ?)",
+            self._db.execute("INSERT INTO releases (pack, first_attempt) VALUES (?, ?) ON CONFLICT DO NOTHING",
                              (pack, now.astimezone(UTC).isoformat(timespec="seconds")))
         row = self._db.execute("SELECT first_attempt FROM releases WHERE pack=?", (pack,)).fetchone()
         return None if row is None else datetime.fromisoformat(row[0])
+
+
+def open_outbox(root: Path) -> Outbox:
+    """The project's outbox (crisiscomms.state: `.crisis/outbox.db`, or PostgreSQL)."""
+    return Outbox(open_database(root, "outbox"))
 
 
 def promised_time(pack: dict[str, Any], outbox: Outbox, now: datetime | None = None) -> datetime | None:

@@ -1,9 +1,10 @@
 """Signed tokens for the approvers' personal links: who may decide, on which run, stage and pack, until when.
 
 A token is `<base64url JSON payload>.<base64url HMAC-SHA256>` under a key only the stack holds
-(`.crisis/approval.key`, mode 0600, made on first use). Each token carries its purpose (`k`), so a link can
-never serve as a receipt or an anti-forgery token, nor the other way round. Verification is constant-time and
-says why a token is refused; it never trusts a field before the signature has been checked.
+(`.crisis/approval.key`, mode 0600, made on first use; in the approvals' state when it is in PostgreSQL). Each
+token carries its purpose (`k`), so a link can never serve as a receipt or an anti-forgery token, nor the other way
+round. Verification is constant-time and says why a token is refused; it never trusts a field before the signature
+has been checked.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from crisiscomms.errors import CrisisError
+from crisiscomms.state import database_url, open_in
 
 KEY_FILE = "approval.key"
 MAX_TOKEN = 2048  # characters: anything longer is not one of ours
@@ -30,7 +32,11 @@ class TokenError(CrisisError):
 
 
 def load_key(state: Path) -> bytes:
-    """The stack's signing key, created (random, 32 bytes, mode 0600) the first time it is needed."""
+    """The stack's signing key, created (random, 32 bytes) the first time it is needed: in `approval.key` (mode 0600)
+    in the state folder; with the state in PostgreSQL, in the approvals' tables, shared by every worker (a key file
+    already there is taken over: the links and evidence it signed stay valid)."""
+    if database_url() is not None:
+        return _checked(_shared_key(state), "the approval key in the state database")
     path = state / KEY_FILE
     if not path.exists():
         state.mkdir(parents=True, exist_ok=True)
@@ -41,9 +47,35 @@ def load_key(state: Path) -> bytes:
         else:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(32))
-    key = bytes.fromhex(path.read_text().strip())
+    return _checked(path.read_text().strip(), f"{path}: the approval key")
+
+
+def key_exists(state: Path) -> bool:
+    """Whether the project has a key yet (checking makes none)."""
+    if database_url() is None:
+        return (state / KEY_FILE).is_file()
+    with open_in(state, "approvals") as db:
+        return db.execute("SELECT 1 FROM signing_keys WHERE name='approval'").fetchone() is not None
+
+
+def where_key(state: Path) -> str:
+    """Where the key is kept, for a message."""
+    return "the approvals' state in PostgreSQL" if database_url() is not None else str(state / KEY_FILE)
+
+
+def _shared_key(state: Path) -> str:
+    with open_in(state, "approvals") as db:
+        legacy = state / KEY_FILE
+        made = legacy.read_text().strip() if legacy.is_file() else secrets.token_hex(32)
+        db.execute("INSERT INTO signing_keys (name, value, at) VALUES ('approval', ?, ?) ON CONFLICT DO NOTHING",
+                   (made, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+        return str(db.execute("SELECT value FROM signing_keys WHERE name='approval'").fetchone()[0])
+
+
+def _checked(text: str, what: str) -> bytes:
+    key = bytes.fromhex(text)
     if len(key) < 32:
-        raise CrisisError(f"{path}: the approval key is too short; delete the file to make a new one")
+        raise CrisisError(f"{what} is too short; delete it to make a new one")
     return key
 
 

@@ -12,17 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 from crisiscomms.monitoring.claim import Rule
-from crisiscomms.monitoring.store import connect, now_text, state_dir, transaction
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS claim_corrections (
-    playbook TEXT NOT NULL, claim_id TEXT NOT NULL, hash TEXT NOT NULL, rule TEXT NOT NULL,
-    corrected_at TEXT NOT NULL, audiences TEXT NOT NULL, flow_run TEXT, period INTEGER NOT NULL, at TEXT NOT NULL,
-    PRIMARY KEY (playbook, claim_id, hash));
-CREATE TABLE IF NOT EXISTS claim_events (
-    playbook TEXT NOT NULL, claim_id TEXT NOT NULL, window_start TEXT NOT NULL, at TEXT NOT NULL,
-    PRIMARY KEY (playbook, claim_id, window_start));
-"""
+from crisiscomms.monitoring.store import now_text
+from crisiscomms.state import Database, open_database, sqlite_database
 
 
 @dataclass(frozen=True)
@@ -39,8 +30,8 @@ class Correction:
 class Corrections:
     """Released corrections and the claim events already emitted, beside the monitoring store."""
 
-    def __init__(self, path: Path) -> None:
-        self._db = connect(path, _SCHEMA)
+    def __init__(self, db: Database | Path) -> None:
+        self._db = db if isinstance(db, Database) else sqlite_database(db, "monitoring")
 
     def close(self) -> None:
         self._db.close()
@@ -48,8 +39,9 @@ class Corrections:
     def record(self, correction: Correction) -> bool:
         """Keep a released correction; False when this pack's correction of this claim was already kept."""
         c = correction
-        with transaction(self._db) as db:
-            done = db.execute("INSERT OR IGNORE INTO claim_corrections VALUES (?,?,?,?,?,?,?,?,?)",
+        with self._db.transaction() as db:
+            done = db.execute("INSERT INTO claim_corrections (playbook, claim_id, hash, rule, corrected_at, audiences, "
+                              "flow_run, period, at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                               (c.playbook, c.rule.id, c.hash, c.rule.to_json(), c.corrected_at.isoformat(),
                                json.dumps(c.audiences), c.flow_run, c.period, now_text()))
         return done.rowcount == 1
@@ -66,10 +58,11 @@ class Corrections:
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
     def note_event(self, playbook: str, claim_id: str, window_start: datetime) -> None:
-        with transaction(self._db) as db:
-            db.execute("INSERT OR IGNORE INTO claim_events VALUES (?,?,?,?)",
+        with self._db.transaction() as db:
+            db.execute("INSERT INTO claim_events (playbook, claim_id, window_start, at) VALUES (?,?,?,?) "
+                       "ON CONFLICT DO NOTHING",
                        (playbook, claim_id, window_start.isoformat(), now_text()))
 
 
 def open_corrections(root: Path) -> Corrections:
-    return Corrections(state_dir(root) / "monitoring.db")
+    return Corrections(open_database(root, "monitoring"))

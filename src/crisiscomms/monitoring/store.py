@@ -1,19 +1,17 @@
 """The monitoring store: processed mentions, quarantine, source watermarks and detector state.
 
-One SQLite file per project (`.crisis/monitoring.db`). Each source batch is committed in ONE
-transaction — its mentions, its quarantined records and the source's new watermark — so a run that
-dies half-way leaves either all of a batch or none of it: after a restart nothing is read twice and
+The project's `monitoring` state database (crisiscomms.state: `.crisis/monitoring.db`, or PostgreSQL). Each source
+batch is committed in ONE transaction — its mentions, its quarantined records and the source's new watermark — so a
+run that dies half-way leaves either all of a batch or none of it: after a restart nothing is read twice and
 nothing is skipped.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 import statistics
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,27 +19,7 @@ from typing import Any
 
 from crisiscomms import clock
 from crisiscomms.mention import EnrichedMention, Quarantined
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS mentions (
-    playbook TEXT NOT NULL, id TEXT NOT NULL, source TEXT, created_at TEXT NOT NULL,
-    run_id TEXT, data TEXT NOT NULL, PRIMARY KEY (playbook, id));
-CREATE INDEX IF NOT EXISTS mentions_time ON mentions (playbook, created_at);
-CREATE INDEX IF NOT EXISTS mentions_run ON mentions (playbook, run_id);
-CREATE TABLE IF NOT EXISTS quarantine (
-    playbook TEXT NOT NULL, source TEXT NOT NULL, position TEXT NOT NULL, reasons TEXT NOT NULL,
-    raw TEXT NOT NULL, run_id TEXT, at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS cursors (
-    playbook TEXT NOT NULL, source TEXT NOT NULL, cursor TEXT NOT NULL, at TEXT NOT NULL,
-    PRIMARY KEY (playbook, source));
-CREATE TABLE IF NOT EXISTS detector (playbook TEXT PRIMARY KEY, state TEXT NOT NULL, at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS assessments (
-    playbook TEXT NOT NULL, step TEXT NOT NULL, run_id TEXT, record TEXT NOT NULL, at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS assessments_latest ON assessments (playbook, step, at);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT NOT NULL, playbook TEXT NOT NULL, source TEXT NOT NULL, read INTEGER NOT NULL,
-    processed INTEGER NOT NULL, quarantined INTEGER NOT NULL, at TEXT NOT NULL);
-"""
+from crisiscomms.state import Database, open_database, sqlite_database, state_dir
 
 
 @dataclass(frozen=True)
@@ -51,37 +29,20 @@ class Totals:
     quarantined: int
 
 
-def connect(path: Path, schema: str) -> sqlite3.Connection:
-    """A state database (created with its folder and tables if needed), in autocommit + WAL mode."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, timeout=30, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.executescript(schema)
-    return db
-
-
-@contextmanager
-def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    # BEGIN IMMEDIATE: two overlapping runs serialise on the write lock instead of interleaving.
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
 class Store:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db = connect(path, _SCHEMA)
+    def __init__(self, db: Database | Path) -> None:
+        """The store in this state database (a path: a SQLite file of its own, e.g. a benchmark's)."""
+        self._db = db if isinstance(db, Database) else sqlite_database(db, "monitoring")
+
+    @property
+    def database(self) -> Database:
+        return self._db
 
     def close(self) -> None:
         self._db.close()
 
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        return transaction(self._db)
+    def _transaction(self) -> AbstractContextManager[Database]:
+        return self._db.transaction()
 
     def cursor(self, playbook: str, source: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT cursor FROM cursors WHERE playbook=? AND source=?",
@@ -103,15 +64,19 @@ class Store:
         """Store a source batch and move its watermark, atomically."""
         now = now_text()
         rows = [(playbook, m.id, m.source, m.created_at.isoformat(), run_id, m.model_dump_json()) for m in mentions]
-        bad = [(playbook, q.source, q.position, json.dumps(q.reasons, ensure_ascii=False), q.raw, run_id, now)
-               for q in quarantined]
+        # A NUL byte, written as \x00: PostgreSQL's text cannot hold one, and the record is kept for people to read.
+        bad = [(playbook, q.source, q.position, json.dumps(q.reasons, ensure_ascii=False),
+                q.raw.replace("\x00", "\\x00"), run_id, now) for q in quarantined]
         with self._transaction() as db:
-            db.executemany("INSERT INTO mentions VALUES (?,?,?,?,?,?)", rows)
-            db.executemany("INSERT INTO quarantine VALUES (?,?,?,?,?,?,?)", bad)
-            db.execute("INSERT OR REPLACE INTO cursors VALUES (?,?,?,?)",
+            db.executemany("INSERT INTO mentions (playbook, id, source, created_at, run_id, data) VALUES (?,?,?,?,?,?)",
+                           rows)
+            db.executemany("INSERT INTO quarantine (playbook, source, position, reasons, raw, run_id, at) "
+                           "VALUES (?,?,?,?,?,?,?)", bad)
+            db.execute("INSERT INTO cursors (playbook, source, cursor, at) VALUES (?,?,?,?) ON CONFLICT (playbook, "
+                       "source) DO UPDATE SET cursor=excluded.cursor, at=excluded.at",
                        (playbook, source, json.dumps(cursor), now))
-            db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?)",
-                       (run_id, playbook, source, read, len(rows), len(bad), now))
+            db.execute("INSERT INTO runs (run_id, playbook, source, read, processed, quarantined, at) "
+                       "VALUES (?,?,?,?,?,?,?)", (run_id, playbook, source, read, len(rows), len(bad), now))
         return Totals(read, len(rows), len(bad))
 
     def totals(self, playbook: str, run_id: str | None = None) -> Totals:
@@ -124,7 +89,7 @@ class Store:
     def batches_between(self, playbook: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """What each monitoring run did per source in [start, end]: read, processed, quarantined (data quality)."""
         rows = self._db.execute("SELECT run_id, source, read, processed, quarantined, at FROM runs WHERE playbook=? "
-                                "AND at>=? AND at<=? ORDER BY at, rowid",
+                                "AND at>=? AND at<=? ORDER BY at, seq",
                                 (playbook, start.isoformat(), end.isoformat()))
         keys = ("run_id", "source", "read", "processed", "quarantined", "at")
         return [dict(zip(keys, row, strict=True)) for row in rows]
@@ -137,8 +102,8 @@ class Store:
     def typical_volume(self, playbook: str, source: str, runs: int = 12) -> float | None:
         """Median records read per run of a source over its last `runs` runs (None before 3 runs); a run that read
         a backlog in several batches counts once, with all it read."""
-        query = ("SELECT SUM(read) FROM runs WHERE playbook=? AND source=? GROUP BY COALESCE(run_id, rowid) "
-                 "ORDER BY MAX(rowid) DESC LIMIT ?")
+        query = ("SELECT SUM(read) FROM runs WHERE playbook=? AND source=? GROUP BY COALESCE(run_id, CAST(seq AS "
+                 "TEXT)) ORDER BY MAX(seq) DESC LIMIT ?")
         rows = [r[0] for r in self._db.execute(query, (playbook, source, runs))]
         return float(statistics.median(rows)) if len(rows) >= 3 else None
 
@@ -152,7 +117,7 @@ class Store:
 
     def iter_mentions_between(self, playbook: str, start: datetime, end: datetime) -> Iterator[EnrichedMention]:
         """The stored mentions of [start, end), oldest first, read as they are consumed (bounded memory)."""
-        rows = self._db.execute(
+        rows = self._db.stream(
             "SELECT data FROM mentions WHERE playbook=? AND created_at>=? AND created_at<? ORDER BY created_at",
             (playbook, start.isoformat(), end.isoformat()))
         for row in rows:
@@ -161,8 +126,8 @@ class Store:
     def volume_per_window(self, playbook: str, start: datetime, end: datetime, window: int) -> list[int]:
         """Stored mentions per window of `window` seconds from `start` to `end` (only their times are read)."""
         volumes = [0] * max(1, -(-int((end - start).total_seconds()) // window))
-        rows = self._db.execute("SELECT created_at FROM mentions WHERE playbook=? AND created_at>=? AND created_at<?",
-                                (playbook, start.isoformat(), end.isoformat()))
+        rows = self._db.stream("SELECT created_at FROM mentions WHERE playbook=? AND created_at>=? AND created_at<?",
+                               (playbook, start.isoformat(), end.isoformat()))
         for (created_at,) in rows:
             index = int((datetime.fromisoformat(created_at) - start).total_seconds() // window)
             volumes[min(index, len(volumes) - 1)] += 1
@@ -170,8 +135,8 @@ class Store:
 
     def iter_mentions_of_run(self, playbook: str, run_id: str) -> Iterator[EnrichedMention]:
         """The mentions one monitoring run stored (claims are checked on the windows they fall in)."""
-        rows = self._db.execute("SELECT data FROM mentions WHERE playbook=? AND run_id=? ORDER BY created_at",
-                                (playbook, run_id))
+        rows = self._db.stream("SELECT data FROM mentions WHERE playbook=? AND run_id=? ORDER BY created_at",
+                               (playbook, run_id))
         for row in rows:
             yield EnrichedMention.model_validate_json(row[0])
 
@@ -181,18 +146,19 @@ class Store:
 
     def save_detector_state(self, playbook: str, state: dict[str, Any]) -> None:
         with self._transaction() as db:
-            db.execute("INSERT OR REPLACE INTO detector VALUES (?,?,?)", (playbook, json.dumps(state), now_text()))
+            db.execute("INSERT INTO detector (playbook, state, at) VALUES (?,?,?) ON CONFLICT (playbook) DO UPDATE SET "
+                       "state=excluded.state, at=excluded.at", (playbook, json.dumps(state), now_text()))
 
     def save_assessment(self, playbook: str, step: str, run_id: str | None, record: dict[str, Any]) -> None:
         """Keep every assessment: the latest one serves a phase run on its own; the others, the post-mortem."""
         with self._transaction() as db:
-            db.execute("INSERT INTO assessments VALUES (?,?,?,?,?)",
+            db.execute("INSERT INTO assessments (playbook, step, run_id, record, at) VALUES (?,?,?,?,?)",
                        (playbook, step, run_id, json.dumps(record, ensure_ascii=False), now_text()))
 
     def latest_assessment(self, playbook: str, step: str) -> tuple[dict[str, Any], str, str | None] | None:
         """(record, when it was made, by which flow run) of the playbook's latest assessment by this step."""
         row = self._db.execute(
-            "SELECT record, at, run_id FROM assessments WHERE playbook=? AND step=? ORDER BY at DESC LIMIT 1",
+            "SELECT record, at, run_id FROM assessments WHERE playbook=? AND step=? ORDER BY at DESC, seq DESC LIMIT 1",
             (playbook, step)).fetchone()
         return (json.loads(row[0]), row[1], row[2]) if row else None
 
@@ -201,13 +167,9 @@ def now_text(timespec: str = "auto") -> str:
     return clock.now_text(timespec)
 
 
-def state_dir(root: Path) -> Path:
-    """Where a project keeps its state: `$CRISIS_STATE_DIR`, else `<project>/.crisis`."""
-    return Path(os.environ.get("CRISIS_STATE_DIR") or root / ".crisis")
-
-
-STORE = "monitoring.db"
+STORE = "monitoring.db"  # its file, on SQLite
+__all__ = ["STORE", "Store", "Totals", "open_store", "state_dir"]
 
 
 def open_store(root: Path) -> Store:
-    return Store(state_dir(root) / STORE)
+    return Store(open_database(root, "monitoring"))

@@ -3,16 +3,16 @@ past post-mortems left open."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from crisiscomms.errors import CrisisError
-from crisiscomms.monitoring.store import STORE, open_store, state_dir
+from crisiscomms.monitoring.store import open_store
 from crisiscomms.playbook.loader import LoadedPlaybook
 from crisiscomms.playbook.monitoring import FileSource
 from crisiscomms.readiness.report import Item, where
 from crisiscomms.review import crises
+from crisiscomms.state import StateError, exists
 
 
 def monitoring_items(loaded: LoadedPlaybook, root: Path, now: datetime) -> list[Item]:
@@ -34,16 +34,16 @@ def monitoring_items(loaded: LoadedPlaybook, root: Path, now: datetime) -> list[
 
 
 def _last_read(root: Path, playbook: str, source: str) -> datetime | None:
-    if not (state_dir(root) / STORE).exists():  # never monitored: checking creates nothing
+    if not exists(root, "monitoring"):  # never monitored: checking creates nothing
         return None
     try:
         store = open_store(root)
-    except sqlite3.DatabaseError as exc:
-        raise CrisisError(f"{state_dir(root) / STORE} is not a readable monitoring store ({exc})") from exc
+    except StateError as exc:
+        raise CrisisError(f"not a readable monitoring store: {exc}") from exc
     try:
         return store.last_read(playbook, source)
-    except sqlite3.DatabaseError as exc:
-        raise CrisisError(f"{state_dir(root) / STORE} is not a readable monitoring store ({exc})") from exc
+    except StateError as exc:
+        raise CrisisError(f"not a readable monitoring store: {exc}") from exc
     finally:
         store.close()
 
@@ -74,7 +74,7 @@ def _answered(source: str, last: datetime | None, now: datetime, silence: timede
 
 
 def action_items(playbook: str, root: Path, now: datetime) -> list[Item]:
-    if not crises.database(root).exists():  # no crisis ever opened: checking creates nothing
+    if not exists(root, "crises"):  # no crisis ever opened: checking creates nothing
         return [Item("actions", "past post-mortems", "green", "no crisis reviewed yet")]
     try:
         actions = crises.open_actions(root, playbook)

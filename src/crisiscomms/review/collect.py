@@ -18,16 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from crisiscomms.communication import cadence, killswitch
-from crisiscomms.communication.approval import DB_FILE, ApprovalStore, StageRecord
+from crisiscomms.communication.approval import ApprovalStore, StageRecord
 from crisiscomms.communication.cadence import Promise
 from crisiscomms.communication.killswitch import Halt
-from crisiscomms.communication.release import Outbox
+from crisiscomms.communication.release import open_outbox
 from crisiscomms.monitoring import claimwatch
 from crisiscomms.monitoring.claimwatch import Tracked
 from crisiscomms.monitoring.correction import open_corrections
 from crisiscomms.monitoring.store import open_store, state_dir
 from crisiscomms.review import crises
 from crisiscomms.review.model import Crisis, Lessons, RunSeen
+from crisiscomms.state import exists
 
 LOOKBACK = timedelta(hours=24)  # monitoring windows read before the crisis opened: the pre-crisis baseline
 AFTER = timedelta(hours=24)  # and after it closed: does sentiment return?
@@ -97,7 +98,7 @@ def collect(root: Path, crisis: Crisis, runs: Iterable[RunSeen], window_seconds:
 
 
 def _stages(root: Path, run_ids: set[str]) -> list[tuple[StageRecord, str]]:
-    if not (state_dir(root) / DB_FILE).is_file():
+    if not exists(root, "approvals"):
         return []
     store = ApprovalStore(state_dir(root))
     try:
@@ -107,13 +108,13 @@ def _stages(root: Path, run_ids: set[str]) -> list[tuple[StageRecord, str]]:
 
 
 def _promises(root: Path, playbook: str, run_ids: set[str]) -> list[Promise]:
-    if not cadence.database(root).is_file():
+    if not exists(root, "cadence"):
         return []
     return [p for p in cadence.promises(root, playbook) if p.run_id in run_ids]
 
 
 def _halts(root: Path, crisis: Crisis, now: datetime) -> list[Halt]:
-    if not killswitch.database(root).is_file():
+    if not exists(root, "killswitch"):
         return []
     end = (crisis.closed_at or now).isoformat()
     return [h for h in killswitch.history(root) if h.scope in ("*", crisis.playbook)
@@ -142,10 +143,9 @@ def _packs(journal: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _outbox(root: Path, hashes: set[str]) -> list[dict[str, Any]]:
-    path = state_dir(root) / "outbox.db"
-    if not hashes or not path.is_file():
+    if not hashes or not exists(root, "outbox"):
         return []
-    outbox = Outbox(path)
+    outbox = open_outbox(root)
     try:
         return [row for digest in sorted(hashes) for row in outbox.rows(digest)]
     finally:
@@ -154,7 +154,7 @@ def _outbox(root: Path, hashes: set[str]) -> list[dict[str, Any]]:
 
 def _claims(root: Path, crisis: Crisis, run_ids: set[str], window: int, now: datetime) -> list[Tracked]:
     """The corrections released by the crisis's runs, with the claim's spread before and since each."""
-    if not (state_dir(root) / "monitoring.db").is_file():
+    if not exists(root, "monitoring"):
         return []
     book = open_corrections(root)
     try:

@@ -8,41 +8,21 @@ started, and every run they lead to (reminders, deadlines, corrections, the revi
 The crisis is closed when its all-clear is released (or by hand). A crisis is a drill when one of its packs was
 (`drill:`): drills are listed, marked, and kept out of real-crisis comparisons.
 
-One SQLite file per project (`.crisis/crises.db`), beside the other state stores.
+The project's `crises` state database (crisiscomms.state: `.crisis/crises.db`, or PostgreSQL).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from crisiscomms import clock, drillmode
 from crisiscomms.errors import CrisisError
-from crisiscomms.monitoring.store import connect, state_dir, transaction
 from crisiscomms.review.model import Action, Crisis, Lessons
+from crisiscomms.state import Database, StateError, open_database, state_dir
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS crises (
-    id TEXT PRIMARY KEY, playbook TEXT NOT NULL, title TEXT NOT NULL, opened_at TEXT NOT NULL,
-    opened_by TEXT NOT NULL, closed_at TEXT, drill INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS crises_open ON crises (playbook, closed_at);
-CREATE TABLE IF NOT EXISTS alerts (
-    playbook TEXT NOT NULL, crisis TEXT, level TEXT NOT NULL, kind TEXT NOT NULL, at TEXT NOT NULL,
-    window_start TEXT NOT NULL, window_end TEXT NOT NULL, payload TEXT NOT NULL, run_id TEXT);
-CREATE INDEX IF NOT EXISTS alerts_time ON alerts (playbook, at);
-CREATE TABLE IF NOT EXISTS steps (
-    crisis TEXT NOT NULL, run_id TEXT NOT NULL, phase TEXT NOT NULL, step TEXT NOT NULL, type TEXT NOT NULL,
-    at TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (run_id, step));
-CREATE INDEX IF NOT EXISTS steps_crisis ON steps (crisis, at);
-CREATE TABLE IF NOT EXISTS lessons (
-    crisis TEXT PRIMARY KEY, body TEXT NOT NULL, at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS actions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, crisis TEXT NOT NULL, playbook TEXT NOT NULL, what TEXT NOT NULL,
-    owner TEXT NOT NULL, due TEXT NOT NULL, done_at TEXT, UNIQUE (crisis, what, owner));
-"""
 _COLUMNS = "id, playbook, title, opened_at, opened_by, closed_at, drill"
 ALERT_LEVELS = ("alert", "crisis")  # the levels that open a crisis (a `watch` is only a signal)
 TAG = "crisis:"
@@ -53,15 +33,16 @@ class UnknownCrisis(CrisisError):
 
 
 def database(root: Path) -> Path:
+    """The registry's file, on SQLite."""
     return state_dir(root) / "crises.db"
 
 
-def _open(root: Path) -> sqlite3.Connection:
+def _open(root: Path) -> Database:
     try:
-        return connect(database(root), _SCHEMA)
-    except sqlite3.DatabaseError as exc:
-        raise CrisisError(f"{database(root)}: not a readable crisis registry ({exc}); move it aside to start a new "
-                          "one (the reviews already written under .crisis/reviews/ stay)") from exc
+        return open_database(root, "crises")
+    except StateError as exc:
+        raise CrisisError(f"not a readable crisis registry ({exc}); move the file aside to start a new one (the "
+                          "reviews already written under .crisis/reviews/ stay)") from exc
 
 
 def tag(crisis_id: str) -> str:
@@ -79,7 +60,7 @@ def get(root: Path, crisis_id: str) -> Crisis:
         row = db.execute(f"SELECT {_COLUMNS} FROM crises WHERE id=?", (crisis_id,)).fetchone()
         if row is None:
             known = [r[0] for r in db.execute("SELECT id FROM crises ORDER BY opened_at DESC LIMIT 5")]
-            raise UnknownCrisis(f"no crisis '{crisis_id}' in {database(root)}"
+            raise UnknownCrisis(f"no crisis '{crisis_id}' in {db.where}"
                                 + (f"; latest: {', '.join(known)}" if known else "; none was ever opened here")
                                 + " (`crisis review list` shows them all)")
         return _crisis(row)
@@ -96,7 +77,7 @@ def under_way(root: Path, playbook: str) -> Crisis | None:
         db.close()
 
 
-def _under_way(db: sqlite3.Connection, playbook: str) -> Crisis | None:
+def _under_way(db: Database, playbook: str) -> Crisis | None:
     row = db.execute(f"SELECT {_COLUMNS} FROM crises WHERE playbook=? AND closed_at IS NULL "
                      "ORDER BY opened_at DESC LIMIT 1", (playbook,)).fetchone()
     return _crisis(row) if row else None
@@ -126,7 +107,7 @@ def join_or_open(root: Path, playbook: str, title: str, opened_by: str, at: date
     at = at or clock.now()
     db = _open(root)
     try:
-        with transaction(db):
+        with db.transaction():
             found = _under_way(db, playbook)
             if found:
                 return found
@@ -174,7 +155,8 @@ def record_alert(root: Path, playbook: str, alert: dict[str, Any], run_id: str |
         crisis = join_or_open(root, playbook, title or playbook, "monitoring", at).id
     db = _open(root)
     try:
-        db.execute("INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        db.execute("INSERT INTO alerts (playbook, crisis, level, kind, at, window_start, window_end, payload, run_id) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (playbook, crisis, str(alert.get("level", "")), str(alert.get("kind", "")), at.isoformat(),
                     str(alert.get("window_start", "")), str(alert.get("window_end", "")),
                     json.dumps(alert, default=str), run_id))
@@ -188,7 +170,7 @@ def alerts(root: Path, playbook: str, start: datetime, end: datetime | None) -> 
     db = _open(root)
     try:
         rows = db.execute("SELECT at, crisis, run_id, payload FROM alerts WHERE playbook=? AND at>=? AND at<=? "
-                          "ORDER BY at, rowid", (playbook, start.isoformat(), (end or clock.now()).isoformat()))
+                          "ORDER BY at, seq", (playbook, start.isoformat(), (end or clock.now()).isoformat()))
         return [{**json.loads(payload), "at": at, "crisis": crisis, "run_id": run_id}
                 for at, crisis, run_id, payload in rows]
     finally:
@@ -201,7 +183,8 @@ def record_step(root: Path, crisis_id: str, run_id: str, phase: str, step: str, 
     the first time is kept (the record is updated: an approver's edits re-render a pack)."""
     db = _open(root)
     try:
-        db.execute("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, step) DO UPDATE SET "
+        db.execute("INSERT INTO steps (crisis, run_id, phase, step, type, at, record) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                   "ON CONFLICT (run_id, step) DO UPDATE SET "
                    "record=excluded.record", (crisis_id, run_id, phase, step, step_type,
                                               (at or clock.now()).isoformat(), json.dumps(record, default=str)))
     finally:
@@ -212,7 +195,7 @@ def journal(root: Path, crisis_id: str) -> list[dict[str, Any]]:
     """The crisis's step outcomes, oldest first: run_id, phase, step, type, at, record."""
     db = _open(root)
     try:
-        rows = db.execute("SELECT run_id, phase, step, type, at, record FROM steps WHERE crisis=? ORDER BY at, rowid",
+        rows = db.execute("SELECT run_id, phase, step, type, at, record FROM steps WHERE crisis=? ORDER BY at, seq",
                           (crisis_id,))
         return [{"run_id": r, "phase": p, "step": s, "type": t, "at": at, "record": json.loads(rec)}
                 for r, p, s, t, at, rec in rows]
@@ -224,13 +207,15 @@ def save_lessons(root: Path, crisis: Crisis, lessons: Lessons) -> None:
     """The team's answers (the latest replace earlier ones) and their actions, open until done."""
     db = _open(root)
     try:
-        with transaction(db):
-            db.execute("INSERT OR REPLACE INTO lessons VALUES (?, ?, ?)",
+        with db.transaction():
+            db.execute("INSERT INTO lessons (crisis, body, at) VALUES (?, ?, ?) ON CONFLICT (crisis) DO UPDATE SET "
+                       "body=excluded.body, at=excluded.at",
                        (crisis.id, lessons.model_dump_json(), lessons.at.isoformat()))
             # The latest answers are the team's: actions they dropped or re-dated are replaced, done ones kept.
             db.execute("DELETE FROM actions WHERE crisis=? AND done_at IS NULL", (crisis.id,))
             for action in lessons.actions:
-                db.execute("INSERT OR IGNORE INTO actions (crisis, playbook, what, owner, due) VALUES (?, ?, ?, ?, ?)",
+                db.execute("INSERT INTO actions (crisis, playbook, what, owner, due) VALUES (?, ?, ?, ?, ?) "
+                           "ON CONFLICT DO NOTHING",
                            (crisis.id, crisis.playbook, action.what, action.owner, action.due.isoformat()))
     finally:
         db.close()

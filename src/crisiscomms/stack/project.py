@@ -103,6 +103,14 @@ class Project:
         loaded = self.load(playbook_id)
         return FrozenPlaybook(loaded, self.plan(loaded), self.catalog, self.root)
 
+    def parsed(self, playbook_id: str) -> LoadedPlaybook:
+        """The playbook read and validated as data (its model), without the checks across files (templates,
+        sub-playbooks): what a Run form needs of it. Raises PlaybookError if it does not parse."""
+        loaded = self._parse(self.path_of(playbook_id))
+        if isinstance(loaded, PlaybookError):
+            raise loaded
+        return loaded
+
     def check(self, path: Path) -> LoadedPlaybook:
         """The file parsed and inspected, once per Project: a run makes one Project and reads each file once."""
         from crisiscomms.playbook.inspect import inspect_playbook

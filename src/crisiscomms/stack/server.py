@@ -2,6 +2,11 @@
 approver page beside it, `crisiscomms.stack.gateway`), a `process` work pool with one worker, and the
 deployments of prefect.yaml.
 
+On PostgreSQL (`crisis up --postgres`: a cluster of the project's own under `.crisis/postgres`, started and stopped
+with the stack; or `--postgres-url`: an existing server), one database holds Prefect's tables (schema `public`) and
+the project's state (schema `crisis_state`: watermarks, mentions, crisis ids, approvals, outbox, kill switch), so
+that workers on other machines given the same URLs share them.
+
 Secured by default: a random credential made on first start (`.crisis/credential`, mode 0600) is the
 server's `PREFECT_SERVER_API_AUTH_STRING` and every client's `PREFECT_API_AUTH_STRING` (worker, flow
 runs, CLI); CORS allows the UI's own origin only, and the server answers its own host names only.
@@ -33,6 +38,9 @@ WORK_POOL = "crisis-pool"
 STATE_DIR = ".crisis"
 CREDENTIAL_FILE = "credential"
 USER = "crisis"
+STATE_SCHEMA = "crisis_state"  # the project's state, beside Prefect's tables in the same database
+DATABASE_URL_FILE = "database-url"  # the URL of an existing PostgreSQL server (mode 0600: it holds a password)
+LOCAL = "local"
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class Stack:
     root: Path
     host: str = "127.0.0.1"
     port: int = 4200
+    database: str = ""  # "" (SQLite), LOCAL (the project's own PostgreSQL cluster) or "url" (DATABASE_URL_FILE)
 
     @property
     def state_dir(self) -> Path:
@@ -64,9 +73,35 @@ class Stack:
         except FileNotFoundError:
             return None
 
+    def postgres_url(self) -> str | None:
+        """The PostgreSQL database of the stack (None on SQLite)."""
+        if not self.database:
+            return None
+        if self.database == LOCAL:
+            from crisiscomms.stack.postgres import LocalPostgres
+
+            return LocalPostgres(self.state_dir / "postgres").url
+        try:
+            return (self.state_dir / DATABASE_URL_FILE).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise ServerError(f"{self.state_dir / DATABASE_URL_FILE} is missing: start the stack again with "
+                              "`crisis up --postgres-url URL`") from None
+
+    def database_env(self) -> dict[str, str]:
+        """Where the stack's server keeps the run history and its flows the project's state (empty on SQLite)."""
+        url = self.postgres_url()
+        if url is None:
+            return {}
+        from crisiscomms.state.database import libpq_url
+
+        plain = libpq_url(url)
+        return {"PREFECT_API_DATABASE_CONNECTION_URL": plain.replace("postgresql://", "postgresql+asyncpg://", 1),
+                "CRISIS_STATE_DATABASE_URL": with_schema(plain, STATE_SCHEMA)}
+
     def env(self) -> dict[str, str]:
         """Environment of every process of the stack (and of commands that talk to it)."""
         env = dict(os.environ)
+        env.update(self.database_env())
         credential = self.credential()
         if credential:
             env.update({"PREFECT_SERVER_API_AUTH_STRING": credential, "PREFECT_API_AUTH_STRING": credential})
@@ -100,7 +135,16 @@ def saved_stack(root: Path) -> Stack | None:
     if not path.is_file():
         return None
     saved = json.loads(path.read_text(encoding="utf-8"))
-    return Stack(root, saved["host"], int(saved["port"]))
+    return Stack(root, saved["host"], int(saved["port"]), saved.get("database", ""))
+
+
+def with_schema(url: str, schema: str) -> str:
+    """The URL with its connections' search_path set to `schema` (its other parameters kept)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    params = [p for p in parts.query.split("&") if p and not p.startswith("options=")]
+    return urlunsplit(parts._replace(query="&".join([*params, f"options=-csearch_path%3D{schema}"])))
 
 
 def is_healthy(api_url: str, timeout: float = 2.0) -> bool:
@@ -141,11 +185,13 @@ def private_state(stack: Stack) -> None:
 
 
 def up(stack: Stack, say: Callable[[str], None], deploy: bool = True) -> None:
+    start_database(stack, say)  # first: every process of the stack is told where it is
     private_state(stack)
     for folder in ("logs", "prefect"):  # SQLite does not create the folder of its database
         (stack.state_dir / folder).mkdir(parents=True, exist_ok=True)
     ensure_credential(stack, say)
-    (stack.state_dir / "stack.json").write_text(json.dumps({"host": stack.host, "port": stack.port}))
+    (stack.state_dir / "stack.json").write_text(json.dumps({"host": stack.host, "port": stack.port,
+                                                            "database": stack.database}))
     if is_healthy(stack.api_url):
         say(f"Prefect server already up at {stack.ui_url}")
     else:
@@ -158,6 +204,34 @@ def up(stack: Stack, say: Callable[[str], None], deploy: bool = True) -> None:
     if not _alive(stack.pid_file("worker")):
         spawn(stack, "worker", worker_command())
     say(f"worker polling work pool '{WORK_POOL}'")
+
+
+def start_database(stack: Stack, say: Callable[[str], None]) -> None:
+    """The stack's PostgreSQL up (the project's own cluster) or reached (a server given by URL), with the state's
+    schema in it; nothing on SQLite."""
+    if not stack.database:
+        return
+    from crisiscomms.stack.postgres import LocalPostgres, PostgresError, create_schema
+
+    if stack.database == LOCAL:
+        say(f"starting PostgreSQL (data under {STATE_DIR}/postgres) …")
+        LocalPostgres(stack.state_dir / "postgres").start()
+    url = stack.postgres_url()
+    assert url is not None
+    try:
+        create_schema(url, STATE_SCHEMA, exist_ok=True)
+    except Exception as exc:  # psycopg's errors, without importing it here
+        from crisiscomms.state.database import shown_url
+
+        raise PostgresError(f"{shown_url(url)}: cannot reach the database ({' '.join(str(exc).split())})") from exc
+
+
+def save_database_url(stack: Stack, url: str) -> None:
+    """Keep the URL of an existing PostgreSQL server for the stack's processes (mode 0600: it holds a password)."""
+    stack.state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(stack.state_dir / DATABASE_URL_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(url.strip() + "\n")
 
 
 def server_command(stack: Stack) -> list[str]:
@@ -181,6 +255,13 @@ def down(stack: Stack, say: Callable[[str], None]) -> None:
     for name in ("worker", "server"):
         if down_one(stack, name):
             say(f"stopped {name}")
+    if stack.database == LOCAL:
+        from crisiscomms.stack.postgres import LocalPostgres
+
+        cluster = LocalPostgres(stack.state_dir / "postgres")
+        if cluster.running():
+            cluster.stop()
+            say("stopped PostgreSQL")
 
 
 def down_one(stack: Stack, name: str) -> bool:
@@ -199,7 +280,8 @@ def spawn(stack: Stack, name: str, command: list[str]) -> None:
 
 
 def wait_healthy(stack: Stack, say: Callable[[str], None], timeout: float = 90.0) -> None:
-    say(f"starting Prefect server on {stack.ui_url} (SQLite under {STATE_DIR}/prefect) …")
+    where = f"SQLite under {STATE_DIR}/prefect" if not stack.database else "PostgreSQL"
+    say(f"starting Prefect server on {stack.ui_url} ({where}) …")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if is_healthy(stack.api_url):

@@ -28,9 +28,29 @@ PLAYBOOK_HELP = "Playbook id (rappel-produit) or file in playbooks/ (playbooks/r
 
 def _project() -> Project:
     try:
-        return Project.find()
+        project = Project.find()
     except CrisisError as exc:
         err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    _use_stack_database(project)
+    return project
+
+def _use_stack_database(project: Project) -> None:
+    """Where `crisis up` put the project's state (PostgreSQL), this command reads and writes it too — unless the
+    environment says where it is (a worker's machine, CI)."""
+    saved = project.root / ".crisis" / "stack.json"
+    if os.environ.get("CRISIS_STATE_DATABASE_URL") or not saved.is_file() or '"database": ""' in saved.read_text():
+        return  # read without importing the stack (httpx): `crisis validate` starts fast
+    from crisiscomms.stack.server import saved_stack
+    from crisiscomms.state import URL_VARIABLE
+
+    stack = saved_stack(project.root)
+    if stack is None or not stack.database:
+        return
+    try:
+        os.environ[URL_VARIABLE] = stack.database_env()[URL_VARIABLE]
+    except CrisisError as exc:
+        err.print(f"[red]{exc}[/red]", markup=False)
         raise typer.Exit(2) from None
 
 def _file_or_id(project: Project, given: Path) -> Path:

@@ -64,9 +64,8 @@ def outbox_command(
 ) -> None:
     """The release outbox: messages in doubt (cut off mid-send: check the channel, then `crisis settle`)."""
     from crisiscomms.communication import release
-    from crisiscomms.monitoring.store import state_dir
 
-    outbox = release.Outbox(state_dir(_project().root) / "outbox.db")
+    outbox = release.open_outbox(_project().root)
     try:
         rows = outbox.rows() if every else outbox.in_doubt()
     finally:
@@ -88,12 +87,11 @@ def settle_command(
 ) -> None:
     """Settle a message in doubt after checking its channel: it arrived, or it must be sent again."""
     from crisiscomms.communication import release
-    from crisiscomms.monitoring.store import state_dir
 
     if delivered == resend or not by.strip():
         err.print("[red]give exactly one of --delivered or --resend, and --by[/red]")
         raise typer.Exit(2)
-    outbox = release.Outbox(state_dir(_project().root) / "outbox.db")
+    outbox = release.open_outbox(_project().root)
     try:
         outbox.settle(key.strip(), "sent" if delivered else "retry", f"{by.strip()}{': ' + note if note else ''}")
     except CrisisError as exc:

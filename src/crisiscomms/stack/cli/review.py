@@ -69,8 +69,9 @@ def _registry(root: Path) -> list[Crisis]:
     """Every crisis, newest first; none, and no database created, where none was ever opened."""
     from crisiscomms.review import crises
     from crisiscomms.review.charts import utc
+    from crisiscomms.state import exists
 
-    if not crises.database(root).is_file():
+    if not exists(root, "crises"):
         return []
     return sorted(crises.listed(root), key=lambda c: (utc(c.opened_at), c.id), reverse=True)
 
@@ -78,8 +79,9 @@ def _registry(root: Path) -> list[Crisis]:
 def _known(root: Path, crisis_id: str) -> Crisis:
     """The crisis of that id; exit 2 naming the latest ones (the registry's own message) when there is none."""
     from crisiscomms.review import crises
+    from crisiscomms.state import exists
 
-    if not crises.database(root).is_file():
+    if not exists(root, "crises"):
         _fail(f"no crisis '{crisis_id}': {NONE_OPENED}", 2)
     try:
         return crises.get(root, crisis_id)
@@ -251,12 +253,12 @@ def _key(given: Path | None) -> tuple[bytes | None, str]:
         state = state_dir(Project.find().root)
     except CrisisError:
         return None, "no key: not in a crisiscomms project and no --key-file"
-    if not (state / signing.KEY_FILE).is_file():  # load_key would make one: a new key checks nothing
-        return None, f"no key: {state / signing.KEY_FILE} does not exist (give --key-file)"
+    if not signing.key_exists(state):  # load_key would make one: a new key checks nothing
+        return None, f"no key: {signing.where_key(state)} holds none (give --key-file)"
     try:
-        return signing.load_key(state), f"key: {state / signing.KEY_FILE} (this project's)"
+        return signing.load_key(state), f"key: {signing.where_key(state)} (this project's)"
     except (CrisisError, ValueError, OSError) as exc:
-        _fail(f"{state / signing.KEY_FILE}: not a usable key ({exc})", 2)
+        _fail(f"{signing.where_key(state)}: not a usable key ({exc})", 2)
 
 
 def _read_key(path: Path) -> bytes:

@@ -26,14 +26,33 @@ def up_command(
                                        "replays a recorded crisis.")] = True,
     rotate_credential: Annotated[bool, typer.Option(
         "--rotate-credential", help="Stop the stack, make a new credential, start again.")] = False,
+    postgres: Annotated[bool, typer.Option(
+        "--postgres", help="Run history and the project's state in PostgreSQL: a cluster of the project's own "
+        "(data under .crisis/postgres), started and stopped with the stack. Kept for the next `crisis up`.")] = False,
+    postgres_url: Annotated[str | None, typer.Option(
+        help="Run history and the project's state in this existing PostgreSQL database "
+        "(postgresql://user:password@host:5432/db; kept in .crisis/database-url, mode 0600).")] = None,
+    sqlite: Annotated[bool, typer.Option("--sqlite", help="Back to SQLite files under .crisis/ (the default).")
+                      ] = False,
 ) -> None:
     """Start the local stack: Prefect server (SQLite, secured), work pool, deployments, worker — then the demo."""
     from crisiscomms.stack import server
-    from crisiscomms.stack.server import Stack, saved_stack
+    from crisiscomms.stack.server import LOCAL, Stack, saved_stack
 
     project = _project()
     _serve_project(project)
-    stack = Stack(project.root, port=port)
+    if postgres + bool(postgres_url) + sqlite > 1:
+        err.print("[red]give at most one of --postgres, --postgres-url and --sqlite[/red]")
+        raise typer.Exit(2)
+    saved = saved_stack(project.root)
+    database = LOCAL if postgres else "url" if postgres_url else "" if sqlite else saved.database if saved else ""
+    stack = Stack(project.root, port=port, database=database)
+    if saved and saved.database != database:
+        server.down(saved, err.print)  # its server must not go on writing where the new one does not look
+        err.print(f"the run history and state {_where(saved.database)} stay there; the stack now uses "
+                  f"{_where(database)}")
+    if postgres_url:
+        server.save_database_url(stack, postgres_url)
     if rotate_credential:
         server.down(saved_stack(project.root) or stack, err.print)
         server.rotate_credential(stack)
@@ -49,6 +68,11 @@ def up_command(
     if demo:
         out.print(DEMO_NEXT.format(ui=stack.ui_url))
     out.print("Stop everything with: crisis down")
+
+def _where(database: str) -> str:
+    return {"": "on SQLite (.crisis/)", "local": "in the project's PostgreSQL (.crisis/postgres)"}.get(
+        database, "in the PostgreSQL of .crisis/database-url")
+
 
 @app.command("down")
 def down_command() -> None:

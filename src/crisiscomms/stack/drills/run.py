@@ -29,8 +29,10 @@ from crisiscomms.stack.drills.score import Score, score, write
 from crisiscomms.stack.drills.spec import DrillSpec, check_against
 from crisiscomms.stack.project import Project
 from crisiscomms.stack.server import Stack
+from crisiscomms.state import URL_VARIABLE, sqlite_database
 
-SECRET_PREFIXES = ("CRISIS_SMTP_", "PREFECT_")
+SECRET_PREFIXES = ("CRISIS_SMTP_", "PREFECT_")  # PREFECT_API_DATABASE_CONNECTION_URL among them
+LOCAL_ONLY = ("CRISIS_STATE_DIR", URL_VARIABLE)
 CLOCK = "clock.txt"
 
 
@@ -83,11 +85,13 @@ def run_drill(project: Project, spec: DrillSpec, say: Callable[[str], None], spe
 @contextmanager
 def _drill_environment(ident: str, clock_file: Path, hidden: list[str]) -> Iterator[None]:
     """The environment the drill's stack is started with (its processes keep it): the drill's clock and id, and
-    no channel secret, SMTP setting or Prefect profile of the caller."""
+    no channel secret, SMTP setting or Prefect profile of the caller. Nor the caller's databases: a drill's stack
+    keeps its runs and its state in its own folder, on SQLite, even where the project's are in PostgreSQL — a drill
+    never writes where real crises are."""
     saved = dict(os.environ)
     try:
         for key in list(os.environ):
-            if key.startswith(SECRET_PREFIXES) or key in hidden or key == "CRISIS_STATE_DIR":
+            if key.startswith(SECRET_PREFIXES) or key in hidden or key in LOCAL_ONLY:
                 del os.environ[key]
         os.environ.update({clock.CLOCK_FILE: str(clock_file), drillmode.DRILL: ident,
                            "PREFECT_WORKER_QUERY_SECONDS": "2"})
@@ -107,7 +111,7 @@ def _post_mortem(root: Path, crisis: str | None) -> PostMortem | None:
 
 
 def _data(root: Path, playbook: str, prepared: Prepared) -> dict[str, int]:
-    store = Store(root / ".crisis" / "monitoring.db")
+    store = Store(sqlite_database(root / ".crisis" / "monitoring.db", "monitoring"))
     try:
         totals = store.totals(playbook)
     finally:
