@@ -5,13 +5,18 @@ Each takes the playbook the flow loaded (never re-reads its YAML) and the projec
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import get_client, get_run_logger, task
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.sync import concurrency
 from prefect.events import emit_event
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from crisiscomms.mention import Alert
 from crisiscomms.monitoring import claimwatch, monitor
@@ -33,15 +38,34 @@ def _monitoring(playbook: Playbook) -> Monitoring:
     return playbook.monitoring or Monitoring()
 
 
+SOURCE_LEASE = 60.0  # seconds a killed worker's hold on a source outlives it
+
+
+def one_reader(playbook_id: str, source_id: str) -> AbstractContextManager[None]:
+    """The source's one slot (Prefect global concurrency limit `source-<playbook>-<source>`, 1 slot, made the first
+    time): two workers never read one source at once — the second waits for the first to commit. A worker killed
+    mid-read holds it until its lease runs out. The store refuses a batch read from a moved watermark anyway
+    (SourceTaken): the slot spares the wasted read."""
+    name = f"source-{playbook_id}-{source_id}"
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            with contextlib.suppress(ObjectAlreadyExists):  # another worker made it first
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+    return concurrency(name, occupy=1, lease_duration=SOURCE_LEASE, strict=True)
+
+
 @task(name="monitor.source", retries=0)
 def pass_source(playbook: Playbook, root: str, source_id: str, run_id: str) -> dict[str, Any]:
     """Read one source since its watermark and commit what was read; a failure becomes a data gap."""
     spec = next(s for s in _monitoring(playbook).sources if s.id == source_id)
     store = open_store(Path(root))
     try:
-        done = monitor.MonitoringPass(playbook, StoreLedger(store, playbook.id, run_id),
-                                      Enricher(playbook)).read(build_source(spec, Path(root)),
-                                                               chunk=_monitoring(playbook).batch)
+        with one_reader(playbook.id, source_id):
+            done = monitor.MonitoringPass(playbook, StoreLedger(store, playbook.id, run_id),
+                                          Enricher(playbook)).read(build_source(spec, Path(root)),
+                                                                   chunk=_monitoring(playbook).batch)
     finally:
         store.close()
     logger = get_run_logger()

@@ -59,6 +59,20 @@ def test_the_monitoring_flow_replays_the_demo_crisis_reading_each_mention_once_a
 
 
 
+def test_each_source_is_read_under_its_one_slot_a_second_reader_waits_for(state_dir: Path) -> None:
+    from prefect.concurrency.sync import concurrency
+
+    from tasks.monitoring import one_reader
+
+    monitor(playbook="rappel-produit")
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name("source-rappel-produit-demo")
+    assert (limit.limit, limit.active_slots) == (1, 0)  # made by the run, released at its end
+    second = concurrency("source-rappel-produit-demo", occupy=1, timeout_seconds=2, strict=True)
+    with one_reader("rappel-produit", "demo"), pytest.raises(TimeoutError), second:
+        pass  # a second worker's pass of the same source, while the first holds it
+
+
 def test_communication_on_alert_says_so_when_the_api_has_no_communication_deployment(state_dir: Path) -> None:
     from crisiscomms.review import crises
     from tasks.crisis import COMMUNICATION_DEPLOYMENT, communicate_on_alert

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -92,6 +92,40 @@ def test_consecutive_scheduled_runs_process_every_mention_exactly_once(project: 
     total = store.totals("veille")
     assert total.read == total.processed + total.quarantined == 503
     assert len(store.known_ids("veille", [t["id"] for t in _tweets(500)])) == 500
+
+
+class Overtaken:
+    """A source whose first read lets another run read it from the same watermark and commit first (a second
+    worker that got there between this run's read and its commit)."""
+
+    def __init__(self, inner: Source, other: Callable[[], Run]) -> None:
+        self.inner, self.other, self.id, self.raced = inner, other, inner.id, False
+
+    def read(self, cursor: dict[str, Any] | None, limit: int | None = None) -> Any:
+        batch = self.inner.read(cursor, limit)
+        if not self.raced:
+            self.raced = True
+            self.other()
+        return batch
+
+
+def test_two_runs_reading_one_source_at_once_store_each_mention_once_and_the_second_says_it_was_overtaken(
+        project: Project, tmp_path: Path) -> None:
+    feed = project.root / "mentions.jsonl"
+    store = open_store(tmp_path)
+    _append(feed, _tweets(120))
+    playbook = project.load("veille").playbook
+    assert playbook.monitoring is not None
+    source = build_source(playbook.monitoring.sources[0], project.root)
+    others: list[Run] = []
+    overtaken = scheduled(playbook, project.root, store, "run-a", sources=[
+        Overtaken(source, lambda: others.append(scheduled(playbook, project.root, store, "run-b", sources=[source])))])
+    assert others[0].totals.read == others[0].totals.processed == 120
+    assert overtaken.totals.read == 0 and overtaken.passes[0].failure is None and overtaken.alerts == []
+    assert any("read by another run meanwhile" in note for note in overtaken.passes[0].notes)
+    assert store.totals("veille").processed == 120  # each mention once, none lost
+    _append(feed, _tweets(30, offset=120))
+    assert _run(project, store, "run-c").totals.processed == 30  # the next pass reads on from the winner's mark
 
 
 def test_a_run_that_dies_mid_batch_commits_nothing_and_the_next_run_reads_it_once(

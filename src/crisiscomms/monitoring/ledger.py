@@ -37,7 +37,9 @@ class Ledger(Protocol):
 
     def typical_volume(self, source: str) -> float | None: ...
 
-    def commit(self, outcome: BatchOutcome) -> None: ...
+    def commit(self, outcome: BatchOutcome, since: dict[str, Any] | None) -> None:
+        """Keep the outcome, read from the source's cursor `since`."""
+        ...
 
 
 class StoreLedger:
@@ -56,9 +58,9 @@ class StoreLedger:
     def typical_volume(self, source: str) -> float | None:
         return self.store.typical_volume(self.playbook, source)
 
-    def commit(self, outcome: BatchOutcome) -> None:
+    def commit(self, outcome: BatchOutcome, since: dict[str, Any] | None) -> None:
         self.store.commit_batch(self.playbook, outcome.source, self.run_id, outcome.mentions, outcome.quarantined,
-                                outcome.cursor, outcome.read)
+                                outcome.cursor, outcome.read, since=since)
 
 
 class MemoryLedger:
@@ -78,7 +80,7 @@ class MemoryLedger:
     def typical_volume(self, source: str) -> float | None:
         return None  # a file is read once: no usual volume to fall short of
 
-    def commit(self, outcome: BatchOutcome) -> None:
+    def commit(self, outcome: BatchOutcome, since: dict[str, Any] | None) -> None:
         self.seen |= {m.id for m in outcome.mentions}
         self._cursors[outcome.source] = outcome.cursor
         self.write(outcome)

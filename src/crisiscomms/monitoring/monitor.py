@@ -28,7 +28,7 @@ from crisiscomms.monitoring.ledger import BatchOutcome, Ledger, MemoryLedger
 from crisiscomms.monitoring.record import binary, normal_id, parse_time
 from crisiscomms.monitoring.sources import Batch, FileReader, Source, SourceError
 from crisiscomms.monitoring.sources.files import Format, file_format
-from crisiscomms.monitoring.store import Store, Totals
+from crisiscomms.monitoring.store import SourceTaken, Store, Totals
 from crisiscomms.monitoring.windows import WindowAccumulator, WindowStats, window_floor
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.playbook.monitoring import Detection, Monitoring
@@ -96,16 +96,17 @@ class MonitoringPass:
         `chunk` None: one read of everything new; else reads of `chunk` records until the source has no more.
         The first read is always an outcome, even empty (an empty batch is how silence shows), and only it is
         judged against the source's usual volume (the batches after it are the rest of a backlog).
-        A SourceError or a StalledBatch propagates, with the batch uncommitted.
+        A SourceError, a StalledBatch or a SourceTaken propagates, with the batch uncommitted.
         """
         first = True
         while True:
-            batch = source.read(self.ledger.cursor(source.id), limit=chunk)
+            since = self.ledger.cursor(source.id)
+            batch = source.read(since, limit=chunk)
             if batch.read == 0 and not first:
                 return
             baseline = self.ledger.typical_volume(source.id) if first else None
             outcome = isolate.process_or_isolate(self._processor(source.id, batch, baseline), batch, source.id)
-            self.ledger.commit(outcome)
+            self.ledger.commit(outcome, since)
             yield outcome, batch.notes
             first = False
             if chunk is None or batch.read < chunk:
@@ -139,6 +140,8 @@ class MonitoringPass:
                 passed.alerts += [data_gap_alert(source.id, issue, self.clock(), self.monitoring)
                                   for issue in outcome.issues]
                 passed.gate, passed.notes = outcome.gate, [*passed.notes, *notes]
+        except SourceTaken as exc:  # not a gap: the other run read it; this one stops reading the source
+            passed.notes = [*passed.notes, str(exc)]
         except (SourceError, isolate.StalledBatch) as exc:
             passed.failure = str(exc)
             passed.alerts.append(data_gap_alert(source.id, passed.failure, self.clock(), self.monitoring))

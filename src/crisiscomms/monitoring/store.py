@@ -18,8 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from crisiscomms import clock
+from crisiscomms.errors import CrisisError
 from crisiscomms.mention import EnrichedMention, Quarantined
 from crisiscomms.state import Database, open_database, sqlite_database, state_dir
+
+
+class SourceTaken(CrisisError):
+    """Another run read the source since this batch was read (its watermark moved): the batch is not stored."""
+
+
+UNCHECKED: Any = object()  # commit_batch's `since` when the caller is the source's only reader (a file, a test)
 
 
 @dataclass(frozen=True)
@@ -60,14 +68,19 @@ class Store:
         return found
 
     def commit_batch(self, playbook: str, source: str, run_id: str, mentions: Iterable[EnrichedMention],
-                     quarantined: Iterable[Quarantined], cursor: dict[str, Any], read: int) -> Totals:
-        """Store a source batch and move its watermark, atomically."""
+                     quarantined: Iterable[Quarantined], cursor: dict[str, Any], read: int,
+                     since: dict[str, Any] | None = UNCHECKED) -> Totals:
+        """Store a source batch and move its watermark, atomically — if the watermark is still `since`, the one the
+        batch was read from: two workers reading one source at once never both store it (SourceTaken)."""
         now = now_text()
         rows = [(playbook, m.id, m.source, m.created_at.isoformat(), run_id, m.model_dump_json()) for m in mentions]
         # A NUL byte, written as \x00: PostgreSQL's text cannot hold one, and the record is kept for people to read.
         bad = [(playbook, q.source, q.position, json.dumps(q.reasons, ensure_ascii=False),
                 q.raw.replace("\x00", "\\x00"), run_id, now) for q in quarantined]
         with self._transaction() as db:
+            if since is not UNCHECKED and self.cursor(playbook, source) != since:
+                raise SourceTaken(f"source {source} of {playbook} was read by another run meanwhile: this run's batch "
+                                  "is not stored (that run stored it); the next pass reads on from there")
             db.executemany("INSERT INTO mentions (playbook, id, source, created_at, run_id, data) VALUES (?,?,?,?,?,?)",
                            rows)
             db.executemany("INSERT INTO quarantine (playbook, source, position, reasons, raw, run_id, at) "
