@@ -122,7 +122,7 @@ class Child:
         return status
 
 
-def release_in_child(run: Run, env: dict[str, str], attempt: int) -> Child:
+def release_in_child(run: Run, env: dict[str, str], attempt: int, racer: int = 0) -> Child:
     pid = os.fork()
     if pid:
         return Child(pid)
@@ -137,7 +137,7 @@ def release_in_child(run: Run, env: dict[str, str], attempt: int) -> Child:
             result: Any = [r.__dict__ for r in receipts]
         except release.ReleaseRefused as exc:
             result = {"refused": str(exc)}
-        written = run.folder / f"result-{attempt}.json"
+        written = run.folder / f"result-{attempt}-{racer}.json"
         written.with_suffix(".tmp").write_text(json.dumps(result))
         written.with_suffix(".tmp").replace(written)
         code = 0
@@ -164,8 +164,10 @@ def arm_kill(child: Child, run: Run, receivers: tuple[HttpReceiver, SmtpReceiver
         receiver.on_receive = on_receive
 
 
-def release_until_no_progress(run: Run, receivers: tuple[HttpReceiver, SmtpReceiver],
-                              tally: Tally) -> list[dict[str, Any]] | dict[str, str]:
+def release_until_no_progress(run: Run, receivers: tuple[HttpReceiver, SmtpReceiver], tally: Tally,
+                              racers: int = 1) -> list[dict[str, Any]] | dict[str, str]:
+    """Each attempt: `racers` releases of the pack at once (two workers given the same run), one of them perhaps
+    killed; again until an attempt sends nothing more. The result of the last attempt's first racer to finish."""
     hook, smtp = receivers
     last: list[dict[str, Any]] | dict[str, str] = {}
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -173,18 +175,23 @@ def release_until_no_progress(run: Run, receivers: tuple[HttpReceiver, SmtpRecei
         env = {"CRISIS_FAULT_HOOK": f"http://127.0.0.1:{free_port()}/hook" if refused else hook.url,
                "CRISIS_SMTP_HOST": smtp.host, "CRISIS_SMTP_FROM": "crise@exemple.fr",
                "CRISIS_SMTP_PORT": str(free_port() if run.rng.random() < 0.1 else smtp.port)}
-        child = release_in_child(run, env, attempt)
-        arm_kill(child, run, receivers, attempt)
-        status = child.wait()
+        children = [release_in_child(run, env, attempt, racer) for racer in range(racers)]
+        arm_kill(children[run.rng.randrange(racers)], run, receivers, attempt)
+        statuses = [child.wait() for child in children]
         hook.on_receive = smtp.on_receive = None
         hook.wait_idle(), smtp.wait_idle()
-        tally.attempts += 1
-        if child.killed and os.WIFSIGNALED(status):
-            tally.kills += 1
+        tally.attempts += racers
+        results = []
+        for racer, (child, status) in enumerate(zip(children, statuses, strict=True)):
+            if child.killed and os.WIFSIGNALED(status):
+                tally.kills += 1
+                continue
+            assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"run {run.number}: the release crashed"
+            results.append(json.loads((run.folder / f"result-{attempt}-{racer}.json").read_text()))
+        if not results:
             continue
-        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"run {run.number}: the release crashed"
-        last = json.loads((run.folder / f"result-{attempt}.json").read_text())
-        if isinstance(last, dict) or not any(r["status"] == "sent" for r in last):
+        last = results[0]
+        if all(isinstance(r, dict) or not any(x["status"] == "sent" for x in r) for r in results):
             return last
     return last
 
@@ -248,9 +255,10 @@ def receivers() -> Iterator[tuple[HttpReceiver, SmtpReceiver]]:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (Linux, the platform crisiscomms supports): it kills a forked releasing process")
+@pytest.mark.parametrize("racers", [1, 2], ids=["one-worker", "two-workers-racing"])
 def test_a_hundred_releases_under_faults_and_kills_never_duplicate_nor_send_unapproved(
         tmp_path: Path, receivers: tuple[HttpReceiver, SmtpReceiver], capsys: pytest.CaptureFixture[str],
-        state_backend: str) -> None:
+        state_backend: str, racers: int) -> None:
     hook, smtp = receivers
     tally, runs = Tally(), []
     started = time.monotonic()
@@ -259,12 +267,12 @@ def test_a_hundred_releases_under_faults_and_kills_never_duplicate_nor_send_unap
         run = Run(number, tmp_path / f"run-{number}", rng, tampered=rng.random() < 0.08)
         run.folder.mkdir()
         hook.answer, smtp.answer = http_answer(random.Random(rng.random())), smtp_answer(random.Random(rng.random()))
-        result = release_until_no_progress(run, receivers, tally)
+        result = release_until_no_progress(run, receivers, tally, racers)
         check_run(run, result, hook.counts() + smtp.counts(), tally)
         tally.runs, tally.tampered = tally.runs + 1, tally.tampered + run.tampered
         runs.append(run)
     check_receivers(runs, receivers, tally)
-    summary = (f"fault injection ({state_backend.split(':')[0]}), seed {SEED}: {tally.runs} runs ({tally.tampered} with a tampered pack, {tally.refused} refused), "
+    summary = (f"fault injection ({state_backend.split(':')[0]}, {racers} racing), seed {SEED}: {tally.runs} runs ({tally.tampered} with a tampered pack, {tally.refused} refused), "
                f"{tally.messages} messages: {tally.outcomes['delivered']} delivered once, "
                f"{tally.outcomes['failed']} failed (never delivered), {tally.outcomes['in_doubt']} in doubt "
                f"({tally.in_doubt_delivered} of them delivered once); {tally.attempts} releases, {tally.kills} "
