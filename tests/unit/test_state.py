@@ -217,3 +217,24 @@ def test_an_unreachable_postgresql_is_a_clear_error(tmp_path: Path, monkeypatch:
     with pytest.raises(StateError, match=r"cannot connect.*CRISIS_STATE_DATABASE_URL") as caught:
         open_database(tmp_path, "crises")
     assert "wrong" not in str(caught.value)  # the password is never shown
+
+
+def _open_crisis(folder: str, playbook: str, results: object) -> None:
+    from crisiscomms.review import crises
+
+    results.put((playbook, crises.join_or_open(Path(folder), playbook, playbook, "monitoring", T0).id))  # type: ignore[attr-defined]
+
+
+def test_workers_opening_crises_at_once_get_one_crisis_per_playbook_and_never_mix_them(
+        tmp_path: Path, state_backend: str) -> None:
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    playbooks = ["rappel-produit", "rappel-produit", "fuite-de-donnees", "fuite-de-donnees", "rappel-produit"]
+    racers = [context.Process(target=_open_crisis, args=(str(tmp_path), p, results)) for p in playbooks]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(60)
+    opened = sorted(results.get(timeout=5) for _ in racers)
+    assert {playbook: {ident for p, ident in opened if p == playbook} for playbook in set(playbooks)} == {
+        "rappel-produit": {"rappel-produit-20260312-1"}, "fuite-de-donnees": {"fuite-de-donnees-20260312-1"}}
