@@ -19,6 +19,11 @@ With `--monitor-every S`, a run of the `crisis-monitor/monitor` deployment is st
 top of its 5-minute schedule), all on the one SQLite file; with `--ui-every N`, every Nth decision is given in the
 Prefect UI's Resume form (headless Debian Chromium) instead of the link. The bench then counts decisions that
 failed and the server's "database is locked" errors (its log) and 503 answers.
+
+With `--postgres`, the stack runs as `crisis up --postgres` starts it: Prefect's runs and the project's state in a
+PostgreSQL cluster of its own (the lock errors counted are then PostgreSQL's: deadlocks, lock timeouts). Meanwhile a
+probe asks the API for one flow run every half second: its slowest answers are the stalls a person would feel (the
+target: none over 1 s).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 import httpx  # noqa: E402
 
 from crisiscomms.stack import server  # noqa: E402
-from crisiscomms.stack.server import Stack  # noqa: E402
+from crisiscomms.stack.server import LOCAL, Stack  # noqa: E402
 from tests.unit.receivers import SmtpReceiver  # noqa: E402
 
 PLAYBOOK_ID = "bench-approval"
@@ -166,6 +171,20 @@ def monitor_runs(api: httpx.Client, every: float, stop: threading.Event) -> None
         api.post(f"/deployments/{deployment_id}/create_flow_run", json={"state": {"type": "SCHEDULED"}})
 
 
+LOCK_ERRORS = ("database is locked", "deadlock detected", "lock timeout", "could not obtain lock")
+
+
+def probe(stack: Stack, stop: threading.Event, seen: list[float]) -> None:
+    """How long the API takes to answer a small read, every half second, while the bench runs."""
+    user, _, password = (stack.credential() or "").partition(":")
+    with httpx.Client(base_url=stack.api_url, auth=(user, password), timeout=90) as api:
+        while not stop.wait(0.5):
+            started = time.monotonic()
+            with contextlib.suppress(httpx.HTTPError):
+                api.post("/flow_runs/filter", json={"limit": 1})
+                seen.append(time.monotonic() - started)
+
+
 def summary(values: list[float]) -> dict[str, float]:
     if not values:
         return {"n": 0, "p50": float("nan"), "p95": float("nan"), "max": float("nan")}
@@ -188,21 +207,24 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=4290)
     parser.add_argument("--monitor-every", type=float, default=0, help="start a monitoring run every S seconds")
     parser.add_argument("--ui-every", type=int, default=0, help="every Nth decision through the Prefect UI")
+    parser.add_argument("--postgres", action="store_true", help="runs and state in PostgreSQL (crisis up --postgres)")
     args = parser.parse_args()
     for key in [k for k in os.environ if k.startswith(("PREFECT_", "CRISIS_"))]:
         del os.environ[key]
     with tempfile.TemporaryDirectory(prefix="bench-approval-") as tmp, SmtpReceiver() as smtp:
         os.environ.update({"CRISIS_SMTP_HOST": smtp.host, "CRISIS_SMTP_PORT": str(smtp.port)})
-        stack = Stack(make_project(Path(tmp) / "project"), port=args.port)
+        stack = Stack(make_project(Path(tmp) / "project"), port=args.port, database=LOCAL if args.postgres else "")
         server.up(stack, say)
         user, _, password = (stack.credential() or "").partition(":")
         stop, failures = threading.Event(), []
+        probed: list[float] = []  # the API's answer times to the probe
         try:
             with httpx.Client(base_url=stack.api_url, auth=(user, password), timeout=90) as api, \
                     contextlib.ExitStack() as closing:
                 deployment_id = api.get("/deployments/name/phase-communication/communication").json()["id"]
                 if args.monitor_every:
                     threading.Thread(target=monitor_runs, args=(api, args.monitor_every, stop), daemon=True).start()
+                threading.Thread(target=probe, args=(stack, stop, probed), daemon=True).start()
                 ui = _browser(closing, stack, Path(tmp)) if args.ui_every else None
                 cycles = []
                 for n in range(args.cycles):
@@ -218,13 +240,18 @@ def main() -> None:
             stop.set()
             server.down(stack, say)
             log = (stack.state_dir / "logs" / "server.log").read_text(errors="replace")
-    locked, unavailable = log.count("database is locked"), log.count('" 503')
-    print(f"decisions: {len(cycles)} recorded ({sum('via_ui' in c for c in cycles)} through the UI), "
-          f"{len(failures)} failed; server log: {locked} 'database is locked', {unavailable} answers 503")
+    locked = sum(log.count(sign) for sign in LOCK_ERRORS)
+    unavailable = log.count('" 503')
+    stalls = [t for t in probed if t > 1.0]
+    print(f"backend: {'PostgreSQL' if args.postgres else 'SQLite'}; decisions: {len(cycles)} recorded "
+          f"({sum('via_ui' in c for c in cycles)} through the UI), {len(failures)} failed; server log: {locked} lock "
+          f"errors, {unavailable} answers 503; API probe: {len(probed)} answers, {len(stalls)} over 1 s, slowest "
+          f"{max(probed, default=float('nan')):.2f} s")
     result = {key: summary([c[key] for c in cycles if key in c]) for key in ("open_to_notified", "post_to_continue",
                                                                               "post_to_page")}
     result["failures"] = failures  # type: ignore[assignment]
     result["database_locked"] = locked  # type: ignore[assignment]
+    result["api_probe"] = summary(probed)
     print("| measure | n | p50 | p95 | max |\n|---|--:|--:|--:|--:|")
     for key, row in result.items():
         if not isinstance(row, dict):
