@@ -71,6 +71,10 @@ class MemoryLedger:
         self.seen: set[str] = set()
         self._cursors: dict[str, dict[str, Any]] = {}
 
+    def start(self, source: str, cursor: dict[str, Any]) -> None:
+        """Read the source from `cursor` (a part of a file) rather than from its start."""
+        self._cursors[source] = cursor
+
     def cursor(self, source: str) -> dict[str, Any] | None:
         return self._cursors.get(source)
 

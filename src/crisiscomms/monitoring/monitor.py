@@ -120,7 +120,7 @@ class MonitoringPass:
         known = set(self.ledger.known_ids(source_id, ids))
         now = self.clock()
         if self.dated_by_stream:
-            self.newest = max(filter(None, [self.newest, _newest(batch, now, self.monitoring)]), default=None)
+            self.newest = max(filter(None, [self.newest, newest_in(batch, now, self.monitoring)]), default=None)
         newest = self.newest if self.dated_by_stream else None
 
         def process(part: Batch) -> BatchOutcome:
@@ -148,7 +148,7 @@ class MonitoringPass:
         return passed
 
 
-def _newest(batch: Batch, now: datetime, monitoring: Monitoring) -> datetime | None:
+def newest_in(batch: Batch, now: datetime, monitoring: Monitoring) -> datetime | None:
     """The newest date of a batch that is not in the future (the gate refuses those)."""
     latest = now + timedelta(seconds=monitoring.gate.max_future_skew)
     dates = (parse_time(record.data.get("created_at")) for record in batch.records)

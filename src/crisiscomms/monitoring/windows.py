@@ -3,6 +3,7 @@ included (zeros are baseline too). What the detector judges, and what the monito
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -91,6 +92,15 @@ class WindowAccumulator:
                 tally = self._tallies[index] = _Tally()
             tally.add(mention)
 
+    def merge(self, later: WindowAccumulator) -> None:
+        """Add what `later` accumulated from the mentions that came after this one's (a later part of a file):
+        the same windows as if one accumulator had been fed both, in that order."""
+        for index, tally in later._tallies.items():
+            if index in self._tallies:
+                self._tallies[index].merge(tally)
+            else:
+                self._tallies[index] = tally
+
     def windows(self, start: datetime | None = None, end: datetime | None = None,
                 trail: int | None = None) -> Iterator[WindowStats]:
         """The windows from the one holding `start` (else the first mention's) to the one holding the instant
@@ -146,6 +156,16 @@ class _Tally:
         self.keywords.update(list(dict.fromkeys(mention.keywords)))
         self.hashtags.update(list(dict.fromkeys(mention.hashtags)))
         self._offer(mention)
+
+    def merge(self, later: _Tally) -> None:
+        """`later`'s mentions, as if added after these: counters summed (terms in order of first appearance), the
+        samples merged in `sample_order`, an earlier arrival ahead on a tie."""
+        self.volume += later.volume
+        self.negative += later.negative
+        self.analysed += later.analysed
+        self.keywords.update(later.keywords)
+        self.hashtags.update(later.hashtags)
+        self.samples = list(heapq.merge(self.samples, later.samples, key=lambda kept: kept[0]))[:SAMPLES]
 
     def _offer(self, mention: EnrichedMention) -> None:
         """Keep the SAMPLES first in `sample_order`; on a tie the earlier arrival stays ahead."""

@@ -70,7 +70,7 @@ class FileReader:
         self, id: str, path: Path, format: Format = "jsonl", mapping: dict[str, str] | None = None,
         *, display: str | None = None, retries: int = 3, backoff: float = DEFAULT_BACKOFF,
         max_line_bytes: int = MAX_LINE_BYTES, max_row_lines: int = MAX_ROW_LINES, finished: bool = False,
-        settle: float = SETTLE_SECONDS, wall: Callable[[], float] = time.time,
+        settle: float = SETTLE_SECONDS, wall: Callable[[], float] = time.time, until: int | None = None,
     ) -> None:
         if format not in FORMATS:
             raise SourceError(id, f"format {format!r} is not one of {', '.join(FORMATS)}")
@@ -86,6 +86,7 @@ class FileReader:
         self.finished = finished  # the file is complete: its last line is read even without a newline
         self.settle = settle
         self.wall = wall  # the wall clock file times are compared with (injectable for tests)
+        self.until = until  # a part of a finished file: it ends at this byte (a line's start), the next part reads on
         check_mapping(id, self.mapping)
 
     def read(self, cursor: dict[str, Any] | None, limit: int | None = None) -> Batch:
@@ -108,6 +109,8 @@ class FileReader:
             start = Start(last.end, last.number, not last.terminated)
             if limited := limit is not None and batch.read >= limit:
                 break
+            if self.until is not None and last.end >= self.until:  # the part's last line: the next part reads on
+                break
         batch.cursor = {"offset": start.offset, "line": start.line, "head": head(stream, start.offset)}
         if start.open:
             batch.cursor["open"] = True
@@ -118,13 +121,16 @@ class FileReader:
     def _finished_at(self, stream: BinaryIO) -> int | None:
         """The file's size if it is finished (see the module docstring), else None: its end may still grow."""
         status = os.fstat(stream.fileno())
+        if self.until is not None:
+            return min(status.st_size, self.until)
         if self.finished or self.wall() - status.st_mtime >= self.settle:
             return status.st_size
         return None
 
     def _note_unread(self, stream: BinaryIO, reached: Start, notes: list[str]) -> None:
         """Bytes left at the end of a read are never dropped in silence: say where and why."""
-        unread = os.fstat(stream.fileno()).st_size - reached.offset
+        size = os.fstat(stream.fileno()).st_size
+        unread = (size if self.until is None else min(size, self.until)) - reached.offset
         if unread <= 0:
             return
         why = ("the file grew while it was read" if self.finished else
