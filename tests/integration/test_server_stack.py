@@ -41,6 +41,7 @@ def _deployments_of_prefect_yaml(stack: LiveStack) -> list[tuple[str, str]]:
     flows["flows/phases.py:assessment_on_alert"] = "phase-assessment"
     flows["flows/readiness.py:readiness"] = "crisis-readiness"
     flows["flows/drill.py:drill"] = "crisis-drill"
+    flows["flows/burst.py:burst"] = "crisis-burst"
     flows.update({f"flows/forms.py:form_{pb.replace('-', '_')}": "crisis-playbook" for pb in PLAYBOOK_IDS})
     return [(flows[d["entrypoint"]], d["name"]) for d in config["deployments"]]
 
@@ -48,8 +49,8 @@ def _deployments_of_prefect_yaml(stack: LiveStack) -> list[tuple[str, str]]:
 def test_deployments_are_registered_with_typed_enforced_parameters(live_stack: LiveStack) -> None:
     expected = _deployments_of_prefect_yaml(live_stack)
     # the shared playbook form, one form per playbook, 4 phases, the alert's assessment, monitor, update-reminder,
-    # kill-switch, approval-deadline, the weekly readiness report and the drill
-    assert len(expected) == 1 + len(PLAYBOOK_IDS) + 4 + 7
+    # kill-switch, approval-deadline, the weekly readiness report, the drill and the burst
+    assert len(expected) == 1 + len(PLAYBOOK_IDS) + 4 + 8
     for flow_name, name in expected:
         found = deployment(live_stack.api, flow_name, name)
         assert found["enforce_parameter_schema"] is True, name
