@@ -36,6 +36,7 @@ from crisiscomms.stack.drills.replay import SOURCE, Prepared
 from crisiscomms.stack.drills.spec import DrillSpec
 
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+ACTIVE = ("SCHEDULED", "PENDING", "RUNNING")  # the states a busy stack's runs are in
 AUTOMATED = ("crisis.alert.alert", "crisis.alert.crisis", "crisis.claim.spreading")
 ON_THE_CLOCK = ("approval-deadline", "update-reminder")  # they wait for the drill's clock: never waited for
 SETTLE_SECONDS = 300.0  # real seconds a move may take before the drill gives up on it
@@ -79,6 +80,7 @@ class Conductor:
         self.now = prepared.start
         self.seen = Seen()
         self.last_line = prepared.lines[-1].at
+        self.flow_ids: dict[tuple[str, ...], set[str]] = {}
 
     # --- the loop ---------------------------------------------------------------------------------------------
 
@@ -131,6 +133,7 @@ class Conductor:
         run = self._start("crisis-monitor", "monitor", {"playbook": self.spec.playbook})
         self._final(run)
         self._await_automations(started)
+        self._opened()  # this pass may have opened the crisis: the next one is then `monitor_during` away
         if self._keep_monitoring():
             every = self.spec.monitor_every if self.seen.crisis is None else self.spec.monitor_during
             self._plan("pass", self.now + timedelta(seconds=every))
@@ -159,12 +162,7 @@ class Conductor:
     # --- what happened ----------------------------------------------------------------------------------------
 
     def _observe(self) -> None:
-        root, playbook = self.prepared.root, self.spec.playbook
-        if self.seen.crisis is None:
-            found = crises.latest(root, playbook)
-            if found is not None:
-                self.seen.crisis = found.id
-                self.say(f"{self.now:%H:%M} crisis {found.id} opened by {found.opened_by}")
+        self._opened()
         runs = self._runs()
         self._assessed(runs)
         waiting = [run for run in runs if run.get("state_type") == "PAUSED" and not self._paused(run)]
@@ -174,6 +172,13 @@ class Conductor:
             waiting = [run for run in waiting if not self._paused(self.api.get(f"/flow_runs/{run['id']}").json())]
         self._releases()
         self._closed()
+
+    def _opened(self) -> None:
+        if self.seen.crisis is None:
+            found = crises.latest(self.prepared.root, self.spec.playbook)
+            if found is not None:
+                self.seen.crisis = found.id
+                self.say(f"{self.now:%H:%M} crisis {found.id} opened by {found.opened_by}")
 
     def _assessed(self, runs: list[dict[str, Any]]) -> None:
         if self.seen.assessed or self.seen.crisis is None:
@@ -330,23 +335,33 @@ class Conductor:
             time.sleep(0.5)
 
     def _busy(self) -> list[dict[str, Any]]:
+        """Asked twice a second while the stack works: only the runs not yet finished or paused are fetched (every
+        run of the drill, each time, cost the drill's server ~3× the CPU)."""
         waiting = self._flow_ids(ON_THE_CLOCK)
         soon = datetime.now(UTC) + timedelta(minutes=5)
-        return [r for r in self._runs() if r.get("flow_id") not in waiting and (
+        return [r for r in self._runs(ACTIVE) if r.get("flow_id") not in waiting and (
             r["state_type"] in ("PENDING", "RUNNING") or (r["state_type"] == "SCHEDULED" and _expected(r) < soon))]
 
-    def _runs(self) -> list[dict[str, Any]]:
+    def _runs(self, states: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """The drill's runs (those in `states`, when given)."""
         found: list[dict[str, Any]] = []
+        only = {"flow_runs": {"state": {"type": {"any_": list(states)}}}} if states else {}
         while True:
-            page = self.api.post("/flow_runs/filter", json={"sort": "EXPECTED_START_TIME_ASC", "limit": 200,
+            page = self.api.post("/flow_runs/filter", json={**only, "sort": "EXPECTED_START_TIME_ASC", "limit": 200,
                                                             "offset": len(found)}).json()
             found += page
             if len(page) < 200:
                 return found
 
     def _flow_ids(self, names: tuple[str, ...]) -> set[str]:
+        """The ids of these flows; kept once every one is known (a flow's id never changes)."""
+        if names in self.flow_ids:
+            return self.flow_ids[names]
         flows = self.api.post("/flows/filter", json={"flows": {"name": {"any_": list(names)}}}).json()
-        return {flow["id"] for flow in flows}
+        found = {flow["id"] for flow in flows}
+        if len(found) == len(names):
+            self.flow_ids[names] = found
+        return found
 
     def _schema(self, run: dict[str, Any], details: dict[str, Any]) -> dict[str, Any] | None:
         key = (details.get("run_input_keyset") or {}).get("schema")
