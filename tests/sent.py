@@ -8,12 +8,13 @@ from typing import Any
 
 from crisiscomms.communication import release
 from crisiscomms.communication.messages import NEXT_UPDATE_MARKER, fill_next_update
+from crisiscomms.state import open_in
 
 
 def as_sent(state: Path, pack: dict[str, Any], variant: dict[str, Any]) -> str:
     if NEXT_UPDATE_MARKER not in variant["text"]:
         return variant["text"]
-    outbox = release.Outbox(state / "outbox.db")
+    outbox = release.Outbox(open_in(state, "outbox"))  # the stack's: its file, or its PostgreSQL
     try:
         when = release.promised_time(pack, outbox)
     finally:

@@ -95,7 +95,9 @@ def test_the_drill_deployment_offers_each_drill_of_the_project_and_scripted_appr
 def test_each_playbook_has_its_own_run_form_with_its_inputs_and_their_defaults(live_stack: LiveStack) -> None:
     schema = deployment(live_stack.api, "crisis-playbook", "rappel-produit")["parameter_openapi_schema"]
     properties = schema["properties"]
-    assert list(properties) == ["phase", "marque", "produit", "incident", "gravite", "exercice", "mentions",
+    # in the order the UI shows them, by position (PostgreSQL keeps the schema as JSONB, which sorts its keys)
+    assert sorted(properties, key=lambda name: properties[name]["position"]) == [
+                                "phase", "marque", "produit", "incident", "gravite", "exercice", "mentions",
                                 "soumettre", "redacteur", "rumeur", "verite", "fin_de_crise",
                                 "crisis_id"]  # the playbook's order, then the crisis it joins; no internals
     assert schema.get("required", []) == []  # every input of the demo has a default: the form starts filled in

@@ -29,7 +29,8 @@ from crisiscomms.monitoring.store import open_store, state_dir
 from crisiscomms.playbook.communication import Stage
 from crisiscomms.playbook.models import Playbook
 from crisiscomms.stack.project import Project
-from crisiscomms.state import database_url, open_in
+from crisiscomms.state import URL_VARIABLE, database_url, open_in
+from tests.backends import fresh_schema, on_postgres, session_server
 from tests.sent import as_sent
 
 from .browser import Answer, chromium, open_run, read_prompt, resume_with
@@ -327,7 +328,7 @@ def _short_timeout_copy(dest: Path, seconds: int) -> str:
 
 
 def test_an_unanswered_approval_times_out_after_one_escalation_and_releases_nothing(
-        live_stack: LiveStack, browser: Browser, tmp_path: Path) -> None:
+        live_stack: LiveStack, browser: Browser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     api = live_stack.api
     root = tmp_path / "project"
     state = root / ".crisis"
@@ -337,6 +338,12 @@ def test_an_unanswered_approval_times_out_after_one_escalation_and_releases_noth
     chain = Project(root).load(playbook_id).playbook.communication.approval.chain(None)
     assert [(s.roles, s.timeout, s.escalate_to) for s in chain] == [
         (["direction_communication"], 10, "porte_parole")]
+    # This copy's state is its own: its files under `state`, or on the PostgreSQL pass a schema of its own.
+    own = fresh_schema(session_server())[1] if on_postgres() else None
+    if own:
+        monkeypatch.setenv(URL_VARIABLE, own)
+    else:
+        monkeypatch.delenv(URL_VARIABLE, raising=False)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({"PREFECT_API_URL": live_stack.stack.api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "PREFECT_API_AUTH_STRING": live_stack.stack.credential() or "",
