@@ -13,6 +13,8 @@ import pytest
 from crisiscomms.errors import CrisisError
 from crisiscomms.monitoring import burst, monitor
 from crisiscomms.monitoring.enrich import Enricher
+from crisiscomms.monitoring.monitor import FILE_CHUNK
+from crisiscomms.monitoring.sources import FileReader
 from crisiscomms.stack.project import Project
 from tests.unit.test_monitor import project
 
@@ -84,6 +86,28 @@ def test_a_quarantined_record_of_a_part_names_the_file_and_its_line(project: Pro
     assert result.read == 29 and result.quarantined == 2 and result.notes == []
     kept = [json.loads(line) for line in (out / "part-00001.quarantine.jsonl").open(encoding="utf-8")]
     assert [(q["position"], q["reasons"][0][:8]) for q in kept] == [(f"{path}:38", "not JSON"), (f"{path}:39", "missing ")]
+
+
+def test_parts_of_whole_batches_read_each_line_once(tmp_path: Path) -> None:
+    """A part of exactly FILE_CHUNK records takes two reads, as the pass reads it: the second finds the part's end,
+    never the next part's first line."""
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(f'{{"id": "{n}", "created_at": "2013-07-24T18:00:00Z", "text": "post {n}"}}\n'
+                            for n in range(2 * FILE_CHUNK + 7)), encoding="utf-8")
+    parts = burst.cut(path, FILE_CHUNK)
+    assert [_records_read(part) for part in parts] == [FILE_CHUNK, FILE_CHUNK, 7]
+
+
+def _records_read(part: burst.Part) -> int:
+    reader = FileReader("input", Path(part.path), "jsonl", finished=True, until=part.end)
+    cursor: dict[str, object] = {"offset": part.start, "line": part.line}
+    total = 0
+    while True:
+        batch = reader.read(cursor, limit=FILE_CHUNK)
+        total += batch.read
+        if batch.read < FILE_CHUNK:
+            return total
+        cursor = batch.cursor
 
 
 def test_a_csv_burst_is_refused_with_why(tmp_path: Path) -> None:

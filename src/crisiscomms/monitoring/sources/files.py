@@ -102,6 +102,9 @@ class FileReader:
     def _read_from(self, stream: BinaryIO, cursor: dict[str, Any], limit: int | None) -> Batch:
         batch = Batch()
         start = self._resume(stream, cursor, batch.notes)
+        if self.until is not None and start.offset >= self.until:  # the part is read: what follows is the next's
+            batch.cursor = {"offset": start.offset, "line": start.line}
+            return batch
         end = self._finished_at(stream)
         framer = self._jsonl if self.format == "jsonl" else self._csv
         limited = False
