@@ -17,8 +17,10 @@ from crisiscomms.communication import release, signing
 from crisiscomms.communication.approval import ApprovalStore, StageRecord
 from crisiscomms.mention import EnrichedMention, Quarantined
 from crisiscomms.monitoring.store import open_store
+from crisiscomms.stack.postgres import drop_schema
 from crisiscomms.state import NAMES, IntegrityError, StateError, open_database, open_in, state_dir
 from crisiscomms.state.schema import HEADS, MIGRATIONS
+from tests.backends import fresh_schema
 
 T0 = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 
@@ -147,14 +149,16 @@ def test_the_signing_key_is_made_once_and_shared(tmp_path: Path, state_backend: 
 
 
 def test_a_key_file_is_taken_over_when_the_state_moves_to_postgresql(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_backend: str) -> None:
-    if state_backend == "sqlite":
-        pytest.skip("the move is to PostgreSQL; on SQLite the file is the key (test_the_signing_key_…)")
-    state = state_dir(tmp_path)
-    monkeypatch.delenv("CRISIS_STATE_DATABASE_URL")
-    on_file = signing.load_key(state)
-    monkeypatch.setenv("CRISIS_STATE_DATABASE_URL", state_backend)
-    assert signing.load_key(state) == on_file  # links and evidence signed before the move stay valid
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_server: str) -> None:
+    state = tmp_path / "state"
+    monkeypatch.delenv("CRISIS_STATE_DATABASE_URL", raising=False)
+    on_file = signing.load_key(state)  # on SQLite: the key is a file
+    schema, url = fresh_schema(postgres_server)
+    monkeypatch.setenv("CRISIS_STATE_DATABASE_URL", url)
+    try:
+        assert signing.load_key(state) == on_file  # links and evidence signed before the move stay valid
+    finally:
+        drop_schema(postgres_server, schema)
 
 
 def test_two_processes_opening_a_new_database_migrate_it_once(tmp_path: Path, state_backend: str) -> None:

@@ -30,7 +30,6 @@ from crisiscomms.monitoring.watchlist import fold
 from crisiscomms.playbook.models import Playbook, Role
 from crisiscomms.state import Database, IntegrityError, open_in
 
-DB_FILE = "approvals.db"  # its file, on SQLite
 MAX_COMMENT = 4000  # characters of a comment or of edits: a reason, not a document
 
 

@@ -6,7 +6,8 @@
 
 One promise per released pack (a re-run of a halted or partly failed release keeps the promise it made). A
 release fulfils the OLDEST open promise of its playbook, drills and real crises apart: an exercise never keeps
-a promise made to the public. Stored in SQLite under `state_dir(root)`, a transaction per change.
+a promise made to the public. Stored in the project's `cadence` state (crisiscomms.state: `.crisis/cadence.db`,
+or PostgreSQL), a transaction per change.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from crisiscomms import clock
 from crisiscomms.errors import CrisisError
-from crisiscomms.state import Database, open_database, state_dir
+from crisiscomms.state import Database, open_database
 
 _COLUMNS = ("id, playbook, run_id, pack, promised, released_at, drill, priority, fulfilled_at, fulfilled_by_run, "
             "fulfilled_by_pack, missed_at, reminder")
@@ -91,11 +92,6 @@ def human_delay(seconds: int) -> str:
     hours, minutes = divmod(minutes, 60)
     size = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
     return f"{size} {sign}" if seconds else "exactly on time"
-
-
-def database(root: Path) -> Path:
-    """The promises' file, on SQLite."""
-    return state_dir(root) / "cadence.db"
 
 
 def _open(root: Path) -> Database:

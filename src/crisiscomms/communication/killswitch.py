@@ -5,8 +5,9 @@
                                        and when (the history is kept)
 
 A halt is project-wide by default (every playbook): a kill switch must be blunt. A halt may also name one playbook.
-The state lives in SQLite under `state_dir(root)`, not on the Prefect server, so that it holds when the server is
-down or unreachable, and so that a release reads it fresh before each send (a transaction per change).
+The state lives in the project's `killswitch` state (crisiscomms.state: `.crisis/killswitch.db`, or PostgreSQL),
+not on the Prefect server, so that it holds when the server is down or unreachable, and so that a release reads it
+fresh before each send (a transaction per change).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from crisiscomms.errors import CrisisError
 from crisiscomms.monitoring.store import now_text
-from crisiscomms.state import Database, open_database, state_dir
+from crisiscomms.state import Database, open_database
 
 ALL = "*"  # the scope of a project-wide halt
 
@@ -42,11 +43,6 @@ class Halt:
         """One line for a log, a receipt or the terminal."""
         text = f"kill switch on ({self.playbooks}) since {self.at} by {self.by}: {self.reason}"
         return text if self.active else f"{text} — lifted {self.lifted_at} by {self.lifted_by}"
-
-
-def database(root: Path) -> Path:
-    """The kill switch's file, on SQLite."""
-    return state_dir(root) / "killswitch.db"
 
 
 def _open(root: Path) -> Database:

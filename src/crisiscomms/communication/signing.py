@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from crisiscomms import clock
 from crisiscomms.errors import CrisisError
 from crisiscomms.state import database_url, open_in
 
@@ -68,7 +69,7 @@ def _shared_key(state: Path) -> str:
         legacy = state / KEY_FILE
         made = legacy.read_text().strip() if legacy.is_file() else secrets.token_hex(32)
         db.execute("INSERT INTO signing_keys (name, value, at) VALUES ('approval', ?, ?) ON CONFLICT DO NOTHING",
-                   (made, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+                   (made, clock.now_text("seconds")))
         return str(db.execute("SELECT value FROM signing_keys WHERE name='approval'").fetchone()[0])
 
 

@@ -100,8 +100,7 @@ def cut(path: Path, records_per_part: int) -> list[Part]:
 def newest_of(playbook: Playbook, part: Part) -> datetime | None:
     """The newest date of the part's records that is not in the future, as the monitoring pass reckons it."""
     monitoring = playbook.monitoring or Monitoring()
-    reader = FileReader("input", Path(part.path), "jsonl", display=part.path, finished=True, until=part.end)
-    cursor: dict[str, Any] | None = {"offset": part.start, "line": part.line}
+    reader, cursor = _reader(part), _start(part)
     newest: datetime | None = None
     now = utc_now()
     while True:
@@ -144,14 +143,23 @@ def enrich_part(playbook: Playbook, part: Part, out: Path, enricher: Enricher | 
             totals[2] += len(outcome.quarantined)
 
         ledger = MemoryLedger(keep)
-        ledger.start("input", {"offset": part.start, "line": part.line})
-        reader = FileReader("input", Path(part.path), "jsonl", display=part.path, finished=True, until=part.end)
+        ledger.start("input", _start(part))
         run = MonitoringPass(playbook, ledger, enricher or Enricher(playbook), utc_now, dated_by_stream=True)
         run.newest = newest
-        notes = [note for _, batch_notes in run.outcomes(reader, FILE_CHUNK) for note in batch_notes]
+        notes = [note for _, batch_notes in run.outcomes(_reader(part), FILE_CHUNK) for note in batch_notes]
     return PartResult(part.index, *totals, seconds=time.monotonic() - started, peak_mb=peak_mb(),
                       worker=f"{os.uname().nodename}:{os.getpid()}", mentions_file=str(target), windows=windows,
                       ids=ids, notes=notes)
+
+
+def _reader(part: Part) -> FileReader:
+    """The file read as the part: from its first line to its end, no further."""
+    return FileReader("input", Path(part.path), "jsonl", display=part.path, finished=True, until=part.end)
+
+
+def _start(part: Part) -> dict[str, Any]:
+    """The cursor at the part's first line (its number, so that positions are the file's)."""
+    return {"offset": part.start, "line": part.line}
 
 
 def put_together(playbook: Playbook, results: list[PartResult]) -> Burst:

@@ -180,8 +180,7 @@ def now_text(timespec: str = "auto") -> str:
     return clock.now_text(timespec)
 
 
-STORE = "monitoring.db"  # its file, on SQLite
-__all__ = ["STORE", "Store", "Totals", "open_store", "state_dir"]
+__all__ = ["Store", "Totals", "open_store", "state_dir"]  # state_dir: where every module found it before
 
 
 def open_store(root: Path) -> Store:

@@ -21,7 +21,7 @@ from typing import Any
 from crisiscomms import clock, drillmode
 from crisiscomms.errors import CrisisError
 from crisiscomms.review.model import Action, Crisis, Lessons
-from crisiscomms.state import Database, StateError, open_database, state_dir
+from crisiscomms.state import Database, StateError, open_database
 
 _COLUMNS = "id, playbook, title, opened_at, opened_by, closed_at, drill"
 ALERT_LEVELS = ("alert", "crisis")  # the levels that open a crisis (a `watch` is only a signal)
@@ -30,11 +30,6 @@ TAG = "crisis:"
 
 class UnknownCrisis(CrisisError):
     """No crisis has this id in the project."""
-
-
-def database(root: Path) -> Path:
-    """The registry's file, on SQLite."""
-    return state_dir(root) / "crises.db"
 
 
 def _open(root: Path) -> Database:

@@ -275,9 +275,14 @@ def create_schema(url: str, name: str, exist_ok: bool = False) -> str:
         sql.Identifier(_checked(name)))
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(query)
+    return with_schema(url, name)
+
+
+def with_schema(url: str, schema: str) -> str:
+    """The URL with its connections' search_path set to `schema` (its other parameters kept; one search_path)."""
     parts = urlsplit(url)
-    params = [p for p in parts.query.split("&") if p and not p.startswith("options=")]  # one search_path only
-    return urlunsplit(parts._replace(query="&".join([*params, f"options=-csearch_path%3D{name}"])))
+    params = [p for p in parts.query.split("&") if p and not p.startswith("options=")]
+    return urlunsplit(parts._replace(query="&".join([*params, f"options=-csearch_path%3D{schema}"])))
 
 
 def drop_schema(url: str, name: str) -> None:

@@ -92,6 +92,7 @@ class Stack:
         url = self.postgres_url()
         if url is None:
             return {}
+        from crisiscomms.stack.postgres import with_schema
         from crisiscomms.state.database import libpq_url
 
         plain = libpq_url(url)
@@ -138,15 +139,6 @@ def saved_stack(root: Path) -> Stack | None:
     return Stack(root, saved["host"], int(saved["port"]), saved.get("database", ""))
 
 
-def with_schema(url: str, schema: str) -> str:
-    """The URL with its connections' search_path set to `schema` (its other parameters kept)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    params = [p for p in parts.query.split("&") if p and not p.startswith("options=")]
-    return urlunsplit(parts._replace(query="&".join([*params, f"options=-csearch_path%3D{schema}"])))
-
-
 def is_healthy(api_url: str, timeout: float = 2.0) -> bool:
     try:
         return httpx.get(f"{api_url}/health", timeout=timeout).status_code == 200
@@ -163,11 +155,8 @@ def ensure_credential(stack: Stack, say: Callable[[str], None]) -> None:
     """Make the stack's credential on first start (random, mode 0600) and say it once, with where it lives."""
     if stack.credential():
         return
-    stack.state_dir.mkdir(parents=True, exist_ok=True)
     value = f"{USER}:{secrets.token_urlsafe(24)}"
-    fd = os.open(stack.credential_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(value + "\n")
+    _write_secret(stack.credential_file, value)
     say(f"new credential of this stack (shown once; kept in {stack.credential_file}, mode 0600): {value}\n"
         "  the Prefect UI asks for it: paste it whole. The CLI, the worker and flow runs read it from that file.")
 
@@ -228,10 +217,15 @@ def start_database(stack: Stack, say: Callable[[str], None]) -> None:
 
 def save_database_url(stack: Stack, url: str) -> None:
     """Keep the URL of an existing PostgreSQL server for the stack's processes (mode 0600: it holds a password)."""
-    stack.state_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(stack.state_dir / DATABASE_URL_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    _write_secret(stack.state_dir / DATABASE_URL_FILE, url.strip())
+
+
+def _write_secret(path: Path, value: str) -> None:
+    """One line for the stack's user only (mode 0600 from its creation: never readable by others, even briefly)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(url.strip() + "\n")
+        handle.write(value + "\n")
 
 
 def server_command(stack: Stack) -> list[str]:

@@ -12,7 +12,7 @@ The stores write the same SQL to both: `?` placeholders, `ON CONFLICT`, `RETURNI
 that reads before it writes takes the database's write lock first (`transaction()`): SQLite's `BEGIN IMMEDIATE`, and
 on PostgreSQL a transaction-scoped advisory lock per domain — the same serialisation either way, so two workers on
 two machines never both claim one message or both move one watermark. The schema is versioned by Alembic
-(`migrations/`), brought to its head the first time a process opens a domain.
+(`migrations/`): opening a domain brings it to its head when it is behind (one query when it is not).
 """
 
 from __future__ import annotations
@@ -114,18 +114,22 @@ class SQLiteDatabase(Database):
             raise StateError(f"{path}: not a readable state database ({exc})") from exc
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Rows:
-        try:
+        with self._translated():
             return self._db.execute(sql, tuple(args))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._translated():
+            self._db.executemany(sql, rows)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """The driver's errors as the state's, naming the file."""
+        try:
+            yield
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(f"{self.where}: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{self.where}: {exc}") from exc
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        try:
-            self._db.executemany(sql, rows)
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(f"{self.where}: {exc}") from exc
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:
@@ -187,24 +191,23 @@ class PostgresDatabase(Database):
             raise StateError(f"{self.where}: cannot connect ({_said(exc)}); check {URL_VARIABLE}") from exc
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Rows:
-        psycopg = self._psycopg
-        try:
+        with self._translated():
             return self._db.execute(_postgres_sql(sql), tuple(args))  # type: ignore[arg-type]
-        except psycopg.errors.UniqueViolation as exc:
-            raise IntegrityError(f"{self.where}: {_said(exc)}") from exc
-        except psycopg.Error as exc:
-            raise StateError(f"{self.where}: {_said(exc)}") from exc
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        psycopg = self._psycopg
         if not rows:
             return
+        with self._translated(), self._db.cursor() as cursor:
+            cursor.executemany(_postgres_sql(sql), [tuple(r) for r in rows])  # type: ignore[arg-type]
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """The driver's errors as the state's, naming the server and domain (never the password)."""
         try:
-            with self._db.cursor() as cursor:
-                cursor.executemany(_postgres_sql(sql), [tuple(r) for r in rows])  # type: ignore[arg-type]
-        except psycopg.errors.UniqueViolation as exc:
+            yield
+        except self._psycopg.errors.UniqueViolation as exc:
             raise IntegrityError(f"{self.where}: {_said(exc)}") from exc
-        except psycopg.Error as exc:
+        except self._psycopg.Error as exc:
             raise StateError(f"{self.where}: {_said(exc)}") from exc
 
     def stream(self, sql: str, args: Sequence[Any] = ()) -> Iterator[Any]:

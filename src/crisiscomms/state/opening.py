@@ -27,20 +27,17 @@ def open_in(state: Path, name: str) -> Database:
     if name not in NAMES:
         raise StateError(f"no state database '{name}' (known: {', '.join(NAMES)})")
     url = database_url()
-    db: Database = PostgresDatabase(url, name) if url else SQLiteDatabase(state / f"{name}.db", name)
-    try:
-        upgrade(db, url)  # at head already, the usual case: one query
-    except BaseException:
-        db.close()
-        raise
-    return db
+    return _at_head(PostgresDatabase(url, name) if url else SQLiteDatabase(state / f"{name}.db", name), url)
 
 
 def sqlite_database(path: Path, name: str) -> Database:
     """A domain's tables in this SQLite file (a copy of a project's state, a benchmark's), brought to head."""
-    db = SQLiteDatabase(path, name)
+    return _at_head(SQLiteDatabase(path, name), None)
+
+
+def _at_head(db: Database, url: str | None) -> Database:
     try:
-        upgrade(db, None)
+        upgrade(db, url)  # at head already, the usual case: one query
     except BaseException:
         db.close()
         raise

@@ -1,11 +1,11 @@
 """The state's schema, versioned by Alembic: one branch per domain (`monitoring@head`, `outbox@head`, …).
 
 A SQLite file holds one domain, so its `alembic_version` table holds that branch's head; a PostgreSQL database holds
-every domain, its `alembic_version` every head. A process checks the version the first time it opens a domain (one
-query) and runs Alembic only when it is behind, under a lock: two workers starting together migrate once.
+every domain, its `alembic_version` every head. Opening a domain checks its version (one query) and runs Alembic
+only when it is behind, under a lock: two workers starting together migrate once.
 
 To change a domain's tables, add a revision under `migrations/versions/` whose `down_revision` is the domain's head,
-and move `HEADS` to it (tests/unit/test_state_schema.py checks that HEADS matches the scripts).
+and move `HEADS` to it (tests/unit/test_state.py checks that HEADS matches the scripts).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from crisiscomms.state.database import Database, StateError, libpq_url
+from crisiscomms.state.database import Database, SQLiteDatabase, StateError, libpq_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 HEADS = {
@@ -35,8 +35,8 @@ def upgrade(db: Database, url: str | None) -> None:
     """Bring the domain's tables to their head (nothing to do, the usual case, costs one query)."""
     if HEADS[db.name] in _versions(db):
         return
-    if url is None:
-        path = Path(db.where)
+    if isinstance(db, SQLiteDatabase):
+        path = db.path
         folder = os.open(path.parent, os.O_RDONLY)
         try:
             fcntl.flock(folder, fcntl.LOCK_EX)  # another process may be migrating this folder's files: wait for it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ from rich.console import Console
 
 from crisiscomms.errors import EMBEDDED, CrisisError
 from crisiscomms.stack.project import Project
+from crisiscomms.state.database import URL_VARIABLE
 
 if TYPE_CHECKING:
     from crisiscomms.playbook.loader import LoadedPlaybook
@@ -39,14 +41,12 @@ def _use_stack_database(project: Project) -> None:
     """Where `crisis up` put the project's state (PostgreSQL), this command reads and writes it too — unless the
     environment says where it is (a worker's machine, CI)."""
     saved = project.root / ".crisis" / "stack.json"
-    if os.environ.get("CRISIS_STATE_DATABASE_URL") or not saved.is_file() or '"database": ""' in saved.read_text():
+    if os.environ.get(URL_VARIABLE) or not saved.is_file() or not json.loads(saved.read_text()).get("database"):
         return  # read without importing the stack (httpx): `crisis validate` starts fast
     from crisiscomms.stack.server import saved_stack
-    from crisiscomms.state import URL_VARIABLE
 
     stack = saved_stack(project.root)
-    if stack is None or not stack.database:
-        return
+    assert stack is not None
     try:
         os.environ[URL_VARIABLE] = stack.database_env()[URL_VARIABLE]
     except CrisisError as exc:
