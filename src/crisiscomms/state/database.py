@@ -22,6 +22,7 @@ import itertools
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,7 @@ from urllib.parse import urlsplit
 from crisiscomms.errors import CrisisError
 
 URL_VARIABLE = "CRISIS_STATE_DATABASE_URL"
+BUSY_SECONDS = 30.0  # how long a SQLite statement waits for another process's lock
 NAMES = ("monitoring", "crises", "approvals", "outbox", "cadence", "killswitch")
 
 
@@ -108,10 +110,24 @@ class SQLiteDatabase(Database):
         self.path, self.name, self.where = path, name, str(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db = sqlite3.connect(path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False)
+            self._write_ahead()
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{path}: not a readable state database ({exc})") from exc
+
+    def _write_ahead(self) -> None:
+        """WAL mode. Switching a new file to it needs the file to itself, and SQLite says "locked" at once rather
+        than wait when another process is switching or migrating it (two workers opening a new state together):
+        asked again until it has waited as long as any other statement would."""
+        deadline = time.monotonic() + BUSY_SECONDS
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Rows:
         with self._translated():
