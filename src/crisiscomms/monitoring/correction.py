@@ -57,6 +57,11 @@ class Corrections:
                                (playbook, claim_id)).fetchone()
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
+    def events_noted(self, playbook: str) -> int:
+        """How many claim events were ever raised for the playbook (each started a correction run)."""
+        row = self._db.execute("SELECT COUNT(*) FROM claim_events WHERE playbook=?", (playbook,)).fetchone()
+        return int(row[0])
+
     def note_event(self, playbook: str, claim_id: str, window_start: datetime) -> None:
         with self._db.transaction() as db:
             db.execute("INSERT INTO claim_events (playbook, claim_id, window_start, at) VALUES (?,?,?,?) "

@@ -31,13 +31,13 @@ import httpx
 from crisiscomms import clock
 from crisiscomms.communication import cadence
 from crisiscomms.errors import CrisisError
+from crisiscomms.monitoring.correction import open_corrections
 from crisiscomms.review import crises
 from crisiscomms.stack.drills.replay import SOURCE, Prepared
 from crisiscomms.stack.drills.spec import DrillSpec
 
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 ACTIVE = ("SCHEDULED", "PENDING", "RUNNING")  # the states a busy stack's runs are in
-AUTOMATED = ("crisis.alert.alert", "crisis.alert.crisis", "crisis.claim.spreading")
 ON_THE_CLOCK = ("approval-deadline", "update-reminder")  # they wait for the drill's clock: never waited for
 SETTLE_SECONDS = 300.0  # real seconds a move may take before the drill gives up on it
 AUTOMATION_SECONDS = 60.0  # real seconds for an automation to start its run after its event
@@ -129,10 +129,10 @@ class Conductor:
 
     def _do_pass(self, data: dict[str, Any]) -> None:
         self._append_until(self.now)
-        started = datetime.now(UTC)
+        started, claims = datetime.now(UTC), self._claim_events()
         run = self._start("crisis-monitor", "monitor", {"playbook": self.spec.playbook})
         self._final(run)
-        self._await_automations(started)
+        self._await_automations(started, self._automated(run, claims))
         self._opened()  # this pass may have opened the crisis: the next one is then `monitor_during` away
         if self._keep_monitoring():
             every = self.spec.monitor_every if self.seen.crisis is None else self.spec.monitor_during
@@ -311,18 +311,31 @@ class Conductor:
                 raise CrisisError(f"{run['name']} still {run['state_type']} after {SETTLE_SECONDS:.0f} s")
             time.sleep(0.5)
 
-    def _await_automations(self, since: datetime) -> None:
-        """Each event with an automation, seen during the pass, has started its run before the drill goes on."""
-        body = {"filter": {"occurred": {"since": since.isoformat()}, "event": {"name": list(AUTOMATED)}},
-                "limit": 50}
-        events = self.api.post("/events/filter", json=body).json().get("events", [])
-        if not events:
+    def _claim_events(self) -> int:
+        book = open_corrections(self.prepared.root)
+        try:
+            return book.events_noted(self.spec.playbook)
+        finally:
+            book.close()
+
+    def _automated(self, run_id: str, claims_before: int) -> int:
+        """The events with an automation the pass raised, counted from what it recorded before emitting each: its
+        alerts that open a crisis, and its claim events. (Not from Prefect's events: they reach the event store a
+        few seconds after the run ends, and a drill that went on without them saw a claim's correction late.)"""
+        raised = crises.alerts(self.prepared.root, self.spec.playbook, self.now, self.now + timedelta(days=1))
+        opening = [a for a in raised if a.get("run_id") == run_id and a.get("level") in crises.ALERT_LEVELS
+                   and a.get("kind") != "data_gap"]
+        return len(opening) + self._claim_events() - claims_before
+
+    def _await_automations(self, since: datetime, expected: int) -> None:
+        """Each event with an automation the pass raised has started its run before the drill goes on."""
+        if not expected:
             return
         limit = time.monotonic() + AUTOMATION_SECONDS
         while len([r for r in self._runs() if _created(r) >= since and r["name"].split("/")[-1] in
-                   ("assessment", "communication")]) < len(events):
+                   ("assessment", "communication")]) < expected:
             if time.monotonic() > limit:
-                self.say(f"{self.now:%H:%M} {len(events)} automated event(s), not every one started a run")
+                self.say(f"{self.now:%H:%M} {expected} automated event(s), not every one started a run")
                 return
             time.sleep(1.0)
 
