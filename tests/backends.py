@@ -76,8 +76,11 @@ def new_database() -> str:
 def stack_on_backend(root: Path, port: int) -> Stack:
     """The stack a test starts in `root`: on SQLite, or on the PostgreSQL pass in a new database of the session's
     server, given as `crisis up --postgres-url` gives one (its runs and the project's state there)."""
-    if not on_postgres():
-        return Stack(root, port=port)
+    return stack_on_postgres(root, port) if on_postgres() else Stack(root, port=port)
+
+
+def stack_on_postgres(root: Path, port: int) -> Stack:
+    """The stack a test starts in `root` on PostgreSQL whatever the pass: a new database of the session's server."""
     stack = Stack(root, port=port, database="url")
     server.save_database_url(stack, new_database())
     return stack

@@ -23,7 +23,7 @@ import pytest
 
 from crisiscomms.stack import server
 from crisiscomms.stack.server import Stack
-from tests.backends import on_postgres, stack_on_backend, state_of
+from tests.backends import on_postgres, stack_on_backend, stack_on_postgres, state_of
 
 from .helpers import ResubmitUnavailable, deployment, is_running, processes_using, reap, tail
 
@@ -69,10 +69,10 @@ def free_port() -> int:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The PostgreSQL pass leaves out the drills: a drill's stack is its own, on SQLite, whatever the project's
     backend (stack/drills/run.py drops the database settings; tests/unit/test_drill_isolation.py checks it), so
-    they would run again unchanged."""
+    they would run again unchanged; and the tests that pick their backend themselves (`own_backend`)."""
     if not on_postgres():
         return
-    kept = [item for item in items if item.get_closest_marker("drill_stack") is None]
+    kept = [item for item in items if not any(item.get_closest_marker(m) for m in ("drill_stack", "own_backend"))]
     if len(kept) < len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
@@ -175,10 +175,12 @@ def _crisis_down(stack: Stack, pids: dict[str, int]) -> None:
 
 
 @contextmanager
-def running_stack(root: Path, env: dict[str, str] | None = None) -> Iterator[tuple[Stack, httpx.Client]]:
-    """A stack on `root` with TEST_ENV and `env`, without the caller's Prefect settings; the environment is put back
-    and the stack stopped when the block ends."""
-    stack = stack_on_backend(root, free_port())
+def running_stack(root: Path, env: dict[str, str] | None = None, postgres: bool = False
+                  ) -> Iterator[tuple[Stack, httpx.Client]]:
+    """A stack on `root` with TEST_ENV and `env`, without the caller's Prefect settings, on the pass's backend (on
+    PostgreSQL whatever the pass with `postgres`); the environment is put back and the stack stopped when the block
+    ends."""
+    stack = stack_on_postgres(root, free_port()) if postgres else stack_on_backend(root, free_port())
     with pytest.MonkeyPatch.context() as patch:
         for key in [k for k in os.environ if k.startswith("PREFECT_")]:
             patch.delenv(key)
