@@ -240,6 +240,12 @@ def main() -> None:
             stop.set()
             server.down(stack, say)
             log = (stack.state_dir / "logs" / "server.log").read_text(errors="replace")
+            kept = Path(tempfile.gettempdir()) / f"bench-approval-logs-{datetime.now():%Y%m%d-%H%M%S}"
+            shutil.copytree(stack.state_dir / "logs", kept)  # the stack's logs outlive its temporary folder
+            for name in ("postgres/server.log", "postgres/postgres.log"):
+                if (stack.state_dir / name).is_file():
+                    shutil.copy2(stack.state_dir / name, kept / name.replace("/", "-"))
+            say(f"the stack's logs: {kept}")
     locked = sum(log.count(sign) for sign in LOCK_ERRORS)
     unavailable = log.count('" 503')
     stalls = [t for t in probed if t > 1.0]

@@ -144,6 +144,15 @@ def test_as_root_the_server_runs_as_the_postgres_user(shared: LocalPostgres) -> 
     assert shared.data_dir.stat().st_uid == uid
 
 
+def test_a_parent_made_private_again_is_opened_again_and_the_server_checkpoints(durable: LocalPostgres) -> None:
+    url = durable.start()
+    durable.data_dir.parent.chmod(0o700)  # what `crisis up` does to .crisis/ (the stack's user only)
+    assert durable.start() == url  # running: its URL, and the postgres user let through again
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        conn.execute("CHECKPOINT")  # writes global/pg_control by its full path: a PANIC if the way there is closed
+    assert durable.running() and rows(url, "SELECT 1") == [(1,)]
+
+
 def test_data_survives_a_restart(durable: LocalPostgres) -> None:
     url = durable.start()
     assert durable.running()

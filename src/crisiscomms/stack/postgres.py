@@ -103,8 +103,11 @@ class LocalPostgres:
         return f"postgresql://{USER}:{quote(password, safe='')}@127.0.0.1:{port}/{DATABASE}"
 
     def start(self) -> str:
-        """Create the cluster if needed, start it unless it runs, and return its URL."""
+        """Create the cluster if needed, start it unless it runs, and return its URL. Either way the postgres user
+        is let through the folder's parents again: the server opens its files by their full path (a checkpoint
+        writes `global/pg_control`), and one it can no longer reach stops with a PANIC."""
         if self.running():
+            self._hand_over()
             return self.url
         _wait_reaped(self._postmaster())  # postgres refuses to start while its crashed predecessor is a zombie
         if not (self.pgdata / "PG_VERSION").exists():

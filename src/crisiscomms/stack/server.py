@@ -168,14 +168,17 @@ def rotate_credential(stack: Stack) -> None:
 def private_state(stack: Stack) -> None:
     """`.crisis/` (and `$CRISIS_STATE_DIR`) for the stack's user only: it holds the drill's approval requests (with
     their links), packs not yet approved, run results and the audit database."""
-    for folder in {stack.state_dir, Path(stack.env().get("CRISIS_STATE_DIR") or stack.state_dir)}:
+    for folder in {stack.state_dir, Path(os.environ.get("CRISIS_STATE_DIR") or stack.state_dir)}:
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o700)
 
 
 def up(stack: Stack, say: Callable[[str], None], deploy: bool = True) -> None:
-    start_database(stack, say)  # first: every process of the stack is told where it is
+    # Private first, then the database: run as root, the project's own PostgreSQL (under .crisis/postgres, run by
+    # the postgres user) is let through .crisis/ again as it starts; made private after, it stopped with a PANIC at
+    # its first checkpoint, about 10 minutes in.
     private_state(stack)
+    start_database(stack, say)  # before the other processes: every one is told where it is
     for folder in ("logs", "prefect"):  # SQLite does not create the folder of its database
         (stack.state_dir / folder).mkdir(parents=True, exist_ok=True)
     ensure_credential(stack, say)
