@@ -45,16 +45,16 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "bench")]
 
 import httpx  # noqa: E402
+from project_copy import make_project, say  # noqa: E402
 
 from crisiscomms.stack import server  # noqa: E402
 from crisiscomms.stack.server import LOCAL, Stack  # noqa: E402
 from tests.unit.receivers import SmtpReceiver  # noqa: E402
 
 PLAYBOOK_ID = "bench-approval"
-ITEMS = ("prefect.yaml", "playbooks", "templates", "flows", "tasks", "data")
 PLAYBOOK = """\
 id: bench-approval
 version: 1.0.0
@@ -83,22 +83,6 @@ phases:
       - {id: approval, type: message.approve, pack: pack}
       - {id: release, type: message.release, approval: approval, pack: pack}
 """
-
-
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def make_project(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    for name in ITEMS:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__", ".crisis"))
-        else:
-            shutil.copy2(source, folder / name)
-    (folder / "playbooks" / f"{PLAYBOOK_ID}.yaml").write_text(PLAYBOOK, encoding="utf-8")
-    return folder
 
 
 def wall(monotonic_at: float) -> float:
@@ -213,7 +197,8 @@ def main() -> None:
         del os.environ[key]
     with tempfile.TemporaryDirectory(prefix="bench-approval-") as tmp, SmtpReceiver() as smtp:
         os.environ.update({"CRISIS_SMTP_HOST": smtp.host, "CRISIS_SMTP_PORT": str(smtp.port)})
-        stack = Stack(make_project(Path(tmp) / "project"), port=args.port, database=LOCAL if args.postgres else "")
+        project = make_project(Path(tmp) / "project", {PLAYBOOK_ID: PLAYBOOK})
+        stack = Stack(project, port=args.port, database=LOCAL if args.postgres else "")
         server.up(stack, say)
         user, _, password = (stack.credential() or "").partition(":")
         stop, failures = threading.Event(), []

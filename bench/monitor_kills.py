@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import signal
 import sys
 import tempfile
@@ -34,17 +33,18 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "bench")]
 
 import httpx  # noqa: E402
+from project_copy import make_project, say  # noqa: E402
 
 from crisiscomms.monitoring.store import open_store  # noqa: E402
 from crisiscomms.stack import server  # noqa: E402
 from crisiscomms.stack.server import LOCAL, Stack  # noqa: E402
 from crisiscomms.state import URL_VARIABLE  # noqa: E402
+from tests.integration.helpers import FINAL_STATES, flow_run_processes  # noqa: E402
 
 PLAYBOOK_ID = "veille-kills"
-ITEMS = ("prefect.yaml", "playbooks", "templates", "flows", "tasks", "data")
 TWEETS = ROOT / "data" / "crisislex" / "2013_Spain_train_crash.jsonl"
 PLAYBOOK = """\
 id: veille-kills
@@ -59,23 +59,6 @@ monitoring:
   detection: {window: 1m}
 phases: {}
 """
-FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-
-
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def make_project(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    for name in ITEMS:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__", ".crisis"))
-        else:
-            shutil.copy2(source, folder / name)
-    (folder / "playbooks" / f"{PLAYBOOK_ID}.yaml").write_text(PLAYBOOK, encoding="utf-8")
-    return folder
 
 
 class Feed:
@@ -95,19 +78,6 @@ class Feed:
                 record["created_at"] = (now - timedelta(seconds=len(chunk) - index)).isoformat()
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         self.written = min(len(self.lines), self.written + count)
-
-
-def flow_run_processes(run_ids: set[str]) -> dict[int, str]:
-    """pid → flow run id of the processes running these flow runs (by their PREFECT__FLOW_RUN_ID)."""
-    wanted = {f"PREFECT__FLOW_RUN_ID={run_id}".encode(): run_id for run_id in run_ids}
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                for item in (entry / "environ").read_bytes().split(b"\0"):
-                    if item in wanted:
-                        found[int(entry.name)] = wanted[item]
-    return found
 
 
 class Passes:
@@ -132,7 +102,7 @@ class Passes:
         return {run_id for run_id, state in self.states().items() if state == "RUNNING"}
 
     def in_flight(self) -> set[str]:
-        return {run_id for run_id, state in self.states().items() if state not in FINAL}
+        return {run_id for run_id, state in self.states().items() if state not in FINAL_STATES}
 
     def top_up(self) -> None:
         for _ in range(self.width - len(self.in_flight())):
@@ -154,7 +124,7 @@ def totals(root: Path) -> tuple[int, int, int, int, int]:
 
 def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     rng = random.Random(args.seed)
-    project = make_project(tmp / "project")
+    project = make_project(tmp / "project", {PLAYBOOK_ID: PLAYBOOK})
     feed = Feed(project / "mentions.jsonl")
     feed.grow(400)
     stack = Stack(project, port=args.port, database=LOCAL if args.postgres else "")

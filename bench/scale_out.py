@@ -48,6 +48,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "bench")]
 
+from project_copy import make_project, say  # noqa: E402
+
 PLAYBOOK = "rappel-produit"
 
 
@@ -175,7 +177,6 @@ monitoring:
   detection: {{window: 5m}}
 phases: {{}}
 """
-PROJECT_ITEMS = ("prefect.yaml", "playbooks", "templates", "flows", "tasks", "data")
 
 
 def playbook_runs(k: int, per_run: int, workers: list[int], postgres: bool, work: Path) -> dict[str, Any]:
@@ -186,16 +187,13 @@ def playbook_runs(k: int, per_run: int, workers: list[int], postgres: bool, work
     from crisiscomms.stack import server
     from crisiscomms.stack.server import LOCAL, Stack
 
-    project = work / "runs-project"
-    project.mkdir()
-    for name in PROJECT_ITEMS:
-        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy2)(ROOT / name, project / name)
-    build_stream(per_run, work / "runs-stream.jsonl")
     ids = {n: [f"charge-{n}w-{i}" for i in range(k)] for n in workers}
-    for playbook in (p for names in ids.values() for p in names):
+    every = [playbook for names in ids.values() for playbook in names]
+    project = make_project(work / "runs-project", {
+        playbook: RUNS_PLAYBOOK.format(id=playbook, file=f"{playbook}.jsonl") for playbook in every})
+    build_stream(per_run, work / "runs-stream.jsonl")
+    for playbook in every:
         shutil.copy2(work / "runs-stream.jsonl", project / f"{playbook}.jsonl")
-        (project / "playbooks" / f"{playbook}.yaml").write_text(
-            RUNS_PLAYBOOK.format(id=playbook, file=f"{playbook}.jsonl"), encoding="utf-8")
     stack = Stack(project, port=free_port(), database=LOCAL if postgres else "")
     server.up(stack, say)
     user, _, password = (stack.credential() or "").partition(":")
@@ -261,9 +259,10 @@ def _check_stored(project: Path, ids: dict[int, list[str]], per_run: int) -> Non
 
     store = open_store(project)
     try:
-        short = {p: store.totals(p).read for names in ids.values() for p in names if store.totals(p).read != per_run}
+        read = {p: store.totals(p).read for names in ids.values() for p in names}
     finally:
         store.close()
+    short = {playbook: count for playbook, count in read.items() if count != per_run}
     if short:
         raise RuntimeError(f"runs that did not read their {per_run} mentions: {short}")
 
@@ -295,10 +294,6 @@ def report(results: dict[str, Any]) -> str:
         lines += ["", f"Burst of {b['count']:,} mentions on {b['workers']} worker(s): {b['seconds']} s "
                       f"({b['per_second']:,} records/s); {each}"]
     return "\n".join(lines)
-
-
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

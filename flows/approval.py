@@ -193,12 +193,12 @@ class PrefectApprover:
             f"Stage {record.number}/{record.of}: {', '.join(prompt.people)}, before {before}. ")
         form = decision_form(prompt.people, lead).with_initial_data(description=self._text(prompt, before))
         if self.durable:  # the process exits here; the run resumes from the top and this returns the answer
-            keyset = keyset_from_base_key(self._pause)
-            if read_flow_run_input(keyset["response"], flow_run_id=self.run_id) is not None:
+            answered = read_flow_run_input(keyset_from_base_key(self._pause)["response"], flow_run_id=self.run_id)
+            if answered is not None:
                 # Answered already: a run retried after its process died (the UI's Retry) has had its pause keys
                 # cleared by Prefect, and suspending again would wait for an answer that came (and fail on the form
-                # it already saved): the answer given is the answer.
-                return form.load(keyset, flow_run_id=self.run_id).model_dump()
+                # it already saved): the answer given is the answer (read once, as RunInput.load would read it).
+                return form(**answered).model_dump()
             given = suspend_flow_run(wait_for_input=form, key=self._pause, timeout=None)
             return given.model_dump() if given is not None else None
         left = (record.deadline_at - clock.now()).total_seconds()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -120,21 +121,36 @@ def is_running(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
-def processes_using(prefect_home: Path) -> list[str]:
-    """Live processes whose environment points PREFECT_HOME at this stack (server, worker, flow runs)."""
-    marker = f"PREFECT_HOME={prefect_home}".encode()
-    found = []
+def environments() -> Iterator[tuple[int, set[bytes]]]:
+    """(pid, environment entries `NAME=value`) of every other process this one may read."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            environ = (entry / "environ").read_bytes()
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            yield int(entry.name), set((entry / "environ").read_bytes().split(b"\0"))
         except OSError:
             continue
-        if marker in environ.split(b"\0") and is_running(int(entry.name)):
-            found.append(f"{entry.name}: {command}")
+
+
+def processes_using(prefect_home: Path) -> list[str]:
+    """Live processes whose environment points PREFECT_HOME at this stack (server, worker, flow runs)."""
+    marker = f"PREFECT_HOME={prefect_home}".encode()
+    found = []
+    for pid, environ in environments():
+        if marker not in environ or not is_running(pid):
+            continue
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        found.append(f"{pid}: {command}")
     return found
+
+
+def flow_run_processes(run_ids: set[str]) -> dict[int, str]:
+    """pid → flow run id of the processes running these flow runs (their PREFECT__FLOW_RUN_ID)."""
+    wanted = {f"PREFECT__FLOW_RUN_ID={run_id}".encode(): run_id for run_id in run_ids}
+    return {pid: wanted[item] for pid, environ in environments() for item in environ & wanted.keys()}
 
 
 def reap(pid: int) -> None:

@@ -34,7 +34,7 @@ from crisiscomms.stack import server
 from tests.unit.receivers import Answer, Delivery, HttpReceiver, SmtpReceiver
 
 from .conftest import copy_project, running_stack
-from .helpers import deployment, tail
+from .helpers import deployment, flow_run_processes, tail, wait_final
 
 pytestmark = [pytest.mark.server, pytest.mark.own_backend]
 
@@ -42,7 +42,6 @@ SEED = int(os.environ.get("CRISIS_FAULT_SEED", "20261204"))
 ROUNDS = 5
 KILLS_UNTIL = 2  # attempts of a run after this one are never killed: it must be able to finish
 MAX_ATTEMPTS = 6
-FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 PLAYBOOK_ID = "deux-workers"
 PLAYBOOK = """\
 id: deux-workers
@@ -92,27 +91,12 @@ class Killer:
         with self._lock:
             if not self.armed:
                 return
-            for pid in _flow_run_processes(self.runs if runs is None else runs):
+            for pid in flow_run_processes(self.runs if runs is None else runs):
                 try:
                     os.kill(pid, signal.SIGKILL)
                     self.kills += 1
                 except ProcessLookupError:
                     pass
-
-
-def _flow_run_processes(run_ids: set[str]) -> list[int]:
-    wanted = {f"PREFECT__FLOW_RUN_ID={run_id}".encode() for run_id in run_ids}
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = set((entry / "environ").read_bytes().split(b"\0"))
-        except OSError:
-            continue
-        if environ & wanted:
-            found.append(int(entry.name))
-    return found
 
 
 def _faults(rng: random.Random, refused: int) -> Any:
@@ -152,10 +136,7 @@ def _until_done(api: httpx.Client, run_id: str, killer: Killer, log: Path, wait:
     """The run driven to an end as a person would: retried (the UI's Retry) while it crashed or failed (but for
     its pack being rejected)."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        deadline = time.monotonic() + wait
-        while (run := api.get(f"/flow_runs/{run_id}").json())["state_type"] not in FINAL:
-            assert time.monotonic() < deadline, f"run {run_id} still {run['state_type']}\n{tail(log)}"
-            time.sleep(0.3)
+        run = wait_final(api, run_id, log, wait)
         if run["state_type"] == "COMPLETED" or "not approved (rejected)" in (run["state"]["message"] or ""):
             return run  # released; or its pack rejected: the run fails on purpose, a retry would change nothing
         killer.armed = attempt < KILLS_UNTIL
