@@ -75,6 +75,7 @@ class Tally:
     refused: int = 0
     messages: int = 0
     attempts: int = 0
+    armed: int = 0  # kills planned; a timer may fire after its release ended, so fewer land
     kills: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     in_doubt_delivered: int = 0
@@ -147,12 +148,13 @@ def release_in_child(run: Run, env: dict[str, str], attempt: int, racer: int = 0
         os._exit(code)
 
 
-def arm_kill(child: Child, run: Run, receivers: tuple[HttpReceiver, SmtpReceiver], attempt: int) -> None:
+def arm_kill(child: Child, run: Run, receivers: tuple[HttpReceiver, SmtpReceiver], attempt: int) -> bool:
+    """Plan a kill of `child` for this attempt, or not (seeded); whether it was planned."""
     if attempt > KILLS_UNTIL or run.rng.random() > (0.7 if attempt == 1 else 0.4):
-        return
+        return False
     if run.rng.random() < 0.5:  # at a moment chosen in advance
         threading.Timer(run.rng.uniform(0, 0.2), child.kill).start()
-        return
+        return True
     nth, lag, seen = run.rng.randint(1, 4), run.rng.uniform(0, 0.01), [0]
 
     def on_receive(delivery: Delivery) -> None:  # as a message arrives: before, while or after it is answered
@@ -162,6 +164,7 @@ def arm_kill(child: Child, run: Run, receivers: tuple[HttpReceiver, SmtpReceiver
 
     for receiver in receivers:
         receiver.on_receive = on_receive
+    return True
 
 
 def release_until_no_progress(run: Run, receivers: tuple[HttpReceiver, SmtpReceiver], tally: Tally,
@@ -176,7 +179,7 @@ def release_until_no_progress(run: Run, receivers: tuple[HttpReceiver, SmtpRecei
                "CRISIS_SMTP_HOST": smtp.host, "CRISIS_SMTP_FROM": "crise@exemple.fr",
                "CRISIS_SMTP_PORT": str(free_port() if run.rng.random() < 0.1 else smtp.port)}
         children = [release_in_child(run, env, attempt, racer) for racer in range(racers)]
-        arm_kill(children[run.rng.randrange(racers)], run, receivers, attempt)
+        tally.armed += arm_kill(children[run.rng.randrange(racers)], run, receivers, attempt)
         statuses = [child.wait() for child in children]
         hook.on_receive = smtp.on_receive = None
         hook.wait_idle(), smtp.wait_idle()
@@ -276,8 +279,11 @@ def test_a_hundred_releases_under_faults_and_kills_never_duplicate_nor_send_unap
                f"{tally.messages} messages: {tally.outcomes['delivered']} delivered once, "
                f"{tally.outcomes['failed']} failed (never delivered), {tally.outcomes['in_doubt']} in doubt "
                f"({tally.in_doubt_delivered} of them delivered once); {tally.attempts} releases, {tally.kills} "
-               f"SIGKILLed; {len(tally.problems)} problems; {time.monotonic() - started:.1f} s")
+               f"SIGKILLed of {tally.armed} kills planned; {len(tally.problems)} problems; {time.monotonic() - started:.1f} s")
     with capsys.disabled():
         sys.stdout.write(f"\n{summary}\n")
     assert tally.problems == [], "\n".join(tally.problems[:20])
-    assert tally.kills >= 50 and tally.outcomes["delivered"] > 0  # the faults did happen, and so did releases
+    # The faults did happen, and so did releases. How many planned kills land depends on the machine's speed (a
+    # timer may fire after its release ended): about half here (61 of 115,
+    # 67 of 133), 49 once on CI, where 50 were asked; a quarter is enough to say they bit.
+    assert tally.kills >= tally.armed // 4 and tally.outcomes["in_doubt"] > 0 and tally.outcomes["delivered"] > 0
