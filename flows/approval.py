@@ -41,8 +41,10 @@ from typing import Any, Literal
 
 from prefect import get_run_logger
 from prefect.context import get_run_context
+from prefect.exceptions import PrefectHTTPStatusError
 from prefect.flow_runs import suspend_flow_run
-from prefect.input import RunInput, keyset_from_base_key, read_flow_run_input
+from prefect.input import RunInput, delete_flow_run_input, keyset_from_paused_state, read_flow_run_input
+from prefect.states import Suspended
 from pydantic import Field, create_model
 
 from crisiscomms import clock
@@ -193,16 +195,27 @@ class PrefectApprover:
             f"Stage {record.number}/{record.of}: {', '.join(prompt.people)}, before {before}. ")
         form = decision_form(prompt.people, lead).with_initial_data(description=self._text(prompt, before))
         if self.durable:  # the process exits here; the run resumes from the top and this returns the answer
-            answered = read_flow_run_input(keyset_from_base_key(self._pause)["response"], flow_run_id=self.run_id)
-            if answered is not None:
-                # Answered already: a run retried after its process died (the UI's Retry) has had its pause keys
-                # cleared by Prefect, and suspending again would wait for an answer that came (and fail on the form
-                # it already saved): the answer given is the answer (read once, as RunInput.load would read it).
-                return form(**answered).model_dump()
-            given = suspend_flow_run(wait_for_input=form, key=self._pause, timeout=None)
-            return given.model_dump() if given is not None else None
+            return self._suspended(form)
         left = (record.deadline_at - clock.now()).total_seconds()
         given = wait_for_form(form, self._pause, max(1.0, left), self.poll)
+        return given.model_dump() if given is not None else None
+
+    def _suspended(self, form: type[RunInput]) -> dict[str, Any] | None:
+        """The answer to this pause, suspending the run until it comes. The UI's Retry of a run whose process died
+        clears its pause keys: the replay then reaches a pause already met as a new one. Answered already, the
+        answer given is the answer (nobody would give it again: the link is used); asked but not answered, the form
+        the earlier attempt saved is taken away so that suspending saves it again (Prefect refuses a second one)."""
+        keys = keyset_from_paused_state(Suspended(pause_key=self._pause))  # the keys suspend_flow_run uses
+        answered = read_flow_run_input(keys["response"], flow_run_id=self.run_id)
+        if answered is not None:
+            return form(**answered).model_dump()  # read once, as RunInput.load would read it
+        for stale in (keys["schema"], keys["description"]):
+            try:
+                delete_flow_run_input(stale, flow_run_id=self.run_id)
+            except PrefectHTTPStatusError as exc:
+                if exc.response.status_code != 404:  # none saved: the first time this pause is met
+                    raise
+        given = suspend_flow_run(wait_for_input=form, key=self._pause, timeout=None)
         return given.model_dump() if given is not None else None
 
     def _text(self, prompt: Prompt, before: str) -> str:

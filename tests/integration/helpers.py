@@ -49,6 +49,14 @@ def ui_run(api: httpx.Client, deployment_id: str, parameters: dict[str, Any],
     return api.post(f"/deployments/{deployment_id}/create_flow_run", json=body)
 
 
+def ui_retry(api: httpx.Client, run_id: str) -> None:
+    """Retry a run that crashed or failed with the request the Prefect UI's Retry button sends: not forced, so the
+    server's rules apply (leaving a terminal state, it clears the run's pause keys)."""
+    retried = api.post(f"/flow_runs/{run_id}/set_state", json={"state": {
+        "type": "SCHEDULED", "name": "AwaitingRetry", "message": "Retry from the UI"}, "force": False})
+    assert retried.status_code in (200, 201) and retried.json()["status"] == "ACCEPT", retried.text
+
+
 def deployment(api: httpx.Client, flow_name: str, deployment_name: str) -> dict[str, Any]:
     response = api.get(f"/deployments/name/{flow_name}/{deployment_name}")
     assert response.status_code == 200, response.text

@@ -29,7 +29,7 @@ from tests.sent import as_sent
 
 from .browser import chromium
 from .conftest import LiveStack, free_port
-from .helpers import deployment, reap, task_runs, ui_run, wait_final
+from .helpers import deployment, flow_run_processes, reap, task_runs, ui_retry, ui_run, wait_final
 from .test_ui_approval import wait_paused
 
 pytestmark = pytest.mark.server
@@ -273,3 +273,59 @@ def test_an_approval_survives_a_killed_worker_and_a_restarted_server_and_release
         assert json.loads(sent.read_text(encoding="utf-8"))["text"] == as_sent(state, pack, variant)
     releases = [t for t in task_runs(api, [run_id]) if t["name"] == f"{PLAYBOOK}:diffusion"]
     assert [t["state_name"] for t in releases] == ["Completed"] and answered >= 1  # one release, after the last answer
+
+
+@pytest.mark.parametrize("answered", [True, False], ids=["after-its-answer", "before-its-answer"])
+def test_a_run_retried_at_a_pause_asks_nothing_twice_and_releases_once(live_stack: LiveStack,
+                                                                         answered: bool) -> None:
+    """The UI's Retry of a run that crashed at its first approval: Prefect clears a retried run's pause keys, so its
+    replay meets that pause as a new one. Killed after the approver answered, the run takes the answer given (the
+    link is used: nobody would answer again); marked crashed before (a worker's late report), it waits again on
+    the same pause, and the link sent first still decides. Either way the pack is released once."""
+    api, stack, state = live_stack.api, live_stack.stack, state_dir(live_stack.root)
+    notices = state / "outbox" / "exercice" / "approvals"
+    seen = set(notices.glob("*.json")) if notices.is_dir() else set()
+    run_id = ui_run(api, deployment(api, "phase-communication", "communication")["id"], {"playbook": PLAYBOOK}
+                    ).json()["id"]
+    link = _next_link(api, run_id, notices, seen, live_stack.worker_log)
+    wait_paused(api, run_id, "validation-0", live_stack.worker_log, timeout=120)
+    if answered:
+        _answer_then_crash(api, stack, run_id, link, live_stack.worker_log)
+    else:
+        crashed = api.post(f"/flow_runs/{run_id}/set_state", json={"state": {"type": "CRASHED"}, "force": True})
+        assert crashed.status_code in (200, 201), crashed.text
+    ui_retry(api, run_id)
+    if not answered:
+        wait_paused(api, run_id, "validation-0", live_stack.worker_log, timeout=120)
+        assert "Recorded." in _decide(link)
+    count = 1
+    while (link := _next_link(api, run_id, notices, seen, live_stack.worker_log, timeout=180)) is not None:
+        assert "Recorded." in _decide(link)  # the later stages, each asked once
+        count += 1
+    run = wait_final(api, run_id, live_stack.worker_log, timeout=180)
+    assert (run["state_type"], run["state_name"]) == ("COMPLETED", "Released"), run["state"]
+    table = _approval_table(api, run_id, PLAYBOOK)["data"]
+    rows = json.loads(table) if isinstance(table, str) else table
+    assert [(r["decision"], r["via"], r["refused"]) for r in rows] == [("approve", "link", "")] * count
+    releases = [t for t in task_runs(api, [run_id]) if t["name"] == f"{PLAYBOOK}:diffusion"]
+    assert [t["state_name"] for t in releases] == ["Completed"]
+    errors = api.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [run_id]}, "level": {"ge_": 40}}})
+    assert [e["message"][:300] for e in errors.json()] == []  # the run's history shows no error
+
+
+def _answer_then_crash(api: httpx.Client, stack: server.Stack, run_id: str, link: str, log: Path) -> None:
+    """The approver answers while no worker runs; the process that then takes the answered run dies at once."""
+    server.down_one(stack, "worker")
+    try:
+        said = _decide(link)
+        assert "has not confirmed it yet" in said, said[-800:]
+    finally:
+        server.spawn(stack, "worker", server.worker_command())
+    deadline = time.monotonic() + 60
+    while not (found := flow_run_processes({run_id})):
+        assert time.monotonic() < deadline, "no worker took the answered run"
+        time.sleep(0.05)
+    for pid in found:
+        os.kill(pid, signal.SIGKILL)
+    crashed = wait_final(api, run_id, log, timeout=120)
+    assert crashed["state_type"] == "CRASHED", crashed["state"]

@@ -34,7 +34,7 @@ from crisiscomms.stack import server
 from tests.unit.receivers import Answer, Delivery, HttpReceiver, SmtpReceiver
 
 from .conftest import copy_project, running_stack
-from .helpers import deployment, flow_run_processes, tail, wait_final
+from .helpers import deployment, flow_run_processes, tail, ui_retry, wait_final
 
 pytestmark = [pytest.mark.server, pytest.mark.own_backend]
 
@@ -140,9 +140,7 @@ def _until_done(api: httpx.Client, run_id: str, killer: Killer, log: Path, wait:
         if run["state_type"] == "COMPLETED" or "not approved (rejected)" in (run["state"]["message"] or ""):
             return run  # released; or its pack rejected: the run fails on purpose, a retry would change nothing
         killer.armed = attempt < KILLS_UNTIL
-        retried = api.post(f"/flow_runs/{run_id}/set_state",
-                           json={"state": {"type": "SCHEDULED", "name": "AwaitingRetry"}, "force": True})
-        assert retried.status_code in (200, 201), retried.text
+        ui_retry(api, run_id)
     raise AssertionError(f"run {run_id} did not complete in {MAX_ATTEMPTS} attempts: {run['state']}\n{tail(log)}")
 
 
