@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -55,6 +56,12 @@ def ui_retry(api: httpx.Client, run_id: str) -> None:
     retried = api.post(f"/flow_runs/{run_id}/set_state", json={"state": {
         "type": "SCHEDULED", "name": "AwaitingRetry", "message": "Retry from the UI"}, "force": False})
     assert retried.status_code in (200, 201) and retried.json()["status"] == "ACCEPT", retried.text
+
+
+def table_rows(artifact: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a table artifact, whether the API gives its data as JSON text or already parsed."""
+    data = artifact["data"]
+    return json.loads(data) if isinstance(data, str) else data
 
 
 def deployment(api: httpx.Client, flow_name: str, deployment_name: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from tests.sent import as_sent
 
 from .browser import chromium
 from .conftest import LiveStack, free_port
-from .helpers import deployment, flow_run_processes, reap, task_runs, ui_retry, ui_run, wait_final
+from .helpers import deployment, flow_run_processes, reap, table_rows, task_runs, ui_retry, ui_run, wait_final
 from .test_ui_approval import wait_paused
 
 pytestmark = pytest.mark.server
@@ -158,7 +158,7 @@ def test_the_demo_chain_approved_through_the_personal_links_on_a_phone(live_stac
     assert (run["state_type"], run["state_name"]) == ("COMPLETED", "Released"), run["state"]
     approval = _approval_table(api, run_id, hostile_playbook)
     assert "(priority p1)" in approval["description"] and stage == 3  # legal → communications → executive
-    rows = json.loads(approval["data"]) if isinstance(approval["data"], str) else approval["data"]
+    rows = table_rows(approval)
     assert [(r["decision"], r["via"], r["refused"]) for r in rows] == [("approve", "link", "")] * 3
     assert stage >= 1 and "attacker.example" not in str(hosts) and hosts == {f"127.0.0.1:{live_stack.stack.port}"}, hosts
     pack = _released_pack(api, run_id, state, hostile_playbook)
@@ -304,8 +304,7 @@ def test_a_run_retried_at_a_pause_asks_nothing_twice_and_releases_once(live_stac
         count += 1
     run = wait_final(api, run_id, live_stack.worker_log, timeout=180)
     assert (run["state_type"], run["state_name"]) == ("COMPLETED", "Released"), run["state"]
-    table = _approval_table(api, run_id, PLAYBOOK)["data"]
-    rows = json.loads(table) if isinstance(table, str) else table
+    rows = table_rows(_approval_table(api, run_id, PLAYBOOK))
     assert [(r["decision"], r["via"], r["refused"]) for r in rows] == [("approve", "link", "")] * count
     releases = [t for t in task_runs(api, [run_id]) if t["name"] == f"{PLAYBOOK}:diffusion"]
     assert [t["state_name"] for t in releases] == ["Completed"]

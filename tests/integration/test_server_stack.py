@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from .conftest import LiveStack
-from .helpers import child_runs, deployment, run_ids_of, tail, task_runs, ui_run, wait_final
+from .helpers import child_runs, deployment, run_ids_of, table_rows, tail, task_runs, ui_run, wait_final
 
 pytestmark = pytest.mark.server
 
@@ -229,7 +229,7 @@ def test_the_assessment_artifacts_are_read_back_from_the_server(live_stack: Live
         assert section in markdown["data"]
     assert "Laiterie Duval" in markdown["data"]  # the brand, merged from its spellings, is a top entity
     table = artifacts["rappel-produit-crisis-assessment-audiences"]
-    rows = json.loads(table["data"]) if isinstance(table["data"], str) else table["data"]
+    rows = table_rows(table)
     assert table["type"] == "table"
     assert {r["audience"] for r in rows} == {"journalistes", "autorites", "salaries", "distributeurs", "clients"}
     assert sum(r["mentions"] for r in rows) > 0

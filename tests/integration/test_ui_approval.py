@@ -35,7 +35,7 @@ from tests.sent import as_sent
 
 from .browser import Answer, chromium, open_run, read_prompt, resume_with
 from .conftest import LiveStack, copy_project
-from .helpers import child_runs, deployment, tail, task_runs, ui_run, wait_final
+from .helpers import child_runs, deployment, table_rows, tail, task_runs, ui_run, wait_final
 
 pytestmark = pytest.mark.server
 
@@ -296,7 +296,7 @@ def test_the_approval_chain_answered_in_the_browser_releases_exactly_the_approve
         assert f"comment {answer.comment!r}" in logged, logged
 
     table = artifact(api, run_id, f"{PLAYBOOK}-validation-approval")
-    rows = json.loads(table["data"]) if isinstance(table["data"], str) else table["data"]
+    rows = table_rows(table)
     assert [(r["stage"], r["decision"], r["name"], r["role"], r["comment"]) for r in rows] == [
         (number, a.decision, a.name, a.role, a.comment) for number, a in zip(stage_of, answers, strict=True)]
 
