@@ -53,6 +53,7 @@ from crisiscomms.monitoring.store import state_dir  # noqa: E402
 from crisiscomms.playbook.models import Playbook  # noqa: E402
 from crisiscomms.playbook.steps import PackRecord  # noqa: E402
 from crisiscomms.stack import server  # noqa: E402
+from crisiscomms.stack.ports import free_port  # noqa: E402
 from crisiscomms.stack.project import Project  # noqa: E402
 from crisiscomms.stack.server import Stack  # noqa: E402
 from tests.unit.receivers import HttpReceiver, SmtpReceiver  # noqa: E402
@@ -168,14 +169,6 @@ def local_server(folder: Path) -> Iterator[str]:
         process.wait(timeout=30)
         if server.is_healthy(stack.api_url, timeout=1):
             raise RuntimeError(f"the bench's Prefect server still answers at {stack.api_url}")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def use_api(api_url: str, home: Path) -> None:

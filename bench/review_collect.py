@@ -29,7 +29,6 @@ import platform
 import random
 import resource
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from crisiscomms.stack import server
+from crisiscomms.stack.ports import free_port
 
 CRISIS = "bench"
 UNBOUNDED = 1_000_000
@@ -52,12 +52,6 @@ READERS = ("paged", "naive", "naive-warnings")
 
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_server(home: Path, port: int) -> subprocess.Popen[bytes]:

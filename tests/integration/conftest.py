@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import httpx
 import pytest
 
 from crisiscomms.stack import server
+from crisiscomms.stack.ports import free_port
 from crisiscomms.stack.server import Stack
 from tests.backends import on_postgres, stack_on_backend, stack_on_postgres, state_of
 
@@ -58,12 +58,6 @@ def copy_project(dest: Path) -> Path:
         elif source.is_file():
             shutil.copy2(source, dest / name)
     return dest
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

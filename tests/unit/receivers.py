@@ -24,7 +24,6 @@ import asyncio
 import base64
 import email
 import json
-import socket
 import threading
 import time
 from collections import Counter
@@ -36,6 +35,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from crisiscomms.stack.ports import free_port
 
 
 @dataclass(frozen=True)
@@ -295,8 +296,3 @@ class _SmtpHandler:
 _SMTP_REPLIES = {250: "250 OK", 451: "451 4.3.0 Local error, try again later",
                  554: "554 5.6.0 Message rejected"}
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

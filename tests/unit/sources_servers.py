@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections import Counter
@@ -19,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
+
+from crisiscomms.stack.ports import free_port
 
 
 @dataclass
@@ -96,11 +97,8 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
 
 
 def closed_port_url() -> str:
-    """A URL nobody listens on: bind a port, release it, use it (connection refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/feed.xml"
+    """A URL nobody listens on (connection refused): a free port, reserved for a minute."""
+    return f"http://127.0.0.1:{free_port()}/feed.xml"
 
 
 @dataclass

@@ -33,6 +33,7 @@ import psycopg
 from psycopg import sql
 
 from crisiscomms.errors import ServerError
+from crisiscomms.stack.ports import free_port
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ class LocalPostgres:
             remembered = int((self.data_dir / "port").read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):
             remembered = 0
-        return remembered if remembered and _free(remembered) else _free_port()
+        return remembered if remembered and _free(remembered) else free_port()
 
     def _ensure_database(self) -> None:
         with psycopg.connect(_with_path(self.url, "postgres"), autocommit=True, connect_timeout=10) as conn:
@@ -248,12 +249,6 @@ def _free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def create_database(url: str, name: str) -> str:

@@ -10,7 +10,6 @@ meet: each has its folder, its stack, its port, its clock.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from crisiscomms.stack.drills.conductor import Conductor
 from crisiscomms.stack.drills.replay import Prepared, prepare
 from crisiscomms.stack.drills.score import Score, score, write
 from crisiscomms.stack.drills.spec import DrillSpec, check_against
+from crisiscomms.stack.ports import free_port
 from crisiscomms.stack.project import Project
 from crisiscomms.stack.server import Stack
 from crisiscomms.state import URL_VARIABLE, sqlite_database
@@ -63,7 +63,7 @@ def run_drill(project: Project, spec: DrillSpec, say: Callable[[str], None], spe
         f"(drill clock), {len(prepared.lines) - prepared.replay_lines} injected")
     for note in prepared.notes:
         say(note)
-    stack = Stack(prepared.root, port=_free_port())
+    stack = Stack(prepared.root, port=free_port())
     clock_file = folder / CLOCK
     clock.set_time(clock_file, prepared.start)
     hidden = [c.url_env for c in playbook.channels.values() if c.url_env]
@@ -119,8 +119,3 @@ def _data(root: Path, playbook: str, prepared: Prepared) -> dict[str, int]:
     return {"replay_lines": prepared.replay_lines, "unreadable_lines": prepared.unreadable, "read": totals.read,
             "processed": totals.processed, "quarantined": totals.quarantined}
 
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
