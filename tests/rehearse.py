@@ -21,9 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,13 +78,14 @@ def prepare(rehearsal: Rehearsal, root: Path) -> None:
     rehearsal.drill_file = str((folder / "drill.yaml").relative_to(root))
 
 
-def run_all(rehearsals: list[Rehearsal], root: Path, env: dict[str, str], jobs: int = 2,
+def run_all(rehearsals: list[Rehearsal], root: Path, env: dict[str, str], jobs: int | Callable[[], int] = 2,
             limit: float = 1800.0) -> None:
-    """Every rehearsal's drill, `jobs` at a time, each its own `crisis drill` process and stack."""
+    """Every rehearsal's drill, in the order given, `jobs` at a time (a function: asked again each second, for a
+    caller running drills of its own), each its own `crisis drill` process and stack."""
     waiting = list(rehearsals)
     running: dict[str, tuple[subprocess.Popen[str], float, Rehearsal]] = {}
     while waiting or running:
-        while waiting and len(running) < jobs:
+        while waiting and len(running) < (jobs() if callable(jobs) else jobs):
             rehearsal = waiting.pop(0)
             process = subprocess.Popen([sys.executable, "-m", "crisiscomms.stack.cli", "drill", "--drill",
                                         rehearsal.drill_file], cwd=root, env=env, stdout=subprocess.PIPE,
@@ -92,11 +95,22 @@ def run_all(rehearsals: list[Rehearsal], root: Path, env: dict[str, str], jobs: 
         for name, (process, started, rehearsal) in list(running.items()):
             if process.poll() is None and time.monotonic() - started < limit:
                 continue
-            if process.poll() is None:
-                process.kill()
-            rehearsal.said = process.communicate()[0]
+            rehearsal.said = _output(process)
             rehearsal.code, rehearsal.seconds = process.returncode, time.monotonic() - started
             del running[name]
+
+
+def _output(process: subprocess.Popen[str], grace: float = 60.0) -> str:
+    """What the drill said. One still running is over its limit: interrupted, so that it stops its stack (killed at
+    once, its server and worker would run on and slow every drill after it); killed if still running after
+    `grace` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    try:
+        return process.communicate(timeout=grace)[0]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.communicate()[0]
 
 
 def check(rehearsal: Rehearsal) -> list[str]:
