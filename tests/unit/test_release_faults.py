@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from crisiscomms.communication import channels, release
+from tests.forking import Forked
 from tests.unit.receivers import Answer, Delivery, HttpReceiver, SmtpReceiver, free_port
 from tests.unit.release_packs import TEXT, pack, playbook, variant
 
@@ -101,54 +102,33 @@ def smtp_answer(rng: random.Random) -> Callable[[Delivery], Answer]:
     return answers(rng, (451, 0.15), 554, 250)
 
 
-class Child:
-    """The releasing process: forked after the imports, killed by a timer or by a receiver when a message arrives."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid, self.killed = pid, False
-        self._lock = threading.Lock()
-        self._reaped = False
-
-    def kill(self) -> None:
-        with self._lock:
-            if not self._reaped:
-                os.kill(self.pid, signal.SIGKILL)  # a zombie ignores it; a reaped pid is never signalled
-                self.killed = True
-
-    def wait(self) -> int:
-        os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
-        with self._lock:
-            self._reaped = True
-        _, status = os.waitpid(self.pid, 0)
-        return status
+def release_in_child(run: Run, env: dict[str, str], attempt: int, racer: int = 0) -> Forked:
+    """The releasing process (killed by a timer or by a receiver when a message arrives)."""
+    return Forked(release_once, run.folder, run.given, run.approved["hash"], env, f"{attempt}-{racer}")
 
 
-def release_in_child(run: Run, env: dict[str, str], attempt: int, racer: int = 0) -> Child:
-    pid = os.fork()
-    if pid:
-        return Child(pid)
-    code = 1
+def release_once(folder: Path, given: dict[str, Any], approved_hash: str, env: dict[str, str], name: str) -> None:
+    """One release of the pack, as a worker's release task: its receipts (or its refusal) written to
+    `result-<name>.json`, a crash's traceback to `crash-<name>.txt`."""
     try:
         os.environ.update(env)
         channels.TIMEOUT = TIMEOUT
-        outbox = release.open_outbox(run.folder)  # the state of the test's backend (each run its own packs)
+        outbox = release.open_outbox(folder)  # the state of the test's backend (each run its own packs)
         try:
-            receipts = release.release(PLAYBOOK, run.given, run.approved["hash"], outbox, run.folder / "outbox",
+            receipts = release.release(PLAYBOOK, given, approved_hash, outbox, folder / "outbox",
                                        sleep=lambda delay: time.sleep(delay / 50))
             result: Any = [r.__dict__ for r in receipts]
         except release.ReleaseRefused as exc:
             result = {"refused": str(exc)}
-        written = run.folder / f"result-{attempt}-{racer}.json"
+        written = folder / f"result-{name}.json"
         written.with_suffix(".tmp").write_text(json.dumps(result))
         written.with_suffix(".tmp").replace(written)
-        code = 0
     except BaseException:
-        traceback.print_exc()
-    finally:
-        os._exit(code)
+        (folder / f"crash-{name}.txt").write_text(traceback.format_exc())
+        raise
 
 
-def arm_kill(child: Child, run: Run, receivers: tuple[HttpReceiver, SmtpReceiver], attempt: int) -> bool:
+def arm_kill(child: Forked, run: Run, receivers: tuple[HttpReceiver, SmtpReceiver], attempt: int) -> bool:
     """Plan a kill of `child` for this attempt, or not (seeded); whether it was planned."""
     if attempt > KILLS_UNTIL or run.rng.random() > (0.7 if attempt == 1 else 0.4):
         return False
@@ -186,10 +166,12 @@ def release_until_no_progress(run: Run, receivers: tuple[HttpReceiver, SmtpRecei
         tally.attempts += racers
         results = []
         for racer, (child, status) in enumerate(zip(children, statuses, strict=True)):
-            if child.killed and os.WIFSIGNALED(status):
+            if child.killed and status == -signal.SIGKILL:
                 tally.kills += 1
                 continue
-            assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"run {run.number}: the release crashed"
+            crash = run.folder / f"crash-{attempt}-{racer}.txt"
+            assert status == 0, f"run {run.number}: the release ended with {status}\n" + (
+                crash.read_text() if crash.exists() else "")
             results.append(json.loads((run.folder / f"result-{attempt}-{racer}.json").read_text()))
         if not results:
             continue
@@ -257,7 +239,6 @@ def receivers() -> Iterator[tuple[HttpReceiver, SmtpReceiver]]:
         yield hook, smtp
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (Linux, the platform crisiscomms supports): it kills a forked releasing process")
 @pytest.mark.parametrize("racers", [1, 2], ids=["one-worker", "two-workers-racing"])
 def test_a_hundred_releases_under_faults_and_kills_never_duplicate_nor_send_unapproved(
         tmp_path: Path, receivers: tuple[HttpReceiver, SmtpReceiver], capsys: pytest.CaptureFixture[str],

@@ -3,11 +3,9 @@ migrations, writes serialised across processes, and state files of an earlier re
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sqlite3
 import traceback
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from crisiscomms.stack.postgres import drop_schema
 from crisiscomms.state import NAMES, IntegrityError, StateError, open_database, open_in, state_dir
 from crisiscomms.state.schema import HEADS, MIGRATIONS
 from tests.backends import fresh_schema
+from tests.forking import CONTEXT, Forked
 
 T0 = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 
@@ -109,16 +108,11 @@ def _race_for_the_send(folder: str, key: str, start: object, results: object) ->
 
 
 def test_processes_racing_for_one_message_let_exactly_one_send_it(tmp_path: Path, state_backend: str) -> None:
-    context = multiprocessing.get_context("fork")  # each opens its own connection, as each worker does
-    for round_ in range(3):
-        start, results = context.Event(), context.Queue()
-        racers = [context.Process(target=_race_for_the_send, args=(str(tmp_path), f"k{round_}", start, results))
-                  for _ in range(4)]
-        for racer in racers:
-            racer.start()
+    for round_ in range(3):  # each racer opens its own connection, as each worker does
+        start, results = CONTEXT.Event(), CONTEXT.Queue()
+        racers = [Forked(_race_for_the_send, str(tmp_path), f"k{round_}", start, results) for _ in range(4)]
         start.set()
-        for racer in racers:
-            racer.join(60)
+        assert [racer.wait(60) for racer in racers] == [0, 0, 0, 0]
         assert sorted(results.get(timeout=5) for _ in racers) == [False, False, False, True]
 
 
@@ -162,27 +156,13 @@ def test_a_key_file_is_taken_over_when_the_state_moves_to_postgresql(
 
 
 def test_two_processes_opening_a_new_database_migrate_it_once(tmp_path: Path, state_backend: str) -> None:
-    racers = [_forked(_open_every_domain, str(tmp_path)) for _ in range(3)]
-    codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in racers]
+    racers = [Forked(_open_every_domain, str(tmp_path)) for _ in range(3)]
+    codes = [racer.wait(60) for racer in racers]
     said = [path.read_text() for path in tmp_path.glob("failed-*.txt")]
     assert codes == [0, 0, 0], said
     with open_database(tmp_path, "outbox") as db:
         assert [row[0] for row in db.execute("SELECT version_num FROM alembic_version WHERE version_num LIKE "
                                              "'outbox%'")] == [HEADS["outbox"]]
-
-
-def _forked(target: Callable[[str], None], folder: str) -> int:
-    """A process of its own running `target` (plain fork: multiprocessing's exit would also run the finalizers
-    earlier tests' queues left in this process, and fail on them)."""
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 1
-    try:
-        target(folder)
-        code = 0
-    finally:
-        os._exit(code)
 
 
 def _open_every_domain(folder: str) -> None:
@@ -242,14 +222,10 @@ def _open_crisis(folder: str, playbook: str, results: object) -> None:
 
 def test_workers_opening_crises_at_once_get_one_crisis_per_playbook_and_never_mix_them(
         tmp_path: Path, state_backend: str) -> None:
-    context = multiprocessing.get_context("fork")
-    results = context.Queue()
+    results = CONTEXT.Queue()
     playbooks = ["rappel-produit", "rappel-produit", "fuite-de-donnees", "fuite-de-donnees", "rappel-produit"]
-    racers = [context.Process(target=_open_crisis, args=(str(tmp_path), p, results)) for p in playbooks]
-    for racer in racers:
-        racer.start()
-    for racer in racers:
-        racer.join(60)
+    racers = [Forked(_open_crisis, str(tmp_path), p, results) for p in playbooks]
+    assert [racer.wait(60) for racer in racers] == [0] * len(playbooks)
     opened = sorted(results.get(timeout=5) for _ in racers)
     assert {playbook: {ident for p, ident in opened if p == playbook} for playbook in set(playbooks)} == {
         "rappel-produit": {"rappel-produit-20260312-1"}, "fuite-de-donnees": {"fuite-de-donnees-20260312-1"}}
