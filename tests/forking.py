@@ -20,8 +20,6 @@ from multiprocessing.context import ForkServerProcess
 from typing import Any
 
 CONTEXT = multiprocessing.get_context("forkserver")
-_FIRST = threading.Lock()
-_started = False
 
 
 class Forked:
@@ -29,11 +27,7 @@ class Forked:
     own is the one it started with). A child that outlives `wait`'s limit is killed and fails the test."""
 
     def __init__(self, target: Callable[..., None], *args: Any) -> None:
-        global _started
-        with _FIRST:
-            if not _started:
-                CONTEXT.set_forkserver_preload([target.__module__])
-                _started = True
+        CONTEXT.set_forkserver_preload([target.__module__])  # read once, when the first child starts the server
         self.process: ForkServerProcess = CONTEXT.Process(target=_in_environment,
                                                           args=(dict(os.environ), target, *args))
         self.process.start()
